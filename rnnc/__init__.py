@@ -1,0 +1,1 @@
+"""rnnc: a fixed-point compiler for recurrent neural networks."""
