@@ -1,0 +1,460 @@
+"""Float interpreter for the `rnn` dialect, vectorised over the batch with numpy.
+
+It runs a module before `expand-cells` (cell ops evaluated by a direct numpy model
+of the ONNX equations) and after it (the recurrence body run once per time step),
+so the two forms check each other. Arithmetic is float32, as in onnxruntime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Block, Operation, SSAValue
+
+from rnnc.dialects import rnn
+from rnnc.dialects.arrays import array_of, numpy_dtype
+from rnnc.dialects.shapes import slice_bounds
+
+Impl = Callable[[Operation, list[np.ndarray]], list[np.ndarray]]
+IMPLS: dict[type[Operation], Impl] = {}
+
+
+class InterpretationError(Exception):
+    """The IR cannot be run on the given inputs."""
+
+
+def impl(*op_types: type[Operation]):
+    def register(fn: Impl) -> Impl:
+        for t in op_types:
+            IMPLS[t] = fn
+        return fn
+
+    return register
+
+
+# ------------------------------------------------------------------- activations
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # Split by sign so exp never overflows.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
+
+
+ACTIVATIONS: dict[str, Callable[[np.ndarray, float | None, float | None], np.ndarray]]
+ACTIVATIONS = {
+    "Sigmoid": lambda x, a, b: _sigmoid(x),
+    "Tanh": lambda x, a, b: np.tanh(x),
+    "Relu": lambda x, a, b: np.maximum(x, 0),
+    "Affine": lambda x, a, b: a * x + b,
+    "LeakyRelu": lambda x, a, b: np.where(x >= 0, x, a * x),
+    "ThresholdedRelu": lambda x, a, b: np.where(x > a, x, 0),
+    "ScaledTanh": lambda x, a, b: a * np.tanh(b * x),
+    "HardSigmoid": lambda x, a, b: np.clip(a * x + b, 0, 1),
+    "Elu": lambda x, a, b: np.where(x >= 0, x, a * np.expm1(x)),
+    "Softsign": lambda x, a, b: x / (1 + np.abs(x)),
+    "Softplus": lambda x, a, b: np.logaddexp(0, x),
+}
+
+
+def activate(name: str, x: np.ndarray, alpha=None, beta=None) -> np.ndarray:
+    f32 = np.float32
+    a = None if alpha is None else f32(alpha)
+    b = None if beta is None else f32(beta)
+    return np.asarray(ACTIVATIONS[name](x, a, b), dtype=x.dtype)
+
+
+def _float(attr) -> float | None:
+    return None if attr is None else attr.value.data
+
+
+# --------------------------------------------------------------- primitive ops
+
+
+@impl(rnn.ConstantOp)
+def _constant(op: rnn.ConstantOp, args):
+    return [array_of(op.value)]
+
+
+_BINARY = {
+    rnn.AddOp: np.add,
+    rnn.SubOp: np.subtract,
+    rnn.MulOp: np.multiply,
+    rnn.DivOp: np.divide,
+}
+
+
+@impl(*_BINARY)
+def _binary(op, args):
+    return [_BINARY[type(op)](args[0], args[1])]
+
+
+@impl(rnn.SigmoidOp)
+def _sigmoid_op(op, args):
+    return [_sigmoid(args[0])]
+
+
+@impl(rnn.TanhOp)
+def _tanh(op, args):
+    return [np.tanh(args[0])]
+
+
+@impl(rnn.ReluOp)
+def _relu(op, args):
+    return [np.maximum(args[0], 0).astype(args[0].dtype)]
+
+
+@impl(rnn.ActivationOp)
+def _activation(op: rnn.ActivationOp, args):
+    return [activate(op.kind.data, args[0], _float(op.alpha), _float(op.beta))]
+
+
+@impl(rnn.ClipOp)
+def _clip(op: rnn.ClipOp, args):
+    x = args[0]
+    lo, hi = _float(op.min), _float(op.max)
+    if lo is not None:
+        x = np.maximum(x, x.dtype.type(lo))
+    if hi is not None:
+        x = np.minimum(x, x.dtype.type(hi))
+    return [x]
+
+
+@impl(rnn.SelectOp)
+def _select(op, args):
+    return [np.where(args[0], args[1], args[2])]
+
+
+@impl(rnn.CastOp)
+def _cast(op: rnn.CastOp, args):
+    return [args[0].astype(numpy_dtype(rnn.element_type_of(op.result)))]
+
+
+@impl(rnn.MatMulOp)
+def _matmul(op, args):
+    return [np.matmul(args[0], args[1])]
+
+
+@impl(rnn.GemmOp)
+def _gemm(op: rnn.GemmOp, args):
+    a, b = args[0], args[1]
+    if op.trans_a.value.data:
+        a = a.T
+    if op.trans_b.value.data:
+        b = b.T
+    out = a @ b
+    alpha, beta = np.float32(op.alpha.value.data), np.float32(op.beta.value.data)
+    if alpha != 1:
+        out = alpha * out
+    if len(args) == 3:
+        out = out + (args[2] if beta == 1 else beta * args[2])
+    return [out.astype(args[0].dtype)]
+
+
+@impl(rnn.SoftmaxOp, rnn.LogSoftmaxOp)
+def _softmax(op, args):
+    x = args[0]
+    axis = op.axis.value.data
+    shifted = x - x.max(axis=axis, keepdims=True)
+    log_sum = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    out = shifted - log_sum
+    return [out if isinstance(op, rnn.LogSoftmaxOp) else np.exp(out)]
+
+
+@impl(rnn.GatherOp)
+def _gather(op: rnn.GatherOp, args):
+    data, idx = args
+    axis = op.axis.value.data % data.ndim
+    size = data.shape[axis]
+    if idx.size and (idx.min() < -size or idx.max() >= size):
+        raise InterpretationError(
+            f"rnn.gather: index out of range [{-size}, {size - 1}] "
+            f"(got {idx.min()}..{idx.max()})"
+        )
+    return [np.take(data, idx, axis=axis)]
+
+
+@impl(rnn.ReshapeOp)
+def _reshape(op: rnn.ReshapeOp, args):
+    x = args[0]
+    target = [
+        x.shape[i] if d == 0 else d for i, d in enumerate(op.shape.get_values())
+    ]
+    return [x.reshape(target)]
+
+
+@impl(rnn.TransposeOp)
+def _transpose(op: rnn.TransposeOp, args):
+    return [np.transpose(args[0], op.perm.get_values())]
+
+
+@impl(rnn.SqueezeOp)
+def _squeeze(op: rnn.SqueezeOp, args):
+    return [np.squeeze(args[0], axis=tuple(op.axes.get_values()))]
+
+
+@impl(rnn.UnsqueezeOp)
+def _unsqueeze(op: rnn.UnsqueezeOp, args):
+    return [np.expand_dims(args[0], axis=tuple(op.axes.get_values()))]
+
+
+@impl(rnn.ConcatOp)
+def _concat(op: rnn.ConcatOp, args):
+    return [np.concatenate(args, axis=op.axis.value.data)]
+
+
+@impl(rnn.SliceOp)
+def _slice(op: rnn.SliceOp, args):
+    x = args[0]
+    index = [slice(None)] * x.ndim
+    for start, end, axis, step in zip(
+        op.starts.get_values(),
+        op.ends.get_values(),
+        op.axes.get_values(),
+        op.steps.get_values(),
+        strict=True,
+    ):
+        axis %= x.ndim
+        kept = slice_bounds(x.shape[axis], start, end, step)
+        index[axis] = slice(kept.start, kept.stop if kept.stop >= 0 else None, step)
+    return [x[tuple(index)]]
+
+
+@impl(rnn.ExpandOp)
+def _expand(op: rnn.ExpandOp, args):
+    x = args[0]
+    shape = np.broadcast_shapes(x.shape, tuple(op.shape.get_values()))
+    return [np.broadcast_to(x, shape).copy()]
+
+
+@impl(rnn.SequenceMaskOp)
+def _sequence_mask(op, args):
+    lens, like = args
+    steps = np.arange(like.shape[0])[:, None, None]
+    return [steps < lens.astype(np.int64)[None, :, None]]
+
+
+# ------------------------------------------------------------- ONNX cell model
+
+
+def _cell_setup(op: rnn.RecurrentCellOp, args: list[np.ndarray]):
+    """Common ONNX input handling: layout, defaults for missing optional inputs."""
+    named = dict(zip(["X", "W", "R"], args[:3], strict=True))
+    named.update(zip(op.optional_operands(), args[3:], strict=True))
+    x = named["X"]
+    if op.batch_first:
+        x = x.transpose(1, 0, 2)
+    steps, batch, _ = x.shape
+    nd, hid, dt = op.num_directions, op.hidden, x.dtype
+    gates = op.GATES
+    zeros_state = np.zeros((nd, batch, hid), dt)
+
+    def state(name):
+        value = named.get(name)
+        if value is None:
+            return zeros_state
+        return value.transpose(1, 0, 2) if op.batch_first else value
+
+    bias = named.get("B", np.zeros((nd, 2 * gates * hid), dt))
+    lens = named.get("sequence_lens")
+    lens = np.full(batch, steps) if lens is None else lens.astype(np.int64)
+    if lens.size and (lens.min() < 0 or lens.max() > steps):
+        raise InterpretationError(
+            f"{op.name}: sequence_lens must lie in [0, {steps}], got {lens.tolist()}"
+        )
+    return x, named, bias, lens, state
+
+
+def _cell_finish(op, x, ys, finals):
+    """Stack directions into ONNX Y [T, nd, B, H] / Y_h [nd, B, H] (+ layout)."""
+    y = np.stack(ys, axis=1)
+    outs = [y] + [np.stack(f, axis=0) for f in finals]
+    if op.batch_first:
+        outs = [outs[0].transpose(2, 0, 1, 3)] + [o.transpose(1, 0, 2) for o in outs[1:]]
+    return outs
+
+
+def _run_direction(step, x, lens, reverse, init_states):
+    """Time loop shared by all cells; finished sequences keep state, emit 0."""
+    steps = x.shape[0]
+    states = list(init_states)
+    ys = np.zeros((steps, x.shape[1], states[0].shape[1]), x.dtype)
+    order = range(steps - 1, -1, -1) if reverse else range(steps)
+    for t in order:
+        new = step(x[t], *states)
+        live = (t < lens)[:, None]
+        states = [np.where(live, n, s) for n, s in zip(new, states, strict=True)]
+        ys[t] = np.where(live, new[0], 0)
+    return ys, states
+
+
+def _activation_fns(op: rnn.RecurrentCellOp, direction: int):
+    acts = op.activation_list()
+    per_dir = len(op.DEFAULT_ACTIVATIONS)
+    chosen = acts[direction * per_dir : (direction + 1) * per_dir]
+    return [lambda v, a=a: activate(a[0], v, a[1], a[2]) for a in chosen]
+
+
+def _clipper(op: rnn.RecurrentCellOp):
+    limit = _float(op.clip)
+    if limit is None:
+        return lambda v: v
+    return lambda v: np.clip(v, -np.float32(limit), np.float32(limit))
+
+
+@impl(rnn.LSTMOp)
+def _lstm(op: rnn.LSTMOp, args):
+    x, named, bias, lens, state = _cell_setup(op, args)
+    hid, clip = op.hidden, _clipper(op)
+    h0, c0 = state("initial_h"), state("initial_c")
+    peep = named.get("P", np.zeros((op.num_directions, 3 * hid), x.dtype))
+    ys, finals = [], ([], [])
+    for d in range(op.num_directions):
+        f, g, h = _activation_fns(op, d)
+        w, r = named["W"][d], named["R"][d]
+        b = bias[d][: 4 * hid] + bias[d][4 * hid :]
+        p_i, p_o, p_f = np.split(peep[d], 3)
+
+        def step(xt, h_prev, c_prev, w=w, r=r, b=b, p_i=p_i, p_o=p_o, p_f=p_f):
+            z = xt @ w.T + h_prev @ r.T + b
+            zi, zo, zf, zc = np.split(z, 4, axis=-1)
+            i = f(clip(zi + p_i * c_prev))
+            if op.input_forget.value.data:
+                fg = 1 - i
+            else:
+                fg = f(clip(zf + p_f * c_prev))
+            c = fg * c_prev + i * g(clip(zc))
+            o = f(clip(zo + p_o * c))
+            return o * h(c), c
+
+        y, (hT, cT) = _run_direction(step, x, lens, d == 1 or op.direction.data == "reverse", [h0[d], c0[d]])
+        ys.append(y)
+        finals[0].append(hT)
+        finals[1].append(cT)
+    return _cell_finish(op, x, ys, finals)
+
+
+@impl(rnn.GRUOp)
+def _gru(op: rnn.GRUOp, args):
+    x, named, bias, lens, state = _cell_setup(op, args)
+    hid, clip = op.hidden, _clipper(op)
+    h0 = state("initial_h")
+    lbr = op.linear_before_reset.value.data
+    ys, finals = [], ([],)
+    for d in range(op.num_directions):
+        f, g = _activation_fns(op, d)
+        w, r = named["W"][d], named["R"][d]
+        wb, rb = bias[d][: 3 * hid], bias[d][3 * hid :]
+        r_zr, r_h = r[: 2 * hid], r[2 * hid :]
+
+        def step(xt, h_prev, w=w, wb=wb, rb=rb, r_zr=r_zr, r_h=r_h):
+            xw = xt @ w.T + wb
+            hr = h_prev @ r_zr.T + rb[: 2 * hid]
+            z = f(clip(xw[:, :hid] + hr[:, :hid]))
+            rg = f(clip(xw[:, hid : 2 * hid] + hr[:, hid:]))
+            if lbr:
+                hh = g(clip(xw[:, 2 * hid :] + rg * (h_prev @ r_h.T + rb[2 * hid :])))
+            else:
+                hh = g(clip(xw[:, 2 * hid :] + (rg * h_prev) @ r_h.T + rb[2 * hid :]))
+            return ((1 - z) * hh + z * h_prev,)
+
+        y, (hT,) = _run_direction(step, x, lens, d == 1 or op.direction.data == "reverse", [h0[d]])
+        ys.append(y)
+        finals[0].append(hT)
+    return _cell_finish(op, x, ys, finals)
+
+
+@impl(rnn.RNNOp)
+def _rnn(op: rnn.RNNOp, args):
+    x, named, bias, lens, state = _cell_setup(op, args)
+    hid, clip = op.hidden, _clipper(op)
+    h0 = state("initial_h")
+    ys, finals = [], ([],)
+    for d in range(op.num_directions):
+        (f,) = _activation_fns(op, d)
+        w, r = named["W"][d], named["R"][d]
+        b = bias[d][:hid] + bias[d][hid:]
+
+        def step(xt, h_prev, w=w, r=r, b=b):
+            return (f(clip(xt @ w.T + h_prev @ r.T + b)),)
+
+        y, (hT,) = _run_direction(step, x, lens, d == 1 or op.direction.data == "reverse", [h0[d]])
+        ys.append(y)
+        finals[0].append(hT)
+    return _cell_finish(op, x, ys, finals)
+
+
+# ------------------------------------------------------------------ recurrence
+
+
+class Interpreter:
+    """Runs `func.func` bodies; values live in a dict keyed by SSA value."""
+
+    def run_function(
+        self, fn: func.FuncOp, inputs: Sequence[np.ndarray]
+    ) -> list[np.ndarray]:
+        env: dict[SSAValue, np.ndarray] = dict(
+            zip(fn.body.block.args, inputs, strict=True)
+        )
+        return self.run_block(fn.body.block, env)
+
+    def run_block(
+        self, block: Block, env: dict[SSAValue, np.ndarray]
+    ) -> list[np.ndarray]:
+        for op in block.ops:
+            if isinstance(op, func.ReturnOp | rnn.YieldOp):
+                return [env[v] for v in op.operands]
+            args = [env[v] for v in op.operands]
+            if isinstance(op, rnn.RecurrenceOp):
+                results = self.run_recurrence(op, args, env)
+            else:
+                fn = IMPLS.get(type(op))
+                if fn is None:
+                    raise InterpretationError(f"no float implementation of {op.name}")
+                results = fn(op, args)
+            for value, result in zip(op.results, results, strict=True):
+                env[value] = np.asarray(result)
+        raise InterpretationError("block has no terminator")
+
+    def run_recurrence(
+        self,
+        op: rnn.RecurrenceOp,
+        args: list[np.ndarray],
+        env: dict[SSAValue, np.ndarray],
+    ) -> list[np.ndarray]:
+        seqs, states = args[: len(op.seqs)], args[len(op.seqs) :]
+        steps = seqs[0].shape[0]
+        block = op.body.block
+        outputs: list[list[np.ndarray]] = [[] for _ in op.step_outputs]
+        order = range(steps - 1, -1, -1) if op.is_reverse else range(steps)
+        for t in order:
+            env.update(zip(block.args, [s[t] for s in seqs] + states, strict=True))
+            yielded = self.run_block(block, env)
+            states = yielded[: len(states)]
+            for out, value in zip(outputs, yielded[len(states) :], strict=True):
+                out.append(value)
+        if op.is_reverse:
+            for out in outputs:
+                out.reverse()
+        stacked = []
+        for out, result in zip(outputs, op.step_outputs, strict=True):
+            if out:
+                stacked.append(np.stack(out))
+            else:
+                shape = (0, *rnn.shape_of(result)[1:])
+                stacked.append(np.zeros(shape, numpy_dtype(rnn.element_type_of(result))))
+        return states + stacked
+
+
+def main_function(module: ModuleOp) -> func.FuncOp:
+    for op in module.ops:
+        if isinstance(op, func.FuncOp):
+            return op
+    raise InterpretationError("module has no func.func to run")
+
+
+def run_module(module: ModuleOp, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    return Interpreter().run_function(main_function(module), inputs)

@@ -1,0 +1,156 @@
+"""Load an ONNX file, specialise input shapes, infer shapes and fold constants.
+
+Exported models compute things the compiler should see as constants: dynamo exports
+slice and concatenate re-ordered RNN weights, TorchScript exports build zero initial
+states from `Shape`/`Expand`. Every node whose inputs are all known is evaluated here
+with `onnx.reference` (an implementation independent of ours) and replaced by an
+initializer, repeating shape inference until nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import helper, numpy_helper, shape_inference
+from onnx.reference import ReferenceEvaluator
+
+from rnnc.errors import RnncError
+
+# Never folded, even with constant inputs: the compiler wants to see these.
+_KEEP = {"LSTM", "GRU", "RNN"}
+
+
+def load_model(path: str | Path) -> onnx.ModelProto:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise RnncError(f"cannot read model '{path}': {err.strerror}") from None
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as err:
+        raise RnncError(f"'{path}' is not a valid ONNX model ({err})") from None
+    if not model.graph.node and not model.graph.output:
+        raise RnncError(f"'{path}' is not a valid ONNX model (no graph)")
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as err:
+        first = str(err).strip().splitlines()[0]
+        raise RnncError(f"'{path}' is a malformed ONNX model: {first}") from None
+    return model
+
+
+def opset_of(model: onnx.ModelProto) -> int:
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            return entry.version
+    return 1
+
+
+def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    """Real inputs: older exporters also list initializers as inputs."""
+    inits = {i.name for i in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in inits]
+
+
+def specialise_inputs(
+    model: onnx.ModelProto, shapes: Mapping[str, Sequence[int]]
+) -> None:
+    """Fix the dims of the named inputs (e.g. to the shapes of the given data)."""
+    by_name = {i.name: i for i in graph_inputs(model)}
+    for name, shape in shapes.items():
+        if name not in by_name:
+            continue
+        dims = by_name[name].type.tensor_type.shape.dim
+        for dim, size in zip(dims, shape, strict=True):
+            dim.ClearField("dim_param")
+            dim.dim_value = int(size)
+
+
+def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
+    try:
+        return shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except (onnx.shape_inference.InferenceError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise RnncError(f"ONNX shape inference failed: {first}") from None
+
+
+def _static_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
+    known = {}
+    infos = [*model.graph.input, *model.graph.value_info, *model.graph.output]
+    for info in infos:
+        t = info.type.tensor_type
+        if t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim):
+            known[info.name] = tuple(d.dim_value for d in t.shape.dim)
+    return known
+
+
+def _evaluate(node: onnx.NodeProto, inputs: list[np.ndarray], opset: int):
+    names = [n for n in node.input if n]
+    graph = helper.make_graph(
+        [node],
+        "fold",
+        [],
+        [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output if o],
+        initializer=[numpy_helper.from_array(a, n) for n, a in zip(names, inputs, strict=True)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    return ReferenceEvaluator(model).run(None, {})
+
+
+def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, bool]:
+    """One folding sweep; returns the new model and whether anything changed."""
+    opset = opset_of(model)
+    graph = model.graph
+    consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    static = _static_shapes(model)
+    kept, changed = [], False
+    for node in graph.node:
+        inputs = [n for n in node.input if n]
+        result = None
+        if node.op_type == "Constant":
+            result = _evaluate(node, [], opset)
+        elif node.op_type == "Shape" and inputs[0] in static and inputs[0] not in consts:
+            result = _evaluate(node, [np.zeros(static[inputs[0]], np.float32)], opset)
+        elif node.op_type not in _KEEP and all(n in consts for n in inputs) and node.domain in ("", "ai.onnx"):
+            result = _evaluate(node, [consts[n] for n in inputs], opset)
+        if result is None:
+            kept.append(node)
+            continue
+        changed = True
+        for name, value in zip([o for o in node.output if o], result, strict=True):
+            consts[name] = np.asarray(value)
+    if not changed:
+        return model, False
+    used = {n for node in kept for n in node.input} | {o.name for o in graph.output}
+    new_inits = [numpy_helper.from_array(a, n) for n, a in consts.items() if n in used]
+    inputs = [i for i in graph.input if i.name not in consts]
+    new_graph = helper.make_graph(
+        kept, graph.name, inputs, list(graph.output), initializer=new_inits
+    )
+    new_model = helper.make_model(
+        new_graph, opset_imports=list(model.opset_import), ir_version=model.ir_version
+    )
+    return new_model, True
+
+
+def prepare(
+    model: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None = None
+) -> onnx.ModelProto:
+    """Specialise, infer and fold to a fixpoint; the result is what gets imported."""
+    model_copy = onnx.ModelProto()
+    model_copy.CopyFrom(model)
+    if input_shapes:
+        specialise_inputs(model_copy, input_shapes)
+    model_copy = _infer(model_copy)
+    for _ in range(100):
+        model_copy, changed = fold_constants(model_copy)
+        if not changed:
+            break
+        model_copy = _infer(model_copy)
+    return model_copy
