@@ -1,0 +1,148 @@
+"""The compilation pipeline: model file → module → passes → results.
+
+A model is an `.onnx` file (imported) or an `.mlir` file printed by rnnc (parsed).
+Function arguments and results carry their ONNX names, which is how arrays are
+matched to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from xdsl.dialects import func
+from xdsl.dialects.builtin import DictionaryAttr, ModuleOp, StringAttr, TensorType
+from xdsl.parser import Parser
+from xdsl.passes import PassPipeline
+from xdsl.utils.exceptions import ParseError, VerifyException
+
+from rnnc import registry
+from rnnc.backends.float_interpreter import (
+    InterpretationError,
+    main_function,
+    run_module,
+)
+from rnnc.dialects import shapes
+from rnnc.dialects.arrays import numpy_dtype
+from rnnc.errors import RnncError
+from rnnc.onnx_import import NAME_ATTR, declared_inputs, import_model
+from rnnc.onnx_loader import load_model
+
+EXPANDED = ("expand-cells",)
+
+
+def load_module(
+    path: str | Path, input_shapes: Mapping[str, Sequence[int]] | None = None
+) -> ModuleOp:
+    path = Path(path)
+    if path.suffix == ".mlir":
+        try:
+            text = path.read_text()
+        except OSError as err:
+            raise RnncError(f"cannot read '{path}': {err.strerror}") from None
+        try:
+            module = Parser(registry.make_context(), text, str(path)).parse_module()
+            module.verify()
+        except (ParseError, VerifyException) as err:
+            first = str(err).strip().splitlines()[-1]
+            raise RnncError(f"'{path}' is not valid rnnc IR: {first}") from None
+        return module
+    return import_model(load_model(path), input_shapes)
+
+
+def run_passes(module: ModuleOp, names: Sequence[str]) -> ModuleOp:
+    if not names:
+        return module
+    available = registry.PASSES
+    unknown = [n for n in names if n.split("{")[0] not in available]
+    if unknown:
+        raise RnncError(f"unknown pass(es) {unknown}; known: {sorted(available)}")
+    pipeline = PassPipeline.parse_spec(available, ",".join(names))
+    try:
+        pipeline.apply(registry.make_context(), module)
+        module.verify()
+    except VerifyException as err:
+        raise RnncError(f"IR does not verify after {list(names)}: {err}") from None
+    return module
+
+
+def _names(attrs) -> list[str]:
+    out = []
+    for i, entry in enumerate(attrs.data if attrs is not None else ()):
+        name = entry.data.get(NAME_ATTR) if isinstance(entry, DictionaryAttr) else None
+        out.append(name.data if isinstance(name, StringAttr) else f"arg{i}")
+    return out
+
+
+def signature(module: ModuleOp) -> tuple[list[tuple[str, TensorType]], list[str]]:
+    """(name, type) of each input and the name of each output of @main."""
+    fn: func.FuncOp = main_function(module)
+    in_names = _names(fn.arg_attrs)
+    if len(in_names) < len(fn.args):
+        in_names += [f"arg{i}" for i in range(len(in_names), len(fn.args))]
+    out_names = _names(fn.res_attrs) or [
+        f"out{i}" for i in range(len(fn.function_type.outputs))
+    ]
+    return list(zip(in_names, [a.type for a in fn.args], strict=True)), out_names
+
+
+def check_inputs(
+    expected: Sequence[tuple[str, TensorType]], arrays: Mapping[str, np.ndarray]
+) -> list[np.ndarray]:
+    """Arrays in argument order, with missing names, bad shapes or kinds rejected."""
+    names = [n for n, _ in expected]
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise RnncError(
+            f"input array(s) {missing} missing; the model expects {names}, "
+            f"got {sorted(arrays)}"
+        )
+    extra = sorted(set(arrays) - set(names))
+    if extra:
+        raise RnncError(f"unknown input array(s) {extra}; the model expects {names}")
+    ordered = []
+    for name, typ in expected:
+        array = np.asarray(arrays[name])
+        want = tuple(typ.get_shape())
+        if not shapes.compatible(want, array.shape):
+            raise RnncError(
+                f"input '{name}' has shape {list(array.shape)}, the model expects "
+                f"{shapes.fmt(want)}"
+            )
+        dtype = numpy_dtype(typ.element_type)
+        if array.dtype.kind != dtype.kind and not (
+            array.dtype.kind in "iu" and dtype.kind in "iu"
+        ):
+            raise RnncError(
+                f"input '{name}' has element type {array.dtype}, the model expects "
+                f"{dtype}"
+            )
+        ordered.append(array.astype(dtype, copy=False))
+    return ordered
+
+
+def run(
+    model_path: str | Path,
+    arrays: Mapping[str, np.ndarray],
+    passes: Sequence[str] = (),
+) -> dict[str, np.ndarray]:
+    """Run a model on named inputs; returns named outputs.
+
+    An ONNX model is checked against its declared input shapes, then specialised
+    to the shapes of the data (so shape computations in the graph fold away)."""
+    model_path = Path(model_path)
+    if model_path.suffix == ".mlir":
+        module = load_module(model_path)
+    else:
+        model = load_model(model_path)
+        check_inputs(declared_inputs(model), arrays)
+        module = import_model(model, {k: np.shape(v) for k, v in arrays.items()})
+    run_passes(module, passes)
+    inputs, outputs = signature(module)
+    ordered = check_inputs(inputs, arrays)
+    try:
+        results = run_module(module, ordered)
+    except InterpretationError as err:
+        raise RnncError(str(err)) from None
+    return dict(zip(outputs, results, strict=True))

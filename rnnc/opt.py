@@ -1,0 +1,32 @@
+"""rnnc-opt: xdsl-opt with the rnnc dialects and passes registered."""
+
+from __future__ import annotations
+
+import sys
+
+from xdsl.xdsl_opt_main import xDSLOptMain
+
+from rnnc import registry
+
+
+class RnncOptMain(xDSLOptMain):
+    version_format = "rnnc-opt built on xdsl {}"
+
+    def register_all_dialects(self) -> None:
+        super().register_all_dialects()
+        for name, factory in registry.DIALECTS.items():
+            if name not in self.ctx.registered_dialect_names:
+                self.ctx.register_dialect(name, factory)
+
+    def register_all_passes(self) -> None:
+        super().register_all_passes()
+        for name, factory in registry.PASSES.items():
+            self.register_pass(name, factory)
+
+
+def main() -> None:
+    try:
+        RnncOptMain(description="rnnc modular optimizer").run()
+    except ValueError as err:  # e.g. unknown pass names from the pipeline parser
+        print(f"rnnc-opt: error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,46 @@
+"""Names of the project's dialects and passes, registered lazily (as xDSL does)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import Builtin
+from xdsl.dialects.func import Func
+from xdsl.ir import Dialect
+from xdsl.passes import ModulePass
+
+
+def _rnn() -> Dialect:
+    from rnnc.dialects.rnn import RNN
+
+    return RNN
+
+
+def _expand_cells() -> type[ModulePass]:
+    from rnnc.passes.expand_cells import ExpandCellsPass
+
+    return ExpandCellsPass
+
+
+def _fold_constants() -> type[ModulePass]:
+    from rnnc.passes.fold_constants import FoldConstantsPass
+
+    return FoldConstantsPass
+
+
+DIALECTS: dict[str, Callable[[], Dialect]] = {"rnn": _rnn}
+PASSES: dict[str, Callable[[], type[ModulePass]]] = {
+    "expand-cells": _expand_cells,
+    "fold-constants": _fold_constants,
+}
+
+
+def make_context() -> Context:
+    """A context that parses everything rnnc prints."""
+    ctx = Context()
+    ctx.load_dialect(Builtin)
+    ctx.load_dialect(Func)
+    for name, factory in DIALECTS.items():
+        ctx.register_dialect(name, factory)
+    return ctx
