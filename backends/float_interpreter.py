@@ -180,9 +180,7 @@ def _gather(op: rnn.GatherOp, args):
 @impl(rnn.ReshapeOp)
 def _reshape(op: rnn.ReshapeOp, args):
     x = args[0]
-    target = [
-        x.shape[i] if d == 0 else d for i, d in enumerate(op.shape.get_values())
-    ]
+    target = [x.shape[i] if d == 0 else d for i, d in enumerate(op.shape.get_values())]
     return [x.reshape(target)]
 
 
@@ -273,7 +271,9 @@ def _cell_finish(op, x, ys, finals):
     y = np.stack(ys, axis=1)
     outs = [y] + [np.stack(f, axis=0) for f in finals]
     if op.batch_first:
-        outs = [outs[0].transpose(2, 0, 1, 3)] + [o.transpose(1, 0, 2) for o in outs[1:]]
+        outs = [outs[0].transpose(2, 0, 1, 3)] + [
+            o.transpose(1, 0, 2) for o in outs[1:]
+        ]
     return outs
 
 
@@ -330,7 +330,9 @@ def _lstm(op: rnn.LSTMOp, args):
             o = f(clip(zo + p_o * c))
             return o * h(c), c
 
-        y, (hT, cT) = _run_direction(step, x, lens, d == 1 or op.direction.data == "reverse", [h0[d], c0[d]])
+        y, (hT, cT) = _run_direction(
+            step, x, lens, d == 1 or op.direction.data == "reverse", [h0[d], c0[d]]
+        )
         ys.append(y)
         finals[0].append(hT)
         finals[1].append(cT)
@@ -361,7 +363,9 @@ def _gru(op: rnn.GRUOp, args):
                 hh = g(clip(xw[:, 2 * hid :] + (rg * h_prev) @ r_h.T + rb[2 * hid :]))
             return ((1 - z) * hh + z * h_prev,)
 
-        y, (hT,) = _run_direction(step, x, lens, d == 1 or op.direction.data == "reverse", [h0[d]])
+        y, (hT,) = _run_direction(
+            step, x, lens, d == 1 or op.direction.data == "reverse", [h0[d]]
+        )
         ys.append(y)
         finals[0].append(hT)
     return _cell_finish(op, x, ys, finals)
@@ -381,7 +385,9 @@ def _rnn(op: rnn.RNNOp, args):
         def step(xt, h_prev, w=w, r=r, b=b):
             return (f(clip(xt @ w.T + h_prev @ r.T + b)),)
 
-        y, (hT,) = _run_direction(step, x, lens, d == 1 or op.direction.data == "reverse", [h0[d]])
+        y, (hT,) = _run_direction(
+            step, x, lens, d == 1 or op.direction.data == "reverse", [h0[d]]
+        )
         ys.append(y)
         finals[0].append(hT)
     return _cell_finish(op, x, ys, finals)
@@ -445,7 +451,9 @@ class Interpreter:
                 stacked.append(np.stack(out))
             else:
                 shape = (0, *rnn.shape_of(result)[1:])
-                stacked.append(np.zeros(shape, numpy_dtype(rnn.element_type_of(result))))
+                stacked.append(
+                    np.zeros(shape, numpy_dtype(rnn.element_type_of(result)))
+                )
         return states + stacked
 
 

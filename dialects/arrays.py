@@ -67,4 +67,3 @@ def array_of(attr: DenseIntOrFPElementsAttr) -> np.ndarray:
     if flat.size == 1 and np.prod(shape, dtype=np.int64) != 1:
         flat = np.broadcast_to(flat, (int(np.prod(shape)),))  # splat
     return flat.astype(dtype).reshape(shape)
-

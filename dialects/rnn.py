@@ -286,9 +286,7 @@ class SelectOp(IRDLOperation):
     on_false = operand_def(TensorType)
     result = result_def(TensorType)
     traits = traits_def(Pure())
-    assembly_format = (
-        "$cond `,` $on_true `,` $on_false attr-dict `:` functional-type(operands, results)"
-    )
+    assembly_format = "$cond `,` $on_true `,` $on_false attr-dict `:` functional-type(operands, results)"
 
     def __init__(self, cond: SSAValue, on_true: SSAValue, on_false: SSAValue):
         shape = shapes.broadcast(
@@ -425,7 +423,9 @@ class GatherOp(IRDLOperation):
     axis = prop_def(IntegerAttr[I64], default_value=IntegerAttr(0, 64))
     irdl_options = (ParsePropInAttrDict(),)
     traits = traits_def(Pure())
-    assembly_format = "$data `,` $indices attr-dict `:` functional-type(operands, results)"
+    assembly_format = (
+        "$data `,` $indices attr-dict `:` functional-type(operands, results)"
+    )
 
     def verify_(self) -> None:
         if not isinstance(element_type_of(self.indices), IntegerType):
@@ -784,7 +784,11 @@ class RecurrentCellOp(IRDLOperation):
             "initial_c": (batch, nd, hid) if self.batch_first else (nd, batch, hid),
             "P": (nd, 3 * hid),
         }
-        for name, value in {"W": self.W, "R": self.R, **self.optional_operands()}.items():
+        for name, value in {
+            "W": self.W,
+            "R": self.R,
+            **self.optional_operands(),
+        }.items():
             if not shapes.compatible(expect[name], shape_of(value)):
                 raise VerifyException(
                     f"{self.name}: {name} has shape {shapes.fmt(shape_of(value))}, "

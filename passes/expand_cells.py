@@ -63,14 +63,14 @@ class _Emitter:
     def matmul(self, a, b, name=None):
         return self.op(rnn.MatMulOp(a, b), name)
 
-    def pick(self, value, axis: int, start: int, stop: int, name=None):
-        """value[start:stop] along axis, dropping the axis when it has size 1."""
-        sliced = self.op(rnn.SliceOp(value, [start], [stop], [axis]))
-        if stop - start == 1:
-            return self.op(rnn.SqueezeOp(sliced, [axis]), name)
-        if name:
-            sliced.name_hint = name
-        return sliced
+    def rows(self, value, axis: int, start: int, stop: int, name=None):
+        """value[start:stop] along axis."""
+        return self.op(rnn.SliceOp(value, [start], [stop], [axis]), name)
+
+    def take(self, value, axis: int, index: int, name=None):
+        """value[index] along axis (the axis is dropped)."""
+        sliced = self.rows(value, axis, index, index + 1)
+        return self.op(rnn.SqueezeOp(sliced, [axis]), name)
 
     def activation(self, spec, x, name=None):
         kind, alpha, beta = spec
@@ -169,30 +169,47 @@ def expand_cell(op: rnn.RecurrentCellOp, rewriter: PatternRewriter) -> None:
 def _slice_direction(em: _Emitter, op, opt, d: int, batch: int) -> _Direction:
     hid, gates = op.hidden, op.GATES
     names = {rnn.LSTMOp: "iofc", rnn.GRUOp: "zrh", rnn.RNNOp: "i"}[type(op)]
-    w_d = em.pick(op.W, 0, d, d + 1)
-    r_d = em.pick(op.R, 0, d, d + 1)
-    tag = "" if op.num_directions == 1 else f"{d}"
+    w_d = em.take(op.W, 0, d)
+    r_d = em.take(op.R, 0, d)
+    tag = "" if op.num_directions == 1 else ("_fwd", "_rev")[d]
     w, r, wb, rb = [], [], [], []
     for g in range(gates):
         rows = (g * hid, (g + 1) * hid)
-        w.append(em.op(rnn.TransposeOp(em.pick(w_d, 0, *rows), [1, 0]), f"W{names[g]}{tag}_T"))
-        r.append(em.op(rnn.TransposeOp(em.pick(r_d, 0, *rows), [1, 0]), f"R{names[g]}{tag}_T"))
+        w.append(
+            em.op(
+                rnn.TransposeOp(em.rows(w_d, 0, *rows), [1, 0]), f"W{names[g]}_T{tag}"
+            )
+        )
+        r.append(
+            em.op(
+                rnn.TransposeOp(em.rows(r_d, 0, *rows), [1, 0]), f"R{names[g]}_T{tag}"
+            )
+        )
     if "B" in opt:
-        b_d = em.pick(opt["B"], 0, d, d + 1)
+        b_d = em.take(opt["B"], 0, d)
         for g in range(gates):
-            wb.append(em.pick(b_d, 0, g * hid, (g + 1) * hid, f"Wb{names[g]}{tag}"))
+            wb.append(em.rows(b_d, 0, g * hid, (g + 1) * hid, f"Wb{names[g]}{tag}"))
             rb.append(
-                em.pick(b_d, 0, (gates + g) * hid, (gates + g + 1) * hid, f"Rb{names[g]}{tag}")
+                em.rows(
+                    b_d,
+                    0,
+                    (gates + g) * hid,
+                    (gates + g + 1) * hid,
+                    f"Rb{names[g]}{tag}",
+                )
             )
     peep = []
     if "P" in opt:
-        p_d = em.pick(opt["P"], 0, d, d + 1)
-        peep = [em.pick(p_d, 0, k * hid, (k + 1) * hid, f"P{'iof'[k]}{tag}") for k in range(3)]
+        p_d = em.take(opt["P"], 0, d)
+        peep = [
+            em.rows(p_d, 0, k * hid, (k + 1) * hid, f"P{'iof'[k]}{tag}")
+            for k in range(3)
+        ]
     inits = []
     state_axis = 1 if op.batch_first else 0
     for name in ("initial_h", "initial_c")[: 2 if isinstance(op, rnn.LSTMOp) else 1]:
         if name in opt:
-            inits.append(em.pick(opt[name], state_axis, d, d + 1, f"{name[-1]}0{tag}"))
+            inits.append(em.take(opt[name], state_axis, d, f"{name[-1]}0{tag}"))
         else:
             inits.append(em.const(np.zeros((batch, hid)), f"{name[-1]}0{tag}"))
     return _Direction(w, r, wb, rb, peep, inits)
@@ -267,8 +284,8 @@ def _lstm_step(op, em: _Emitter, dirn, acts, states, preact, limit):
 def _gru_step(op, em: _Emitter, dirn, acts, xt, states, preact, limit):
     f, g = acts
     (h_prev,) = states
-    z = em.activation(f, em.clip(limit, preact(0, h_prev, "z_z")), "z")
-    r = em.activation(f, em.clip(limit, preact(1, h_prev, "z_r")), "r")
+    z = em.activation(f, em.clip(limit, preact(0, h_prev, "z_z")), "update")
+    r = em.activation(f, em.clip(limit, preact(1, h_prev, "z_r")), "reset")
     if op.linear_before_reset.value.data:
         rh = em.matmul(h_prev, dirn.r[2])
         if dirn.rb:
@@ -278,7 +295,7 @@ def _gru_step(op, em: _Emitter, dirn, acts, xt, states, preact, limit):
             zh = em.add(zh, dirn.wb[2])
         zh.name_hint = "z_h"
     else:
-        zh = preact(2, em.mul(r, h_prev, "r_h"), "z_h")
+        zh = preact(2, em.mul(r, h_prev, "reset_h"), "z_h")
     cand = em.activation(g, em.clip(limit, zh), "h_cand")
     one = em.const(np.ones((1,)), "one")
     h_new = em.add(em.mul(em.sub(one, z), cand), em.mul(z, h_prev), "h_next")

@@ -35,7 +35,9 @@ def _input_shapes(specs: list[str]) -> dict[str, list[int]]:
                 raise ValueError
             shapes[name] = [int(d) for d in dims.split("x")]
         except ValueError:
-            raise RnncError(f"bad --input-shape '{spec}', expected NAME=2x7x3") from None
+            raise RnncError(
+                f"bad --input-shape '{spec}', expected NAME=2x7x3"
+            ) from None
     return shapes
 
 

@@ -463,7 +463,9 @@ def _cell(imp: GraphImporter, node):
 
 def declared_inputs(model: onnx.ModelProto) -> list[tuple[str, TensorType]]:
     """The graph inputs as the model declares them (dynamic dims as `?`)."""
-    return [(i.name, _tensor_type(i.type, f"input '{i.name}'")) for i in graph_inputs(model)]
+    return [
+        (i.name, _tensor_type(i.type, f"input '{i.name}'")) for i in graph_inputs(model)
+    ]
 
 
 def import_model(

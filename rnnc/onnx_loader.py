@@ -96,8 +96,14 @@ def _evaluate(node: onnx.NodeProto, inputs: list[np.ndarray], opset: int):
         [node],
         "fold",
         [],
-        [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output if o],
-        initializer=[numpy_helper.from_array(a, n) for n, a in zip(names, inputs, strict=True)],
+        [
+            helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None)
+            for o in node.output
+            if o
+        ],
+        initializer=[
+            numpy_helper.from_array(a, n) for n, a in zip(names, inputs, strict=True)
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     return ReferenceEvaluator(model).run(None, {})
@@ -115,9 +121,15 @@ def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, bool]:
         result = None
         if node.op_type == "Constant":
             result = _evaluate(node, [], opset)
-        elif node.op_type == "Shape" and inputs[0] in static and inputs[0] not in consts:
+        elif (
+            node.op_type == "Shape" and inputs[0] in static and inputs[0] not in consts
+        ):
             result = _evaluate(node, [np.zeros(static[inputs[0]], np.float32)], opset)
-        elif node.op_type not in _KEEP and all(n in consts for n in inputs) and node.domain in ("", "ai.onnx"):
+        elif (
+            node.op_type not in _KEEP
+            and all(n in consts for n in inputs)
+            and node.domain in ("", "ai.onnx")
+        ):
             result = _evaluate(node, [consts[n] for n in inputs], opset)
         if result is None:
             kept.append(node)
