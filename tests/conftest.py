@@ -1,0 +1,37 @@
+"""Shared helpers: run the `rnnc` CLI in-process and compare arrays."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from rnnc.cli import main
+
+warnings.filterwarnings("ignore")
+
+
+def rnnc(*args: str) -> int:
+    return main([str(a) for a in args])
+
+
+def assert_close(got: dict, want: dict, atol: float = 1e-5) -> None:
+    assert sorted(got) == sorted(want)
+    for name in want:
+        assert got[name].shape == want[name].shape, name
+        np.testing.assert_allclose(got[name], want[name], rtol=0, atol=atol, err_msg=name)
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    """Run `rnnc run` on a model and named inputs; returns the named outputs."""
+
+    def run(model_path, inputs: dict, *extra: str) -> dict:
+        src, dst = tmp_path / "in.npz", tmp_path / "out.npz"
+        np.savez(src, **inputs)
+        assert rnnc("run", model_path, "--input", src, "-o", dst, *extra) == 0
+        with np.load(dst) as out:
+            return {k: out[k] for k in out.files}
+
+    return run
