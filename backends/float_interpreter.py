@@ -8,15 +8,16 @@ so the two forms check each other. Arithmetic is float32, as in onnxruntime.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
-from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Block, Operation, SSAValue
-
 from rnnc.dialects import rnn
 from rnnc.dialects.arrays import array_of, numpy_dtype
 from rnnc.dialects.shapes import slice_bounds
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Block, Operation, SSAValue
 
 Impl = Callable[[Operation, list[np.ndarray]], list[np.ndarray]]
 IMPLS: dict[type[Operation], Impl] = {}
@@ -236,45 +237,54 @@ def _sequence_mask(op, args):
 
 
 # ------------------------------------------------------------- ONNX cell model
+#
+# A direct transcription of the equations in the ONNX operator spec, written
+# independently of `expand-cells` so that the two forms check each other.
 
 
-def _cell_setup(op: rnn.RecurrentCellOp, args: list[np.ndarray]):
-    """Common ONNX input handling: layout, defaults for missing optional inputs."""
-    named = dict(zip(["X", "W", "R"], args[:3], strict=True))
-    named.update(zip(op.optional_operands(), args[3:], strict=True))
-    x = named["X"]
-    if op.batch_first:
-        x = x.transpose(1, 0, 2)
-    steps, batch, _ = x.shape
-    nd, hid, dt = op.num_directions, op.hidden, x.dtype
-    gates = op.GATES
-    zeros_state = np.zeros((nd, batch, hid), dt)
+@dataclass
+class _DirectionParams:
+    """One direction's weights, in ONNX gate order, plus its activations."""
 
-    def state(name):
-        value = named.get(name)
-        if value is None:
-            return zeros_state
-        return value.transpose(1, 0, 2) if op.batch_first else value
-
-    bias = named.get("B", np.zeros((nd, 2 * gates * hid), dt))
-    lens = named.get("sequence_lens")
-    lens = np.full(batch, steps) if lens is None else lens.astype(np.int64)
-    if lens.size and (lens.min() < 0 or lens.max() > steps):
-        raise InterpretationError(
-            f"{op.name}: sequence_lens must lie in [0, {steps}], got {lens.tolist()}"
-        )
-    return x, named, bias, lens, state
+    w: np.ndarray  # [G*H, I]
+    r: np.ndarray  # [G*H, H]
+    wb: np.ndarray  # [G*H]
+    rb: np.ndarray  # [G*H]
+    peep: np.ndarray  # [3*H] (LSTM only)
+    acts: list[Callable[[np.ndarray], np.ndarray]]
+    clip: Callable[[np.ndarray], np.ndarray]
+    hidden: int
 
 
-def _cell_finish(op, x, ys, finals):
-    """Stack directions into ONNX Y [T, nd, B, H] / Y_h [nd, B, H] (+ layout)."""
-    y = np.stack(ys, axis=1)
-    outs = [y] + [np.stack(f, axis=0) for f in finals]
-    if op.batch_first:
-        outs = [outs[0].transpose(2, 0, 1, 3)] + [
-            o.transpose(1, 0, 2) for o in outs[1:]
-        ]
-    return outs
+def _lstm_step(p: _DirectionParams, input_forget: bool, xt, h_prev, c_prev):
+    f, g, h = p.acts
+    zi, zo, zf, zc = np.split(xt @ p.w.T + h_prev @ p.r.T + p.wb + p.rb, 4, axis=-1)
+    p_i, p_o, p_f = np.split(p.peep, 3)
+    i = f(p.clip(zi + p_i * c_prev))
+    forget = 1 - i if input_forget else f(p.clip(zf + p_f * c_prev))
+    c = forget * c_prev + i * g(p.clip(zc))
+    o = f(p.clip(zo + p_o * c))
+    return o * h(c), c
+
+
+def _gru_step(p: _DirectionParams, linear_before_reset: bool, xt, h_prev):
+    f, g = p.acts
+    hid = p.hidden
+    xw = xt @ p.w.T + p.wb
+    hr = h_prev @ p.r[: 2 * hid].T + p.rb[: 2 * hid]
+    z = f(p.clip(xw[:, :hid] + hr[:, :hid]))
+    r = f(p.clip(xw[:, hid : 2 * hid] + hr[:, hid:]))
+    r_h, rb_h = p.r[2 * hid :], p.rb[2 * hid :]
+    if linear_before_reset:
+        hh = g(p.clip(xw[:, 2 * hid :] + r * (h_prev @ r_h.T + rb_h)))
+    else:
+        hh = g(p.clip(xw[:, 2 * hid :] + (r * h_prev) @ r_h.T + rb_h))
+    return ((1 - z) * hh + z * h_prev,)
+
+
+def _rnn_step(p: _DirectionParams, xt, h_prev):
+    (f,) = p.acts
+    return (f(p.clip(xt @ p.w.T + h_prev @ p.r.T + p.wb + p.rb)),)
 
 
 def _run_direction(step, x, lens, reverse, init_states):
@@ -291,106 +301,75 @@ def _run_direction(step, x, lens, reverse, init_states):
     return ys, states
 
 
-def _activation_fns(op: rnn.RecurrentCellOp, direction: int):
+@impl(rnn.LSTMOp, rnn.GRUOp, rnn.RNNOp)
+def _cell(op: rnn.RecurrentCellOp, args):
+    named = dict(zip(["X", "W", "R"], args[:3], strict=True))
+    named.update(zip(op.optional_operands(), args[3:], strict=True))
+    x = named["X"]
+    if op.batch_first:
+        x = x.transpose(1, 0, 2)
+    steps, batch, _ = x.shape
+    nd, hid, dt = op.num_directions, op.hidden, x.dtype
+    gh = op.GATES * hid
+    lens = named.get("sequence_lens")
+    lens = np.full(batch, steps) if lens is None else lens.astype(np.int64)
+    if lens.size and (lens.min() < 0 or lens.max() > steps):
+        raise InterpretationError(
+            f"{op.name}: sequence_lens must lie in [0, {steps}], got {lens.tolist()}"
+        )
+    state_names = (
+        ["initial_h", "initial_c"] if isinstance(op, rnn.LSTMOp) else ["initial_h"]
+    )
+    inits = []
+    for name in state_names:
+        value = named.get(name, np.zeros((nd, batch, hid), dt))
+        inits.append(
+            value.transpose(1, 0, 2) if name in named and op.batch_first else value
+        )
+    bias = named.get("B", np.zeros((nd, 2 * gh), dt))
+    peep = named.get("P", np.zeros((nd, 3 * hid), dt))
+    limit = _float(op.clip)
+    clip = (
+        (lambda v: v)
+        if limit is None
+        else (lambda v: np.clip(v, -limit, limit).astype(dt))
+    )
     acts = op.activation_list()
     per_dir = len(op.DEFAULT_ACTIVATIONS)
-    chosen = acts[direction * per_dir : (direction + 1) * per_dir]
-    return [lambda v, a=a: activate(a[0], v, a[1], a[2]) for a in chosen]
 
-
-def _clipper(op: rnn.RecurrentCellOp):
-    limit = _float(op.clip)
-    if limit is None:
-        return lambda v: v
-    return lambda v: np.clip(v, -np.float32(limit), np.float32(limit))
-
-
-@impl(rnn.LSTMOp)
-def _lstm(op: rnn.LSTMOp, args):
-    x, named, bias, lens, state = _cell_setup(op, args)
-    hid, clip = op.hidden, _clipper(op)
-    h0, c0 = state("initial_h"), state("initial_c")
-    peep = named.get("P", np.zeros((op.num_directions, 3 * hid), x.dtype))
-    ys, finals = [], ([], [])
-    for d in range(op.num_directions):
-        f, g, h = _activation_fns(op, d)
-        w, r = named["W"][d], named["R"][d]
-        b = bias[d][: 4 * hid] + bias[d][4 * hid :]
-        p_i, p_o, p_f = np.split(peep[d], 3)
-
-        def step(xt, h_prev, c_prev, w=w, r=r, b=b, p_i=p_i, p_o=p_o, p_f=p_f):
-            z = xt @ w.T + h_prev @ r.T + b
-            zi, zo, zf, zc = np.split(z, 4, axis=-1)
-            i = f(clip(zi + p_i * c_prev))
-            if op.input_forget.value.data:
-                fg = 1 - i
-            else:
-                fg = f(clip(zf + p_f * c_prev))
-            c = fg * c_prev + i * g(clip(zc))
-            o = f(clip(zo + p_o * c))
-            return o * h(c), c
-
-        y, (hT, cT) = _run_direction(
-            step, x, lens, d == 1 or op.direction.data == "reverse", [h0[d], c0[d]]
+    ys, finals = [], [[] for _ in state_names]
+    for d in range(nd):
+        params = _DirectionParams(
+            w=named["W"][d],
+            r=named["R"][d],
+            wb=bias[d][:gh],
+            rb=bias[d][gh:],
+            peep=peep[d],
+            acts=[
+                partial(activate, name, alpha=a, beta=b)
+                for name, a, b in acts[d * per_dir : (d + 1) * per_dir]
+            ],
+            clip=clip,
+            hidden=hid,
         )
+        if isinstance(op, rnn.LSTMOp):
+            step = partial(_lstm_step, params, bool(op.input_forget.value.data))
+        elif isinstance(op, rnn.GRUOp):
+            step = partial(_gru_step, params, bool(op.linear_before_reset.value.data))
+        else:
+            step = partial(_rnn_step, params)
+        reverse = d == 1 or op.direction.data == "reverse"
+        y, last = _run_direction(step, x, lens, reverse, [s[d] for s in inits])
         ys.append(y)
-        finals[0].append(hT)
-        finals[1].append(cT)
-    return _cell_finish(op, x, ys, finals)
-
-
-@impl(rnn.GRUOp)
-def _gru(op: rnn.GRUOp, args):
-    x, named, bias, lens, state = _cell_setup(op, args)
-    hid, clip = op.hidden, _clipper(op)
-    h0 = state("initial_h")
-    lbr = op.linear_before_reset.value.data
-    ys, finals = [], ([],)
-    for d in range(op.num_directions):
-        f, g = _activation_fns(op, d)
-        w, r = named["W"][d], named["R"][d]
-        wb, rb = bias[d][: 3 * hid], bias[d][3 * hid :]
-        r_zr, r_h = r[: 2 * hid], r[2 * hid :]
-
-        def step(xt, h_prev, w=w, wb=wb, rb=rb, r_zr=r_zr, r_h=r_h):
-            xw = xt @ w.T + wb
-            hr = h_prev @ r_zr.T + rb[: 2 * hid]
-            z = f(clip(xw[:, :hid] + hr[:, :hid]))
-            rg = f(clip(xw[:, hid : 2 * hid] + hr[:, hid:]))
-            if lbr:
-                hh = g(clip(xw[:, 2 * hid :] + rg * (h_prev @ r_h.T + rb[2 * hid :])))
-            else:
-                hh = g(clip(xw[:, 2 * hid :] + (rg * h_prev) @ r_h.T + rb[2 * hid :]))
-            return ((1 - z) * hh + z * h_prev,)
-
-        y, (hT,) = _run_direction(
-            step, x, lens, d == 1 or op.direction.data == "reverse", [h0[d]]
-        )
-        ys.append(y)
-        finals[0].append(hT)
-    return _cell_finish(op, x, ys, finals)
-
-
-@impl(rnn.RNNOp)
-def _rnn(op: rnn.RNNOp, args):
-    x, named, bias, lens, state = _cell_setup(op, args)
-    hid, clip = op.hidden, _clipper(op)
-    h0 = state("initial_h")
-    ys, finals = [], ([],)
-    for d in range(op.num_directions):
-        (f,) = _activation_fns(op, d)
-        w, r = named["W"][d], named["R"][d]
-        b = bias[d][:hid] + bias[d][hid:]
-
-        def step(xt, h_prev, w=w, r=r, b=b):
-            return (f(clip(xt @ w.T + h_prev @ r.T + b)),)
-
-        y, (hT,) = _run_direction(
-            step, x, lens, d == 1 or op.direction.data == "reverse", [h0[d]]
-        )
-        ys.append(y)
-        finals[0].append(hT)
-    return _cell_finish(op, x, ys, finals)
+        for acc, value in zip(finals, last, strict=True):
+            acc.append(value)
+    # ONNX Y is [T, nd, B, H] and states [nd, B, H]; layout 1 puts batch first.
+    outs = [np.stack(ys, axis=1)] + [np.stack(f, axis=0) for f in finals]
+    if op.batch_first:
+        outs = [outs[0].transpose(2, 0, 1, 3)] + [
+            o.transpose(1, 0, 2) for o in outs[1:]
+        ]
+    return outs
 
 
 # ------------------------------------------------------------------ recurrence

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+from rnnc.dialects import shapes
 from xdsl.dialects.builtin import (
     I64,
     ArrayAttr,
@@ -52,8 +53,6 @@ from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.traits import HasParent, IsTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
-
-from rnnc.dialects import shapes
 
 DYN = shapes.DYN
 
@@ -286,7 +285,10 @@ class SelectOp(IRDLOperation):
     on_false = operand_def(TensorType)
     result = result_def(TensorType)
     traits = traits_def(Pure())
-    assembly_format = "$cond `,` $on_true `,` $on_false attr-dict `:` functional-type(operands, results)"
+    assembly_format = (
+        "$cond `,` $on_true `,` $on_false attr-dict `:` "
+        "functional-type(operands, results)"
+    )
 
     def __init__(self, cond: SSAValue, on_true: SSAValue, on_false: SSAValue):
         shape = shapes.broadcast(

@@ -14,6 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from rnnc.dialects import rnn
+from rnnc.dialects.arrays import dense_of, numpy_dtype
+from rnnc.dialects.shapes import DYN
+from rnnc.passes.fold_constants import fold_constants
 from xdsl.builder import Builder
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
@@ -28,11 +32,7 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.rewriter import InsertPoint
 
-from rnnc.dialects import rnn
-from rnnc.dialects.arrays import dense_of, numpy_dtype
-from rnnc.dialects.shapes import DYN
 from rnnc.errors import RnncError
-from rnnc.passes.fold_constants import fold_constants
 
 
 class _Emitter:
@@ -108,7 +108,7 @@ class ExpandCell(RewritePattern):
 def expand_cell(op: rnn.RecurrentCellOp, rewriter: PatternRewriter) -> None:
     x_type = rnn.element_type_of(op.X)
     em = _Emitter(Builder(InsertPoint.before(op)), numpy_dtype(x_type))
-    hid, gates, nd = op.hidden, op.GATES, op.num_directions
+    hid, nd = op.hidden, op.num_directions
     opt = op.optional_operands()
 
     x = op.X

@@ -86,8 +86,8 @@ def run_command(argv: list[str]) -> int:
     passes += [n for n in args.passes.split(",") if n]
     outputs = driver.run(args.model, _read_npz(args.input), passes)
     np.savez(args.output, **outputs)
-    for name, value in outputs.items():
-        print(f"{name}: {value.dtype}{list(value.shape)}", file=sys.stderr)
+    shapes = ", ".join(f"{k} {v.dtype}{list(v.shape)}" for k, v in outputs.items())
+    print(f"wrote {args.output}: {shapes}", file=sys.stderr)
     return 0
 
 

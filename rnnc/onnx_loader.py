@@ -41,7 +41,9 @@ def load_model(path: str | Path) -> onnx.ModelProto:
     try:
         load_external_data_for_model(model, str(path.parent))
     except (OSError, ValueError) as err:
-        raise RnncError(f"cannot read the external weights of '{path}': {err}") from None
+        raise RnncError(
+            f"cannot read the external weights of '{path}': {err}"
+        ) from None
     # No onnx.checker here: it rejects valid models that onnxruntime runs (outputs
     # without a shape); strict shape inference and the importer catch real damage.
     return model

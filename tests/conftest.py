@@ -20,7 +20,9 @@ def assert_close(got: dict, want: dict, atol: float = 1e-5) -> None:
     assert sorted(got) == sorted(want)
     for name in want:
         assert got[name].shape == want[name].shape, name
-        np.testing.assert_allclose(got[name], want[name], rtol=0, atol=atol, err_msg=name)
+        np.testing.assert_allclose(
+            got[name], want[name], rtol=0, atol=atol, err_msg=name
+        )
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument
 
 from rnnc import driver
 
-T, B, I, H = 5, 3, 4, 3
+T, B, IN, H = 5, 3, 4, 3  # steps, batch, input size, hidden size
 OPSET = 14  # first opset with `layout`
 ATOL = 1e-5
 CELLS = ("LSTM", "GRU", "RNN")
@@ -73,8 +73,8 @@ def build(
         return (scale * rng.standard_normal(shape)).astype(np.float32)
 
     arrays: dict[str, np.ndarray] = {
-        "X": normal((T, B, I), x_scale),
-        "W": normal((nd, gates * H, I), w_scale),
+        "X": normal((T, B, IN), x_scale),
+        "W": normal((nd, gates * H, IN), w_scale),
         "R": normal((nd, gates * H, H), w_scale),
     }
     if bias:
@@ -126,7 +126,9 @@ def build(
         [info(n, a) for n, a in arrays.items() if n not in initializers],
         graph_outputs,
         initializer=[
-            numpy_helper.from_array(a, n) for n, a in arrays.items() if n in initializers
+            numpy_helper.from_array(a, n)
+            for n, a in arrays.items()
+            if n in initializers
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
@@ -192,7 +194,9 @@ def assert_rnnc_matches(
         for name, want in expected.items():
             have = got[name]
             assert have.shape == want.shape, f"{name} ({label})"
-            keep = ~ignore[name] if ignore and name in ignore else np.ones_like(want, bool)
+            keep = (
+                ~ignore[name] if ignore and name in ignore else np.ones_like(want, bool)
+            )
             np.testing.assert_allclose(
                 have[keep],
                 want[keep],
@@ -339,7 +343,9 @@ def test_lstm_input_forget(tmp_path, direction):
 def transpose_to_batch_major(outputs: Mapping[str, np.ndarray]) -> dict:
     """Time-major ONNX outputs → layout 1: Y [T,nd,B,H]→[B,T,nd,H], states swap 0/1."""
     return {
-        name: value.transpose(2, 0, 1, 3) if value.ndim == 4 else value.transpose(1, 0, 2)
+        name: value.transpose(2, 0, 1, 3)
+        if value.ndim == 4
+        else value.transpose(1, 0, 2)
         for name, value in outputs.items()
     }
 
@@ -400,10 +406,11 @@ def test_bidirectional_lens_initial_states_peepholes(tmp_path, cell):
 @pytest.mark.parametrize("cell", CELLS)
 def test_zero_length_sequence(tmp_path, cell, direction):
     # Reference: onnxruntime, which accepts a length of 0. ONNX does not say what the
-    # final state of an empty sequence is: onnxruntime returns zeros, rnnc returns
-    # the initial state, so those rows are checked against rnnc's own convention
-    # here and against onnxruntime in the xfail test below. Everything else
-    # (all of Y, the final states of the other sequences) must match onnxruntime.
+    # final state of an empty sequence is (onnx/onnx#1674): onnxruntime returns
+    # zeros, rnnc returns the initial state (as TensorFlow does), so those rows are
+    # checked against rnnc's own convention here and against onnxruntime in the
+    # xfail test below. Everything else (all of Y, the final states of the other
+    # sequences) must match onnxruntime.
     lens = [2, 0, 5]
     model, feeds = build(
         cell, direction=direction, lens=lens, initial=True, peepholes=cell == "LSTM"
@@ -422,6 +429,7 @@ def test_zero_length_sequence(tmp_path, cell, direction):
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="final state of a zero-length sequence: onnxruntime gives zeros, rnnc "
     "gives the initial state (ONNX leaves it unspecified)",
 )

@@ -25,7 +25,9 @@ nodes = [
     helper.make_node("Slice", ["w_raw", "s0", "s1", "ax"], ["first"]),
     helper.make_node("Slice", ["w_raw", "s1", "s2", "ax"], ["rest"]),
     helper.make_node("Concat", ["rest", "first"], ["W"], axis=1),
-    helper.make_node("LSTM", ["X", "W", "R"], ["Y", "Y_h"], hidden_size=H, name="lstm0"),
+    helper.make_node(
+        "LSTM", ["X", "W", "R"], ["Y", "Y_h"], hidden_size=H, name="lstm0"
+    ),
 ]
 graph = helper.make_graph(
     nodes,
