@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from xdsl.utils.exceptions import ParseError, VerifyException
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from rnnc import registry
@@ -27,6 +28,8 @@ class RnncOptMain(xDSLOptMain):
 def main() -> None:
     try:
         RnncOptMain(description="rnnc modular optimizer").run()
-    except ValueError as err:  # e.g. unknown pass names from the pipeline parser
-        print(f"rnnc-opt: error: {err}", file=sys.stderr)
+    except (ValueError, OSError, ParseError, VerifyException) as err:
+        # Unknown passes, unreadable files, bad IR: one line, not a traceback.
+        lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
+        print(f"rnnc-opt: error: {lines[-1] if lines else err!r}", file=sys.stderr)
         sys.exit(2)

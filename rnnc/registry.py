@@ -29,7 +29,13 @@ def _fold_constants() -> type[ModulePass]:
     return FoldConstantsPass
 
 
-DIALECTS: dict[str, Callable[[], Dialect]] = {"rnn": _rnn}
+def _fxp() -> Dialect:
+    from rnnc.dialects.fxp import Fxp
+
+    return Fxp
+
+
+DIALECTS: dict[str, Callable[[], Dialect]] = {"rnn": _rnn, "fxp": _fxp}
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "expand-cells": _expand_cells,
     "fold-constants": _fold_constants,

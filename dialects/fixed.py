@@ -1,0 +1,268 @@
+"""Fixed-point arithmetic rules: the executable form of docs/fixed-point.md.
+
+A format `Format(W, F)` is a signed two's-complement integer of W bits whose value is
+raw · 2^-F (F may be negative or larger than W). Add, sub, mul and dot products are
+exact: their result formats grow so no information is lost. The only lossy step is
+`cast`, with a rounding mode and an overflow mode. Verifiers, lowering, both
+interpreters and the Verilog backend take their rules from here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+ROUNDING_MODES = ("floor", "half-up", "half-even")
+OVERFLOW_MODES = ("wrap", "saturate")
+MAX_WIDTH = 64  # raw values live in int64
+
+
+@dataclass(frozen=True, order=True)
+class Format:
+    width: int
+    frac: int
+
+    def __post_init__(self):
+        if not 1 <= self.width <= MAX_WIDTH:
+            raise ValueError(
+                f"fixed-point width must be in [1, {MAX_WIDTH}], got {self.width}"
+            )
+
+    def __str__(self) -> str:
+        return f"fixed<{self.width},{self.frac}>"
+
+    @property
+    def int_bits(self) -> int:
+        """Bits left of the binary point, sign included."""
+        return self.width - self.frac
+
+    @property
+    def min_raw(self) -> int:
+        return -(1 << (self.width - 1))
+
+    @property
+    def max_raw(self) -> int:
+        return (1 << (self.width - 1)) - 1
+
+    @property
+    def lsb(self) -> Fraction:
+        return Fraction(1, 1 << self.frac) if self.frac >= 0 else Fraction(1 << -self.frac)
+
+    @property
+    def min_value(self) -> float:
+        return math.ldexp(self.min_raw, -self.frac)
+
+    @property
+    def max_value(self) -> float:
+        return math.ldexp(self.max_raw, -self.frac)
+
+    def value(self, raw: int) -> Fraction:
+        return raw * self.lsb
+
+    def to_float(self, raw: np.ndarray) -> np.ndarray:
+        return np.ldexp(np.asarray(raw, np.float64), -self.frac)
+
+
+# ----------------------------------------------------------- exact result formats
+
+
+def add_format(a: Format, b: Format) -> Format:
+    """a ± b: align binary points, one carry bit."""
+    frac = max(a.frac, b.frac)
+    return Format(max(a.int_bits, b.int_bits) + 1 + frac, frac)
+
+
+def mul_format(a: Format, b: Format) -> Format:
+    return Format(a.width + b.width, a.frac + b.frac)
+
+
+def growth_bits(terms: int) -> int:
+    """Extra bits a sum of `terms` products needs: ceil(log2(terms))."""
+    return max(terms - 1, 0).bit_length()
+
+
+def matmul_format(a: Format, b: Format, terms: int) -> Format:
+    """Sum of `terms` products a_i·b_i, exact."""
+    p = mul_format(a, b)
+    return Format(p.width + growth_bits(terms), p.frac)
+
+
+def select_format(a: Format, b: Format) -> Format:
+    """Smallest format holding both (used to merge two values without loss)."""
+    frac = max(a.frac, b.frac)
+    return Format(max(a.int_bits, b.int_bits) + frac, frac)
+
+
+# ------------------------------------------------------------------ raw arithmetic
+
+
+def align(raw: np.ndarray, src: Format, frac: int) -> np.ndarray:
+    """Exact re-scaling to more fractional bits (frac ≥ src.frac)."""
+    assert frac >= src.frac
+    return np.left_shift(np.asarray(raw, np.int64), frac - src.frac)
+
+
+def add(a: np.ndarray, fa: Format, b: np.ndarray, fb: Format, subtract=False):
+    out = add_format(fa, fb)
+    x, y = align(a, fa, out.frac), align(b, fb, out.frac)
+    return (x - y if subtract else x + y), out
+
+
+def mul(a: np.ndarray, fa: Format, b: np.ndarray, fb: Format):
+    return np.multiply(a, b, dtype=np.int64), mul_format(fa, fb)
+
+
+def matmul(a: np.ndarray, fa: Format, b: np.ndarray, fb: Format):
+    """Exact integer matrix product, using BLAS where the sum provably fits.
+
+    Every partial sum is bounded by the result format, so a float32 (24-bit
+    mantissa) or float64 (53-bit) product is exact when the result width allows."""
+    terms = a.shape[-1]
+    out = matmul_format(fa, fb, terms)
+    if out.width <= 24:
+        raw = np.matmul(a.astype(np.float32), b.astype(np.float32))
+    elif out.width <= 53:
+        raw = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    else:
+        raw = np.matmul(a.astype(np.int64), b.astype(np.int64))
+    return raw.astype(np.int64), out
+
+
+def round_shift(raw: np.ndarray, shift: int, rounding: str) -> np.ndarray:
+    """raw · 2^-shift rounded to an integer (shift > 0)."""
+    raw = np.asarray(raw, np.int64)
+    if shift <= 0:
+        return np.left_shift(raw, -shift)
+    if shift >= 63:
+        # Only the sign survives; half of 2^shift exceeds every int64.
+        floor = np.where(raw < 0, -1, 0).astype(np.int64)
+        return floor if rounding == "floor" else np.zeros_like(raw)
+    floor = np.right_shift(raw, shift)
+    if rounding == "floor":
+        return floor
+    rest = raw - np.left_shift(floor, shift)  # in [0, 2^shift)
+    half = np.int64(1) << np.int64(shift - 1)
+    if rounding == "half-up":
+        return floor + (rest >= half)
+    if rounding == "half-even":
+        up = (rest > half) | ((rest == half) & (floor & 1 == 1))
+        return floor + up
+    raise ValueError(f"unknown rounding mode '{rounding}'")
+
+
+def fit(raw: np.ndarray, dst: Format, overflow: str) -> tuple[np.ndarray, int]:
+    """Bring integers into dst's range; returns (raw, number out of range)."""
+    raw = np.asarray(raw, np.int64)
+    outside = (raw < dst.min_raw) | (raw > dst.max_raw)
+    count = int(np.count_nonzero(outside))
+    if not count:
+        return raw, 0
+    if overflow == "saturate":
+        return np.clip(raw, dst.min_raw, dst.max_raw), count
+    if overflow == "wrap":
+        if dst.width == 64:
+            return raw, count
+        mask = (1 << dst.width) - 1
+        low = np.bitwise_and(raw, np.int64(mask))
+        wrapped = np.where(low > dst.max_raw, low - (1 << dst.width), low)
+        return wrapped.astype(np.int64), count
+    raise ValueError(f"unknown overflow mode '{overflow}'")
+
+
+def cast(
+    raw: np.ndarray, src: Format, dst: Format, rounding: str, overflow: str
+) -> tuple[np.ndarray, int]:
+    """The one lossy operation: re-scale with rounding, then fit with overflow."""
+    shifted = round_shift(raw, src.frac - dst.frac, rounding)
+    return fit(shifted, dst, overflow)
+
+
+def quantize(
+    values: np.ndarray, dst: Format, rounding: str, overflow: str
+) -> tuple[np.ndarray, int]:
+    """Float → raw integers of dst (a cast from the reals).
+
+    The float is scaled by 2^F exactly (ldexp) and rounded by the same rule as
+    `round_shift`, so a float that is already on the grid is taken exactly."""
+    scaled = np.ldexp(np.asarray(values, np.float64), dst.frac)
+    if not np.all(np.isfinite(scaled)):
+        raise ValueError("cannot quantize NaN or infinite values")
+    floor = np.floor(scaled)
+    rest = scaled - floor
+    if rounding == "floor":
+        rounded = floor
+    elif rounding == "half-up":
+        rounded = floor + (rest >= 0.5)
+    elif rounding == "half-even":
+        odd = np.mod(floor, 2) == 1
+        rounded = floor + ((rest > 0.5) | ((rest == 0.5) & odd))
+    else:
+        raise ValueError(f"unknown rounding mode '{rounding}'")
+    limit = 2.0**62
+    clipped = np.clip(rounded, -limit, limit).astype(np.int64)
+    return fit(clipped, dst, overflow)
+
+
+def format_for_range(lo: float, hi: float, width: int, guard_bits: int = 0) -> Format:
+    """The format of `width` bits with the most fractional bits covering [lo, hi].
+
+    Integer bits I (sign included) are the fewest with -2^(I-1) ≤ lo and
+    hi ≤ 2^(I-1) - lsb, plus guard bits; fractional bits F = width - I."""
+    m = max(abs(lo), abs(hi))
+    if m == 0 or not math.isfinite(m):
+        int_bits = 1
+    else:
+        int_bits = math.frexp(m)[1] + 1  # 2^(e-1) <= m < 2^e  → I = e + 1
+        # A range whose max is exactly -2^(I-2) (only negative) fits one bit lower.
+        if hi <= 0 and lo == -math.ldexp(1.0, int_bits - 2):
+            int_bits -= 1
+    int_bits += guard_bits
+    return Format(width, width - int_bits)
+
+
+# ------------------------------------------------------------------ activations
+
+
+def lut_index(raw: np.ndarray, shift: int, entries: int, symmetry: str) -> np.ndarray:
+    """Table index of each input (docs/fixed-point.md, activation LUT)."""
+    raw = np.asarray(raw, np.int64)
+    if symmetry == "none":
+        scaled = round_shift(raw, shift, "floor") + entries // 2
+        return np.clip(scaled, 0, entries - 1)
+    return np.minimum(round_shift(np.abs(raw), shift, "floor"), entries - 1)
+
+
+def lut(
+    raw: np.ndarray, table: np.ndarray, shift: int, symmetry: str, out: Format
+) -> np.ndarray:
+    """Look up and rebuild the sign: odd → -y, sigmoid → 1 - y for x < 0."""
+    raw = np.asarray(raw, np.int64)
+    y = np.asarray(table, np.int64)[lut_index(raw, shift, len(table), symmetry)]
+    if symmetry == "odd":
+        y = np.where(raw < 0, -y, y)
+    elif symmetry == "sigmoid":
+        one = (1 << out.frac) if out.frac >= 0 else 0  # 1.0 in the output format
+        y = np.where(raw < 0, one - y, y)
+    return fit(y, out, "saturate")[0]
+
+
+def pwl(
+    raw: np.ndarray,
+    src: Format,
+    breakpoints: np.ndarray,
+    slopes: np.ndarray,
+    slope_frac: int,
+    intercepts: np.ndarray,
+    out: Format,
+    rounding: str,
+    overflow: str,
+) -> tuple[np.ndarray, int]:
+    """Segment i covers [bp[i-1], bp[i]); y = cast(s_i·x, out) + c_i, then fit."""
+    raw = np.asarray(raw, np.int64)
+    seg = np.searchsorted(np.asarray(breakpoints, np.int64), raw, side="right")
+    product = np.asarray(slopes, np.int64)[seg] * raw  # frac = slope_frac + src.frac
+    scaled = round_shift(product, slope_frac + src.frac - out.frac, rounding)
+    return fit(scaled + np.asarray(intercepts, np.int64)[seg], out, overflow)
