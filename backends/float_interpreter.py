@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-from rnnc.dialects import rnn
-from rnnc.dialects.arrays import array_of, numpy_dtype
-from rnnc.dialects.shapes import slice_bounds
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Operation, SSAValue
+
+from rnnc.dialects import approx, rnn
+from rnnc.dialects.arrays import array_of, numpy_dtype
+from rnnc.dialects.shapes import slice_bounds
 
 Impl = Callable[[Operation, list[np.ndarray]], list[np.ndarray]]
 IMPLS: dict[type[Operation], Impl] = {}
@@ -111,6 +112,25 @@ def _relu(op, args):
 @impl(rnn.ActivationOp)
 def _activation(op: rnn.ActivationOp, args):
     return [activate(op.kind.data, args[0], _float(op.alpha), _float(op.beta))]
+
+
+@impl(rnn.LutOp)
+def _lut(op: rnn.LutOp, args):
+    x = args[0]
+    kind, r, k = op.kind.data, op.log2_range.value.data, op.log2_entries.value.data
+    sym = approx.symmetry_of(kind)
+    table = activate(kind, approx.centers(r, k, sym), _float(op.alpha), _float(op.beta))
+    y = table[approx.float_index(x, r, k, sym)]
+    return [approx.rebuild_sign(x, y, sym).astype(x.dtype)]
+
+
+@impl(rnn.PwlOp)
+def _pwl(op: rnn.PwlOp, args):
+    x = args[0]
+    seg = np.searchsorted(np.array(op.breakpoints.get_values()), x, side="right")
+    slopes = np.array(op.slopes.get_values())[seg]
+    intercepts = np.array(op.intercepts.get_values())[seg]
+    return [(slopes * x + intercepts).astype(x.dtype)]
 
 
 @impl(rnn.ClipOp)
@@ -375,8 +395,16 @@ def _cell(op: rnn.RecurrentCellOp, args):
 # ------------------------------------------------------------------ recurrence
 
 
+Observer = Callable[[Operation, list[np.ndarray]], None]
+
+
 class Interpreter:
-    """Runs `func.func` bodies; values live in a dict keyed by SSA value."""
+    """Runs `func.func` bodies; values live in a dict keyed by SSA value.
+
+    An optional observer sees every op's results (range calibration uses it)."""
+
+    def __init__(self, observer: Observer | None = None):
+        self.observer = observer
 
     def run_function(
         self, fn: func.FuncOp, inputs: Sequence[np.ndarray]
@@ -398,8 +426,10 @@ class Interpreter:
             else:
                 fn = IMPLS.get(type(op))
                 if fn is None:
-                    raise InterpretationError(f"no float implementation of {op.name}")
+                    raise InterpretationError(f"no implementation of {op.name}")
                 results = fn(op, args)
+            if self.observer is not None:
+                self.observer(op, results)
             for value, result in zip(op.results, results, strict=True):
                 env[value] = np.asarray(result)
         raise InterpretationError("block has no terminator")

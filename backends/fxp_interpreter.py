@@ -95,7 +95,9 @@ def _add(op, args):
 
 @impl(fxp.MulOp)
 def _mul(op, args):
-    return [fixed.mul(args[0], fxp.format_of(op.lhs), args[1], fxp.format_of(op.rhs))[0]]
+    return [
+        fixed.mul(args[0], fxp.format_of(op.lhs), args[1], fxp.format_of(op.rhs))[0]
+    ]
 
 
 @impl(fxp.MatMulOp)

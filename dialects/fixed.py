@@ -17,7 +17,15 @@ import numpy as np
 
 ROUNDING_MODES = ("floor", "half-up", "half-even")
 OVERFLOW_MODES = ("wrap", "saturate")
-MAX_WIDTH = 64  # raw values live in int64
+MAX_WIDTH = 256
+INT64_WIDTH = 64  # up to this width raw values are int64 arrays; wider: Python ints
+
+
+def raw_array(raw, width: int) -> np.ndarray:
+    """Raw integers in a numpy representation that holds `width` bits exactly."""
+    if width <= INT64_WIDTH:
+        return np.asarray(raw).astype(np.int64)
+    return np.asarray(raw).astype(object)
 
 
 @dataclass(frozen=True, order=True)
@@ -49,7 +57,9 @@ class Format:
 
     @property
     def lsb(self) -> Fraction:
-        return Fraction(1, 1 << self.frac) if self.frac >= 0 else Fraction(1 << -self.frac)
+        return (
+            Fraction(1, 1 << self.frac) if self.frac >= 0 else Fraction(1 << -self.frac)
+        )
 
     @property
     def min_value(self) -> float:
@@ -99,20 +109,21 @@ def select_format(a: Format, b: Format) -> Format:
 # ------------------------------------------------------------------ raw arithmetic
 
 
-def align(raw: np.ndarray, src: Format, frac: int) -> np.ndarray:
-    """Exact re-scaling to more fractional bits (frac ≥ src.frac)."""
+def align(raw: np.ndarray, src: Format, frac: int, width: int) -> np.ndarray:
+    """Exact re-scaling to more fractional bits (frac ≥ src.frac), `width` bits."""
     assert frac >= src.frac
-    return np.left_shift(np.asarray(raw, np.int64), frac - src.frac)
+    return np.left_shift(raw_array(raw, width), frac - src.frac)
 
 
 def add(a: np.ndarray, fa: Format, b: np.ndarray, fb: Format, subtract=False):
     out = add_format(fa, fb)
-    x, y = align(a, fa, out.frac), align(b, fb, out.frac)
+    x, y = align(a, fa, out.frac, out.width), align(b, fb, out.frac, out.width)
     return (x - y if subtract else x + y), out
 
 
 def mul(a: np.ndarray, fa: Format, b: np.ndarray, fb: Format):
-    return np.multiply(a, b, dtype=np.int64), mul_format(fa, fb)
+    out = mul_format(fa, fb)
+    return np.multiply(raw_array(a, out.width), raw_array(b, out.width)), out
 
 
 def matmul(a: np.ndarray, fa: Format, b: np.ndarray, fb: Format):
@@ -126,17 +137,21 @@ def matmul(a: np.ndarray, fa: Format, b: np.ndarray, fb: Format):
         raw = np.matmul(a.astype(np.float32), b.astype(np.float32))
     elif out.width <= 53:
         raw = np.matmul(a.astype(np.float64), b.astype(np.float64))
-    else:
+    elif out.width <= INT64_WIDTH:
         raw = np.matmul(a.astype(np.int64), b.astype(np.int64))
+    else:
+        return np.matmul(a.astype(object), b.astype(object)), out
     return raw.astype(np.int64), out
 
 
 def round_shift(raw: np.ndarray, shift: int, rounding: str) -> np.ndarray:
-    """raw · 2^-shift rounded to an integer (shift > 0)."""
-    raw = np.asarray(raw, np.int64)
+    """raw · 2^-shift rounded to an integer (exact left shift when shift ≤ 0)."""
+    raw = np.asarray(raw)
+    if raw.dtype != object:
+        raw = raw.astype(np.int64)
     if shift <= 0:
         return np.left_shift(raw, -shift)
-    if shift >= 63:
+    if shift >= 63 and raw.dtype != object:
         # Only the sign survives; half of 2^shift exceeds every int64.
         floor = np.where(raw < 0, -1, 0).astype(np.int64)
         return floor if rounding == "floor" else np.zeros_like(raw)
@@ -144,32 +159,31 @@ def round_shift(raw: np.ndarray, shift: int, rounding: str) -> np.ndarray:
     if rounding == "floor":
         return floor
     rest = raw - np.left_shift(floor, shift)  # in [0, 2^shift)
-    half = np.int64(1) << np.int64(shift - 1)
+    half = 1 << (shift - 1)
     if rounding == "half-up":
         return floor + (rest >= half)
     if rounding == "half-even":
-        up = (rest > half) | ((rest == half) & (floor & 1 == 1))
+        up = (rest > half) | ((rest == half) & (floor % 2 == 1))
         return floor + up
     raise ValueError(f"unknown rounding mode '{rounding}'")
 
 
 def fit(raw: np.ndarray, dst: Format, overflow: str) -> tuple[np.ndarray, int]:
     """Bring integers into dst's range; returns (raw, number out of range)."""
-    raw = np.asarray(raw, np.int64)
+    raw = np.asarray(raw)
     outside = (raw < dst.min_raw) | (raw > dst.max_raw)
     count = int(np.count_nonzero(outside))
-    if not count:
-        return raw, 0
-    if overflow == "saturate":
-        return np.clip(raw, dst.min_raw, dst.max_raw), count
-    if overflow == "wrap":
-        if dst.width == 64:
-            return raw, count
-        mask = (1 << dst.width) - 1
-        low = np.bitwise_and(raw, np.int64(mask))
-        wrapped = np.where(low > dst.max_raw, low - (1 << dst.width), low)
-        return wrapped.astype(np.int64), count
-    raise ValueError(f"unknown overflow mode '{overflow}'")
+    if count:
+        if overflow == "saturate":
+            raw = np.clip(raw, dst.min_raw, dst.max_raw)
+        elif overflow == "wrap":
+            low = np.bitwise_and(
+                raw_array(raw, max(dst.width + 1, 65)), (1 << dst.width) - 1
+            )
+            raw = np.where(low > dst.max_raw, low - (1 << dst.width), low)
+        else:
+            raise ValueError(f"unknown overflow mode '{overflow}'")
+    return raw_array(raw, dst.width), count
 
 
 def cast(

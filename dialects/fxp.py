@@ -34,7 +34,7 @@ from xdsl.irdl import (
     result_def,
     traits_def,
 )
-from xdsl.parser import AttrParser, Parser
+from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
@@ -116,8 +116,7 @@ def _check(op: IRDLOperation, expected_shape, expected_format: Format) -> None:
         )
     if got != expected_format:
         raise VerifyException(
-            f"{op.name}: result format {got} is not the exact format "
-            f"{expected_format}"
+            f"{op.name}: result format {got} is not the exact format {expected_format}"
         )
 
 
@@ -298,7 +297,10 @@ class CastOp(_ModesOp):
         super().__init__(
             operands=[input],
             result_types=[fixed_tensor(_shape(input), fmt)],
-            properties={"rounding": StringAttr(rounding), "overflow": StringAttr(overflow)},
+            properties={
+                "rounding": StringAttr(rounding),
+                "overflow": StringAttr(overflow),
+            },
         )
 
     def verify_(self) -> None:

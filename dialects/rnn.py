@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from rnnc.dialects import shapes
 from xdsl.dialects.builtin import (
     I64,
     ArrayAttr,
@@ -28,6 +27,7 @@ from xdsl.dialects.builtin import (
     TensorType,
     UnitAttr,
     f32,
+    f64,
     i1,
     i64,
 )
@@ -53,6 +53,8 @@ from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.traits import HasParent, IsTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
+
+from rnnc.dialects import shapes
 
 DYN = shapes.DYN
 
@@ -255,6 +257,69 @@ class ActivationOp(UnaryElementwiseOp):
                 f"rnn.activation: unknown kind '{self.kind.data}', expected one of "
                 + ", ".join(ACTIVATION_DEFAULTS)
             )
+
+
+@irdl_op_definition
+class LutOp(UnaryElementwiseOp):
+    """An activation `kind` tabulated at 2^log2_entries bin centres (dialects/approx).
+
+    Inputs beyond the table's range R = 2^log2_range take the last entry."""
+
+    name = "rnn.lut"
+    kind = prop_def(StringAttr)
+    alpha = opt_prop_def(FloatAttr)
+    beta = opt_prop_def(FloatAttr)
+    log2_range = prop_def(IntegerAttr[I64])
+    log2_entries = prop_def(IntegerAttr[I64])
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$kind $input attr-dict `:` type($input)"
+
+    def __init__(self, input, kind, alpha, beta, log2_range: int, log2_entries: int):
+        props: dict[str, Attribute] = {
+            "kind": StringAttr(kind),
+            "log2_range": IntegerAttr(log2_range, 64),
+            "log2_entries": IntegerAttr(log2_entries, 64),
+        }
+        if alpha is not None:
+            props["alpha"] = float_attr(alpha)
+        if beta is not None:
+            props["beta"] = float_attr(beta)
+        super().__init__(input, props)
+
+    def verify_(self) -> None:
+        if not 1 <= self.log2_entries.value.data <= 16:
+            raise VerifyException("rnn.lut: log2_entries must be in [1, 16]")
+
+
+@irdl_op_definition
+class PwlOp(UnaryElementwiseOp):
+    """Piecewise linear: segment i covers [breakpoints[i-1], breakpoints[i])."""
+
+    name = "rnn.pwl"
+    breakpoints = prop_def(DenseArrayBase)
+    slopes = prop_def(DenseArrayBase)
+    intercepts = prop_def(DenseArrayBase)
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, input, breakpoints, slopes, intercepts):
+        super().__init__(
+            input,
+            {
+                "breakpoints": DenseArrayBase.from_list(f64, list(breakpoints)),
+                "slopes": DenseArrayBase.from_list(f64, list(slopes)),
+                "intercepts": DenseArrayBase.from_list(f64, list(intercepts)),
+            },
+        )
+
+    def verify_(self) -> None:
+        n = len(self.slopes.get_values())
+        bps = list(self.breakpoints.get_values())
+        if len(self.intercepts.get_values()) != n or len(bps) != n - 1:
+            raise VerifyException(
+                "rnn.pwl: needs n slopes, n intercepts and n-1 breakpoints"
+            )
+        if bps != sorted(bps):
+            raise VerifyException("rnn.pwl: breakpoints must be increasing")
 
 
 @irdl_op_definition
@@ -1046,6 +1111,8 @@ RNN = Dialect(
         TanhOp,
         ReluOp,
         ActivationOp,
+        LutOp,
+        PwlOp,
         ClipOp,
         SelectOp,
         CastOp,

@@ -37,6 +37,7 @@ def main() -> None:
         str(HERE / "lstm_classifier.onnx"),
         input_names=["tokens"],
         output_names=["logits"],
+        dynamic_axes={"tokens": {0: "batch"}, "logits": {0: "batch"}},
         dynamo=False,
     )
     np.savez(HERE / "lstm_classifier_input.npz", tokens=tokens.numpy())

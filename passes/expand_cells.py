@@ -14,10 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from rnnc.dialects import rnn
-from rnnc.dialects.arrays import dense_of, numpy_dtype
-from rnnc.dialects.shapes import DYN
-from rnnc.passes.fold_constants import fold_constants
 from xdsl.builder import Builder
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
@@ -32,7 +28,11 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.rewriter import InsertPoint
 
+from rnnc.dialects import rnn
+from rnnc.dialects.arrays import dense_of, numpy_dtype
+from rnnc.dialects.shapes import DYN
 from rnnc.errors import RnncError
+from rnnc.passes.fold_constants import fold_constants
 
 
 class _Emitter:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rnnc.backends.float_interpreter import IMPLS
-from rnnc.dialects import rnn
-from rnnc.dialects.arrays import array_of, dense_of, numpy_dtype
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
@@ -24,6 +21,10 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
 )
 from xdsl.traits import Pure
+
+from rnnc.backends.float_interpreter import IMPLS
+from rnnc.dialects import rnn
+from rnnc.dialects.arrays import array_of, dense_of, numpy_dtype
 
 
 class FoldConstantOperands(RewritePattern):

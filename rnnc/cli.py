@@ -1,7 +1,9 @@
 """The `rnnc` command.
 
-    rnnc MODEL [--emit=mlir|expanded] [-o FILE]      compile and print IR
-    rnnc run MODEL --input x.npz -o y.npz [--expand]  run the float interpreter
+    rnnc MODEL [--emit=mlir|expanded] [-o FILE]        compile and print IR
+    rnnc run MODEL --input x.npz -o y.npz [--expand]    run (float or fixed point)
+    rnnc quantize MODEL --calib c.npz [policy] -o m.fxp.mlir
+    rnnc report MODEL.fxp.mlir [--json r.json]          memory footprint
 
 Every user error ends as one `rnnc: error: ...` line on stderr and exit code 2.
 """
@@ -9,6 +11,7 @@ Every user error ends as one `rnnc: error: ...` line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import zipfile
 from pathlib import Path
@@ -17,6 +20,11 @@ import numpy as np
 
 from rnnc import driver
 from rnnc.errors import RnncError
+from rnnc.memory_report import memory_report
+from rnnc.onnx_import import declared_inputs
+from rnnc.onnx_loader import load_model
+from rnnc.quant_config import CLASSES, QuantConfig, load_config
+from rnnc.quantize import quantize_model
 
 EMIT_PASSES = {"mlir": (), "expanded": driver.EXPANDED}
 
@@ -72,26 +80,141 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
         raise RnncError(f"cannot read input arrays '{path}': {err}") from None
 
 
+def add_quant_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("quantization policy (flags override --config)")
+    g.add_argument("--config", help="TOML policy file (see rnnc/quant_config.py)")
+    for cls in CLASSES:
+        g.add_argument(f"--{cls}-bits", type=int, metavar="W")
+    g.add_argument(
+        "--act-bits",
+        type=int,
+        metavar="W",
+        help="default for input, preactivation, activation, state and output bits",
+    )
+    g.add_argument("--rounding", help="floor | half-up | half-even")
+    g.add_argument("--overflow", help="wrap | saturate")
+    g.add_argument("--range", help="range source: calib | percentile | bound")
+    g.add_argument("--guard-bits", type=int)
+    g.add_argument("--activation", help="activation approximation: lut | pwl | hard")
+    g.add_argument("--lut-bits", type=int, help="log2 of the table size")
+    g.add_argument("--lut-range", type=int, help="log2 of the table's input range")
+    g.add_argument("--pwl-segments", type=int)
+
+
+ACT_CLASSES = ("input", "preactivation", "activation", "state", "output")
+
+
+def config_from(args: argparse.Namespace) -> QuantConfig:
+    flags = {f"{cls}_bits": getattr(args, f"{cls}_bits") for cls in CLASSES}
+    if args.act_bits is not None:
+        for cls in ACT_CLASSES:
+            if flags[f"{cls}_bits"] is None:
+                flags[f"{cls}_bits"] = args.act_bits
+    return load_config(
+        args.config,
+        **flags,
+        rounding=args.rounding,
+        overflow=args.overflow,
+        range=args.range,
+        guard_bits=args.guard_bits,
+        activation_method=args.activation,
+        lut_bits=args.lut_bits,
+        lut_log2_range=args.lut_range,
+        pwl_segments=args.pwl_segments,
+    )
+
+
+def _quantize(args, input_shapes=None):
+    if not args.calib:
+        raise RnncError("quantization needs calibration inputs: give --calib FILE.npz")
+    if Path(args.model).suffix == ".mlir":
+        raise RnncError("quantize an .onnx model (an .mlir module is already lowered)")
+    config = config_from(args)
+    calibration = _read_npz(args.calib)
+    model = load_model(args.model)
+    driver.check_inputs(declared_inputs(model), calibration)
+    module, report = quantize_model(model, calibration, config, input_shapes)
+    for line in report.activation_errors:
+        print(f"activation {line}", file=sys.stderr)
+    for line in report.saturated_constants:
+        print(f"warning: constant saturated when quantized: {line}", file=sys.stderr)
+    return module
+
+
 def run_command(argv: list[str]) -> int:
     p = _Parser(prog="rnnc run", description="Run a model on arrays from an npz.")
-    p.add_argument("model", help=".onnx model or .mlir module")
+    p.add_argument("model", help=".onnx model or .mlir module (float or fxp)")
     p.add_argument("--input", "-i", required=True, help="npz keyed by input names")
     p.add_argument("-o", "--output", required=True, help="npz to write outputs to")
     p.add_argument(
         "--expand", action="store_true", help="run expand-cells before interpreting"
     )
     p.add_argument("-p", "--passes", default="", help="comma-separated passes to run")
+    p.add_argument("--calib", help="quantize first, calibrating on this npz")
+    add_quant_flags(p)
     args = p.parse_args(argv)
-    passes = [*(driver.EXPANDED if args.expand else ())]
-    passes += [n for n in args.passes.split(",") if n]
-    outputs = driver.run(args.model, _read_npz(args.input), passes)
+    arrays = _read_npz(args.input)
+    if args.calib:
+        module = _quantize(args, {k: np.shape(v) for k, v in arrays.items()})
+    else:
+        module = driver.load_for_run(args.model, arrays)
+        passes = [*(driver.EXPANDED if args.expand else ())]
+        driver.run_passes(module, passes + [n for n in args.passes.split(",") if n])
+    outputs, counter = driver.execute(module, arrays)
     np.savez(args.output, **outputs)
+    if counter is not None:
+        lines = counter.report()
+        for line in lines:
+            print(f"overflow: {line}", file=sys.stderr)
+        print(
+            f"fixed point: {counter.total_overflows} values out of range"
+            + ("" if lines else " (no overflow)"),
+            file=sys.stderr,
+        )
     shapes = ", ".join(f"{k} {v.dtype}{list(v.shape)}" for k, v in outputs.items())
     print(f"wrote {args.output}: {shapes}", file=sys.stderr)
     return 0
 
 
-COMMANDS = {"run": run_command}
+def quantize_command(argv: list[str]) -> int:
+    p = _Parser(prog="rnnc quantize", description="Quantize a model to fixed point.")
+    p.add_argument("model", help=".onnx model")
+    p.add_argument("--calib", required=True, help="calibration inputs (npz by name)")
+    p.add_argument("-o", "--output", required=True, help="the .fxp.mlir to write")
+    p.add_argument(
+        "--input-shape",
+        action="append",
+        default=[],
+        metavar="NAME=DxDxD",
+        help="emit for these input shapes (default: the calibration shapes)",
+    )
+    add_quant_flags(p)
+    args = p.parse_args(argv)
+    module = _quantize(args, _input_shapes(args.input_shape) or None)
+    Path(args.output).write_text(str(module) + "\n")
+    table = memory_report(module)
+    print(
+        f"wrote {args.output}: weights {table.total_bits / 8:.0f} bytes "
+        f"({100 * table.reduction:.1f} % smaller than float32)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def report_command(argv: list[str]) -> int:
+    p = _Parser(prog="rnnc report", description="Memory footprint of a model.")
+    p.add_argument("model", help=".fxp.mlir module (or a float model)")
+    p.add_argument("--json", help="also write the table as JSON")
+    args = p.parse_args(argv)
+    module = driver.load_module(args.model)
+    table = memory_report(module)
+    sys.stdout.write(table.text())
+    if args.json:
+        Path(args.json).write_text(json.dumps(table.as_dict(), indent=2) + "\n")
+    return 0
+
+
+COMMANDS = {"run": run_command, "quantize": quantize_command, "report": report_command}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,11 +23,13 @@ from rnnc.backends.float_interpreter import (
     main_function,
     run_module,
 )
+from rnnc.backends.fxp_interpreter import OverflowCounter, run_fixed
 from rnnc.dialects import shapes
 from rnnc.dialects.arrays import numpy_dtype
 from rnnc.errors import RnncError
 from rnnc.onnx_import import NAME_ATTR, declared_inputs, import_model
 from rnnc.onnx_loader import load_model
+from rnnc.quantize import is_fixed_point
 
 EXPANDED = ("expand-cells",)
 
@@ -122,27 +124,38 @@ def check_inputs(
     return ordered
 
 
+def load_for_run(model_path: str | Path, arrays: Mapping[str, np.ndarray]) -> ModuleOp:
+    """An ONNX model is checked against its declared input shapes, then specialised
+    to the shapes of the data (so shape computations in the graph fold away)."""
+    model_path = Path(model_path)
+    if model_path.suffix == ".mlir":
+        return load_module(model_path)
+    model = load_model(model_path)
+    check_inputs(declared_inputs(model), arrays)
+    return import_model(model, {k: np.shape(v) for k, v in arrays.items()})
+
+
+def execute(
+    module: ModuleOp, arrays: Mapping[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], OverflowCounter | None]:
+    """Run @main on named arrays: bit-accurately if the module is fixed point."""
+    inputs, outputs = signature(module)
+    ordered = check_inputs(inputs, arrays)
+    try:
+        if is_fixed_point(module):
+            results, counter = run_fixed(module, ordered)
+        else:
+            results, counter = run_module(module, ordered), None
+    except InterpretationError as err:
+        raise RnncError(str(err)) from None
+    return dict(zip(outputs, results, strict=True)), counter
+
+
 def run(
     model_path: str | Path,
     arrays: Mapping[str, np.ndarray],
     passes: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
-    """Run a model on named inputs; returns named outputs.
-
-    An ONNX model is checked against its declared input shapes, then specialised
-    to the shapes of the data (so shape computations in the graph fold away)."""
-    model_path = Path(model_path)
-    if model_path.suffix == ".mlir":
-        module = load_module(model_path)
-    else:
-        model = load_model(model_path)
-        check_inputs(declared_inputs(model), arrays)
-        module = import_model(model, {k: np.shape(v) for k, v in arrays.items()})
-    run_passes(module, passes)
-    inputs, outputs = signature(module)
-    ordered = check_inputs(inputs, arrays)
-    try:
-        results = run_module(module, ordered)
-    except InterpretationError as err:
-        raise RnncError(str(err)) from None
-    return dict(zip(outputs, results, strict=True))
+    """Run a model on named inputs; returns named outputs."""
+    module = run_passes(load_for_run(model_path, arrays), passes)
+    return execute(module, arrays)[0]

@@ -8,6 +8,7 @@ from xdsl.utils.exceptions import ParseError, VerifyException
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from rnnc import registry
+from rnnc.errors import RnncError
 
 
 class RnncOptMain(xDSLOptMain):
@@ -28,7 +29,7 @@ class RnncOptMain(xDSLOptMain):
 def main() -> None:
     try:
         RnncOptMain(description="rnnc modular optimizer").run()
-    except (ValueError, OSError, ParseError, VerifyException) as err:
+    except (RnncError, ValueError, OSError, ParseError, VerifyException) as err:
         # Unknown passes, unreadable files, bad IR: one line, not a traceback.
         lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
         print(f"rnnc-opt: error: {lines[-1] if lines else err!r}", file=sys.stderr)

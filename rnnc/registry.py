@@ -35,10 +35,38 @@ def _fxp() -> Dialect:
     return Fxp
 
 
+def _approximate_activations() -> type[ModulePass]:
+    from rnnc.passes.approximate_activations import ApproximateActivationsPass
+
+    return ApproximateActivationsPass
+
+
+def _range_analysis() -> type[ModulePass]:
+    from rnnc.passes.range_analysis import RangeAnalysisPass
+
+    return RangeAnalysisPass
+
+
+def _assign_formats() -> type[ModulePass]:
+    from rnnc.passes.assign_formats import AssignFormatsPass
+
+    return AssignFormatsPass
+
+
+def _lower_to_fxp() -> type[ModulePass]:
+    from rnnc.passes.lower_to_fxp import LowerToFxpPass
+
+    return LowerToFxpPass
+
+
 DIALECTS: dict[str, Callable[[], Dialect]] = {"rnn": _rnn, "fxp": _fxp}
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "expand-cells": _expand_cells,
     "fold-constants": _fold_constants,
+    "approximate-activations": _approximate_activations,
+    "range-analysis": _range_analysis,
+    "assign-formats": _assign_formats,
+    "lower-to-fxp": _lower_to_fxp,
 }
 
 
