@@ -151,14 +151,14 @@ def round_shift(raw: np.ndarray, shift: int, rounding: str) -> np.ndarray:
         raw = raw.astype(np.int64)
     if shift <= 0:
         return np.left_shift(raw, -shift)
-    if shift >= 63 and raw.dtype != object:
-        # Only the sign survives; half of 2^shift exceeds every int64.
+    if shift >= 64 and raw.dtype != object:
+        # raw · 2^-shift is in [-1/2, 1/2): floor keeps the sign, the others give 0.
         floor = np.where(raw < 0, -1, 0).astype(np.int64)
         return floor if rounding == "floor" else np.zeros_like(raw)
     floor = np.right_shift(raw, shift)
     if rounding == "floor":
         return floor
-    rest = raw - np.left_shift(floor, shift)  # in [0, 2^shift)
+    rest = np.bitwise_and(raw, (1 << shift) - 1)  # the dropped bits, in [0, 2^shift)
     half = 1 << (shift - 1)
     if rounding == "half-up":
         return floor + (rest >= half)
@@ -190,7 +190,9 @@ def cast(
     raw: np.ndarray, src: Format, dst: Format, rounding: str, overflow: str
 ) -> tuple[np.ndarray, int]:
     """The one lossy operation: re-scale with rounding, then fit with overflow."""
-    shifted = round_shift(raw, src.frac - dst.frac, rounding)
+    shift = src.frac - dst.frac
+    # A left shift by -shift needs src.width - shift bits before the range check.
+    shifted = round_shift(raw_array(raw, src.width - min(shift, 0)), shift, rounding)
     return fit(shifted, dst, overflow)
 
 
@@ -200,38 +202,50 @@ def quantize(
     """Float → raw integers of dst (a cast from the reals).
 
     The float is scaled by 2^F exactly (ldexp) and rounded by the same rule as
-    `round_shift`, so a float that is already on the grid is taken exactly."""
-    scaled = np.ldexp(np.asarray(values, np.float64), dst.frac)
-    if not np.all(np.isfinite(scaled)):
+    `round_shift`, so a float that is already on the grid is taken exactly. Values
+    beyond int64 (or whose x · 2^F overflows float64) are converted to exact Python
+    ints before `fit`, so saturation, wrap and overflow counts stay exact."""
+    values = np.asarray(values, np.float64)
+    if not np.all(np.isfinite(values)):
         raise ValueError("cannot quantize NaN or infinite values")
-    floor = np.floor(scaled)
-    rest = scaled - floor
-    if rounding == "floor":
-        rounded = floor
-    elif rounding == "half-up":
-        rounded = floor + (rest >= 0.5)
-    elif rounding == "half-even":
-        odd = np.mod(floor, 2) == 1
-        rounded = floor + ((rest > 0.5) | ((rest == 0.5) & odd))
-    else:
-        raise ValueError(f"unknown rounding mode '{rounding}'")
-    limit = 2.0**62
-    clipped = np.clip(rounded, -limit, limit).astype(np.int64)
-    return fit(clipped, dst, overflow)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        scaled = np.ldexp(values, dst.frac)  # ±inf when |x · 2^F| ≥ 2^1024
+        floor = np.floor(scaled)
+        # x < 0 whose scaled value underflowed to -0.0: the exact floor is -1
+        floor = np.where((values < 0) & (floor == 0), -1.0, floor)
+        rest = scaled - floor  # exact, in [0, 1]; nan for ±inf
+        if rounding == "floor":
+            rounded = floor
+        elif rounding == "half-up":
+            rounded = floor + (rest >= 0.5)
+        elif rounding == "half-even":
+            odd = np.mod(floor, 2) == 1
+            rounded = floor + ((rest > 0.5) | ((rest == 0.5) & odd))
+        else:
+            raise ValueError(f"unknown rounding mode '{rounding}'")
+        if dst.width <= INT64_WIDTH and np.all(np.abs(rounded) < 2.0**63):
+            return fit(rounded.astype(np.int64), dst, overflow)
+    # ±inf stands for |x · 2^F| ≥ 2^1024: out of range, and ≡ 0 modulo 2^MAX_WIDTH
+    exact = [
+        int(v) if math.isfinite(v) else int(math.copysign(1, v)) << MAX_WIDTH
+        for v in rounded.ravel().tolist()
+    ]
+    return fit(np.array(exact, dtype=object).reshape(rounded.shape), dst, overflow)
 
 
 def format_for_range(lo: float, hi: float, width: int, guard_bits: int = 0) -> Format:
     """The format of `width` bits with the most fractional bits covering [lo, hi].
 
     Integer bits I (sign included) are the fewest with -2^(I-1) ≤ lo and
-    hi ≤ 2^(I-1) - lsb, plus guard bits; fractional bits F = width - I."""
+    hi < 2^(I-1) = max_value + lsb (at most the top lsb saturates), plus guard bits;
+    fractional bits F = width - I."""
     m = max(abs(lo), abs(hi))
     if m == 0 or not math.isfinite(m):
         int_bits = 1
     else:
         int_bits = math.frexp(m)[1] + 1  # 2^(e-1) <= m < 2^e  → I = e + 1
-        # A range whose max is exactly -2^(I-2) (only negative) fits one bit lower.
-        if hi <= 0 and lo == -math.ldexp(1.0, int_bits - 2):
+        # lo = -2^(I-2) exactly fits one bit lower when also hi < 2^(I-2).
+        if lo == -math.ldexp(1.0, int_bits - 2) and hi < -lo:
             int_bits -= 1
     int_bits += guard_bits
     return Format(width, width - int_bits)

@@ -177,8 +177,8 @@ def _return(low: Lowering, op: func.ReturnOp):
 
 @handles(rnn.ConstantOp)
 def _constant(low: Lowering, op: rnn.ConstantOp):
-    if FORMAT not in op.attributes:  # integer/bool constants (shapes, masks)
-        return [low.emit(rnn.ConstantOp(op.value))]
+    if rnn.element_type_of(op.result).name not in ("f32", "f64"):
+        return [low.emit(rnn.ConstantOp(op.value))]  # shapes, indices, masks
     const = low.fixed_constant(array_of(op.value), _assigned(op), op.result.name_hint)
     const.owner.attributes[QCLASS] = op.attributes[QCLASS]
     return [const]

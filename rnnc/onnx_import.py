@@ -400,6 +400,20 @@ def _expand(imp: GraphImporter, node):
     )
 
 
+@converts("Shape", "Size", "ConstantOfShape")
+def _dynamic_shape(imp: GraphImporter, node):
+    dynamic = [
+        name
+        for name, typ in declared_inputs(imp.model)
+        if shapes.DYN in typ.get_shape()
+    ]
+    raise imp.fail(
+        f"{node.op_type} of a dynamic shape cannot be folded; fix the dynamic input "
+        f"dimensions of {dynamic} (e.g. --input-shape {dynamic[0] if dynamic else 'x'}"
+        "=1x200)"
+    )
+
+
 _CELLS = {"LSTM": rnn.LSTMOp, "GRU": rnn.GRUOp, "RNN": rnn.RNNOp}
 _CELL_INPUTS = ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"]
 

@@ -32,5 +32,6 @@ def main() -> None:
     except (RnncError, ValueError, OSError, ParseError, VerifyException) as err:
         # Unknown passes, unreadable files, bad IR: one line, not a traceback.
         lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
-        print(f"rnnc-opt: error: {lines[-1] if lines else err!r}", file=sys.stderr)
+        message = lines[-1] if lines else repr(err)
+        print(f"rnnc-opt: error: {message}", file=sys.stderr)
         sys.exit(2)

@@ -12,12 +12,13 @@ from conftest import rnnc
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "lstm_classifier.onnx"
 INPUTS = EXAMPLE.with_name("lstm_classifier_input.npz")
+SHAPE = ("--input-shape", "tokens=4x12")  # the example's batch is dynamic
 
 
 @pytest.mark.parametrize("emit", ["mlir", "expanded"])
 def test_rnnc_opt_reproduces_printed_module(emit, tmp_path):
     printed = tmp_path / "m.mlir"
-    assert rnnc(EXAMPLE, f"--emit={emit}", "-o", printed) == 0
+    assert rnnc(EXAMPLE, f"--emit={emit}", *SHAPE, "-o", printed) == 0
     text = printed.read_text()
     assert ("rnn.recurrence" in text) == (emit == "expanded")
     for generic in ([], ["--print-op-generic"]):
@@ -41,7 +42,7 @@ def test_rnnc_opt_reproduces_printed_module(emit, tmp_path):
 @pytest.mark.parametrize("emit", ["mlir", "expanded"])
 def test_printed_module_runs_like_the_model(emit, tmp_path, run_cli):
     printed = tmp_path / "m.mlir"
-    assert rnnc(EXAMPLE, f"--emit={emit}", "-o", printed) == 0
+    assert rnnc(EXAMPLE, f"--emit={emit}", *SHAPE, "-o", printed) == 0
     with np.load(INPUTS) as data:
         feeds = {k: data[k] for k in data.files}
     from_onnx = run_cli(EXAMPLE, feeds, *(["--expand"] if emit == "expanded" else []))
