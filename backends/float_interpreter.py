@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Operation, SSAValue
@@ -405,6 +406,7 @@ class Interpreter:
 
     def __init__(self, observer: Observer | None = None):
         self.observer = observer
+        self._plans: dict[Operation, tuple[list, list, list]] = {}
 
     def run_function(
         self, fn: func.FuncOp, inputs: Sequence[np.ndarray]
@@ -412,27 +414,19 @@ class Interpreter:
         env: dict[SSAValue, np.ndarray] = dict(
             zip(fn.body.block.args, inputs, strict=True)
         )
-        return self.run_block(fn.body.block, env)
+        # The per-step products are small: one BLAS thread is faster, and far
+        # faster when another process competes for the cores.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self.run_block(fn.body.block, env)
 
     def run_block(
         self, block: Block, env: dict[SSAValue, np.ndarray]
     ) -> list[np.ndarray]:
-        for op in block.ops:
-            if isinstance(op, func.ReturnOp | rnn.YieldOp):
-                return [env[v] for v in op.operands]
-            args = [env[v] for v in op.operands]
-            if isinstance(op, rnn.RecurrenceOp):
-                results = self.run_recurrence(op, args, env)
-            else:
-                fn = IMPLS.get(type(op))
-                if fn is None:
-                    raise InterpretationError(f"no implementation of {op.name}")
-                results = fn(op, args)
-            if self.observer is not None:
-                self.observer(op, results)
-            for value, result in zip(op.results, results, strict=True):
-                env[value] = np.asarray(result)
-        raise InterpretationError("block has no terminator")
+        terminator = block.last_op
+        if not isinstance(terminator, func.ReturnOp | rnn.YieldOp):
+            raise InterpretationError("block has no terminator")
+        self.run_ops(list(block.ops)[:-1], env)
+        return [env[v] for v in terminator.operands]
 
     def run_recurrence(
         self,
@@ -440,14 +434,27 @@ class Interpreter:
         args: list[np.ndarray],
         env: dict[SSAValue, np.ndarray],
     ) -> list[np.ndarray]:
+        """Time loop. Body ops that do not depend on the state run once, outside
+        the loop: loop-invariant ones as they are, per-step ones on whole
+        sequences (e.g. all input projections x_t @ W as one big product)."""
         seqs, states = args[: len(op.seqs)], args[len(op.seqs) :]
         steps = seqs[0].shape[0]
         block = op.body.block
+        invariant, per_step, in_loop = self.plan(op)
+        self.run_ops(invariant, env)
+        env.update(zip(block.args, seqs, strict=False))
+        self.run_ops(per_step, env)
+        hoisted = {v: env[v] for o in per_step for v in o.results}
+        terminator = block.last_op
+        assert terminator is not None
         outputs: list[list[np.ndarray]] = [[] for _ in op.step_outputs]
         order = range(steps - 1, -1, -1) if op.is_reverse else range(steps)
         for t in order:
             env.update(zip(block.args, [s[t] for s in seqs] + states, strict=True))
-            yielded = self.run_block(block, env)
+            for value, array in hoisted.items():
+                env[value] = array[t]
+            self.run_ops(in_loop, env)
+            yielded = [env[v] for v in terminator.operands]
             states = yielded[: len(states)]
             for out, value in zip(outputs, yielded[len(states) :], strict=True):
                 out.append(value)
@@ -464,6 +471,65 @@ class Interpreter:
                     np.zeros(shape, numpy_dtype(rnn.element_type_of(result)))
                 )
         return states + stacked
+
+    def run_ops(self, ops: Sequence[Operation], env: dict[SSAValue, np.ndarray]):
+        for op in ops:
+            args = [env[v] for v in op.operands]
+            if isinstance(op, rnn.RecurrenceOp):
+                results = self.run_recurrence(op, args, env)
+            else:
+                fn = IMPLS.get(type(op))
+                if fn is None:
+                    raise InterpretationError(f"no implementation of {op.name}")
+                results = fn(op, args)
+            if self.observer is not None:
+                self.observer(op, results)
+            for value, result in zip(op.results, results, strict=True):
+                env[value] = np.asarray(result)
+
+    def plan(self, op: rnn.RecurrenceOp):
+        """(loop-invariant ops, per-step ops hoistable over time, loop ops)."""
+        if op in self._plans:
+            return self._plans[op]
+        block = op.body.block
+        n_seq = len(op.seqs)
+        kind: dict[SSAValue, str] = {a: "seq" for a in block.args[:n_seq]}
+        kind.update({a: "loop" for a in block.args[n_seq:]})
+        plan: tuple[list, list, list] = ([], [], [])
+        for body_op in block.ops:
+            if body_op is block.last_op:
+                break
+            kinds = {kind.get(v, "invariant") for v in body_op.operands}
+            if "loop" in kinds or isinstance(body_op, rnn.RecurrenceOp):
+                k = "loop"
+            elif "seq" in kinds:
+                k = "seq" if type(body_op) in TIME_BROADCASTING else "loop"
+            else:
+                k = "invariant"
+            for r in body_op.results:
+                kind[r] = k
+            plan[("invariant", "seq", "loop").index(k)].append(body_op)
+        self._plans[op] = plan
+        return plan
+
+
+# Ops whose result for a stack of time steps is the stack of per-step results
+# (numpy broadcasting over a new leading axis). Extended by the fxp interpreter.
+TIME_BROADCASTING: set[type[Operation]] = {
+    rnn.AddOp,
+    rnn.SubOp,
+    rnn.MulOp,
+    rnn.DivOp,
+    rnn.MatMulOp,
+    rnn.SigmoidOp,
+    rnn.TanhOp,
+    rnn.ReluOp,
+    rnn.ActivationOp,
+    rnn.LutOp,
+    rnn.PwlOp,
+    rnn.ClipOp,
+    rnn.SelectOp,
+}
 
 
 def main_function(module: ModuleOp) -> func.FuncOp:

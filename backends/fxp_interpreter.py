@@ -17,7 +17,12 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
-from rnnc.backends.float_interpreter import Interpreter, impl, main_function
+from rnnc.backends.float_interpreter import (
+    TIME_BROADCASTING,
+    Interpreter,
+    impl,
+    main_function,
+)
 from rnnc.dialects import fixed, fxp
 from rnnc.dialects.arrays import array_of, numpy_dtype
 
@@ -146,6 +151,22 @@ def _pwl(op: fxp.PwlOp, args):
     )
     _count(op, bad, raw.size)
     return [raw]
+
+
+TIME_BROADCASTING.update(
+    {
+        fxp.QuantizeOp,
+        fxp.DequantizeOp,
+        fxp.AddOp,
+        fxp.SubOp,
+        fxp.MulOp,
+        fxp.MatMulOp,
+        fxp.CastOp,
+        fxp.ClipOp,
+        fxp.LutOp,
+        fxp.PwlOp,
+    }
+)
 
 
 def run_fixed(

@@ -93,6 +93,7 @@ class _Direction:
     r: list[SSAValue]  # per gate, [H, H]
     wb: list[SSAValue]  # per gate, [H]
     rb: list[SSAValue]
+    bias: list[SSAValue]  # per gate, wb + rb
     peep: list[SSAValue]  # LSTM i, o, f
     inits: list[SSAValue]  # [B, H] each
 
@@ -212,7 +213,11 @@ def _slice_direction(em: _Emitter, op, opt, d: int, batch: int) -> _Direction:
             inits.append(em.take(opt[name], state_axis, d, f"{name[-1]}0{tag}"))
         else:
             inits.append(em.const(np.zeros((batch, hid)), f"{name[-1]}0{tag}"))
-    return _Direction(w, r, wb, rb, peep, inits)
+    bias = [
+        em.add(a, b, f"B{names[g]}{tag}")
+        for g, (a, b) in enumerate(zip(wb, rb, strict=True))
+    ]
+    return _Direction(w, r, wb, rb, bias, peep, inits)
 
 
 def _build_step(op, dirn: _Direction, acts, seqs, dtype) -> Region:
@@ -231,19 +236,21 @@ def _build_step(op, dirn: _Direction, acts, seqs, dtype) -> Region:
         s.name_hint = f"{n}_prev"
     limit = None if op.clip is None else op.clip.value.data
 
-    def preact(g: int, h_in: SSAValue, name: str, with_rbias: bool = True):
-        z = em.add(em.matmul(xt, dirn.w[g]), em.matmul(h_in, dirn.r[g]))
-        if dirn.wb:
-            z = em.add(z, dirn.wb[g])
-            if with_rbias:
-                z = em.add(z, dirn.rb[g])
-        z.name_hint = name
-        return z
+    def input_part(g: int, bias: SSAValue | None, name: str) -> SSAValue:
+        """x_t @ W_g^T (+ bias): independent of the state, so an interpreter or
+        a pipeline can compute it ahead of the recurrent part."""
+        xw = em.matmul(xt, dirn.w[g])
+        return xw if bias is None else em.add(xw, bias, name)
+
+    def preact(g: int, h_in: SSAValue, name: str):
+        bias = dirn.bias[g] if dirn.bias else None
+        xw = input_part(g, bias, f"x{name}")
+        return em.add(xw, em.matmul(h_in, dirn.r[g]), name)
 
     if isinstance(op, rnn.LSTMOp):
         new_states = _lstm_step(op, em, dirn, acts, states, preact, limit)
     elif isinstance(op, rnn.GRUOp):
-        new_states = _gru_step(op, em, dirn, acts, xt, states, preact, limit)
+        new_states = _gru_step(op, em, dirn, acts, states, preact, input_part, limit)
     else:
         z = preact(0, states[0], "z_i")
         new_states = [em.activation(acts[0], em.clip(limit, z), "h_next")]
@@ -281,7 +288,7 @@ def _lstm_step(op, em: _Emitter, dirn, acts, states, preact, limit):
     return [h_new, c]
 
 
-def _gru_step(op, em: _Emitter, dirn, acts, xt, states, preact, limit):
+def _gru_step(op, em: _Emitter, dirn, acts, states, preact, input_part, limit):
     f, g = acts
     (h_prev,) = states
     z = em.activation(f, em.clip(limit, preact(0, h_prev, "z_z")), "update")
@@ -289,11 +296,9 @@ def _gru_step(op, em: _Emitter, dirn, acts, xt, states, preact, limit):
     if op.linear_before_reset.value.data:
         rh = em.matmul(h_prev, dirn.r[2])
         if dirn.rb:
-            rh = em.add(rh, dirn.rb[2])
-        zh = em.add(em.matmul(xt, dirn.w[2]), em.mul(r, rh))
-        if dirn.wb:
-            zh = em.add(zh, dirn.wb[2])
-        zh.name_hint = "z_h"
+            rh = em.add(rh, dirn.rb[2], "rh")
+        xw = input_part(2, dirn.wb[2] if dirn.wb else None, "xz_h")
+        zh = em.add(xw, em.mul(r, rh), "z_h")
     else:
         zh = preact(2, em.mul(r, h_prev, "reset_h"), "z_h")
     cand = em.activation(g, em.clip(limit, zh), "h_cand")

@@ -1,7 +1,8 @@
 // RUN: rnnc-opt %s -p expand-cells --split-input-file | filecheck %s
 
 // An LSTM with constant weights: per-gate matrices are folded, transposed, into
-// constants; the body holds every gate and the peephole terms.
+// constants, the two bias vectors of each gate are summed; the body holds every
+// gate and the peephole terms.
 func.func @lstm(%x: tensor<3x2x1xf32>) -> tensor<1x2x1xf32> {
   %w = rnn.constant dense<[[[1.0], [2.0], [3.0], [4.0]]]> : tensor<1x4x1xf32>
   %r = rnn.constant dense<[[[0.5], [0.25], [0.125], [1.0]]]> : tensor<1x4x1xf32>
@@ -17,14 +18,15 @@ func.func @lstm(%x: tensor<3x2x1xf32>) -> tensor<1x2x1xf32> {
 // CHECK-DAG:     %Wo_T = rnn.constant dense<2.000000e+00> : tensor<1x1xf32>
 // CHECK-DAG:     %Wf_T = rnn.constant dense<3.000000e+00> : tensor<1x1xf32>
 // CHECK-DAG:     %Wc_T = rnn.constant dense<4.000000e+00> : tensor<1x1xf32>
-// CHECK-DAG:     %Rbc = rnn.constant dense<8.000000e+00> : tensor<1xf32>
+// CHECK-DAG:     %Bc = rnn.constant dense<1.200000e+01> : tensor<1xf32>
 // CHECK-DAG:     %Pf = rnn.constant dense<3.000000e-01> : tensor<1xf32>
 // CHECK-DAG:     %h0 = rnn.constant dense<0.000000e+00> : tensor<2x1xf32>
 // CHECK:         %h_last_fwd, %c_last_fwd, %y_fwd = rnn.recurrence seqs(%x : tensor<3x2x1xf32>) inits(%h0, %c0 : tensor<2x1xf32>, tensor<2x1xf32>) -> tensor<2x1xf32>, tensor<2x1xf32>, tensor<3x2x1xf32> {
 // CHECK-NEXT:    ^bb0(%x_t: tensor<2x1xf32>, %h_prev: tensor<2x1xf32>, %c_prev: tensor<2x1xf32>):
 // CHECK:           rnn.matmul %x_t, %Wi_T
-// CHECK:           rnn.matmul %h_prev, %Ri_T
-// CHECK:           %z_i = rnn.add %{{.*}}, %Rbi
+// CHECK-NEXT:      %xz_i = rnn.add %{{.*}}, %Bi
+// CHECK-NEXT:      %[[HR:.*]] = rnn.matmul %h_prev, %Ri_T
+// CHECK-NEXT:      %z_i = rnn.add %xz_i, %[[HR]]
 // CHECK:           %z_i_peep = rnn.add %z_i, %{{.*}}
 // CHECK:           %[[CI:.*]] = rnn.clip %z_i_peep {min = -3.000000e+00 : f32, max = 3.000000e+00 : f32}
 // CHECK-NEXT:      %i = rnn.sigmoid %[[CI]]
@@ -78,8 +80,8 @@ func.func @gru_batch_first(%x: tensor<2x4x3xf32>, %w: tensor<1x6x3xf32>, %r: ten
 // CHECK:           %update = rnn.sigmoid
 // CHECK:           %reset = rnn.sigmoid
 // CHECK:           %[[RH:.*]] = rnn.matmul %h_prev, %Rh_T
-// CHECK-NEXT:      %[[RHB:.*]] = rnn.add %[[RH]], %Rbh
-// CHECK:           rnn.mul %reset, %[[RHB]]
+// CHECK-NEXT:      %rh = rnn.add %[[RH]], %Rbh
+// CHECK:           rnn.mul %reset, %rh
 // CHECK:           %h_cand = rnn.tanh
 // CHECK:           %h_next = rnn.add
 // CHECK:         rnn.transpose %{{.*}} {perm = array<i64: 1, 0, 2>} : tensor<1x2x2xf32> -> tensor<2x1x2xf32>
