@@ -68,7 +68,7 @@ def _count(op: Operation, overflowed: int, total: int) -> None:
 
 @impl(fxp.ConstantOp)
 def _constant(op: fxp.ConstantOp, args):
-    return [array_of(op.value)]
+    return [fixed.raw_array(array_of(op.value), fxp.format_of(op.result).width)]
 
 
 @impl(fxp.QuantizeOp)

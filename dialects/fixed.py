@@ -21,11 +21,32 @@ MAX_WIDTH = 256
 INT64_WIDTH = 64  # up to this width raw values are int64 arrays; wider: Python ints
 
 
+FLOAT64_WIDTH = 53  # up to this width raw values are exact integers in float64
+
+
 def raw_array(raw, width: int) -> np.ndarray:
-    """Raw integers in a numpy representation that holds `width` bits exactly."""
+    """Raw integers in a numpy representation that holds `width` bits exactly.
+
+    Up to 53 bits: float64 holding integers (+, -, ·, scaling by 2^k and BLAS
+    products are exact there, and need no conversions); up to 64: int64; wider:
+    Python ints."""
+    raw = np.asarray(raw)
+    if width <= FLOAT64_WIDTH:
+        return raw.astype(np.float64, copy=False)
     if width <= INT64_WIDTH:
-        return np.asarray(raw).astype(np.int64)
-    return np.asarray(raw).astype(object)
+        return raw.astype(np.int64, copy=False)
+    if raw.dtype == np.float64:  # via int64 (exact below 2^53): ints, not floats
+        raw = raw.astype(np.int64)
+    return raw.astype(object, copy=False)
+
+
+def _scale(raw: np.ndarray, k: int) -> np.ndarray:
+    """raw · 2^k for k ≥ 0, exact in the array's representation."""
+    if k == 0:
+        return raw
+    if raw.dtype == np.float64:
+        return raw * (2.0**k)
+    return np.left_shift(raw, k)
 
 
 @dataclass(frozen=True, order=True)
@@ -112,7 +133,7 @@ def select_format(a: Format, b: Format) -> Format:
 def align(raw: np.ndarray, src: Format, frac: int, width: int) -> np.ndarray:
     """Exact re-scaling to more fractional bits (frac ≥ src.frac), `width` bits."""
     assert frac >= src.frac
-    return np.left_shift(raw_array(raw, width), frac - src.frac)
+    return _scale(raw_array(raw, width), frac - src.frac)
 
 
 def add(a: np.ndarray, fa: Format, b: np.ndarray, fb: Format, subtract=False):
@@ -127,34 +148,38 @@ def mul(a: np.ndarray, fa: Format, b: np.ndarray, fb: Format):
 
 
 def matmul(a: np.ndarray, fa: Format, b: np.ndarray, fb: Format):
-    """Exact integer matrix product, using BLAS where the sum provably fits.
+    """Exact integer matrix product, with BLAS where the sums provably fit.
 
-    Every partial sum is bounded by the result format, so a float32 (24-bit
-    mantissa) or float64 (53-bit) product is exact when the result width allows."""
-    terms = a.shape[-1]
-    out = matmul_format(fa, fb, terms)
-    if out.width <= 24:
-        raw = np.matmul(a.astype(np.float32), b.astype(np.float32))
-    elif out.width <= 53:
-        raw = np.matmul(a.astype(np.float64), b.astype(np.float64))
-    elif out.width <= INT64_WIDTH:
-        raw = np.matmul(a.astype(np.int64), b.astype(np.int64))
-    else:
-        return np.matmul(a.astype(object), b.astype(object)), out
-    return raw.astype(np.int64), out
+    Every partial sum is bounded by 2^(W-2) for the exact result width W, so a
+    float64 product (53-bit mantissa) is exact when W ≤ 53."""
+    out = matmul_format(fa, fb, a.shape[-1])
+    return np.matmul(raw_array(a, out.width), raw_array(b, out.width)), out
 
 
 def round_shift(raw: np.ndarray, shift: int, rounding: str) -> np.ndarray:
-    """raw · 2^-shift rounded to an integer (exact left shift when shift ≤ 0)."""
+    """raw · 2^-shift rounded to an integer (exact left shift when shift ≤ 0).
+
+    In float64 (|raw| < 2^53): scaling is exact, and floor, rint (ties to even)
+    and floor(v + 1/2) are exact too, since v + 1/2 still fits 53 bits."""
     raw = np.asarray(raw)
-    if raw.dtype != object:
-        raw = raw.astype(np.int64)
     if shift <= 0:
-        return np.left_shift(raw, -shift)
-    if shift >= 64 and raw.dtype != object:
-        # raw · 2^-shift is in [-1/2, 1/2): floor keeps the sign, the others give 0.
-        floor = np.where(raw < 0, -1, 0).astype(np.int64)
-        return floor if rounding == "floor" else np.zeros_like(raw)
+        return _scale(raw, -shift)
+    if raw.dtype == np.float64:
+        v = raw * (2.0**-shift)
+        if rounding == "floor":
+            return np.floor(v, out=v)
+        if rounding == "half-even":
+            return np.rint(v, out=v)
+        if rounding == "half-up":
+            v += 0.5
+            return np.floor(v, out=v)
+        raise ValueError(f"unknown rounding mode '{rounding}'")
+    if raw.dtype != object:
+        raw = raw.astype(np.int64, copy=False)
+        if shift >= 64:
+            # raw · 2^-shift is in [-1/2, 1/2): floor keeps the sign, others give 0.
+            floor = np.where(raw < 0, -1, 0).astype(np.int64)
+            return floor if rounding == "floor" else np.zeros_like(raw)
     floor = np.right_shift(raw, shift)
     if rounding == "floor":
         return floor
@@ -171,18 +196,26 @@ def round_shift(raw: np.ndarray, shift: int, rounding: str) -> np.ndarray:
 def fit(raw: np.ndarray, dst: Format, overflow: str) -> tuple[np.ndarray, int]:
     """Bring integers into dst's range; returns (raw, number out of range)."""
     raw = np.asarray(raw)
+    if overflow == "saturate":
+        if raw.dtype == np.float64 and dst.width <= FLOAT64_WIDTH:
+            # Exact float bounds take numpy's fast path.
+            clipped = np.clip(raw, float(dst.min_raw), float(dst.max_raw))
+        else:
+            clipped = np.clip(raw, dst.min_raw, dst.max_raw)
+        count = int(np.count_nonzero(clipped != raw))
+        return raw_array(clipped, dst.width), count
+    if overflow != "wrap":
+        raise ValueError(f"unknown overflow mode '{overflow}'")
     outside = (raw < dst.min_raw) | (raw > dst.max_raw)
     count = int(np.count_nonzero(outside))
     if count:
-        if overflow == "saturate":
-            raw = np.clip(raw, dst.min_raw, dst.max_raw)
-        elif overflow == "wrap":
+        if raw.dtype == np.float64:  # integer-valued: fmod-based mod is exact
+            raw = np.mod(raw - dst.min_raw, 2.0**dst.width) + dst.min_raw
+        else:
             low = np.bitwise_and(
                 raw_array(raw, max(dst.width + 1, 65)), (1 << dst.width) - 1
             )
             raw = np.where(low > dst.max_raw, low - (1 << dst.width), low)
-        else:
-            raise ValueError(f"unknown overflow mode '{overflow}'")
     return raw_array(raw, dst.width), count
 
 
@@ -191,35 +224,9 @@ def cast(
 ) -> tuple[np.ndarray, int]:
     """The one lossy operation: re-scale with rounding, then fit with overflow."""
     shift = src.frac - dst.frac
-    if (
-        0 < shift <= 52
-        and src.width <= 53
-        and dst.width <= 64
-        and overflow == "saturate"
-    ):
-        return _cast_via_float64(raw, shift, dst, rounding)
     # A left shift by -shift needs src.width - shift bits before the range check.
     shifted = round_shift(raw_array(raw, src.width - min(shift, 0)), shift, rounding)
     return fit(shifted, dst, overflow)
-
-
-def _cast_via_float64(raw, shift: int, dst: Format, rounding: str):
-    """The same cast, fewer passes: |raw| < 2^53 is exact in float64, scaling by
-    2^-shift is exact, and floor / rint (ties to even) / floor(v + 1/2) (exact as
-    v has at most 53 - 1 significant bits above 2^-1) round as specified."""
-    v = np.asarray(raw) * (2.0**-shift)
-    if rounding == "floor":
-        np.floor(v, out=v)
-    elif rounding == "half-even":
-        np.rint(v, out=v)
-    elif rounding == "half-up":
-        v += 0.5
-        np.floor(v, out=v)
-    else:
-        raise ValueError(f"unknown rounding mode '{rounding}'")
-    clipped = np.clip(v, dst.min_raw, dst.max_raw)
-    count = int(np.count_nonzero(clipped != v))
-    return clipped.astype(np.int64), count
 
 
 def quantize(
@@ -282,19 +289,23 @@ def format_for_range(lo: float, hi: float, width: int, guard_bits: int = 0) -> F
 
 def lut_index(raw: np.ndarray, shift: int, entries: int, symmetry: str) -> np.ndarray:
     """Table index of each input (docs/fixed-point.md, activation LUT)."""
-    raw = np.asarray(raw, np.int64)
+    raw = np.asarray(raw)
+    if raw.dtype != np.float64:
+        raw = raw.astype(object)  # |min int64| does not fit int64
     if symmetry == "none":
         scaled = round_shift(raw, shift, "floor") + entries // 2
-        return np.clip(scaled, 0, entries - 1)
-    return np.minimum(round_shift(np.abs(raw), shift, "floor"), entries - 1)
+        return np.clip(scaled, 0, entries - 1).astype(np.int64)
+    index = np.minimum(round_shift(np.abs(raw), shift, "floor"), entries - 1)
+    return index.astype(np.int64)
 
 
 def lut(
     raw: np.ndarray, table: np.ndarray, shift: int, symmetry: str, out: Format
 ) -> np.ndarray:
     """Look up and rebuild the sign: odd → -y, sigmoid → 1 - y for x < 0."""
-    raw = np.asarray(raw, np.int64)
-    y = np.asarray(table, np.int64)[lut_index(raw, shift, len(table), symmetry)]
+    raw = np.asarray(raw)
+    entries = raw_array(table, out.width + 1)
+    y = entries[lut_index(raw, shift, len(entries), symmetry)]
     if symmetry == "odd":
         y = np.where(raw < 0, -y, y)
     elif symmetry == "sigmoid":
@@ -315,8 +326,12 @@ def pwl(
     overflow: str,
 ) -> tuple[np.ndarray, int]:
     """Segment i covers [bp[i-1], bp[i]); y = cast(s_i·x, out) + c_i, then fit."""
-    raw = np.asarray(raw, np.int64)
-    seg = np.searchsorted(np.asarray(breakpoints, np.int64), raw, side="right")
-    product = np.asarray(slopes, np.int64)[seg] * raw  # frac = slope_frac + src.frac
+    slopes = np.asarray(slopes, np.int64)
+    slope_bits = int(np.abs(slopes).max()).bit_length() + 1 if slopes.size else 1
+    width = src.width + slope_bits
+    x = raw_array(raw, width)
+    seg = np.searchsorted(np.asarray(breakpoints, np.int64), x, side="right")
+    product = raw_array(slopes, width)[seg] * x  # frac = slope_frac + src.frac
     scaled = round_shift(product, slope_frac + src.frac - out.frac, rounding)
-    return fit(scaled + np.asarray(intercepts, np.int64)[seg], out, overflow)
+    offsets = raw_array(intercepts, max(out.width, width) + 1)[seg]
+    return fit(scaled + offsets, out, overflow)

@@ -280,8 +280,12 @@ def _pwl(low: Lowering, op: rnn.PwlOp):
             "breakpoints": DenseArrayBase.from_list(
                 i64, raw_bps.astype(np.int64).tolist()
             ),
-            "slopes": DenseArrayBase.from_list(i64, raw_slopes.tolist()),
-            "intercepts": DenseArrayBase.from_list(i64, raw_icepts.tolist()),
+            "slopes": DenseArrayBase.from_list(
+                i64, raw_slopes.astype(np.int64).tolist()
+            ),
+            "intercepts": DenseArrayBase.from_list(
+                i64, raw_icepts.astype(np.int64).tolist()
+            ),
             "slope_frac": IntegerAttr(slope_fmt.frac, 64),
             "rounding": StringAttr(low.rounding),
             "overflow": StringAttr("saturate"),

@@ -26,13 +26,24 @@ MAX_WIDTH = fixed.MAX_WIDTH
 INT64 = fixed.INT64_WIDTH
 
 
+def representation(width: int):
+    """How the implementation holds raw integers (docs/fixed-point.md): exact
+    float64 up to 53 bits, int64 up to 64, Python ints beyond."""
+    if width <= 53:
+        return np.float64
+    return np.int64 if width <= INT64 else object
+
+
 def np_raw(values, width: int) -> np.ndarray:
-    """Raw integers as the implementation holds them: int64, or Python ints."""
-    return np.array(values, dtype=np.int64 if width <= INT64 else object)
+    return (
+        np.array([int(v) for v in np.ravel(values)], dtype=object)
+        .reshape(np.shape(values))
+        .astype(representation(width))
+    )
 
 
 def check_dtype(raw: np.ndarray, fmt: Format) -> None:
-    assert raw.dtype == (np.int64 if fmt.width <= INT64 else object)
+    assert raw.dtype == representation(fmt.width)
 
 
 # ------------------------------------------------------------------ references
