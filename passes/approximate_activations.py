@@ -116,6 +116,8 @@ class ReplaceActivation(RewritePattern):
         new.attributes["max_error"] = FloatAttr(max_err, f64)
         new.attributes["mean_error"] = FloatAttr(mean_err, f64)
         new.result.name_hint = op.results[0].name_hint
+        # Annotations of earlier passes (ranges, formats) stay valid for the value.
+        new.attributes.update(op.attributes)
         rewriter.replace(op, new)
 
 

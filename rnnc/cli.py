@@ -171,6 +171,11 @@ def run_command(argv: list[str]) -> int:
             + ("" if lines else " (no overflow)"),
             file=sys.stderr,
         )
+    if args.calib:  # the quantization error, next to the float result
+        reference, _ = driver.execute(driver.load_for_run(args.model, arrays), arrays)
+        for name, value in outputs.items():
+            err = np.abs(value.astype(np.float64) - reference[name]).max()
+            print(f"{name}: max |fixed - float| = {err:.3g}", file=sys.stderr)
     shapes = ", ".join(f"{k} {v.dtype}{list(v.shape)}" for k, v in outputs.items())
     print(f"wrote {args.output}: {shapes}", file=sys.stderr)
     return 0
