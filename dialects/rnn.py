@@ -287,8 +287,8 @@ class LutOp(UnaryElementwiseOp):
         super().__init__(input, props)
 
     def verify_(self) -> None:
-        if not 1 <= self.log2_entries.value.data <= 16:
-            raise VerifyException("rnn.lut: log2_entries must be in [1, 16]")
+        if not 1 <= self.log2_entries.value.data <= 20:
+            raise VerifyException("rnn.lut: log2_entries must be in [1, 20]")
 
 
 @irdl_op_definition

@@ -148,8 +148,8 @@ class ApproximateActivationsPass(ModulePass):
                 f"unknown activation approximation '{self.method}', expected one of "
                 + ", ".join(METHODS)
             )
-        if not 1 <= self.lut_bits <= 16:
-            raise RnncError(f"lut bits must be in [1, 16], got {self.lut_bits}")
+        if not 1 <= self.lut_bits <= 20:
+            raise RnncError(f"lut bits must be in [1, 20], got {self.lut_bits}")
         if self.pwl_segments < 1:
             raise RnncError("pwl segments must be at least 1")
         pattern = ReplaceActivation(

@@ -28,7 +28,7 @@ with warnings.catch_warnings():
     ]
 
 # 32-bit activations, 24-bit weights (exact products stay within 64 bits here),
-# 2^16-entry activation tables over |x| < 16: only rounding at 2^-20 or so remains.
+# 2^20-entry activation tables over |x| < 16: only rounding at 2^-20 or so remains.
 WIDE = dict(
     weight_bits=24,
     bias_bits=32,
@@ -38,7 +38,7 @@ WIDE = dict(
     activation_bits=32,
     state_bits=32,
     output_bits=32,
-    lut_bits=16,
+    lut_bits=20,
     lut_log2_range=4,
 )
 
@@ -264,3 +264,55 @@ def test_overflow_is_counted_and_reported(classifier, tmp_path):
     assert "overflow: fxp." in proc.stderr
     total = [ln for ln in proc.stderr.splitlines() if ln.startswith("fixed point:")]
     assert total and int(total[0].split()[2]) > 0
+
+
+@pytest.fixture(scope="module")
+def spine_exports(tmp_path_factory):
+    """The spine's four torch models, exported both ways."""
+    import contextlib
+    import io
+
+    import torch
+    from torch_models import examples
+
+    out = {}
+    for name, (model, args) in examples().items():
+        for dynamo in (False, True):
+            path = tmp_path_factory.mktemp("spine") / f"{name}.onnx"
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                torch.onnx.export(model.eval(), args, str(path), dynamo=dynamo)
+            inputs = [i.name for i in load_model(path).graph.input]
+            feeds = {n: a.numpy() for n, a in zip(inputs, args, strict=True)}
+            out[name, dynamo] = (path, feeds)
+    return out
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
+@pytest.mark.parametrize(
+    "name", ["bilstm_classifier", "gru_2layer", "lstm_lm", "tanh_rnn"]
+)
+def test_wide_formats_match_float_on_spine_models(spine_exports, name, dynamo):
+    path, feeds = spine_exports[name, dynamo]
+    want = driver.run(path, feeds)
+    _, got, counter = _quantized_outputs(load_model(path), feeds, **WIDE)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], atol=1e-4, rtol=0)
+    assert counter.total_overflows == 0
+
+
+def test_per_tensor_overrides_from_toml(classifier, tmp_path):
+    path, feeds = classifier
+    config = tmp_path / "q.toml"
+    config.write_text(
+        '[bits]\nweight = 6\n[overrides]\nc_next = 20\nWi_T_fwd = "12,10"\n'
+    )
+    module, _ = quantize_model(load_model(path), feeds, load_config(config))
+    types = {}
+    for op in module.walk():
+        for r in op.results:
+            if r.name_hint and fxp.is_fixed(r):
+                types.setdefault(r.name_hint, fxp.format_of(r))
+    assert (types["Wi_T_fwd"].width, types["Wi_T_fwd"].frac) == (12, 10)
+    assert types["Wo_T_fwd"].width == 6
+    assert types["c_next"].width == 20
