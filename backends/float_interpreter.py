@@ -441,6 +441,9 @@ class Interpreter:
         steps = seqs[0].shape[0]
         block = op.body.block
         invariant, per_step, in_loop = self.plan(op)
+        for fused in in_loop:
+            if isinstance(fused, FusedProducts):
+                fused.matrix = None  # the matrices may differ from the last run
         self.run_ops(invariant, env)
         env.update(zip(block.args, seqs, strict=False))
         self.run_ops(per_step, env)
@@ -474,6 +477,9 @@ class Interpreter:
 
     def run_ops(self, ops: Sequence[Operation], env: dict[SSAValue, np.ndarray]):
         for op in ops:
+            if isinstance(op, FusedProducts):
+                op.run(env)
+                continue
             args = [env[v] for v in op.operands]
             if isinstance(op, rnn.RecurrenceOp):
                 results = self.run_recurrence(op, args, env)
@@ -509,8 +515,52 @@ class Interpreter:
             for r in body_op.results:
                 kind[r] = k
             plan[("invariant", "seq", "loop").index(k)].append(body_op)
+        plan = (plan[0], plan[1], fuse_products(plan[2], kind))
         self._plans[op] = plan
         return plan
+
+
+class FusedProducts:
+    """Several exact products of one operand with loop-invariant matrices, run as
+    one product with the matrices side by side (e.g. the four gates' h @ R_g).
+
+    Only for products whose raw results are exact (integers below 2^53 in
+    float64): the blocks of the fused result are then bit-identical."""
+
+    def __init__(self, ops: list[Operation]):
+        self.ops = ops
+        self.matrix: np.ndarray | None = None
+
+    def run(self, env: dict[SSAValue, np.ndarray]) -> None:
+        if self.matrix is None:
+            self.matrix = np.concatenate(
+                [env[op.operands[1]].astype(np.float64) for op in self.ops], axis=-1
+            )
+        product = env[self.ops[0].operands[0]] @ self.matrix
+        start = 0
+        for op in self.ops:
+            width = env[op.operands[1]].shape[-1]
+            env[op.results[0]] = product[..., start : start + width]
+            start += width
+
+
+# Exact-product op types that may be fused: registered by the fixed-point backend
+# with a predicate telling whether one op's raw result is exact in float64.
+EXACT_PRODUCTS: dict[type[Operation], Callable[[Operation], bool]] = {}
+
+
+def fuse_products(ops: list[Operation], kind: dict[SSAValue, str]) -> list:
+    groups: dict[SSAValue, list[Operation]] = {}
+    for op in ops:
+        exact = EXACT_PRODUCTS.get(type(op))
+        if exact is None or not exact(op):
+            continue
+        rhs = op.operands[1]
+        if kind.get(rhs, "invariant") == "invariant" and len(rnn.shape_of(rhs)) == 2:
+            groups.setdefault(op.operands[0], []).append(op)
+    fused = {g[0]: FusedProducts(g) for g in groups.values() if len(g) > 1}
+    dropped = {op for g in groups.values() if len(g) > 1 for op in g[1:]}
+    return [fused.get(op, op) for op in ops if op not in dropped]
 
 
 # Ops whose result for a stack of time steps is the stack of per-step results

@@ -18,6 +18,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
 from rnnc.backends.float_interpreter import (
+    EXACT_PRODUCTS,
     TIME_BROADCASTING,
     Interpreter,
     impl,
@@ -167,6 +168,13 @@ TIME_BROADCASTING.update(
         fxp.PwlOp,
     }
 )
+
+
+def _exact_in_float64(op: fxp.MatMulOp) -> bool:
+    return fxp.format_of(op.result).width <= fixed.FLOAT64_WIDTH
+
+
+EXACT_PRODUCTS[fxp.MatMulOp] = _exact_in_float64
 
 
 def run_fixed(

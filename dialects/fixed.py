@@ -21,21 +21,24 @@ MAX_WIDTH = 256
 INT64_WIDTH = 64  # up to this width raw values are int64 arrays; wider: Python ints
 
 
-FLOAT64_WIDTH = 53  # up to this width raw values are exact integers in float64
+FLOAT32_WIDTH = 24  # up to this width raw values are exact integers in float32
+FLOAT64_WIDTH = 53  # ... in float64
 
 
 def raw_array(raw, width: int) -> np.ndarray:
     """Raw integers in a numpy representation that holds `width` bits exactly.
 
-    Up to 53 bits: float64 holding integers (+, -, ·, scaling by 2^k and BLAS
-    products are exact there, and need no conversions); up to 64: int64; wider:
-    Python ints."""
+    Up to 24 / 53 bits: float32 / float64 holding integers (+, -, ·, scaling by
+    2^k, rounding and BLAS products are exact there, without conversions, and the
+    narrow values move half the memory); up to 64: int64; wider: Python ints."""
     raw = np.asarray(raw)
+    if width <= FLOAT32_WIDTH:
+        return raw.astype(np.float32, copy=False)
     if width <= FLOAT64_WIDTH:
         return raw.astype(np.float64, copy=False)
     if width <= INT64_WIDTH:
         return raw.astype(np.int64, copy=False)
-    if raw.dtype == np.float64:  # via int64 (exact below 2^53): ints, not floats
+    if raw.dtype.kind == "f":  # via int64 (exact below 2^53): ints, not floats
         raw = raw.astype(np.int64)
     return raw.astype(object, copy=False)
 
@@ -44,8 +47,8 @@ def _scale(raw: np.ndarray, k: int) -> np.ndarray:
     """raw · 2^k for k ≥ 0, exact in the array's representation."""
     if k == 0:
         return raw
-    if raw.dtype == np.float64:
-        return raw * (2.0**k)
+    if raw.dtype.kind == "f":
+        return raw * raw.dtype.type(2.0**k)
     return np.left_shift(raw, k)
 
 
@@ -164,8 +167,12 @@ def round_shift(raw: np.ndarray, shift: int, rounding: str) -> np.ndarray:
     raw = np.asarray(raw)
     if shift <= 0:
         return _scale(raw, -shift)
-    if raw.dtype == np.float64:
-        v = raw * (2.0**-shift)
+    if raw.dtype.kind == "f":
+        if shift > 60:  # |raw| < 2^53: |v| < 2^-7 (and 2^-shift may underflow)
+            if rounding == "floor":
+                return np.where(raw < 0, -1.0, 0.0).astype(raw.dtype)
+            return np.zeros_like(raw)
+        v = raw * raw.dtype.type(2.0**-shift)
         if rounding == "floor":
             return np.floor(v, out=v)
         if rounding == "half-even":
@@ -196,8 +203,10 @@ def round_shift(raw: np.ndarray, shift: int, rounding: str) -> np.ndarray:
 def fit(raw: np.ndarray, dst: Format, overflow: str) -> tuple[np.ndarray, int]:
     """Bring integers into dst's range; returns (raw, number out of range)."""
     raw = np.asarray(raw)
+    if raw.dtype == np.float32 and dst.width > FLOAT32_WIDTH:
+        raw = raw.astype(np.float64)  # compare with bounds beyond float32's range
     if overflow == "saturate":
-        if raw.dtype == np.float64 and dst.width <= FLOAT64_WIDTH:
+        if raw.dtype.kind == "f" and dst.width <= FLOAT64_WIDTH:
             # Exact float bounds take numpy's fast path.
             clipped = np.clip(raw, float(dst.min_raw), float(dst.max_raw))
         else:
@@ -209,7 +218,9 @@ def fit(raw: np.ndarray, dst: Format, overflow: str) -> tuple[np.ndarray, int]:
     outside = (raw < dst.min_raw) | (raw > dst.max_raw)
     count = int(np.count_nonzero(outside))
     if count:
-        if raw.dtype == np.float64:  # integer-valued: fmod-based mod is exact
+        if raw.dtype.kind == "f" and dst.width < FLOAT64_WIDTH:
+            # Integer-valued float64: the fmod-based mod is exact.
+            raw = raw.astype(np.float64)
             raw = np.mod(raw - dst.min_raw, 2.0**dst.width) + dst.min_raw
         else:
             low = np.bitwise_and(
@@ -290,7 +301,7 @@ def format_for_range(lo: float, hi: float, width: int, guard_bits: int = 0) -> F
 def lut_index(raw: np.ndarray, shift: int, entries: int, symmetry: str) -> np.ndarray:
     """Table index of each input (docs/fixed-point.md, activation LUT)."""
     raw = np.asarray(raw)
-    if raw.dtype != np.float64:
+    if raw.dtype.kind != "f":
         raw = raw.astype(object)  # |min int64| does not fit int64
     if symmetry == "none":
         scaled = round_shift(raw, shift, "floor") + entries // 2

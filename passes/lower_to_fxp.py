@@ -1,11 +1,12 @@
 """lower-to-fxp: float `rnn` IR with assigned formats → fixed-point `fxp` IR.
 
 Every arithmetic op becomes its exact `fxp` op followed by an `fxp.cast` to the
-assigned format (omitted when they agree), so casts sit exactly where formats
-change. Constants are quantized (half-even, saturating), float inputs enter through
-`fxp.quantize` and outputs leave through `fxp.dequantize`; tables and PWL constants
-of approximated activations are quantized to their input/output formats. After the
-pass no float arithmetic is left (checked, and enforced by `check_no_float`).
+assigned format, omitted when they agree (and for a mat-vec whose exact sum fits the
+accumulator width, as a hardware accumulator would keep it): casts sit exactly where
+formats change. Constants are quantized (half-even, saturating), float inputs enter
+through `fxp.quantize` and outputs leave through `fxp.dequantize`; tables and PWL
+constants of approximated activations are quantized to their input/output formats.
+After the pass no float arithmetic is left (checked by `check_no_float`).
 """
 
 from __future__ import annotations
@@ -196,7 +197,10 @@ def _binary(low: Lowering, op):
 @handles(rnn.MatMulOp)
 def _matmul(low: Lowering, op: rnn.MatMulOp):
     exact = low.emit(fxp.MatMulOp(low.get(op.lhs), low.get(op.rhs)))
-    return [low.cast(exact, _assigned(op))]
+    assigned = _assigned(op)
+    if fxp.format_of(exact).width <= assigned.width:
+        return [exact]  # the exact sum fits the accumulator: nothing to drop
+    return [low.cast(exact, assigned)]
 
 
 @handles(rnn.GemmOp)

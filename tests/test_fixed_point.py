@@ -28,7 +28,9 @@ INT64 = fixed.INT64_WIDTH
 
 def representation(width: int):
     """How the implementation holds raw integers (docs/fixed-point.md): exact
-    float64 up to 53 bits, int64 up to 64, Python ints beyond."""
+    float32 up to 24 bits, float64 up to 53, int64 up to 64, Python ints beyond."""
+    if width <= 24:
+        return np.float32
     if width <= 53:
         return np.float64
     return np.int64 if width <= INT64 else object
