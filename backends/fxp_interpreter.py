@@ -9,6 +9,7 @@ PWL are counted per op and reported, never hidden.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -130,11 +131,30 @@ def _clip(op: fxp.ClipOp, args):
     return [np.clip(args[0], op.min.value.data, op.max.value.data)]
 
 
+FULL_TABLE_MAX_WIDTH = 20
+
+
+@functools.lru_cache(maxsize=64)
+def _full_table(
+    table: bytes, shift: int, symmetry: str, src: fixed.Format, out: fixed.Format
+) -> np.ndarray:
+    """The LUT's output for every raw input of a narrow format, by its definition."""
+    raws = np.arange(src.min_raw, src.max_raw + 1, dtype=np.int64)
+    entries = np.frombuffer(table, dtype=np.int64)
+    return fixed.lut(fixed.raw_array(raws, src.width), entries, shift, symmetry, out)
+
+
 @impl(fxp.LutOp)
 def _lut(op: fxp.LutOp, args):
-    out = fxp.format_of(op.result)
+    src, out = fxp.format_of(op.input), fxp.format_of(op.result)
     table = array_of(op.table)
-    return [fixed.lut(args[0], table, op.shift.value.data, op.symmetry.data, out)]
+    shift, symmetry = op.shift.value.data, op.symmetry.data
+    if src.width <= FULL_TABLE_MAX_WIDTH:
+        # Same values, three passes: index a table over all 2^W inputs.
+        full = _full_table(table.tobytes(), shift, symmetry, src, out)
+        index = (args[0] - src.min_raw).astype(np.int64)
+        return [full[index]]
+    return [fixed.lut(args[0], table, shift, symmetry, out)]
 
 
 @impl(fxp.PwlOp)
