@@ -4,6 +4,7 @@
     rnnc run MODEL --input x.npz -o y.npz [--expand]    run (float or fixed point)
     rnnc quantize MODEL --calib c.npz [policy] -o m.fxp.mlir
     rnnc report MODEL.fxp.mlir [--json r.json]          memory footprint
+    rnnc eval MODEL.onnx --dataset imdb|ptb [policy]    test metric, float vs fixed
 
 Every user error ends as one `rnnc: error: ...` line on stderr and exit code 2.
 """
@@ -219,7 +220,67 @@ def report_command(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": run_command, "quantize": quantize_command, "report": report_command}
+def eval_command(argv: list[str]) -> int:
+    from rnnc import evaluate
+
+    p = _Parser(
+        prog="rnnc eval",
+        description="Test-set metric of a model in float and in fixed point.",
+    )
+    p.add_argument("model", help=".onnx model (models/NAME.json next to it is read)")
+    p.add_argument("--dataset", required=True, choices=evaluate.DATASETS)
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="evaluate N test reviews (imdb: a fixed random subset) or the first N "
+        "test tokens (ptb)",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        help="batch size (default: imdb 64, ptb 10 parallel streams)",
+    )
+    p.add_argument("--bptt", type=int, help="ptb window length (default 35)")
+    p.add_argument(
+        "--calib-size",
+        type=int,
+        help="train reviews (imdb, default 256) or train windows (ptb, default 64) "
+        "to calibrate on",
+    )
+    p.add_argument("--vocab", help="vocabulary file (default: the sidecar JSON's)")
+    p.add_argument("--max-len", type=int, help="imdb review length (default: JSON's)")
+    p.add_argument("--json", help="also write the results as JSON")
+    add_quant_flags(p)
+    args = p.parse_args(argv)
+    result = evaluate.evaluate(
+        args.model,
+        args.dataset,
+        config=config_from(args),
+        vocab=args.vocab,
+        max_len=args.max_len,
+        limit=args.limit,
+        batch=args.batch,
+        bptt=args.bptt,
+        calib_size=args.calib_size,
+    )
+    for line in result.activation_errors:
+        print(f"activation {line}", file=sys.stderr)
+    for line in result.saturated_constants:
+        print(f"warning: constant saturated when quantized: {line}", file=sys.stderr)
+    for line in result.overflow_report:
+        print(f"overflow: {line}", file=sys.stderr)
+    sys.stdout.write(result.table())
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+    return 0
+
+
+COMMANDS = {
+    "run": run_command,
+    "quantize": quantize_command,
+    "report": report_command,
+    "eval": eval_command,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

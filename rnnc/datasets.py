@@ -3,8 +3,9 @@
 Only numpy and the standard library are used (no torch), so that the evaluator of
 quantized models can load the exact same token ids as the float training did.
 
-Data files are read from ``$RNNC_DATA`` (default ``/work/shared/data``); see
-``SOURCES.md`` there for their provenance.
+Data files are read from ``$RNNC_DATA`` (default: the ``shared/data`` folder beside
+the repository, i.e. ``<repo>/../shared/data``); see ``SOURCES.md`` there for their
+provenance.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ EOS_TOKEN = "<eos>"
 
 
 def data_dir() -> Path:
-    """Root of the data files; overridable so tests can use fixtures."""
-    return Path(os.environ.get("RNNC_DATA", "/work/shared/data"))
+    """Root of the data files; ``$RNNC_DATA`` overrides it (tests use fixtures)."""
+    env = os.environ.get("RNNC_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 # --------------------------------------------------------------------------- vocab
