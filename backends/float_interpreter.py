@@ -565,21 +565,7 @@ def fuse_products(ops: list[Operation], kind: dict[SSAValue, str]) -> list:
 
 # Ops whose result for a stack of time steps is the stack of per-step results
 # (numpy broadcasting over a new leading axis). Extended by the fxp interpreter.
-TIME_BROADCASTING: set[type[Operation]] = {
-    rnn.AddOp,
-    rnn.SubOp,
-    rnn.MulOp,
-    rnn.DivOp,
-    rnn.MatMulOp,
-    rnn.SigmoidOp,
-    rnn.TanhOp,
-    rnn.ReluOp,
-    rnn.ActivationOp,
-    rnn.LutOp,
-    rnn.PwlOp,
-    rnn.ClipOp,
-    rnn.SelectOp,
-}
+TIME_BROADCASTING: set[type[Operation]] = {*rnn.ELEMENTWISE_OPS, rnn.MatMulOp}
 
 
 def main_function(module: ModuleOp) -> func.FuncOp:

@@ -552,56 +552,44 @@ class TransposeOp(IRDLOperation):
         _check_shape(self, [shape[p] for p in perm], shape_of(self.result))
 
 
+class _AxesOp(IRDLOperation):
+    """Squeeze / unsqueeze: a constant list of axes and a shape rule."""
+
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+    axes = prop_def(DenseArrayBase)
+    irdl_options = (ParsePropInAttrDict(),)
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+
+    RULE: ClassVar = None
+
+    def __init__(self, input: SSAValue, axes: Sequence[int]):
+        shape = type(self).RULE(shape_of(input), axes)
+        super().__init__(
+            operands=[input],
+            result_types=[tensor(shape, element_type_of(input))],
+            properties={"axes": int_array(axes)},
+        )
+
+    def verify_(self) -> None:
+        try:
+            expected = type(self).RULE(shape_of(self.input), self.axes.get_values())
+        except ValueError as err:
+            raise VerifyException(f"{self.name}: {err}") from err
+        _check_shape(self, expected, shape_of(self.result))
+
+
 @irdl_op_definition
-class SqueezeOp(IRDLOperation):
+class SqueezeOp(_AxesOp):
     name = "rnn.squeeze"
-    input = operand_def(TensorType)
-    result = result_def(TensorType)
-    axes = prop_def(DenseArrayBase)
-    irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
-    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
-
-    def __init__(self, input: SSAValue, axes: Sequence[int]):
-        shape = shapes.squeeze(shape_of(input), axes)
-        super().__init__(
-            operands=[input],
-            result_types=[tensor(shape, element_type_of(input))],
-            properties={"axes": int_array(axes)},
-        )
-
-    def verify_(self) -> None:
-        try:
-            expected = shapes.squeeze(shape_of(self.input), self.axes.get_values())
-        except ValueError as err:
-            raise VerifyException(f"rnn.squeeze: {err}") from err
-        _check_shape(self, expected, shape_of(self.result))
+    RULE: ClassVar = staticmethod(shapes.squeeze)
 
 
 @irdl_op_definition
-class UnsqueezeOp(IRDLOperation):
+class UnsqueezeOp(_AxesOp):
     name = "rnn.unsqueeze"
-    input = operand_def(TensorType)
-    result = result_def(TensorType)
-    axes = prop_def(DenseArrayBase)
-    irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
-    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
-
-    def __init__(self, input: SSAValue, axes: Sequence[int]):
-        shape = shapes.unsqueeze(shape_of(input), axes)
-        super().__init__(
-            operands=[input],
-            result_types=[tensor(shape, element_type_of(input))],
-            properties={"axes": int_array(axes)},
-        )
-
-    def verify_(self) -> None:
-        try:
-            expected = shapes.unsqueeze(shape_of(self.input), self.axes.get_values())
-        except ValueError as err:
-            raise VerifyException(f"rnn.unsqueeze: {err}") from err
-        _check_shape(self, expected, shape_of(self.result))
+    RULE: ClassVar = staticmethod(shapes.unsqueeze)
 
 
 @irdl_op_definition
@@ -1098,6 +1086,12 @@ class YieldOp(IRDLOperation):
     def __init__(self, values: Sequence[SSAValue]):
         super().__init__(operands=[values])
 
+
+# Op categories shared by passes and backends.
+# Ops that re-arrange their one data operand (values and formats unchanged):
+LAYOUT_OPS = (ReshapeOp, TransposeOp, SqueezeOp, UnsqueezeOp, SliceOp, ExpandOp)
+ACTIVATION_OPS = (SigmoidOp, TanhOp, ReluOp, ActivationOp, LutOp, PwlOp)
+ELEMENTWISE_OPS = (AddOp, SubOp, MulOp, DivOp, ClipOp, SelectOp, *ACTIVATION_OPS)
 
 RNN = Dialect(
     "rnn",

@@ -36,27 +36,8 @@ from rnnc.quant_config import QuantConfig, load_config
 
 FORMAT, QCLASS, STATE_FORMATS = "format", "qclass", "state_formats"
 
-# Ops whose result is their data operand re-arranged: same format, no annotation.
-PASS_THROUGH = (
-    rnn.ReshapeOp,
-    rnn.TransposeOp,
-    rnn.SqueezeOp,
-    rnn.UnsqueezeOp,
-    rnn.SliceOp,
-    rnn.ExpandOp,
-    rnn.GatherOp,
-    rnn.CastOp,
-    rnn.SelectOp,
-    rnn.ConcatOp,
-)
-ACTIVATIONS = (
-    rnn.SigmoidOp,
-    rnn.TanhOp,
-    rnn.ReluOp,
-    rnn.ActivationOp,
-    rnn.LutOp,
-    rnn.PwlOp,
-)
+# Ops whose result is their data re-arranged or selected: same format, no annotation.
+PASS_THROUGH = (*rnn.LAYOUT_OPS, rnn.GatherOp, rnn.CastOp, rnn.SelectOp, rnn.ConcatOp)
 
 
 def _is_weight_use(use) -> bool:
@@ -95,7 +76,7 @@ def classify(fn: func.FuncOp) -> dict[Operation, str]:
             classes[op] = "weight" if weight else "bias"
         elif isinstance(op, rnn.MatMulOp):
             classes[op] = "accumulator"
-        elif isinstance(op, ACTIVATIONS):
+        elif isinstance(op, rnn.ACTIVATION_OPS):
             classes[op] = "activation"
         elif isinstance(op, rnn.GemmOp):
             classes[op] = "accumulator"

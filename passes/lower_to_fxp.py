@@ -316,14 +316,7 @@ def _retyped(value: SSAValue, like: SSAValue) -> TensorType:
     return TensorType(rnn.element_type_of(like), list(_shape(value)))
 
 
-@handles(
-    rnn.ReshapeOp,
-    rnn.TransposeOp,
-    rnn.SqueezeOp,
-    rnn.UnsqueezeOp,
-    rnn.SliceOp,
-    rnn.ExpandOp,
-)
+@handles(*rnn.LAYOUT_OPS)
 def _shape_op(low: Lowering, op):
     x = low.get(op.operands[0])
     new = type(op).build(
