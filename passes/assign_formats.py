@@ -145,21 +145,45 @@ def assign(module: ModuleOp, config: QuantConfig) -> None:
             )
         op.attributes[FORMAT] = ArrayAttr(formats)
         op.attributes[QCLASS] = StringAttr(cls)
+    # A state input (initial h / c given by the caller) must carry every state the
+    # recurrence reaches: a calibration that fed zeros would otherwise saturate it.
+    state_inputs: dict[SSAValue, tuple[float, float]] = {}
     for op in fn.walk():
         if isinstance(op, rnn.RecurrenceOp):
-            op.attributes[STATE_FORMATS] = ArrayAttr(
-                [FixedType.of(f) for f in state_formats(op, config)]
-            )
+            formats = state_formats(op, config)
+            op.attributes[STATE_FORMATS] = ArrayAttr([FixedType.of(f) for f in formats])
+            for init, fmt in zip(op.inits, formats, strict=True):
+                source = _function_argument(init)
+                if source is not None:
+                    lo, hi = state_inputs.get(source, (0.0, 0.0))
+                    state_inputs[source] = (
+                        min(lo, fmt.min_value),
+                        max(hi, fmt.max_value),
+                    )
     arg_attrs = []
     for i, arg in enumerate(fn.args):
         old = dict(fn.arg_attrs.data[i].data) if fn.arg_attrs is not None else {}
         if is_float_tensor(arg):
             owner = DictionaryAttr(old)
             lo, hi = value_range(owner, 0, config.range, _name(arg))
+            if arg in state_inputs:
+                lo, hi = min(lo, state_inputs[arg][0]), max(hi, state_inputs[arg][1])
             fmt = config.format_for("input", arg.name_hint, lo, hi)
             old[FORMAT] = ArrayAttr([FixedType.of(fmt)])
         arg_attrs.append(DictionaryAttr(old))
     fn.arg_attrs = ArrayAttr(arg_attrs)
+
+
+def _function_argument(value: SSAValue) -> BlockArgument | None:
+    """The @main argument `value` re-arranges (through layout ops), if any."""
+    while isinstance(value.owner, rnn.LAYOUT_OPS):
+        value = value.owner.operands[0]
+    owner = value.owner
+    if isinstance(owner, BlockArgument) and isinstance(
+        owner.block.parent_op(), func.FuncOp
+    ):
+        return owner
+    return None
 
 
 def state_formats(op: rnn.RecurrenceOp, config: QuantConfig) -> list[Format]:
