@@ -17,6 +17,12 @@ def _rnn() -> Dialect:
     return RNN
 
 
+def _sv() -> Dialect:
+    from rnnc.dialects.sv import SV
+
+    return SV
+
+
 def _expand_cells() -> type[ModulePass]:
     from rnnc.passes.expand_cells import ExpandCellsPass
 
@@ -59,7 +65,7 @@ def _lower_to_fxp() -> type[ModulePass]:
     return LowerToFxpPass
 
 
-DIALECTS: dict[str, Callable[[], Dialect]] = {"rnn": _rnn, "fxp": _fxp}
+DIALECTS: dict[str, Callable[[], Dialect]] = {"rnn": _rnn, "fxp": _fxp, "sv": _sv}
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "expand-cells": _expand_cells,
     "fold-constants": _fold_constants,

@@ -1,0 +1,509 @@
+"""A subset of CIRCT's `sv` dialect: what a datapath needs beyond hw/comb/seq.
+
+xDSL 0.74 has `hw`, `comb` and `seq` but no `sv`. The ops here use CIRCT's names,
+attribute layout and custom syntax (checked against the PyPI `circt` 1.62 bindings),
+so a module printed by xDSL is parsed by CIRCT unchanged and vice versa:
+
+```mlir
+%mem = sv.reg : !hw.inout<uarray<16xi8>>
+sv.initial {
+  sv.readmem %mem, "weights.hex", MemBaseHex : !hw.inout<uarray<16xi8>>
+}
+%slot = sv.array_index_inout %mem[%addr] : !hw.inout<uarray<16xi8>>, i4
+%v = sv.read_inout %slot : !hw.inout<i8>
+```
+
+exports as `reg [7:0] mem[0:15]; initial $readmemh("weights.hex", mem);`.
+
+xDSL's `hw` dialect lacks the `!hw.inout<T>` and `!hw.uarray<NxT>` types, so they are
+defined here with CIRCT's spelling (and registered with this dialect: a context must
+have `sv` loaded before it parses text that mentions them outside an `sv` op).
+Inside these types, hw types are printed in CIRCT's short form (`uarray<16xi8>`,
+not `!hw.uarray<16xi8>`); both forms are parsed.
+
+Differences from CIRCT, all in what is accepted, never in what is printed:
+`sv.reg`'s name is optional here (CIRCT takes it from the SSA name when absent, as in
+`%mem = sv.reg`), `sym` inner symbols are not supported, and `sv.readmem` is only
+allowed directly inside `sv.initial` (the one procedural op defined here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import IntEnum
+
+from xdsl.dialects.builtin import (
+    I32,
+    IntAttr,
+    IntegerAttr,
+    IntegerType,
+    Signedness,
+    StringAttr,
+)
+from xdsl.dialects.hw import ArrayType
+from xdsl.ir import (
+    Attribute,
+    Block,
+    Dialect,
+    Operation,
+    ParametrizedAttribute,
+    Region,
+    SSAValue,
+    TypeAttribute,
+)
+from xdsl.irdl import (
+    IRDLOperation,
+    attr_def,
+    irdl_attr_definition,
+    irdl_op_definition,
+    operand_def,
+    opt_attr_def,
+    opt_operand_def,
+    region_def,
+    result_def,
+    traits_def,
+)
+from xdsl.parser import AttrParser, Parser
+from xdsl.printer import Printer
+from xdsl.traits import NoTerminator, OpTrait, Pure
+from xdsl.utils.exceptions import VerifyException
+
+# --------------------------------------------------------------------------- types
+
+
+def _is_hw_value_type(typ: Attribute) -> bool:
+    """Signless integers and (packed or unpacked) arrays of them."""
+    if isinstance(typ, IntegerType):
+        return typ.signedness.data == Signedness.SIGNLESS
+    if isinstance(typ, ArrayType | UnpackedArrayType):
+        return _is_hw_value_type(typ.get_element_type())
+    return False
+
+
+def _print_hw_element_type(printer: Printer, typ: Attribute) -> None:
+    """CIRCT prints hw types nested in hw types without the `!hw.` prefix."""
+    if isinstance(typ, UnpackedArrayType | InOutType):
+        printer.print_string(typ.name.removeprefix("hw."))
+        typ.print_parameters(printer)
+    elif isinstance(typ, ArrayType):
+        # Short form too; the element goes through this function again.
+        printer.print_string(f"array<{len(typ)}x")
+        _print_hw_element_type(printer, typ.get_element_type())
+        printer.print_string(">")
+    else:
+        printer.print_attribute(typ)
+
+
+def _parse_hw_element_type(parser: AttrParser) -> Attribute:
+    """A type, or an hw type in short form (`uarray<4xi8>`, `array<2xi8>`, ...)."""
+    if parser.parse_optional_keyword("uarray") is not None:
+        return UnpackedArrayType.new(UnpackedArrayType.parse_parameters(parser))
+    if parser.parse_optional_keyword("array") is not None:
+        size, element = _parse_sized_element(parser)
+        return ArrayType(element, size)
+    if parser.parse_optional_keyword("inout") is not None:
+        return InOutType.new(InOutType.parse_parameters(parser))
+    return parser.parse_type()
+
+
+def _parse_sized_element(parser: AttrParser) -> tuple[int, Attribute]:
+    """`<` N `x` element `>`, with the element in short or long form."""
+    with parser.in_angle_brackets():
+        size = parser.parse_shape_dimension(allow_dynamic=False)
+        parser.parse_shape_delimiter()
+        element = _parse_hw_element_type(parser)
+    return size, element
+
+
+@irdl_attr_definition
+class UnpackedArrayType(ParametrizedAttribute, TypeAttribute):
+    """`!hw.uarray<N x T>`: an unpacked array (`T name[0:N-1]` in Verilog)."""
+
+    name = "hw.uarray"
+
+    element_type: Attribute
+    size_attr: IntAttr
+
+    def __init__(self, element_type: Attribute, size: int | IntAttr):
+        if isinstance(size, int):
+            size = IntAttr(size)
+        super().__init__(element_type, size)
+
+    def __len__(self) -> int:
+        return self.size_attr.data
+
+    def get_element_type(self) -> Attribute:
+        return self.element_type
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        size, element = _parse_sized_element(parser)
+        return (element, IntAttr(size))
+
+    def print_parameters(self, printer: Printer) -> None:
+        printer.print_string(f"<{len(self)}x")
+        _print_hw_element_type(printer, self.element_type)
+        printer.print_string(">")
+
+    def verify(self) -> None:
+        if len(self) < 1:
+            raise VerifyException("hw.uarray: size must be at least 1")
+        if not _is_hw_value_type(self.element_type):
+            raise VerifyException(
+                "hw.uarray: element must be a signless integer or an array"
+            )
+
+
+@irdl_attr_definition
+class InOutType(ParametrizedAttribute, TypeAttribute):
+    """`!hw.inout<T>`: a reference to a Verilog variable or net holding a `T`."""
+
+    name = "hw.inout"
+
+    element_type: Attribute
+
+    def __init__(self, element_type: Attribute):
+        super().__init__(element_type)
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            element = _parse_hw_element_type(parser)
+        return (element,)
+
+    def print_parameters(self, printer: Printer) -> None:
+        printer.print_string("<")
+        _print_hw_element_type(printer, self.element_type)
+        printer.print_string(">")
+
+    def verify(self) -> None:
+        if not _is_hw_value_type(self.element_type):
+            raise VerifyException(
+                "hw.inout: element must be a signless integer or an array"
+            )
+
+
+def _array_element(inout: Attribute) -> Attribute | None:
+    """Element type of the array an `!hw.inout` refers to, if it is one."""
+    if isinstance(inout, InOutType) and isinstance(
+        inout.element_type, ArrayType | UnpackedArrayType
+    ):
+        return inout.element_type.get_element_type()
+    return None
+
+
+class MemBase(IntEnum):
+    """CIRCT's `MemBaseTypeAttr`: an i32 attribute printed as a keyword."""
+
+    MemBaseBin = 0
+    MemBaseHex = 1
+
+
+# ----------------------------------------------------------------------------- ops
+
+
+class ProceduralRegion(OpTrait):
+    """The op's region holds procedural statements (`initial`, `always` blocks)."""
+
+
+def _check_procedural(op: Operation) -> None:
+    parent = op.parent_op()
+    if parent is None or not parent.has_trait(ProceduralRegion):
+        raise VerifyException(f"{op.name} should be in a procedural region")
+
+
+@irdl_op_definition
+class RegOp(IRDLOperation):
+    """A Verilog `reg` holding a value of the inout's element type.
+
+    Syntax: `%r = sv.reg (init %v)? (name "str")? attr-dict : !hw.inout<T>`.
+    Without a name CIRCT names the register after the SSA value (`%mem` -> `mem`).
+    """
+
+    name = "sv.reg"
+
+    init = opt_operand_def()
+    reg_name = opt_attr_def(StringAttr, attr_name="name")
+    result = result_def(InOutType)
+
+    def __init__(
+        self,
+        element_type: Attribute,
+        name: str | None = None,
+        init: SSAValue | Operation | None = None,
+    ):
+        attributes = {} if name is None else {"name": StringAttr(name)}
+        super().__init__(
+            operands=[[] if init is None else [init]],
+            result_types=[InOutType(element_type)],
+            attributes=attributes,
+        )
+        if name is not None and SSAValue.is_valid_name(name):
+            self.result.name_hint = name
+
+    def verify_(self) -> None:
+        assert isinstance(self.result.type, InOutType)
+        if self.init is not None and self.init.type != self.result.type.element_type:
+            raise VerifyException(
+                "sv.reg: init value must have the register's element type"
+            )
+
+    def print(self, printer: Printer) -> None:
+        if self.init is not None:
+            printer.print_string(" init ")
+            printer.print_operand(self.init)
+        if self.reg_name is not None:
+            printer.print_string(" name ")
+            printer.print_string_literal(self.reg_name.data)
+        printer.print_op_attributes(self.attributes, reserved_attr_names=("name",))
+        printer.print_string(" : ")
+        printer.print_attribute(self.result.type)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> RegOp:
+        init = None
+        if parser.parse_optional_keyword("init") is not None:
+            init = parser.parse_unresolved_operand()
+        name = None
+        if parser.parse_optional_keyword("name") is not None:
+            name = parser.parse_str_literal("register name")
+        attributes = parser.parse_optional_attr_dict()
+        if "name" in attributes:
+            parser.raise_error(
+                'sv.reg: give the name as `name "..."`, not in the attribute dict'
+            )
+        parser.parse_punctuation(":")
+        pos = parser.pos
+        typ = parser.parse_type()
+        if not isinstance(typ, InOutType):
+            parser.raise_error("sv.reg: expected an !hw.inout type", pos, parser.pos)
+        op = cls(
+            typ.element_type,
+            name,
+            None if init is None else parser.resolve_operand(init, typ.element_type),
+        )
+        op.attributes.update(attributes)
+        return op
+
+
+@irdl_op_definition
+class ReadInOutOp(IRDLOperation):
+    """The value held by an inout (a Verilog variable used as an expression).
+
+    Syntax: `%v = sv.read_inout %r attr-dict : !hw.inout<T>` (result type `T`).
+    """
+
+    name = "sv.read_inout"
+
+    input = operand_def(InOutType)
+    result = result_def()
+    traits = traits_def(Pure())
+
+    def __init__(self, input: SSAValue | Operation):
+        typ = SSAValue.get(input).type
+        if not isinstance(typ, InOutType):
+            raise ValueError("sv.read_inout: operand must be an !hw.inout")
+        super().__init__(operands=[input], result_types=[typ.element_type])
+
+    def verify_(self) -> None:
+        assert isinstance(self.input.type, InOutType)
+        if self.result.type != self.input.type.element_type:
+            raise VerifyException(
+                "sv.read_inout: result type must be the inout's element type"
+            )
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_operand(self.input)
+        printer.print_op_attributes(self.attributes)
+        printer.print_string(" : ")
+        printer.print_attribute(self.input.type)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ReadInOutOp:
+        operand = parser.parse_unresolved_operand()
+        attributes = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":")
+        pos = parser.pos
+        typ = parser.parse_type()
+        if not isinstance(typ, InOutType):
+            parser.raise_error(
+                "sv.read_inout: expected an !hw.inout type", pos, parser.pos
+            )
+        op = cls(parser.resolve_operand(operand, typ))
+        op.attributes.update(attributes)
+        return op
+
+
+@irdl_op_definition
+class ArrayIndexInOutOp(IRDLOperation):
+    """Element `index` of an inout array, as an inout (Verilog `mem[index]`).
+
+    Syntax: `%e = sv.array_index_inout %mem[%i] attr-dict : !hw.inout<A>, iK`
+    (result `!hw.inout<element of A>`; `A` is an `!hw.uarray` or `!hw.array`).
+    """
+
+    name = "sv.array_index_inout"
+
+    input = operand_def(InOutType)
+    index = operand_def(IntegerType)
+    result = result_def(InOutType)
+    traits = traits_def(Pure())
+
+    def __init__(self, input: SSAValue | Operation, index: SSAValue | Operation):
+        element = _array_element(SSAValue.get(input).type)
+        if element is None:
+            raise ValueError("sv.array_index_inout: operand must be an inout array")
+        super().__init__(operands=[input, index], result_types=[InOutType(element)])
+
+    def verify_(self) -> None:
+        element = _array_element(self.input.type)
+        if element is None:
+            raise VerifyException(
+                "sv.array_index_inout: input must be an !hw.inout of an array"
+            )
+        if self.result.type != InOutType(element):
+            raise VerifyException(
+                "sv.array_index_inout: result must be an !hw.inout of the element type"
+            )
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_operand(self.input)
+        printer.print_string("[")
+        printer.print_operand(self.index)
+        printer.print_string("]")
+        printer.print_op_attributes(self.attributes)
+        printer.print_string(" : ")
+        printer.print_attribute(self.input.type)
+        printer.print_string(", ")
+        printer.print_attribute(self.index.type)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ArrayIndexInOutOp:
+        array = parser.parse_unresolved_operand()
+        parser.parse_punctuation("[")
+        index = parser.parse_unresolved_operand()
+        parser.parse_punctuation("]")
+        attributes = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":")
+        pos = parser.pos
+        array_type = parser.parse_type()
+        if _array_element(array_type) is None:
+            parser.raise_error(
+                "sv.array_index_inout: expected an !hw.inout of an array",
+                pos,
+                parser.pos,
+            )
+        parser.parse_punctuation(",")
+        index_type = parser.parse_type()
+        array_v, index_v = parser.resolve_operands(
+            [array, index], [array_type, index_type], parser.pos
+        )
+        op = cls(array_v, index_v)
+        op.attributes.update(attributes)
+        return op
+
+
+@irdl_op_definition
+class InitialOp(IRDLOperation):
+    """A Verilog `initial` block: one block of procedural statements.
+
+    Syntax: `sv.initial { ... } attr-dict` (no terminator).
+    """
+
+    name = "sv.initial"
+
+    body = region_def("single_block")
+    traits = traits_def(NoTerminator(), ProceduralRegion())
+
+    def __init__(self, body: Region | Sequence[Operation] | None = None):
+        if not isinstance(body, Region):
+            body = Region(Block(list(body or [])))
+        super().__init__(regions=[body])
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_region(
+            self.body, print_entry_block_args=False, print_empty_block=False
+        )
+        printer.print_op_attributes(self.attributes)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> InitialOp:
+        region = parser.parse_region()
+        if not region.blocks:
+            region.add_block(Block())
+        op = cls(region)
+        op.attributes.update(parser.parse_optional_attr_dict())
+        return op
+
+
+@irdl_op_definition
+class ReadMemOp(IRDLOperation):
+    """`$readmemh` / `$readmemb` of a file into an inout array, in `sv.initial`.
+
+    Syntax: `sv.readmem %mem, "file", MemBaseHex attr-dict : !hw.inout<A>`.
+    `base` is stored as CIRCT stores it: an i32 attribute (Bin = 0, Hex = 1).
+    """
+
+    name = "sv.readmem"
+
+    dest = operand_def(InOutType)
+    filename = attr_def(StringAttr)
+    base = attr_def(IntegerAttr[I32])
+
+    def __init__(self, dest: SSAValue | Operation, filename: str, base: MemBase | str):
+        if isinstance(base, str):
+            base = MemBase[base]
+        super().__init__(
+            operands=[dest],
+            attributes={
+                "filename": StringAttr(filename),
+                "base": IntegerAttr(int(base), 32),
+            },
+        )
+
+    @property
+    def mem_base(self) -> MemBase:
+        return MemBase(self.base.value.data)
+
+    def verify_(self) -> None:
+        if _array_element(self.dest.type) is None:
+            raise VerifyException("sv.readmem: destination must be an inout array")
+        if self.base.value.data not in tuple(MemBase):
+            raise VerifyException("sv.readmem: base must be 0 (Bin) or 1 (Hex)")
+        _check_procedural(self)
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_operand(self.dest)
+        printer.print_string(", ")
+        printer.print_string_literal(self.filename.data)
+        printer.print_string(f", {self.mem_base.name}")
+        printer.print_op_attributes(
+            self.attributes, reserved_attr_names=("filename", "base")
+        )
+        printer.print_string(" : ")
+        printer.print_attribute(self.dest.type)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ReadMemOp:
+        dest = parser.parse_unresolved_operand()
+        parser.parse_punctuation(",")
+        filename = parser.parse_str_literal("file name")
+        parser.parse_punctuation(",")
+        base = parser.parse_keyword_in([b.name for b in MemBase], "memory base")
+        attributes = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":")
+        typ = parser.parse_type()
+        op = cls(parser.resolve_operand(dest, typ), filename, base)
+        op.attributes.update(attributes)
+        return op
+
+
+SV = Dialect(
+    "sv",
+    [RegOp, ReadInOutOp, ArrayIndexInOutOp, InitialOp, ReadMemOp],
+    [InOutType, UnpackedArrayType],
+)
