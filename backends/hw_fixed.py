@@ -1,0 +1,149 @@
+"""Fixed-point arithmetic as comb circuits: docs/fixed-point.md in hardware.
+
+Each builder takes raw two's-complement signals (`iW`, value = raw · 2^-F) and emits
+xDSL `comb`/`hw` ops that compute exactly what `rnnc.dialects.fixed` computes, so a
+datapath built from them is bit-exact with the fixed-point interpreter. They insert
+ops at the current `ImplicitBuilder` (the caller sets it up).
+"""
+
+from __future__ import annotations
+
+from xdsl.dialects import comb, hw
+from xdsl.dialects.builtin import IntegerAttr, IntegerType
+from xdsl.ir import SSAValue
+
+from rnnc.dialects import fixed
+from rnnc.dialects.fixed import Format
+
+
+def width_of(value: SSAValue) -> int:
+    typ = value.type
+    assert isinstance(typ, IntegerType)
+    return typ.width.data
+
+
+def constant(raw: int, width: int) -> SSAValue:
+    return hw.ConstantOp(raw, IntegerType(width)).result
+
+
+def bits(value: SSAValue, low: int, count: int) -> SSAValue:
+    """value[low + count - 1 : low]."""
+    if low == 0 and count == width_of(value):
+        return value
+    return comb.ExtractOp(value, IntegerAttr(low, 32), IntegerType(count)).result
+
+
+def sign_bit(value: SSAValue) -> SSAValue:
+    return bits(value, width_of(value) - 1, 1)
+
+
+def sext(value: SSAValue, width: int) -> SSAValue:
+    """Sign-extend (or keep) to `width` bits."""
+    src = width_of(value)
+    if width == src:
+        return value
+    assert width > src
+    fill = comb.ReplicateOp(sign_bit(value), IntegerType(width - src)).result
+    return comb.ConcatOp([fill, value], IntegerType(width)).result
+
+
+def shift_left(value: SSAValue, amount: int) -> SSAValue:
+    """value · 2^amount, exact: `amount` zero bits appended."""
+    if amount == 0:
+        return value
+    zeros = constant(0, amount)
+    return comb.ConcatOp([value, zeros], IntegerType(width_of(value) + amount)).result
+
+
+def align(value: SSAValue, src: Format, frac: int, width: int) -> SSAValue:
+    """Exact re-scaling to `frac` fractional bits in `width` bits (fixed.align)."""
+    return sext(shift_left(value, frac - src.frac), width)
+
+
+def add(a: SSAValue, fa: Format, b: SSAValue, fb: Format, subtract=False):
+    out = fixed.add_format(fa, fb)
+    x, y = align(a, fa, out.frac, out.width), align(b, fb, out.frac, out.width)
+    if subtract:
+        return comb.SubOp(x, y).result, out
+    return comb.AddOp([x, y]).result, out
+
+
+def mul(a: SSAValue, fa: Format, b: SSAValue, fb: Format):
+    """Signed product: both operands sign-extended to the product width."""
+    out = fixed.mul_format(fa, fb)
+    return comb.MulOp([sext(a, out.width), sext(b, out.width)]).result, out
+
+
+def _any(value: SSAValue) -> SSAValue:
+    """1 when any bit is set."""
+    return comb.ICmpOp(value, constant(0, width_of(value)), "ne").result
+
+
+def round_shift(x: SSAValue, shift: int, rounding: str) -> SSAValue:
+    """x · 2^-shift rounded (shift > 0); the result has one spare top bit for the
+    rounding carry: width max(W - shift, 1) + 1."""
+    w = width_of(x)
+    if shift >= w:
+        floor = sign_bit(x)  # -1 or 0 in one bit
+        kept = 1
+    else:
+        floor = bits(x, shift, w - shift)
+        kept = w - shift
+    floor = sext(floor, kept + 1)
+    if rounding == "floor":
+        return floor
+    if shift > w:
+        # |x · 2^-shift| < 1/2 strictly: a negative x is above floor + 1/2.
+        if rounding not in ("half-up", "half-even"):
+            raise ValueError(f"unknown rounding mode '{rounding}'")
+        up = sign_bit(x)
+        return comb.AddOp([floor, sext_unsigned(up, kept + 1)]).result
+    half = bits(x, shift - 1, 1)  # the most significant dropped bit
+    if rounding == "half-up":
+        up = half
+    elif rounding == "half-even":
+        below = _any(bits(x, 0, shift - 1)) if 1 < shift <= w else constant(0, 1)
+        lsb = bits(floor, 0, 1)
+        up = comb.AndOp([half, comb.OrOp([below, lsb]).result]).result
+    else:
+        raise ValueError(f"unknown rounding mode '{rounding}'")
+    return comb.AddOp([floor, sext_unsigned(up, kept + 1)]).result
+
+
+def sext_unsigned(bit: SSAValue, width: int) -> SSAValue:
+    """Zero-extend a 1-bit value to `width` bits."""
+    if width == 1:
+        return bit
+    return comb.ConcatOp([constant(0, width - 1), bit], IntegerType(width)).result
+
+
+def fit(y: SSAValue, dst: Format, overflow: str) -> SSAValue:
+    """Bring y into dst's width: sign-extend, wrap (low bits) or saturate."""
+    w = width_of(y)
+    if w <= dst.width:
+        return sext(y, dst.width)
+    low = bits(y, 0, dst.width)
+    if overflow == "wrap":
+        return low
+    if overflow != "saturate":
+        raise ValueError(f"unknown overflow mode '{overflow}'")
+    # In range iff the top w - dst.width + 1 bits are all equal (all copies of the
+    # sign): compare them with the replicated sign bit.
+    top = bits(y, dst.width - 1, w - dst.width + 1)
+    sign = sign_bit(y)
+    copies = comb.ReplicateOp(sign, IntegerType(w - dst.width + 1)).result
+    inside = comb.ICmpOp(top, copies, "eq").result
+    bound = comb.MuxOp(
+        sign, constant(dst.min_raw, dst.width), constant(dst.max_raw, dst.width)
+    ).result
+    return comb.MuxOp(inside, low, bound).result
+
+
+def cast(x: SSAValue, src: Format, dst: Format, rounding: str, overflow: str):
+    """fixed.cast in hardware: re-scale with rounding, then fit."""
+    shift = src.frac - dst.frac
+    if shift <= 0:
+        shifted = sext(shift_left(x, -shift), src.width - shift)
+    else:
+        shifted = round_shift(x, shift, rounding)
+    return fit(shifted, dst, overflow)
