@@ -147,3 +147,61 @@ def cast(x: SSAValue, src: Format, dst: Format, rounding: str, overflow: str):
     else:
         shifted = round_shift(x, shift, rounding)
     return fit(shifted, dst, overflow)
+
+
+def _negate(value: SSAValue) -> SSAValue:
+    return comb.SubOp(constant(0, width_of(value)), value).result
+
+
+def _clamp_unsigned(value: SSAValue, limit: int) -> SSAValue:
+    """min(value, limit) for a non-negative signed value."""
+    over = comb.ICmpOp(value, constant(limit, width_of(value)), "sgt").result
+    return comb.MuxOp(over, constant(limit, width_of(value)), value).result
+
+
+def lut(
+    x: SSAValue,
+    src: Format,
+    table: list[int],
+    shift: int,
+    symmetry: str,
+    out: Format,
+) -> SSAValue:
+    """fixed.lut in hardware: index from the shifted (absolute) input, a table of
+    constants (hw.array), sign rebuilt, saturated to the output format."""
+    n = len(table)
+    assert n & (n - 1) == 0, "table sizes are powers of two"
+    index_bits = max(n.bit_length() - 1, 1)
+    w = src.width + 1
+    wide = sext(x, w)
+    sign = sign_bit(x)
+    if symmetry == "none":
+        scaled = _shift_signed(wide, shift)
+        offset = comb.AddOp([scaled, constant(n // 2, width_of(scaled))]).result
+        negative = sign_bit(offset)
+        clamped = comb.MuxOp(negative, constant(0, width_of(offset)), offset).result
+        index = _clamp_unsigned(clamped, n - 1)
+    else:
+        magnitude = comb.MuxOp(sign, _negate(wide), wide).result
+        index = _clamp_unsigned(_shift_signed(magnitude, shift), n - 1)
+    index = bits(sext(index, max(width_of(index), index_bits)), 0, index_bits)
+    entries = [constant(v, out.width + 1) for v in table]
+    if n == 1:
+        y = entries[0]
+    else:
+        # hw.array_create puts its last operand at index 0.
+        array = hw.ArrayCreateOp(*reversed(entries)).result
+        y = hw.ArrayGetOp(array, index).result
+    if symmetry == "odd":
+        y = comb.MuxOp(sign, _negate(y), y).result
+    elif symmetry == "sigmoid":
+        one = constant((1 << out.frac) if out.frac >= 0 else 0, out.width + 1)
+        y = comb.MuxOp(sign, comb.SubOp(one, y).result, y).result
+    return fit(y, out, "saturate")
+
+
+def _shift_signed(value: SSAValue, shift: int) -> SSAValue:
+    """floor(value · 2^-shift) for a signed value, exact for shift ≤ 0."""
+    if shift <= 0:
+        return shift_left(value, -shift)
+    return round_shift(value, shift, "floor")

@@ -1,9 +1,10 @@
 """The comb circuits of backends/hw_fixed.py equal dialects/fixed.py bit for bit.
 
 One hw.module holds a cast for every (rounding, overflow) pair over several format
-pairs (right and left shifts, negative F, shifts past the width), plus an exact add
-and mul; CIRCT exports it, iverilog runs it on edge and random inputs, and every
-output is compared with the fixed-point rules the interpreter uses.
+pairs (right and left shifts, negative F, shifts past the width), an exact add, sub
+and mul, and activation tables of each symmetry; CIRCT exports it, iverilog runs it
+on edge and random inputs, and every output is compared with the fixed-point rules
+the interpreter uses.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ CAST_TARGETS = [
     Format(2, -5),  # shift 11: the half bit is the sign bit
 ]
 MODES = [(r, o) for r in fixed.ROUNDING_MODES for o in fixed.OVERFLOW_MODES]
+# Activation tables as lower-to-fxp builds them: (entries, shift, symmetry, output).
+LUTS = [
+    (list(range(64, 80)), 4, "sigmoid", Format(8, 7)),  # 1 - y for x < 0
+    ([1, 3, 5, 7, 9, 11, 12, 13], 5, "odd", Format(5, 4)),  # -y for x < 0
+    ([-8, -5, -2, 0, 2, 5, 7, 7], 7, "none", Format(4, 0)),  # signed index
+    ([3, 1, 4, 1, 5, 9, 2, 6], -1, "odd", Format(6, 2)),  # finer than the input
+]
 
 
 def _outputs():
@@ -68,6 +76,10 @@ def build() -> tuple[ModuleOp, list[tuple[str, int]]]:
         ("diff", IntegerType(add_fmt.width), hw.Direction.OUTPUT),
         ("prod", IntegerType(mul_fmt.width), hw.Direction.OUTPUT),
     ]
+    ports += [
+        (f"lut{i}", IntegerType(out.width), hw.Direction.OUTPUT)
+        for i, (_, _, _, out) in enumerate(LUTS)
+    ]
     module_type = hw.ModuleType(
         ArrayAttr([hw.ModulePort(Str(n), t, hw.DirectionAttr(d)) for n, t, d in ports])
     )
@@ -78,6 +90,7 @@ def build() -> tuple[ModuleOp, list[tuple[str, int]]]:
         results.append(hw_fixed.add(x, SRC, y, OTHER)[0])
         results.append(hw_fixed.add(x, SRC, y, OTHER, subtract=True)[0])
         results.append(hw_fixed.mul(x, SRC, y, OTHER)[0])
+        results += [hw_fixed.lut(x, SRC, *spec) for spec in LUTS]
         hw.OutputOp(results)
     module = ModuleOp([hw.HWModuleOp(Str("arith"), module_type, Region(block))])
     module.verify()
@@ -116,6 +129,9 @@ def expected(a: int, b: int) -> list[int]:
         int(fixed.add(np.array([a]), SRC, np.array([b]), OTHER, subtract=True)[0][0])
     )
     want.append(int(fixed.mul(np.array([a]), SRC, np.array([b]), OTHER)[0][0]))
+    for table, shift, symmetry, out in LUTS:
+        raw = fixed.lut(np.array([a]), np.array(table), shift, symmetry, out)
+        want.append(int(raw[0]))
     return want
 
 
