@@ -5,6 +5,8 @@
     rnnc quantize MODEL --calib c.npz [policy] -o m.fxp.mlir
     rnnc report MODEL.fxp.mlir [--json r.json]          memory footprint
     rnnc eval MODEL.onnx --dataset imdb|ptb [policy]    test metric, float vs fixed
+    rnnc search MODEL.onnx --dataset D --budget 0.5% -o chosen.toml   word lengths
+    rnnc sweep MODEL.onnx --dataset D --weight-bits 4,8 --act-bits 8,16 -o DIR
 
 Every user error ends as one `rnnc: error: ...` line on stderr and exit code 2.
 """
@@ -249,6 +251,13 @@ def eval_command(argv: list[str]) -> int:
     )
     p.add_argument("--vocab", help="vocabulary file (default: the sidecar JSON's)")
     p.add_argument("--max-len", type=int, help="imdb review length (default: JSON's)")
+    p.add_argument(
+        "--split",
+        choices=evaluate.SPLITS,
+        default="test",
+        help="test (default) or valid: imdb's held-out last 10 %% of the shuffled "
+        "train set, ptb.valid",
+    )
     p.add_argument("--json", help="also write the results as JSON")
     add_quant_flags(p)
     args = p.parse_args(argv)
@@ -262,6 +271,7 @@ def eval_command(argv: list[str]) -> int:
         batch=args.batch,
         bptt=args.bptt,
         calib_size=args.calib_size,
+        split=args.split,
     )
     for line in result.activation_errors:
         print(f"activation {line}", file=sys.stderr)
@@ -275,11 +285,155 @@ def eval_command(argv: list[str]) -> int:
     return 0
 
 
+def _add_data_flags(p: argparse.ArgumentParser, datasets) -> None:
+    p.add_argument("--dataset", required=True, choices=datasets)
+    p.add_argument(
+        "--batch", type=int, help="batch size (default: imdb 64, ptb 10 streams)"
+    )
+    p.add_argument("--bptt", type=int, help="ptb window length (default 35)")
+    p.add_argument(
+        "--calib-size",
+        type=int,
+        help="train reviews (imdb, default 256) or train windows (ptb, default 64) "
+        "to calibrate on",
+    )
+    p.add_argument("--vocab", help="vocabulary file (default: the sidecar JSON's)")
+    p.add_argument("--max-len", type=int, help="imdb review length (default: JSON's)")
+
+
+def search_command(argv: list[str]) -> int:
+    from rnnc import evaluate, search
+
+    p = _Parser(
+        prog="rnnc search",
+        description="Smallest memory footprint whose validation metric stays within "
+        "a budget of the float metric (docs/search.md). The quantization flags give "
+        "the (wide) start and the settings that are not searched.",
+    )
+    p.add_argument("model", help=".onnx model (models/NAME.json next to it is read)")
+    _add_data_flags(p, evaluate.DATASETS)
+    p.add_argument(
+        "--budget",
+        required=True,
+        help="allowed loss: accuracy drop in percentage points (0.5%%) or relative "
+        "perplexity rise (0.5%% = 0.005)",
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="validation reviews (imdb) or tokens (ptb) to evaluate (default: all)",
+    )
+    p.add_argument("--max-evals", type=int, help="stop after K fixed-point runs")
+    p.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="skip the datapath phase (classes that hold no memory)",
+    )
+    p.add_argument(
+        "--min-share",
+        type=float,
+        default=0.001,
+        help="refine weight tensors holding at least this share of the footprint "
+        "(default 0.001)",
+    )
+    p.add_argument("-o", "--output", required=True, help="the chosen .toml policy")
+    p.add_argument("--json", help="also write the search report as JSON")
+    add_quant_flags(p)
+    args = p.parse_args(argv)
+    result = search.search(
+        args.model,
+        args.dataset,
+        budget=search.parse_budget(args.budget),
+        start=config_from(args),
+        limit=args.limit,
+        max_evals=args.max_evals,
+        memory_only=args.memory_only,
+        min_share=args.min_share,
+        batch=args.batch,
+        bptt=args.bptt,
+        calib_size=args.calib_size,
+        vocab=args.vocab,
+        max_len=args.max_len,
+        log=search.stderr_log,
+    )
+    search.write_outputs(result, args.output, args.json)
+    sys.stdout.write(result.table())
+    print(
+        f"wrote {args.output}" + (f" and {args.json}" if args.json else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def sweep_command(argv: list[str]) -> int:
+    from rnnc import evaluate, sweep
+
+    p = _Parser(
+        prog="rnnc sweep",
+        description="Grid of word lengths and activation approximations, evaluated "
+        "in parallel on a Dask cluster: sweep.csv and metric-vs-memory plots.",
+    )
+    p.add_argument("model", help=".onnx model (models/NAME.json next to it is read)")
+    _add_data_flags(p, evaluate.DATASETS)
+    p.add_argument("--weight-bits", default="4,6,8,12,16", help="comma-separated")
+    p.add_argument(
+        "--act-bits",
+        default="8,12,16",
+        help="comma-separated; for input, preactivation, activation, state, output",
+    )
+    p.add_argument("--activation", default="lut", help="comma-separated lut,pwl,hard")
+    p.add_argument("--config", help="TOML policy for everything the grid does not set")
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="evaluate N reviews (imdb) or tokens (ptb) of the split",
+    )
+    p.add_argument("--split", choices=evaluate.SPLITS, default="test")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="local Dask worker processes, 1 thread each (default 2)",
+    )
+    p.add_argument(
+        "--scheduler", help="address of a running Dask scheduler (tcp://host:8786)"
+    )
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    args = p.parse_args(argv)
+    points = sweep.grid(
+        load_config(args.config),
+        sweep.parse_ints(args.weight_bits, "--weight-bits"),
+        sweep.parse_ints(args.act_bits, "--act-bits"),
+        sweep.parse_methods(args.activation),
+    )
+    result = sweep.run_sweep(
+        args.model,
+        args.dataset,
+        points,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        log=sweep.stderr_log,
+        limit=args.limit,
+        split=args.split,
+        batch=args.batch,
+        bptt=args.bptt,
+        calib_size=args.calib_size,
+        vocab=args.vocab,
+        max_len=args.max_len,
+    )
+    files = sweep.write_outputs(result, args.output)
+    sys.stdout.write(result.summary())
+    print("wrote " + ", ".join(str(f) for f in files), file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
     "run": run_command,
     "quantize": quantize_command,
     "report": report_command,
     "eval": eval_command,
+    "search": search_command,
+    "sweep": sweep_command,
 }
 
 

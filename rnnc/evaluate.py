@@ -4,12 +4,22 @@
     evaluate_ptb(model, config=...)    PTB test perplexity per word (stateful)
 
 Both run the float model with the rnnc float interpreter and the quantized model
-with the bit-accurate fxp interpreter on the TEST split. Calibration inputs come
-from the TRAIN split only. Modules are shape-specialised, so every batch runs at one
-shape: the last IMDb batch is padded with all-<pad> reviews whose predictions are
-dropped, and the last PTB window is padded with token 0 and its padded positions are
-masked out of the loss (the model is causal, so padding after a position does not
-change that position's logits; the final states are not used afterwards).
+with the bit-accurate fxp interpreter on the TEST split (default) or, with
+split="valid", on a validation split for choosing a configuration: IMDb's is the
+last 10 % of the CALIB_SEED-shuffled train set (what training/train_imdb.py held
+out), PTB's is ptb.valid. Calibration inputs come from the TRAIN split only (for
+IMDb with split="valid", from the other 90 %, so the two never overlap).
+
+`prepare(...)` does the config-independent work once (data, float run,
+calibration arrays; ranges calibrated per activation approximation) and returns a
+`Prepared` whose `.run(config)` quantizes and evaluates one configuration; the
+evaluators accept a `cache` dict that keeps `Prepared` objects across calls.
+
+Modules are shape-specialised, so every batch runs at one shape: the last IMDb
+batch is padded with all-<pad> reviews whose predictions are dropped, and the last
+PTB window is padded with token 0 and its padded positions are masked out of the
+loss (the model is causal, so padding after a position does not change that
+position's logits; the final states are not used afterwards).
 """
 
 from __future__ import annotations
@@ -35,14 +45,19 @@ from rnnc.errors import RnncError
 from rnnc.memory_report import MemoryTable, memory_report
 from rnnc.onnx_import import declared_inputs, import_model
 from rnnc.onnx_loader import load_model
+from rnnc.passes.assign_formats import assign
+from rnnc.passes.lower_to_fxp import lower
+from rnnc.passes.range_analysis import RangeAnalysisPass
 from rnnc.quant_config import QuantConfig
-from rnnc.quantize import quantize_model
+from rnnc.quantize import QuantizeReport, prepare_float, transfer_ranges
 
 DATASETS = ("imdb", "ptb")
 DEFAULT_CALIB = {"imdb": 256, "ptb": 64}  # reviews / BPTT windows of train data
 DEFAULT_BATCH = {"imdb": 64, "ptb": 10}
 CALIB_SEED = 0
 SUBSET_SEED = 1  # --limit's IMDb test subset
+SPLITS = ("test", "valid")
+IMDB_VALID_DIVISOR = 10  # validation = the last len(train) // 10 shuffled reviews
 
 
 @dataclass
@@ -65,6 +80,7 @@ class EvalResult:
     activation_errors: list[str] = field(default_factory=list)
     saturated_constants: list[str] = field(default_factory=list)
     settings: dict = field(default_factory=dict)  # max_len, bptt, vocab, limit
+    split: str = "test"  # or "valid"
 
     @property
     def delta(self) -> float:
@@ -97,6 +113,7 @@ class EvalResult:
             "config": _config_dict(self.config),
             "activation_errors": self.activation_errors,
             "saturated_constants": self.saturated_constants,
+            "split": self.split,
             **self.settings,
         }
 
@@ -123,7 +140,7 @@ class EvalResult:
         calib = "train reviews" if self.dataset == "imdb" else "train windows"
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         lines = [
-            f"{self.dataset} test, {self.samples} "
+            f"{self.dataset} {self.split}, {self.samples} "
             + ("reviews" if self.dataset == "imdb" else "predicted tokens")
             + f", {Path(self.model).name}"
         ]
@@ -256,10 +273,116 @@ def _bar(total: int, desc: str, unit: str, progress: bool) -> tqdm:
     )
 
 
-def _quantize(model, calibration, config, shapes_) -> tuple[ModuleOp, object, float]:
-    start = time.perf_counter()
-    module, report = quantize_model(model, calibration, config, shapes_)
-    return module, report, time.perf_counter() - start
+def _approximation(config: QuantConfig) -> tuple:
+    """The settings the calibrated ranges depend on (the approximated graph)."""
+    return (
+        config.activation_method,
+        config.lut_bits,
+        config.lut_log2_range,
+        config.pwl_segments,
+    )
+
+
+def _calibrate(model, calibration, config, shapes_) -> tuple[ModuleOp, list[str]]:
+    """quantize_model up to the ranges: the float module, approximated and
+    annotated with ranges calibrated at the calibration shapes, for `shapes_`."""
+    calib_shapes = {k: np.shape(v) for k, v in calibration.items()}
+    module = import_model(model, calib_shapes)
+    errors = prepare_float(module, config)
+    RangeAnalysisPass().run(module, calibration)
+    if dict(shapes_) != calib_shapes:
+        target = import_model(model, {**calib_shapes, **shapes_})
+        prepare_float(target, config)
+        transfer_ranges(module, target)
+        module = target
+    return module, errors
+
+
+@dataclass
+class Prepared:
+    """The config-independent part of evaluating one model on one split: the
+    data, the float metric and the calibration arrays, computed once; the ranges
+    calibrated on them are kept per activation approximation. `run(config)`
+    quantizes and evaluates one configuration (bit-identical to quantize_model)."""
+
+    model_path: str
+    dataset: str
+    split: str
+    metric: str
+    model: onnx.ModelProto
+    calibration: dict[str, np.ndarray]
+    shapes: dict[str, tuple[int, ...]]
+    float_metric: float
+    float_seconds: float
+    samples: int
+    batch: int
+    settings: dict
+    # fixed module, progress -> (metric, overflow counter, seconds)
+    measure: Callable[[ModuleOp, bool], tuple[float, OverflowCounter, float]]
+    calibrated: dict = field(default_factory=dict)
+
+    @property
+    def calib_size(self) -> int:
+        return len(next(iter(self.calibration.values())))
+
+    def quantize(self, config: QuantConfig) -> tuple[ModuleOp, QuantizeReport, float]:
+        start = time.perf_counter()
+        key = _approximation(config)
+        if key not in self.calibrated:
+            self.calibrated[key] = _calibrate(
+                self.model, self.calibration, config, self.shapes
+            )
+        calibrated, errors = self.calibrated[key]
+        module = calibrated.clone()
+        assign(module, config)
+        lowering = lower(module, config.rounding, config.overflow)
+        module.verify()
+        report = QuantizeReport(list(errors), lowering.saturated_constants)
+        return module, report, time.perf_counter() - start
+
+    def run(
+        self,
+        config: QuantConfig,
+        progress: bool = True,
+        quantized: tuple[ModuleOp, QuantizeReport, float] | None = None,
+    ) -> EvalResult:
+        """`quantized`: what self.quantize(config) returned, if already called."""
+        fixed_module, report, q_seconds = quantized or self.quantize(config)
+        fixed_metric, counter, x_seconds = self.measure(fixed_module, progress)
+        return EvalResult(
+            model=self.model_path,
+            dataset=self.dataset,
+            metric=self.metric,
+            float_metric=self.float_metric,
+            fixed_metric=fixed_metric,
+            samples=self.samples,
+            memory=memory_report(fixed_module),
+            overflows=counter.total_overflows,
+            overflow_report=counter.report(),
+            float_seconds=self.float_seconds,
+            fixed_seconds=x_seconds,
+            quantize_seconds=q_seconds,
+            batch=self.batch,
+            calib_size=self.calib_size,
+            config=config,
+            activation_errors=list(report.activation_errors),
+            saturated_constants=list(report.saturated_constants),
+            settings=dict(self.settings),
+            split=self.split,
+        )
+
+
+def _cached(cache: dict | None, key: tuple, make: Callable[[], Prepared]) -> Prepared:
+    if cache is None:
+        return make()
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise RnncError(f"unknown split '{split}'; expected one of {SPLITS}")
 
 
 # --------------------------------------------------------------------------- IMDb
@@ -304,14 +427,61 @@ def evaluate_imdb(
     batch: int = DEFAULT_BATCH["imdb"],
     calib_size: int = DEFAULT_CALIB["imdb"],
     progress: bool = True,
+    split: str = "test",
+    cache: dict | None = None,
 ) -> EvalResult:
     """Test accuracy (argmax of the logits vs the label) of the float and the
     fixed-point model; calibration on `calib_size` shuffled (fixed seed) train
     reviews.
 
     `limit` evaluates a fixed-seed random subset of that many test reviews (the
-    file is sorted by label, so its first reviews are all negative)."""
+    file is sorted by label, so its first reviews are all negative).
+    split="valid" evaluates the held-out last 10 % of the shuffled train set
+    instead (its first `limit` reviews; it is already shuffled) and calibrates on
+    the other 90 %; the test file is not read. `cache` (a dict) keeps the
+    config-independent work for later calls with the same settings."""
+    return prepare_imdb(
+        model_path,
+        vocab=vocab,
+        max_len=max_len,
+        limit=limit,
+        batch=batch,
+        calib_size=calib_size,
+        progress=progress,
+        split=split,
+        cache=cache,
+    ).run(config, progress)
+
+
+def prepare_imdb(
+    model_path: str | Path,
+    *,
+    vocab: str | Path | None = None,
+    max_len: int | None = None,
+    limit: int | None = None,
+    batch: int = DEFAULT_BATCH["imdb"],
+    calib_size: int = DEFAULT_CALIB["imdb"],
+    progress: bool = True,
+    split: str = "test",
+    cache: dict | None = None,
+) -> Prepared:
+    """evaluate_imdb without a config: data, float run and calibration arrays."""
     _check_sizes(limit, batch, calib_size)
+    _check_split(split)
+    key = ("imdb", str(model_path), split, str(vocab), max_len, limit, batch)
+    key += (calib_size,)
+    return _cached(
+        cache,
+        key,
+        lambda: _prepare_imdb(
+            model_path, vocab, max_len, limit, batch, calib_size, progress, split
+        ),
+    )
+
+
+def _prepare_imdb(
+    model_path, vocab, max_len, limit, batch, calib_size, progress, split
+) -> Prepared:
     model = load_model(model_path)
     inputs = declared_inputs(model)
     outputs = _outputs(model)
@@ -339,49 +509,52 @@ def evaluate_imdb(
         max_len = declared
     max_len = int(max_len)
 
-    texts, labels = _data("IMDb test data", lambda: ds.load_imdb("test"))
-    if limit is not None and limit < len(texts):
-        order = np.random.default_rng(SUBSET_SEED).permutation(len(texts))
-        keep = np.sort(order[:limit])
-        texts, labels = [texts[i] for i in keep], labels[keep]
-    train, _ = _data("IMDb train data", lambda: ds.load_imdb("train"))
-    if not texts or not train:
-        raise RnncError("the IMDb test or train split is empty")
-    order = np.random.default_rng(CALIB_SEED).permutation(len(train))[:calib_size]
-    calib = ds.encode_imdb([train[i] for i in order], words, max_len)
+    if split == "test":
+        texts, labels = _data("IMDb test data", lambda: ds.load_imdb("test"))
+        if limit is not None and limit < len(texts):
+            order = np.random.default_rng(SUBSET_SEED).permutation(len(texts))
+            keep = np.sort(order[:limit])
+            texts, labels = [texts[i] for i in keep], labels[keep]
+        train, _ = _data("IMDb train data", lambda: ds.load_imdb("train"))
+        pool = np.random.default_rng(CALIB_SEED).permutation(len(train))
+    else:  # the held-out tail of the shuffled train set; calibrate on the rest
+        train, train_labels = _data("IMDb train data", lambda: ds.load_imdb("train"))
+        order = np.random.default_rng(CALIB_SEED).permutation(len(train))
+        n_val = len(train) // IMDB_VALID_DIVISOR
+        keep, pool = order[len(train) - n_val :][:limit], order[: len(train) - n_val]
+        texts, labels = [train[i] for i in keep], train_labels[keep]
+    if not texts or not len(pool):
+        raise RnncError(f"the IMDb {split} or train split is empty")
+    calib = ds.encode_imdb([train[i] for i in pool[:calib_size]], words, max_len)
     x = ds.encode_imdb(texts, words, max_len)
     batch = min(batch, len(x))
     _check_arrays(model_path, "imdb", expect, model, {name: x[:batch]})
 
     float_module = import_model(model, {name: (batch, max_len)})
-    fixed_module, report, q_seconds = _quantize(
-        model, {name: calib}, config, {name: (batch, max_len)}
-    )
     float_pred, _, f_seconds = _imdb_predictions(
         float_module, name, out, x, batch, "float", progress
     )
-    fixed_pred, counter, x_seconds = _imdb_predictions(
-        fixed_module, name, out, x, batch, "fixed", progress
-    )
-    return EvalResult(
-        model=str(model_path),
+
+    def measure(module, progress_):
+        pred, counter, seconds = _imdb_predictions(
+            module, name, out, x, batch, "fixed", progress_
+        )
+        return float(np.mean(pred == labels)), counter, seconds
+
+    return Prepared(
+        model_path=str(model_path),
         dataset="imdb",
+        split=split,
         metric="accuracy",
+        model=model,
+        calibration={name: calib},
+        shapes={name: (batch, max_len)},
         float_metric=float(np.mean(float_pred == labels)),
-        fixed_metric=float(np.mean(fixed_pred == labels)),
-        samples=len(labels),
-        memory=memory_report(fixed_module),
-        overflows=counter.total_overflows,
-        overflow_report=counter.report(),
         float_seconds=f_seconds,
-        fixed_seconds=x_seconds,
-        quantize_seconds=q_seconds,
+        samples=len(labels),
         batch=batch,
-        calib_size=len(calib),
-        config=config,
-        activation_errors=list(report.activation_errors),
-        saturated_constants=list(report.saturated_constants),
         settings={"max_len": max_len, "vocab_size": len(words), "limit": limit},
+        measure=measure,
     )
 
 
@@ -506,6 +679,8 @@ def evaluate_ptb(
     bptt: int = 35,
     calib_size: int = DEFAULT_CALIB["ptb"],
     progress: bool = True,
+    split: str = "test",
+    cache: dict | None = None,
 ) -> EvalResult:
     """Test perplexity per word (exp of the mean NLL of every token after the first
     of each batchified row), stateful across consecutive `bptt` windows.
@@ -513,10 +688,52 @@ def evaluate_ptb(
     `limit` keeps the first `limit` tokens of the test stream. Calibration runs on
     `calib_size` windows of train tokens, with the states the float model reaches
     there (zero at the start of each train row), so state inputs get real ranges.
+    split="valid" evaluates ptb.valid instead (the test file is not read); `cache`
+    (a dict) keeps the config-independent work for later calls.
     """
+    return prepare_ptb(
+        model_path,
+        vocab=vocab,
+        limit=limit,
+        batch=batch,
+        bptt=bptt,
+        calib_size=calib_size,
+        progress=progress,
+        split=split,
+        cache=cache,
+    ).run(config, progress)
+
+
+def prepare_ptb(
+    model_path: str | Path,
+    *,
+    vocab: str | Path | None = None,
+    limit: int | None = None,
+    batch: int = DEFAULT_BATCH["ptb"],
+    bptt: int = 35,
+    calib_size: int = DEFAULT_CALIB["ptb"],
+    progress: bool = True,
+    split: str = "test",
+    cache: dict | None = None,
+) -> Prepared:
+    """evaluate_ptb without a config: data, float run and calibration arrays."""
     _check_sizes(limit, batch, calib_size)
+    _check_split(split)
     if bptt < 1:
         raise RnncError(f"--bptt must be at least 1, got {bptt}")
+    key = ("ptb", str(model_path), split, str(vocab), limit, batch, bptt, calib_size)
+    return _cached(
+        cache,
+        key,
+        lambda: _prepare_ptb(
+            model_path, vocab, limit, batch, bptt, calib_size, progress, split
+        ),
+    )
+
+
+def _prepare_ptb(
+    model_path, vocab, limit, batch, bptt, calib_size, progress, split
+) -> Prepared:
     model = load_model(model_path)
     sig = _lm_signature(model_path, model)
     words = _vocab(
@@ -526,13 +743,14 @@ def evaluate_ptb(
         lambda: _data("PTB train data", ds.ptb_vocab),
     )
 
-    test = _data("PTB test data", lambda: ds.encode_ptb(ds.load_ptb("test"), words))
+    test = _data(f"PTB {split} data", lambda: ds.encode_ptb(ds.load_ptb(split), words))
     if limit is not None:
         test = test[:limit]
     train = _data("PTB train data", lambda: ds.encode_ptb(ds.load_ptb("train"), words))
     if len(test) < 2 * batch:
         raise RnncError(
-            f"{len(test)} test tokens are too few for batch {batch} (each row needs 2)"
+            f"{len(test)} {split} tokens are too few for batch {batch} (each row "
+            "needs 2)"
         )
     data = ds.batchify(test, batch)
     zero = _zero_states(sig, model, batch)
@@ -559,37 +777,35 @@ def evaluate_ptb(
         calibration[name] = np.concatenate([s[name] for s in states], axis=1)[
             :, :calib_size
         ]
-    fixed_module, report, q_seconds = _quantize(model, calibration, config, shapes_)
 
     f_nll, n, _, f_seconds = _ptb_nll(
         float_module, sig, zero, data, bptt, len(words), "float", progress
     )
-    x_nll, _, counter, x_seconds = _ptb_nll(
-        fixed_module, sig, zero, data, bptt, len(words), "fixed", progress
-    )
-    return EvalResult(
-        model=str(model_path),
+
+    def measure(module, progress_):
+        x_nll, _, counter, seconds = _ptb_nll(
+            module, sig, zero, data, bptt, len(words), "fixed", progress_
+        )
+        return math.exp(x_nll / n), counter, seconds
+
+    return Prepared(
+        model_path=str(model_path),
         dataset="ptb",
+        split=split,
         metric="perplexity",
+        model=model,
+        calibration=calibration,
+        shapes=shapes_,
         float_metric=math.exp(f_nll / n),
-        fixed_metric=math.exp(x_nll / n),
-        samples=n,
-        memory=memory_report(fixed_module),
-        overflows=counter.total_overflows,
-        overflow_report=counter.report(),
         float_seconds=f_seconds,
-        fixed_seconds=x_seconds,
-        quantize_seconds=q_seconds,
+        samples=n,
         batch=batch,
-        calib_size=calib_size,
-        config=config,
-        activation_errors=list(report.activation_errors),
-        saturated_constants=list(report.saturated_constants),
         settings={"bptt": bptt, "vocab_size": len(words), "limit": limit},
+        measure=measure,
     )
 
 
-def evaluate(model_path: str | Path, dataset: str, **kwargs) -> EvalResult:
+def _dataset_kwargs(model_path, dataset: str, kwargs: dict) -> dict:
     if dataset not in DATASETS:
         raise RnncError(f"unknown dataset '{dataset}'; expected one of {DATASETS}")
     if Path(model_path).suffix != ".onnx":
@@ -597,10 +813,23 @@ def evaluate(model_path: str | Path, dataset: str, **kwargs) -> EvalResult:
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     kwargs.setdefault("calib_size", DEFAULT_CALIB[dataset])
     kwargs.setdefault("batch", DEFAULT_BATCH[dataset])
-    if dataset == "imdb":
-        if "bptt" in kwargs:
-            raise RnncError("--bptt applies to --dataset ptb only")
-        return evaluate_imdb(model_path, **kwargs)
-    if "max_len" in kwargs:
+    if dataset == "imdb" and "bptt" in kwargs:
+        raise RnncError("--bptt applies to --dataset ptb only")
+    if dataset == "ptb" and "max_len" in kwargs:
         raise RnncError("--max-len applies to --dataset imdb only")
+    return kwargs
+
+
+def evaluate(model_path: str | Path, dataset: str, **kwargs) -> EvalResult:
+    kwargs = _dataset_kwargs(model_path, dataset, kwargs)
+    if dataset == "imdb":
+        return evaluate_imdb(model_path, **kwargs)
     return evaluate_ptb(model_path, **kwargs)
+
+
+def prepare(model_path: str | Path, dataset: str, **kwargs) -> Prepared:
+    """`evaluate` without a config: a Prepared whose .run(config) evaluates one."""
+    kwargs = _dataset_kwargs(model_path, dataset, kwargs)
+    if dataset == "imdb":
+        return prepare_imdb(model_path, **kwargs)
+    return prepare_ptb(model_path, **kwargs)
