@@ -40,6 +40,11 @@ FORMAT, QCLASS, STATE_FORMATS = "format", "qclass", "state_formats"
 PASS_THROUGH = (*rnn.LAYOUT_OPS, rnn.GatherOp, rnn.CastOp, rnn.SelectOp, rnn.ConcatOp)
 
 
+def _is_initial_state_use(use) -> bool:
+    user = use.operation
+    return isinstance(user, rnn.RecurrenceOp) and use.index >= len(user.seqs)
+
+
 def _is_weight_use(use) -> bool:
     """Multiplicands and embedding tables are weights; biases are added."""
     user = use.operation
@@ -72,8 +77,13 @@ def classify(fn: func.FuncOp) -> dict[Operation, str]:
         if not op.results or not all(is_float_tensor(r) for r in op.results):
             continue
         if isinstance(op, rnn.ConstantOp):
-            weight = any(_is_weight_use(use) for use in op.result.uses)
-            classes[op] = "weight" if weight else "bias"
+            uses = list(op.result.uses)
+            if uses and all(_is_initial_state_use(use) for use in uses):
+                classes[op] = "state"  # a zero initial state: a register, not memory
+            elif any(_is_weight_use(use) for use in uses):
+                classes[op] = "weight"
+            else:
+                classes[op] = "bias"
         elif isinstance(op, rnn.MatMulOp):
             classes[op] = "accumulator"
         elif isinstance(op, rnn.ACTIVATION_OPS):

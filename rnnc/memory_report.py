@@ -1,5 +1,8 @@
 """Memory footprint: every stored tensor (weights, biases, activation tables).
 
+Initial-state constants are registers, not memory, and are left out; tensors with
+equal contents (a tied embedding and output layer) are stored, and counted, once.
+
 Bits per value come from the fixed-point type (or 32 for a float model); bytes are
 the bit-packed size, ceil(count · W / 8), as a hardware memory would hold them.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
 from rnnc.dialects import fxp, rnn
@@ -92,19 +96,23 @@ class MemoryTable:
 def memory_report(module: ModuleOp) -> MemoryTable:
     table = MemoryTable()
     tables: set[tuple] = set()
+    stored: set[tuple] = set()
     for op in module.walk():
         name = op.results[0].name_hint if op.results else None
         if isinstance(op, fxp.ConstantOp):
             kind = op.attributes.get(QCLASS)
-            count = int(array_of(op.value).size)
-            table.rows.append(
-                Row(
-                    name or "?",
-                    kind.data if isinstance(kind, StringAttr) else "weight",
-                    count,
-                    fxp.format_of(op.result).width,
-                )
-            )
+            kind = kind.data if isinstance(kind, StringAttr) else "weight"
+            if kind == "state":
+                continue  # initial states live in the state registers
+            raw = array_of(op.value)
+            fmt = fxp.format_of(op.result)
+            # One stored copy of equal contents, e.g. a tied embedding and its
+            # transposed use as the output layer's weights.
+            key = (np.sort(raw, axis=None).tobytes(), fmt)
+            if key in stored:
+                continue
+            stored.add(key)
+            table.rows.append(Row(name or "?", kind, int(raw.size), fmt.width))
         elif isinstance(op, fxp.LutOp):
             # Identical tables (same function and format) are stored once.
             raw = array_of(op.table)

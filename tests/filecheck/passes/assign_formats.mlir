@@ -22,7 +22,7 @@ func.func @main(%x: tensor<3x1x2xf32> {onnx.name = "x", calib = [array<f64: -1.0
 // CHECK:      func.func @main(%x: tensor<3x1x2xf32> {{{.*}}format = [!fxp.fixed<8, 6>]})
 // CHECK-NEXT:   %w = rnn.constant {{.*}}format = [!fxp.fixed<8, 6>], qclass = "weight"}
 // CHECK-NEXT:   %b = rnn.constant {{.*}}format = [!fxp.fixed<16, 18>], qclass = "bias"}
-// CHECK-NEXT:   %h0 = rnn.constant {{.*}}format = [!fxp.fixed<16, 15>], qclass = "bias"}
+// CHECK-NEXT:   %h0 = rnn.constant {{.*}}format = [!fxp.fixed<8, 7>], qclass = "state"}
 // CHECK-NEXT:   %h, %ys = rnn.recurrence {{.*}}state_formats = [!fxp.fixed<8, 6>]}
 // CHECK:          %z = rnn.matmul {{.*}}format = [!fxp.fixed<32, 29>], qclass = "accumulator"}
 // CHECK-NEXT:     %zb = rnn.add {{.*}}format = [!fxp.fixed<8, 5>], qclass = "preactivation"}
