@@ -37,11 +37,8 @@ def representation(width: int):
 
 
 def np_raw(values, width: int) -> np.ndarray:
-    return (
-        np.array([int(v) for v in np.ravel(values)], dtype=object)
-        .reshape(np.shape(values))
-        .astype(representation(width))
-    )
+    exact = np.array(values, dtype=object)  # Python ints: no float detour
+    return exact.astype(representation(width))
 
 
 def check_dtype(raw: np.ndarray, fmt: Format) -> None:
