@@ -11,13 +11,12 @@ import math
 import os
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
 import torch
 from conftest import rnnc
-from torch import nn
+from torch_models import TinyClassifier, TinyLanguageModel, export_onnx
 
 from rnnc import datasets as ds
 from rnnc.evaluate import evaluate_imdb, evaluate_ptb
@@ -79,46 +78,6 @@ def _write_ptb(root, rng):
                 )
 
 
-class Classifier(nn.Module):
-    def __init__(self, vocab: int):
-        super().__init__()
-        self.emb = nn.Embedding(vocab, 8, padding_idx=0)
-        self.rnn = nn.LSTM(8, 8, batch_first=True)
-        self.head = nn.Linear(8, 2)
-
-    def forward(self, tokens):
-        _, (h, _) = self.rnn(self.emb(tokens))
-        return self.head(h[-1])
-
-
-class LanguageModel(nn.Module):
-    def __init__(self, vocab: int):
-        super().__init__()
-        self.emb = nn.Embedding(vocab, 8)
-        self.rnn = nn.LSTM(8, 8, batch_first=True)
-        self.out = nn.Linear(8, vocab)
-
-    def forward(self, tokens, h0, c0):
-        y, (h, c) = self.rnn(self.emb(tokens), (h0, c0))
-        return self.out(y), h, c
-
-
-def _export(model, args, path, names_in, names_out, dynamic):
-    model.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            args,
-            str(path),
-            dynamo=False,
-            opset_version=17,
-            input_names=names_in,
-            output_names=names_out,
-            dynamic_axes=dynamic,
-        )
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Data root, models and their torch references (built once for the module)."""
@@ -141,14 +100,14 @@ def world(tmp_path_factory):
     meta = {"vocab_file": "tiny_vocab.txt", "hyperparameters": {"max_len": MAX_LEN}}
     (models / "imdb_tiny.json").write_text(json.dumps(meta))
     torch.manual_seed(0)
-    clf = Classifier(len(vocab))
+    clf = TinyClassifier(len(vocab))
     with torch.no_grad():
         clf.head.weight.mul_(8)  # clear margins: argmax must not hinge on 1e-7
     x = torch.from_numpy(ds.encode_imdb(test, vocab, MAX_LEN))
     with torch.no_grad():
         logits = clf(x).numpy()
     assert np.abs(logits[:, 0] - logits[:, 1]).min() > 1e-4
-    _export(
+    export_onnx(
         clf,
         (x[:2],),
         models / "imdb_tiny.onnx",
@@ -157,12 +116,12 @@ def world(tmp_path_factory):
         {"tokens": {0: "batch"}, "logits": {0: "batch"}},
     )
 
-    lm = LanguageModel(len(ptb_vocab))
+    lm = TinyLanguageModel(len(ptb_vocab))
     with torch.no_grad():  # make the carried state and the logits matter
         lm.rnn.weight_hh_l0.mul_(3)
         lm.out.weight.mul_(4)
     zero = torch.zeros(1, 2, 8)
-    _export(  # no sidecar JSON: the vocabulary defaults to ptb_vocab()
+    export_onnx(  # no sidecar JSON: the vocabulary defaults to ptb_vocab()
         lm,
         (torch.zeros(2, 4, dtype=torch.int64), zero, zero),
         models / "ptb_tiny.onnx",

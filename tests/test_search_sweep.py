@@ -12,7 +12,6 @@ import csv
 import gzip
 import json
 import math
-import warnings
 
 import numpy as np
 import onnxruntime as ort
@@ -20,6 +19,7 @@ import pytest
 import torch
 from conftest import rnnc
 from torch import nn
+from torch_models import TinyClassifier, TinyLanguageModel, export_onnx
 
 from rnnc import datasets as ds
 from rnnc import evaluate, search, sweep
@@ -59,46 +59,6 @@ def _write_ptb(root, rng, split: str, lines: int) -> None:
             f.write(" " + " ".join(rng.choice(PTB_WORDS, rng.integers(2, 9))) + " \n")
 
 
-class Classifier(nn.Module):
-    def __init__(self, vocab: int):
-        super().__init__()
-        self.emb = nn.Embedding(vocab, 8, padding_idx=0)
-        self.rnn = nn.LSTM(8, 8, batch_first=True)
-        self.head = nn.Linear(8, 2)
-
-    def forward(self, tokens):
-        _, (h, _) = self.rnn(self.emb(tokens))
-        return self.head(h[-1])
-
-
-class LanguageModel(nn.Module):
-    def __init__(self, vocab: int):
-        super().__init__()
-        self.emb = nn.Embedding(vocab, 8)
-        self.rnn = nn.LSTM(8, 8, batch_first=True)
-        self.out = nn.Linear(8, vocab)
-
-    def forward(self, tokens, h0, c0):
-        y, (h, c) = self.rnn(self.emb(tokens), (h0, c0))
-        return self.out(y), h, c
-
-
-def _export(model, args, path, names_in, names_out, dynamic):
-    model.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            args,
-            str(path),
-            dynamo=False,
-            opset_version=17,
-            input_names=names_in,
-            output_names=names_out,
-            dynamic_axes=dynamic,
-        )
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """`valid_only`: train (+ PTB valid) files only, no test split at all;
@@ -126,7 +86,7 @@ def world(tmp_path_factory):
     meta = {"vocab_file": "tiny_vocab.txt", "hyperparameters": {"max_len": MAX_LEN}}
     (models / "imdb_tiny.json").write_text(json.dumps(meta))
     torch.manual_seed(0)
-    clf = Classifier(len(vocab))
+    clf = TinyClassifier(len(vocab))
     x = torch.from_numpy(ds.encode_imdb(train, vocab, MAX_LEN))
     y = torch.from_numpy(labels)
     opt = torch.optim.Adam(clf.parameters(), lr=0.05)
@@ -135,7 +95,7 @@ def world(tmp_path_factory):
         nn.functional.cross_entropy(clf(x), y).backward()
         opt.step()
     torch.set_num_threads(threads)
-    _export(
+    export_onnx(
         clf,
         (x[:2],),
         models / "imdb_tiny.onnx",
@@ -143,9 +103,9 @@ def world(tmp_path_factory):
         ["logits"],
         {"tokens": {0: "batch"}, "logits": {0: "batch"}},
     )
-    lm = LanguageModel(len(ptb_vocab))
+    lm = TinyLanguageModel(len(ptb_vocab))
     zero = torch.zeros(1, 2, 8)
-    _export(
+    export_onnx(
         lm,
         (torch.zeros(2, 4, dtype=torch.int64), zero, zero),
         models / "ptb_tiny.onnx",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -63,3 +65,48 @@ def examples(seed: int = 0) -> dict[str, tuple[nn.Module, tuple[torch.Tensor, ..
         ),
         "tanh_rnn": (TanhRNN(), (torch.randn(6, 3, 4),)),
     }
+
+
+class TinyClassifier(nn.Module):
+    """Embedding → LSTM → linear on the final state (an IMDb-shaped model)."""
+
+    def __init__(self, vocab: int):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, 8, padding_idx=0)
+        self.rnn = nn.LSTM(8, 8, batch_first=True)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, tokens):
+        _, (h, _) = self.rnn(self.emb(tokens))
+        return self.head(h[-1])
+
+
+class TinyLanguageModel(nn.Module):
+    """Embedding → LSTM → linear over the vocabulary, state in and out (PTB-shaped)."""
+
+    def __init__(self, vocab: int):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, 8)
+        self.rnn = nn.LSTM(8, 8, batch_first=True)
+        self.out = nn.Linear(8, vocab)
+
+    def forward(self, tokens, h0, c0):
+        y, (h, c) = self.rnn(self.emb(tokens), (h0, c0))
+        return self.out(y), h, c
+
+
+def export_onnx(model, args, path, names_in, names_out, dynamic):
+    """TorchScript export (opset 17) with named inputs/outputs and dynamic axes."""
+    model.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            args,
+            str(path),
+            dynamo=False,
+            opset_version=17,
+            input_names=names_in,
+            output_names=names_out,
+            dynamic_axes=dynamic,
+        )
