@@ -207,23 +207,8 @@ def imdb_batches(data: EvalData) -> Iterator[tuple[np.ndarray, int]]:
 
 
 def ptb_windows(data: EvalData) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(inputs [batch, bptt], targets [batch, seq]); the last input is padded."""
-    stream, bptt = data.stream, data.bptt
-    steps = stream.shape[1]
-    for i in range(0, steps - 1, bptt):
-        seq = min(bptt, steps - 1 - i)
-        x = stream[:, i : i + seq]
-        if seq < bptt:
-            x = np.concatenate([x, np.zeros((len(x), bptt - seq), x.dtype)], axis=1)
-        yield np.ascontiguousarray(x), stream[:, i + 1 : i + 1 + seq]
-
-
-def _nll(logits: np.ndarray, targets: np.ndarray) -> float:
-    z = logits[:, : targets.shape[1]].astype(np.float64)
-    top = z.max(axis=-1, keepdims=True)
-    lse = np.log(np.exp(z - top).sum(axis=-1)) + top[..., 0]
-    picked = np.take_along_axis(z, targets[..., None], axis=-1)[..., 0]
-    return float((lse - picked).sum())
+    """(inputs [batch, bptt], targets [batch, seq]), as rnnc eval windows them."""
+    return ev._windows(data.stream, data.bptt)
 
 
 Runner = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
@@ -242,7 +227,7 @@ def metric(run: Runner, data: EvalData) -> float:
         out = run({data.tokens: x, **state})
         if out[data.logits].shape[-1] != data.vocab_size:
             raise RnncError("the model's classes do not match the PTB vocabulary")
-        nll += _nll(out[data.logits], y)
+        nll += ev._nll(out[data.logits], y)
         n += y.size
         state = {i: out[o] for i, o, _ in data.states}
     return math.exp(nll / n)
