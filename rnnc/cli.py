@@ -230,27 +230,13 @@ def eval_command(argv: list[str]) -> int:
         description="Test-set metric of a model in float and in fixed point.",
     )
     p.add_argument("model", help=".onnx model (models/NAME.json next to it is read)")
-    p.add_argument("--dataset", required=True, choices=evaluate.DATASETS)
+    _add_data_flags(p, evaluate.DATASETS)
     p.add_argument(
         "--limit",
         type=int,
         help="evaluate N test reviews (imdb: a fixed random subset) or the first N "
         "test tokens (ptb)",
     )
-    p.add_argument(
-        "--batch",
-        type=int,
-        help="batch size (default: imdb 64, ptb 10 parallel streams)",
-    )
-    p.add_argument("--bptt", type=int, help="ptb window length (default 35)")
-    p.add_argument(
-        "--calib-size",
-        type=int,
-        help="train reviews (imdb, default 256) or train windows (ptb, default 64) "
-        "to calibrate on",
-    )
-    p.add_argument("--vocab", help="vocabulary file (default: the sidecar JSON's)")
-    p.add_argument("--max-len", type=int, help="imdb review length (default: JSON's)")
     p.add_argument(
         "--split",
         choices=evaluate.SPLITS,

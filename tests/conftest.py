@@ -12,6 +12,22 @@ from rnnc.cli import main
 warnings.filterwarnings("ignore")
 
 
+# Wide formats: 32-bit activations, 24-bit weights (exact products stay within 64
+# bits), fine activation tables over |x| < 16: only rounding near 2^-20 remains.
+WIDE_POLICY = dict(
+    weight_bits=24,
+    bias_bits=32,
+    input_bits=32,
+    accumulator_bits=32,
+    preactivation_bits=32,
+    activation_bits=32,
+    state_bits=32,
+    output_bits=32,
+    lut_bits=20,
+    lut_log2_range=4,
+)
+
+
 def rnnc(*args: str) -> int:
     return main([str(a) for a in args])
 

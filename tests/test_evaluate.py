@@ -15,25 +15,14 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import rnnc
+from conftest import WIDE_POLICY, rnnc
 from torch_models import TinyClassifier, TinyLanguageModel, export_onnx
 
 from rnnc import datasets as ds
 from rnnc.evaluate import evaluate_imdb, evaluate_ptb
 from rnnc.quant_config import load_config
 
-WIDE = load_config(
-    weight_bits=24,
-    bias_bits=32,
-    input_bits=32,
-    accumulator_bits=32,
-    preactivation_bits=32,
-    activation_bits=32,
-    state_bits=32,
-    output_bits=32,
-    lut_bits=16,
-    lut_log2_range=4,
-)
+WIDE = load_config(**{**WIDE_POLICY, "lut_bits": 16})  # smaller tables: faster
 NARROW = load_config(weight_bits=4)
 
 POS = "great superb loved wonderful fun best".split()

@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import rnnc
+from conftest import WIDE_POLICY, rnnc
 
 from rnnc import driver
 from rnnc.dialects import fxp, rnn
@@ -27,20 +27,7 @@ with warnings.catch_warnings():
         if any(k in c.name for k in ("lstm", "gru", "rnn"))
     ]
 
-# 32-bit activations, 24-bit weights (exact products stay within 64 bits here),
-# 2^20-entry activation tables over |x| < 16: only rounding at 2^-20 or so remains.
-WIDE = dict(
-    weight_bits=24,
-    bias_bits=32,
-    input_bits=32,
-    accumulator_bits=32,
-    preactivation_bits=32,
-    activation_bits=32,
-    state_bits=32,
-    output_bits=32,
-    lut_bits=20,
-    lut_log2_range=4,
-)
+WIDE = WIDE_POLICY
 
 
 def _quantized_outputs(model, feeds, **policy):
