@@ -29,6 +29,7 @@ _PACKAGES = {
     "vvp": "iverilog",
     "verilator": "verilator",
     "yosys": "yosys",
+    "nextpnr-ice40": "nextpnr-ice40",
 }
 
 Sources = Sequence[str | Path]
@@ -173,10 +174,16 @@ SYNTH_COMMANDS = {
 
 @dataclass
 class SynthResult:
-    """What yosys reported: its log and the design-level `stat -json` numbers."""
+    """What yosys reported: its log and the `stat -json` numbers.
+
+    `stats` is the design-level total (the hierarchy below the top summed up),
+    `modules` the per-module numbers by module name (without yosys' leading `\\`).
+    """
 
     log: str
     stats: dict = field(default_factory=dict)
+    modules: dict[str, dict] = field(default_factory=dict)
+    version: str = ""
 
     @property
     def num_cells(self) -> int:
@@ -194,12 +201,17 @@ def synth_yosys(
     target: str = "generic",
     workdir: str | Path | None = None,
     extra: str = "",
+    flags: Sequence[str] = (),
+    write_json: str | Path | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> SynthResult:
     """`read_verilog -sv`, then `synth -top X` (or `synth_xilinx`, `synth_ice40`).
 
     Runs in `workdir` (where `$readmemh` files are read at elaboration time).
-    `extra` is appended to the yosys script. Returns the log and `stat -json`.
+    `flags` are added to the synthesis command (e.g. `-flatten`, `-dsp`), `extra`
+    is appended to the yosys script and `write_json` names a file for the
+    synthesised netlist (yosys `write_json`, e.g. for nextpnr). Returns the log
+    and `stat -json`.
     """
     if target not in SYNTH_COMMANDS:
         raise RnncError(
@@ -213,9 +225,14 @@ def synth_yosys(
         # read_verilog takes a quoted file name; `tee -o` does not (quotes would
         # become part of the name), hence the check above.
         steps = [f'read_verilog -sv "{p}"' for p in paths]
-        steps.append(f"{SYNTH_COMMANDS[target]} -top {top}")
+        steps.append(" ".join([SYNTH_COMMANDS[target], "-top", top, *flags]))
         if extra.strip():
             steps.append(extra.strip())
+        if write_json is not None:
+            netlist = str(Path(write_json).resolve())
+            if any(ch.isspace() for ch in netlist):
+                raise RnncError(f"yosys: netlist path {netlist!r} contains spaces")
+            steps.append(f"write_json {netlist}")
         steps.append(f"tee -q -o {stat_file} stat -json")
         script = "; ".join(steps)
         proc = _run(
@@ -229,4 +246,13 @@ def synth_yosys(
             stats = json.loads(stat_file.read_text())
         except (OSError, ValueError) as err:
             raise RnncError(f"yosys: no readable statistics ({err})") from err
-    return SynthResult(log=proc.stdout, stats=stats.get("design", {}))
+    modules = {
+        name.removeprefix("\\"): numbers
+        for name, numbers in stats.get("modules", {}).items()
+    }
+    return SynthResult(
+        log=proc.stdout,
+        stats=stats.get("design", {}),
+        modules=modules,
+        version=str(stats.get("creator", "")),
+    )

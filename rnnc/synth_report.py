@@ -1,0 +1,645 @@
+"""Synthesis report of exported RTL: cell counts, FPGA resource estimates, fmax.
+
+    rnnc synth-report OUT_DIR [--top NAME] [--json r.json] [--no-ice40]
+
+Three yosys runs on the SystemVerilog sources (run in `workdir`, where the
+`$readmemh` files live):
+
+1. `synth -top TOP`: technology-independent gate counts (per module, too);
+2. `synth_xilinx -top TOP -flatten`: a 7-series estimate (LUT1..6, FD* flip-flops,
+   DSP48E1, RAMB18E1/RAMB36E1, LUT RAM, CARRY4);
+3. `synth_ice40 -top TOP [-dsp]`, then `nextpnr-ice40` place and route on the
+   smallest device it fits (UP5K in SG48 with its 8 DSPs, else HX8K in CT256,
+   multipliers in logic): the achieved clock frequency and the LC/RAM/DSP/IO use.
+   When the design is too large, or nextpnr-ice40 is missing, the "ice40" entry
+   says why it was skipped.
+
+A missing yosys or a failing tool is an `RnncError` naming the tool and its first
+error line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rnnc.backends import simulate
+from rnnc.errors import RnncError
+
+DEFAULT_TIMEOUT = simulate.DEFAULT_TIMEOUT
+DEFAULT_FREQ_MHZ = 12.0
+NEXTPNR = "nextpnr-ice40"
+VERILOG_SUFFIXES = (".sv", ".v")
+
+
+@dataclass(frozen=True)
+class Ice40Device:
+    """An iCE40 part and package as nextpnr-ice40 0.4 knows them."""
+
+    name: str  # nextpnr flag without dashes: up5k, hx8k
+    package: str
+    lcs: int
+    rams: int  # SB_RAM40_4K blocks
+    dsps: int  # SB_MAC16 blocks
+    ios: int  # user I/O pins of the package
+    yosys_flags: tuple[str, ...]
+
+
+ICE40_DEVICES = (
+    Ice40Device(
+        "up5k", "sg48", lcs=5280, rams=30, dsps=8, ios=39, yosys_flags=("-dsp",)
+    ),
+    Ice40Device("hx8k", "ct256", lcs=7680, rams=32, dsps=0, ios=206, yosys_flags=()),
+)
+"""Tried in this order: the first device the synthesised netlist fits is used."""
+
+_CAPACITY_ERRORS = ("no BELs remaining", "Unable to find a placement location")
+
+
+# ----------------------------------------------------------------- cell counts
+
+
+def _count(cells: dict[str, int], test) -> int:
+    return sum(n for cell, n in cells.items() if test(cell))
+
+
+def generic_summary(result: simulate.SynthResult) -> dict:
+    cells = result.cells_by_type
+    return {
+        "total_cells": result.num_cells,
+        "ffs": _count(cells, lambda c: "DFF" in c),
+        "latches": _count(cells, lambda c: "DLATCH" in c),
+        "cells": cells,
+        "modules": {
+            name: int(numbers.get("num_cells", 0))
+            for name, numbers in sorted(result.modules.items())
+        },
+    }
+
+
+def xilinx_summary(result: simulate.SynthResult) -> dict:
+    """Resource estimate from the cells `synth_xilinx` (7-series) leaves."""
+    cells = result.cells_by_type
+    bram18 = _count(cells, lambda c: c.startswith("RAMB18"))
+    bram36 = _count(cells, lambda c: c.startswith("RAMB36"))
+    return {
+        "luts": _count(cells, lambda c: re.fullmatch(r"LUT[1-6]", c) is not None),
+        "ffs": _count(cells, lambda c: c.startswith("FD")),
+        "dsps": _count(cells, lambda c: c.startswith("DSP")),
+        "brams": bram18 + bram36,
+        "bram36_equiv": bram36 + bram18 / 2,
+        "lutram": _count(
+            cells, lambda c: c.startswith("RAM") and not c.startswith("RAMB")
+        ),
+        "srls": _count(cells, lambda c: c.startswith("SRL")),
+        "carry": _count(cells, lambda c: c.startswith("CARRY")),
+        "muxes": _count(cells, lambda c: c.startswith("MUXF")),
+        "iobufs": _count(cells, lambda c: c in ("IBUF", "OBUF", "IOBUF", "BUFG")),
+        "total_cells": result.num_cells,
+        "cells": cells,
+    }
+
+
+def ice40_usage(cells: dict[str, int], ios: int) -> dict:
+    """What a synth_ice40 netlist needs, before placement (LCs estimated)."""
+    luts = _count(cells, lambda c: c == "SB_LUT4")
+    ffs = _count(cells, lambda c: c.startswith("SB_DFF"))
+    carry = _count(cells, lambda c: c == "SB_CARRY")
+    return {
+        # One LC holds a LUT4, a flip-flop and a carry: a lower bound.
+        "lcs": max(luts, ffs, carry),
+        "rams": _count(cells, lambda c: c.startswith("SB_RAM40")),
+        "dsps": _count(cells, lambda c: c == "SB_MAC16"),
+        "spram": _count(cells, lambda c: c == "SB_SPRAM256KA"),
+        "ios": ios,
+    }
+
+
+def misfit(usage: dict, device: Ice40Device) -> str | None:
+    """Why a netlist cannot fit `device` (None when it may)."""
+    for key, label in (("lcs", "LCs"), ("rams", "RAM blocks"), ("dsps", "DSPs")):
+        if usage[key] > getattr(device, key):
+            return f"{usage[key]} {label} > {getattr(device, key)} on {device.name}"
+    if usage["spram"]:
+        return f"SPRAM cells are only mapped on up5k, not {device.name}"
+    if usage["ios"] > device.ios:
+        return (
+            f"{usage['ios']} I/O pins > {device.ios} on {device.name}-{device.package}"
+        )
+    return None
+
+
+def _port_bits(netlist: Path, top: str) -> int:
+    try:
+        modules = json.loads(netlist.read_text())["modules"]
+    except (OSError, ValueError, KeyError) as err:
+        raise RnncError(f"yosys: unreadable netlist {netlist} ({err})") from err
+    module = modules.get(top)
+    if module is None:  # a single flattened top is what synth_ice40 leaves
+        tops = [m for m in modules.values() if m.get("attributes", {}).get("top")]
+        module = tops[0] if tops else {}
+    return sum(len(port.get("bits", ())) for port in module.get("ports", {}).values())
+
+
+# ----------------------------------------------------------------- nextpnr
+
+
+_FMAX = re.compile(
+    r"Max frequency for clock\s+'(?P<clock>[^']+)':\s+(?P<mhz>[\d.]+) MHz"
+)
+
+
+_ASYNC = re.compile(r"Max delay <async> -> <async>:\s+(?P<ns>[\d.]+) ns")
+
+
+def _clock_name(net: str) -> str:
+    name = net.split("$", 1)[0]
+    return name or net
+
+
+def parse_fmax(report: dict | None, log: str) -> dict[str, float]:
+    """Achieved MHz per clock net (the last figure, after routing).
+
+    nextpnr's `--report` JSON is used when present, else the log's "Max frequency
+    for clock" lines. Constant nets promoted to a global buffer
+    (`$PACKER_GND_NET`, `$PACKER_VCC_NET`) are not clocks and are left out.
+    """
+    found: dict[str, float] = {}
+    if report and isinstance(report.get("fmax"), dict):
+        for net, entry in report["fmax"].items():
+            found[net] = float(entry.get("achieved", 0.0))
+    else:
+        for match in _FMAX.finditer(log):
+            found[match["clock"]] = float(match["mhz"])  # later lines win
+    clocks: dict[str, float] = {}
+    for net, mhz in sorted(found.items()):
+        if net.startswith("$PACKER_"):
+            continue
+        name = _clock_name(net)
+        clocks[name if name not in clocks else net] = round(mhz, 2)
+    return clocks
+
+
+def place_and_route(
+    netlist: Path,
+    device: Ice40Device,
+    *,
+    top: str,
+    freq_mhz: float = DEFAULT_FREQ_MHZ,
+    seed: int = 1,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict:
+    """nextpnr-ice40 on a synth_ice40 JSON netlist: fmax and utilisation."""
+    report_file = netlist.with_name("nextpnr-report.json")
+    start = time.perf_counter()
+    proc = simulate._run(
+        NEXTPNR,
+        [
+            f"--{device.name}",
+            "--package",
+            device.package,
+            "--json",
+            str(netlist),
+            "--top",
+            top,
+            "--freq",
+            f"{freq_mhz:g}",
+            "--timing-allow-fail",
+            "--seed",
+            str(seed),
+            "--report",
+            str(report_file),
+        ],
+        cwd=netlist.parent,
+        timeout=timeout,
+        what=f"place and route of {top} on {device.name}-{device.package}",
+    )
+    seconds = time.perf_counter() - start
+    try:
+        report = json.loads(report_file.read_text())
+    except (OSError, ValueError):
+        report = None
+    clocks = parse_fmax(report, proc.stderr + proc.stdout)
+    util = {
+        bel: {"used": int(v.get("used", 0)), "available": int(v.get("available", 0))}
+        for bel, v in sorted(((report or {}).get("utilization") or {}).items())
+    }
+
+    def used(bel: str) -> int | None:
+        return util[bel]["used"] if bel in util else None
+
+    out = {
+        "device": device.name,
+        "package": device.package,
+        "fmax_mhz": min(clocks.values()) if clocks else None,
+        "clocks": clocks,
+        "target_mhz": freq_mhz,
+        "lcs": used("ICESTORM_LC"),
+        "lcs_available": device.lcs,
+        "rams": used("ICESTORM_RAM"),
+        "rams_available": device.rams,
+        "dsps": used("ICESTORM_DSP") or 0,
+        "dsps_available": device.dsps,
+        "ios": used("SB_IO"),
+        "ios_available": device.ios,
+        "utilization": util,
+        "pnr_seconds": round(seconds, 2),
+    }
+    if not clocks:
+        out["note"] = "no clocked paths (combinational design)"
+        delays = _ASYNC.findall(proc.stderr + proc.stdout)
+        out["comb_delay_ns"] = float(delays[-1]) if delays else None
+    return out
+
+
+# ----------------------------------------------------------------- the report
+
+
+def _stage(fn, *args, **kwargs):
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, round(time.perf_counter() - start, 2)
+
+
+def _ice40(
+    sources: list[Path],
+    top: str,
+    *,
+    workdir: Path | None,
+    xilinx: dict,
+    device: str | None,
+    freq_mhz: float,
+    timeout: float,
+) -> dict:
+    devices = [d for d in ICE40_DEVICES if device in (None, d.name)]
+    if not devices:
+        names = ", ".join(d.name for d in ICE40_DEVICES)
+        raise RnncError(f"unknown iCE40 device {device!r} (one of {names})")
+    if not simulate.have_tool(NEXTPNR):
+        return {
+            "skipped": f"{NEXTPNR} not found on PATH "
+            f"(install it: apt-get install -y {NEXTPNR})"
+        }
+    # A cheap first filter: a 7-series LUT6 is at least one iCE40 LUT4, and
+    # synth_ice40 on a hopeless design can take long.
+    largest = max(d.lcs for d in devices)
+    if max(xilinx["luts"], xilinx["ffs"]) > largest:
+        return {
+            "skipped": f"too large for iCE40: {xilinx['luts']} LUTs and "
+            f"{xilinx['ffs']} FFs in the Xilinx mapping > {largest} LCs"
+        }
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="rnnc-ice40-") as tmp:
+        reasons: list[str] = []
+        netlists: dict[tuple[str, ...], tuple[Path, dict, int]] = {}
+        for dev in devices:
+            if dev.yosys_flags not in netlists:
+                netlist = Path(tmp) / f"{top}-{len(netlists)}.json"
+                result = simulate.synth_yosys(
+                    sources,
+                    top,
+                    target="ice40",
+                    workdir=workdir,
+                    flags=dev.yosys_flags,
+                    write_json=netlist,
+                    timeout=timeout,
+                )
+                cells = result.cells_by_type
+                netlists[dev.yosys_flags] = (netlist, cells, _port_bits(netlist, top))
+            netlist, cells, ios = netlists[dev.yosys_flags]
+            usage = ice40_usage(cells, ios)
+            why = misfit(usage, dev)
+            if why is not None:
+                reasons.append(why)
+                continue
+            try:
+                out = place_and_route(
+                    netlist, dev, top=top, freq_mhz=freq_mhz, timeout=timeout
+                )
+            except RnncError as err:
+                if not any(text in str(err) for text in _CAPACITY_ERRORS):
+                    raise
+                reasons.append(re.sub(r"cell '[^']*'", "a cell", str(err)))
+                continue
+            out["cells"] = cells
+            out["seconds"] = round(time.perf_counter() - start, 2)
+            return out
+    return {"skipped": "does not fit: " + "; ".join(reasons)}
+
+
+def synth_report(
+    sources: Sequence[str | Path],
+    top: str,
+    *,
+    workdir: str | Path | None = None,
+    ice40: bool = True,
+    ice40_device: str | None = None,
+    freq_mhz: float = DEFAULT_FREQ_MHZ,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict:
+    """Synthesise `sources` (top module `top`) for a generic, a Xilinx 7-series and
+    (with `ice40`) an iCE40 target; returns a JSON-serialisable dict:
+
+    - "top", "sources", "yosys" (version line), "seconds" (wall time in total);
+    - "generic": total_cells, ffs, latches, cells (by type), modules (cells per
+      module, hierarchy kept), seconds;
+    - "xilinx": luts, ffs, dsps, brams (RAMB18 + RAMB36 cells), bram36_equiv,
+      lutram, srls, carry, muxes, iobufs, total_cells, cells, seconds;
+    - "ice40": device, package, fmax_mhz (slowest clock; None without clocks),
+      clocks (MHz by clock), target_mhz, comb_delay_ns (without clocks), lcs,
+      rams, dsps, ios (used, each with `*_available`), utilization (nextpnr's
+      table), cells, pnr_seconds, seconds; or
+      {"skipped": reason} when ice40 is off, nextpnr-ice40 is missing or the
+      design does not fit.
+
+    `workdir` is where yosys runs (`$readmemh` file names are relative to it);
+    `timeout` applies to each tool run.
+    """
+    paths = [Path(s).resolve() for s in sources]
+    if not paths:
+        raise RnncError("no Verilog sources given")
+    work = Path(workdir).resolve() if workdir is not None else None
+    if work is not None and not work.is_dir():
+        raise RnncError(f"working directory not found: {work}")
+    simulate.find_tool("yosys")
+    start = time.perf_counter()
+    report: dict = {"top": top, "sources": [str(p) for p in paths]}
+
+    generic, seconds = _stage(
+        simulate.synth_yosys, paths, top, workdir=work, timeout=timeout
+    )
+    report["yosys"] = generic.version
+    report["generic"] = {**generic_summary(generic), "seconds": seconds}
+
+    xilinx, seconds = _stage(
+        simulate.synth_yosys,
+        paths,
+        top,
+        target="xilinx",
+        workdir=work,
+        flags=("-flatten",),
+        timeout=timeout,
+    )
+    report["xilinx"] = {**xilinx_summary(xilinx), "seconds": seconds}
+
+    if ice40:
+        report["ice40"] = _ice40(
+            paths,
+            top,
+            workdir=work,
+            xilinx=report["xilinx"],
+            device=ice40_device,
+            freq_mhz=freq_mhz,
+            timeout=timeout,
+        )
+    else:
+        report["ice40"] = {"skipped": "disabled (--no-ice40)"}
+    report["seconds"] = round(time.perf_counter() - start, 2)
+    return report
+
+
+# ----------------------------------------------------------------- text
+
+
+def format_report(report: dict) -> str:
+    """A short table: one line per target."""
+    g, x, i = report.get("generic", {}), report.get("xilinx", {}), report.get("ice40")
+    sources = report.get("sources", [])
+    lines = [
+        f"synthesis report: {report.get('top')} "
+        f"({len(sources)} source{'s' if len(sources) != 1 else ''}; "
+        f"{report.get('yosys') or 'yosys'})"
+    ]
+    rows: list[tuple[str, str]] = []
+    if g:
+        modules = g.get("modules", {})
+        rows.append(
+            (
+                "generic",
+                f"cells {g.get('total_cells')} | FF {g.get('ffs')}"
+                + (f" | modules {len(modules)}" if len(modules) > 1 else ""),
+            )
+        )
+    if x:
+        rows.append(
+            (
+                "xilinx",
+                f"LUT {x['luts']} | FF {x['ffs']} | DSP48 {x['dsps']} | "
+                f"BRAM {x['brams']} ({x['bram36_equiv']:g} x 36K) | "
+                f"LUTRAM {x['lutram']} | CARRY4 {x['carry']}",
+            )
+        )
+    if i is not None:
+        if "skipped" in i:
+            rows.append(("ice40", f"skipped: {i['skipped']}"))
+        else:
+            fmax = i.get("fmax_mhz")
+            speed = f"fmax {fmax:.1f} MHz" if fmax is not None else "fmax n/a"
+            if i.get("comb_delay_ns") is not None:
+                speed += f" (input to output {i['comb_delay_ns']:.1f} ns)"
+
+            def of(key: str) -> str:
+                return f"{i.get(key)}/{i.get(key + '_available')}"
+
+            rows.append(
+                (
+                    "ice40",
+                    f"{i['device']}-{i['package']} | {speed} | LC {of('lcs')} | "
+                    f"RAM {of('rams')} | DSP {of('dsps')} | IO {of('ios')}",
+                )
+            )
+    width = max((len(name) for name, _ in rows), default=0)
+    lines += [f"  {name:<{width}}  {text}" for name, text in rows]
+    if "seconds" in report:
+        lines.append(f"  ({report['seconds']:.1f} s)")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------- sources
+
+
+_COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+_MODULE = re.compile(
+    r"^\s*(?:module|macromodule)\s+(?:automatic\s+|static\s+)?(\w+)", re.M
+)
+# `name [#(params)] instance (` at the start of a line, as CIRCT prints it.
+_PARENS = r"\([^()]*\)"
+for _ in range(3):  # parentheses nested up to four deep in a parameter list
+    _PARENS = rf"\((?:[^()]|{_PARENS})*\)"
+_INSTANCE = re.compile(rf"^[ \t]*(\w+)(?:\s*#\s*{_PARENS})?\s+(\w+)\s*\(", re.M)
+
+
+def find_top(sources: Sequence[str | Path]) -> str:
+    """The one module defined in `sources` that no other module instantiates."""
+    texts = []
+    for src in sources:
+        try:
+            texts.append(_COMMENTS.sub("", Path(src).read_text()))
+        except OSError as err:
+            raise RnncError(f"cannot read Verilog source {src}: {err}") from None
+    defined = list(dict.fromkeys(n for t in texts for n in _MODULE.findall(t)))
+    if not defined:
+        raise RnncError("no module definitions found in the Verilog sources")
+    instantiated = {
+        match[1] for text in texts for match in _INSTANCE.finditer(text)
+    } & set(defined)
+    tops = [name for name in defined if name not in instantiated]
+    if len(tops) != 1:
+        found = ", ".join(tops) if tops else "none"
+        raise RnncError(
+            f"cannot tell the top module (not instantiated: {found}); give --top NAME"
+        )
+    return tops[0]
+
+
+def collect_sources(
+    inputs: Sequence[str | Path],
+) -> tuple[list[Path], Path, str | None]:
+    """Verilog files, working directory and manifest top from CLI inputs.
+
+    A directory contributes the files of its `filelist.f` (CIRCT's order), else
+    its *.sv and *.v files; a `manifest.json` with a "top" key names the top.
+    The working directory is the (first) directory given, else the directory of
+    the first file.
+    """
+    if not inputs:
+        raise RnncError(
+            "give an output directory of `rnnc --emit=verilog` or .sv files"
+        )
+    files: list[Path] = []
+    workdir: Path | None = None
+    top: str | None = None
+    for item in map(Path, inputs):
+        if item.is_dir():
+            workdir = workdir or item
+            filelist = item / "filelist.f"
+            if filelist.is_file():
+                names = [
+                    ln.strip()
+                    for ln in filelist.read_text().splitlines()
+                    if ln.strip() and not ln.strip().startswith(("//", "#", "-", "+"))
+                ]
+                found = [item / name for name in names]
+            else:
+                found = sorted(
+                    p for p in item.iterdir() if p.suffix in VERILOG_SUFFIXES
+                )
+            if not found:
+                raise RnncError(f"no Verilog files in {item}")
+            files += found
+            manifest = item / "manifest.json"
+            if top is None and manifest.is_file():
+                try:
+                    top = json.loads(manifest.read_text()).get("top")
+                except (OSError, ValueError, AttributeError) as err:
+                    raise RnncError(f"unreadable {manifest}: {err}") from None
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise RnncError(f"not found: {item}")
+    for path in files:
+        if not path.is_file():
+            raise RnncError(f"Verilog source not found: {path}")
+    if workdir is None:
+        workdir = files[0].parent
+    return files, workdir, top
+
+
+# ----------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="DIR_OR_SV",
+        help="output directory of `rnnc --emit=verilog` (filelist.f, *.sv, *.hex) "
+        "or SystemVerilog files",
+    )
+    parser.add_argument(
+        "--top",
+        help='top module (default: manifest.json\'s "top", else the one module '
+        "no other module instantiates)",
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    parser.add_argument(
+        "--no-ice40",
+        dest="ice40",
+        action="store_false",
+        help="skip iCE40 synthesis and nextpnr place and route",
+    )
+    parser.add_argument(
+        "--device",
+        choices=[d.name for d in ICE40_DEVICES],
+        help="iCE40 device for place and route (default: the smallest that fits)",
+    )
+    parser.add_argument(
+        "--freq",
+        type=float,
+        default=DEFAULT_FREQ_MHZ,
+        metavar="MHZ",
+        help=f"nextpnr target frequency (default {DEFAULT_FREQ_MHZ:g})",
+    )
+    parser.add_argument(
+        "--workdir",
+        help="where yosys runs and finds $readmemh files (default: the directory)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds per tool run (default {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    files, workdir, manifest_top = collect_sources(args.inputs)
+    top = args.top or manifest_top or find_top(files)
+    report = synth_report(
+        files,
+        top,
+        workdir=getattr(args, "workdir", None) or workdir,
+        ice40=args.ice40,
+        ice40_device=getattr(args, "device", None),
+        freq_mhz=getattr(args, "freq", DEFAULT_FREQ_MHZ),
+        timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
+    )
+    sys.stdout.write(format_report(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one `rnnc: error:` line, like the main CLI
+        raise RnncError(message)
+
+
+def command(argv: Sequence[str]) -> int:
+    """`rnnc synth-report ...` (for the main CLI's command table)."""
+    parser = _Parser(
+        prog="rnnc synth-report",
+        description="Synthesis report of exported Verilog (yosys, nextpnr-ice40).",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(list(argv)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return command(sys.argv[1:] if argv is None else argv)
+    except RnncError as err:
+        print(f"rnnc: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

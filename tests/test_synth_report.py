@@ -1,0 +1,319 @@
+"""rnnc.synth_report on a design exported through the project's own chain.
+
+The design is built with xDSL (hw / comb / seq and the project's sv dialect) and
+exported by CIRCT into one file per module: `wrom`, a 64 x 16-bit ROM initialised
+with `$readmemh("w.hex", ...)`, and the top `core`, which instantiates it and
+accumulates sext(x) * sext(rom[addr]) into a 32-bit register with synchronous
+reset (a 12 x 16-bit signed product: one or more DSPs). yosys maps it for a
+generic, a Xilinx and an iCE40 target; nextpnr-ice40 places and routes it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from xdsl.builder import ImplicitBuilder
+from xdsl.dialects import comb, hw, seq
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    FlatSymbolRefAttr,
+    IntegerAttr,
+    IntegerType,
+    ModuleOp,
+)
+from xdsl.dialects.builtin import StringAttr as Str
+from xdsl.ir import Block, Region, SSAValue
+
+from rnnc import synth_report as sr
+from rnnc.backends import simulate
+from rnnc.dialects import sv
+from rnnc.errors import RnncError
+
+X_BITS, W_BITS, ADDR_BITS, ACC_BITS, OUT_BITS = 12, 16, 6, 32, 16
+DEPTH = 1 << ADDR_BITS
+IO_BITS = 1 + 1 + ADDR_BITS + X_BITS + OUT_BITS  # clk, rst, addr, x, y
+
+needs_yosys = pytest.mark.skipif(
+    shutil.which("yosys") is None, reason="yosys is not installed"
+)
+
+# ------------------------------------------------------------------ the design
+
+
+def _module(name: str, ports: list, body) -> hw.HWModuleOp:
+    module_type = hw.ModuleType(
+        ArrayAttr([hw.ModulePort(Str(n), t, hw.DirectionAttr(d)) for n, t, d in ports])
+    )
+    inputs = [(n, t) for n, t, d in ports if d == hw.Direction.INPUT]
+    block = Block(arg_types=[t for _, t in inputs])
+    for arg, (port, _) in zip(block.args, inputs, strict=True):
+        arg.name_hint = port
+    with ImplicitBuilder(block):
+        hw.OutputOp(body(*block.args))
+    return hw.HWModuleOp(Str(name), module_type, Region(block))
+
+
+def _sext(value: SSAValue, width: int) -> SSAValue:
+    src = value.type.width.data
+    top = comb.ExtractOp(value, IntegerAttr(src - 1, 32), IntegerType(1)).result
+    fill = comb.ReplicateOp(top, IntegerType(width - src)).result
+    return comb.ConcatOp([fill, value], IntegerType(width)).result
+
+
+def build_design(hex_file: str = "w.hex") -> ModuleOp:
+    IN, OUT = hw.Direction.INPUT, hw.Direction.OUTPUT
+    i1, w_t, a_t = IntegerType(1), IntegerType(W_BITS), IntegerType(ADDR_BITS)
+    x_t, acc_t, y_t = IntegerType(X_BITS), IntegerType(ACC_BITS), IntegerType(OUT_BITS)
+
+    def rom(addr):
+        mem = sv.RegOp(sv.UnpackedArrayType(w_t, DEPTH), name="mem").result
+        with ImplicitBuilder(sv.InitialOp().body.block):
+            sv.ReadMemOp(mem, hex_file, sv.MemBase.MemBaseHex)
+        return [sv.ReadInOutOp(sv.ArrayIndexInOutOp(mem, addr).result).result]
+
+    def core(clk, rst, addr, x):
+        w = hw.InstanceOp(
+            "rom0", FlatSymbolRefAttr("wrom"), [("addr", addr)], [("data", w_t)]
+        ).results[0]
+        zero = hw.ConstantOp(0, acc_t).result
+        acc = seq.CompRegOp(zero, clk, (rst, zero))  # feedback: connected below
+        acc.data.name_hint = "acc_q"
+        product = comb.MulOp([_sext(x, ACC_BITS), _sext(w, ACC_BITS)]).result
+        acc.operands = [comb.AddOp([acc.data, product]).result, clk, rst, zero]
+        offset = IntegerAttr(ACC_BITS - OUT_BITS, 32)
+        return [comb.ExtractOp(acc.data, offset, y_t).result]
+
+    module = ModuleOp(
+        [
+            _module("wrom", [("addr", a_t, IN), ("data", w_t, OUT)], rom),
+            _module(
+                "core",
+                [
+                    ("clk", seq.ClockType(), IN),
+                    ("rst", i1, IN),
+                    ("addr", a_t, IN),
+                    ("x", x_t, IN),
+                    ("y", y_t, OUT),
+                ],
+                core,
+            ),
+        ]
+    )
+    module.verify()
+    return module
+
+
+@pytest.fixture(scope="module")
+def design(tmp_path_factory) -> Path:
+    """Directory as `rnnc --emit=verilog` leaves it: *.sv, filelist.f, w.hex."""
+    if importlib.util.find_spec("circt") is None:
+        pytest.skip("circt Python bindings are not installed (pip install circt)")
+    from rnnc.backends.verilog_export import export_split
+
+    out = tmp_path_factory.mktemp("synth") / "rtl"
+    files = export_split(str(build_design()), out)
+    assert [f.name for f in files] == ["wrom.sv", "core.sv"]
+    rng = random.Random(7)
+    (out / "w.hex").write_text(
+        "".join(f"{rng.randrange(1 << W_BITS):04x}\n" for _ in range(DEPTH))
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(design) -> dict:
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys is not installed")
+    files, workdir, _ = sr.collect_sources([design])
+    return sr.synth_report(files, "core", workdir=workdir)
+
+
+# ---------------------------------------------------------------------- tests
+
+
+def test_sources_and_top_from_the_export_directory(design, tmp_path):
+    files, workdir, top = sr.collect_sources([design])
+    assert [f.name for f in files] == ["wrom.sv", "core.sv"]  # filelist.f order
+    assert workdir == design and top is None
+    assert sr.find_top(files) == "core"
+    # A manifest names the top; explicit files work from their directory.
+    for name in ("wrom.sv", "core.sv", "filelist.f"):
+        shutil.copy(design / name, tmp_path / name)
+    (tmp_path / "manifest.json").write_text(json.dumps({"top": "wrom"}))
+    assert sr.collect_sources([tmp_path])[2] == "wrom"
+    files, workdir, top = sr.collect_sources([tmp_path / "core.sv"])
+    assert workdir == tmp_path and top is None
+
+
+def test_find_top_handles_parameters_and_comments(tmp_path):
+    (tmp_path / "a.sv").write_text(
+        "// top of the design: leaf u (\n"
+        "module top(input a, output b);\n"
+        "  mid #(.N(2), .M(f(3))) m0 (.a(a), .b(b));\n"
+        "endmodule\n"
+        "module mid #(parameter N = 1, M = 1) (input a, output b);\n"
+        "  leaf u0 (.a(a), .b(b));\n"
+        "endmodule\n"
+    )
+    (tmp_path / "b.v").write_text("module leaf(input a, output b);\nendmodule\n")
+    assert sr.find_top([tmp_path / "a.sv", tmp_path / "b.v"]) == "top"
+    with pytest.raises(RnncError, match=r"not instantiated: leaf, lone\); give --top"):
+        sr.find_top([tmp_path / "b.v", _lone(tmp_path)])
+
+
+def _lone(tmp_path: Path) -> Path:
+    path = tmp_path / "lone.sv"
+    path.write_text("module lone; endmodule\n")
+    return path
+
+
+@needs_yosys
+def test_generic_counts(report):
+    generic = report["generic"]
+    assert generic["ffs"] == ACC_BITS, generic["cells"]
+    assert set(generic["modules"]) == {"core", "wrom"}
+    assert generic["total_cells"] == sum(generic["cells"].values())
+
+
+@needs_yosys
+def test_xilinx_estimate(report):
+    xilinx = report["xilinx"]
+    assert xilinx["dsps"] >= 1, xilinx["cells"]  # the 12 x 16-bit multiplier
+    assert xilinx["ffs"] >= ACC_BITS, xilinx["cells"]
+    assert xilinx["luts"] > 0 and xilinx["carry"] > 0
+    assert xilinx["total_cells"] == sum(xilinx["cells"].values())
+
+
+@needs_yosys
+def test_ice40_place_and_route(report):
+    ice40 = report["ice40"]
+    if shutil.which(sr.NEXTPNR) is None:
+        assert "nextpnr-ice40 not found" in ice40["skipped"]
+        pytest.skip("nextpnr-ice40 is not installed")
+    assert "skipped" not in ice40, ice40
+    assert isinstance(ice40["fmax_mhz"], float) and ice40["fmax_mhz"] > 0
+    assert list(ice40["clocks"]) == ["clk"]  # not nextpnr's $PACKER_GND_NET
+    assert (ice40["device"], ice40["package"]) == ("up5k", "sg48")
+    assert ice40["dsps"] >= 1 and ice40["ios"] == IO_BITS
+    assert 0 < ice40["lcs"] <= ice40["lcs_available"]
+
+
+@needs_yosys
+def test_report_is_json_and_formats(report):
+    assert json.loads(json.dumps(report)) == report
+    text = sr.format_report(report)
+    assert text.startswith("synthesis report: core (2 sources")
+    assert f"FF {report['xilinx']['ffs']}" in text
+    assert "ice40" in text
+
+
+@needs_yosys
+def test_cli_writes_json(design, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert sr.command([str(design), "--json", str(out), "--no-ice40"]) == 0
+    printed = capsys.readouterr().out
+    assert "xilinx" in printed and "skipped: disabled" in printed
+    data = json.loads(out.read_text())
+    assert data["top"] == "core" and data["xilinx"]["dsps"] >= 1
+
+
+@needs_yosys
+def test_broken_source_is_a_yosys_error(tmp_path):
+    bad = tmp_path / "bad.sv"
+    bad.write_text("module bad(input a, output b);\n  assign b = a +;\nendmodule\n")
+    with pytest.raises(RnncError, match=r"^yosys: synth of bad failed .*ERROR"):
+        sr.synth_report([bad], "bad", ice40=False)
+    assert sr.main([str(bad), "--no-ice40"]) == 2
+
+
+def test_missing_tools(monkeypatch, tmp_path):
+    src = _lone(tmp_path)
+    monkeypatch.setattr(
+        simulate, "have_tool", lambda name: name != sr.NEXTPNR and bool(name)
+    )
+    xilinx = {"luts": 1, "ffs": 1}
+    skipped = sr._ice40(
+        [src],
+        "lone",
+        workdir=None,
+        xilinx=xilinx,
+        device=None,
+        freq_mhz=12,
+        timeout=10,
+    )
+    assert skipped == {
+        "skipped": "nextpnr-ice40 not found on PATH "
+        "(install it: apt-get install -y nextpnr-ice40)"
+    }
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(RnncError, match="^yosys not found"):
+        sr.synth_report([src], "lone")
+
+
+def test_device_choice():
+    up5k, hx8k = sr.ICE40_DEVICES
+    small = sr.ice40_usage({"SB_LUT4": 100, "SB_DFF": 40, "SB_MAC16": 2}, ios=30)
+    assert small == {"lcs": 100, "rams": 0, "dsps": 2, "spram": 0, "ios": 30}
+    assert sr.misfit(small, up5k) is None
+    assert sr.misfit(small, hx8k) == "2 DSPs > 0 on hx8k"
+    wide = dict(small, ios=42)
+    assert sr.misfit(wide, up5k) == "42 I/O pins > 39 on up5k-sg48"
+    big = dict(small, lcs=6000, dsps=0)
+    assert "6000 LCs > 5280" in sr.misfit(big, up5k)
+    assert sr.misfit(big, hx8k) is None
+
+
+def test_parse_fmax_from_log_and_report():
+    log = (
+        "Info: Max frequency for clock    'clk$SB_IO_IN_$glb_clk': 69.44 MHz (PASS)\n"
+        "Info: Max frequency for clock '$PACKER_GND_NET_$glb_clk': 308.55 MHz\n"
+        "Info: Max frequency for clock    'clk$SB_IO_IN_$glb_clk': 65.28 MHz (PASS)\n"
+    )
+    assert sr.parse_fmax(None, log) == {"clk": 65.28}
+    report = {"fmax": {"clk2$SB_IO_IN_$glb_clk": {"achieved": 12.345, "c": 12}}}
+    assert sr.parse_fmax(report, log) == {"clk2": 12.35}
+
+
+def test_ice40_falls_back_when_placement_fails(monkeypatch, tmp_path):
+    """nextpnr's "no BELs remaining" on UP5K: resynthesise for HX8K (no DSPs)."""
+    calls = []
+
+    def fake_synth(sources, top, *, flags, write_json, **kwargs):
+        calls.append(tuple(flags))
+        ports = {"y": {"direction": "output", "bits": list(range(20))}}
+        Path(write_json).write_text(json.dumps({"modules": {top: {"ports": ports}}}))
+        cells = {"SB_LUT4": 4000, "SB_MAC16": 2} if flags else {"SB_LUT4": 6000}
+        return simulate.SynthResult(log="", stats={"num_cells_by_type": cells})
+
+    def fake_pnr(netlist, device, **kwargs):
+        if failure[device.name]:
+            raise RnncError(failure[device.name])
+        return {"device": device.name}
+
+    monkeypatch.setattr(simulate, "have_tool", lambda name: True)
+    monkeypatch.setattr(simulate, "synth_yosys", fake_synth)
+    monkeypatch.setattr(sr, "place_and_route", fake_pnr)
+    full = (
+        "nextpnr-ice40: place and route of t on up5k-sg48 failed (exit 1): ERROR: "
+        "Unable to place cell 'x_SB_LUT4_O_LC', no BELs remaining to implement "
+        "cell type 'ICESTORM_LC'"
+    )
+    failure = {"up5k": full, "hx8k": None}
+    args = dict(workdir=None, xilinx={"luts": 1, "ffs": 1}, device=None)
+    out = sr._ice40([tmp_path / "t.sv"], "t", freq_mhz=12, timeout=1, **args)
+    assert out["device"] == "hx8k" and calls == [("-dsp",), ()]
+    assert out["cells"] == {"SB_LUT4": 6000}
+
+    failure["hx8k"] = full.replace("up5k-sg48", "hx8k-ct256")
+    out = sr._ice40([tmp_path / "t.sv"], "t", freq_mhz=12, timeout=1, **args)
+    assert out["skipped"].startswith("does not fit: nextpnr-ice40: place and route")
+    assert "Unable to place a cell, no BELs remaining" in out["skipped"]
+
+    failure["up5k"] = "nextpnr-ice40: place and route failed: ERROR: bad netlist"
+    with pytest.raises(RnncError, match="bad netlist"):
+        sr._ice40([tmp_path / "t.sv"], "t", freq_mhz=12, timeout=1, **args)
