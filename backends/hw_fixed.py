@@ -205,3 +205,48 @@ def _shift_signed(value: SSAValue, shift: int) -> SSAValue:
     if shift <= 0:
         return shift_left(value, -shift)
     return round_shift(value, shift, "floor")
+
+
+def clip(x: SSAValue, low: int, high: int) -> SSAValue:
+    """min(max(x, low), high) on raw values of x's width (fxp.clip)."""
+    w = width_of(x)
+    below = comb.ICmpOp(x, constant(low, w), "slt").result
+    x = comb.MuxOp(below, constant(low, w), x).result
+    above = comb.ICmpOp(x, constant(high, w), "sgt").result
+    return comb.MuxOp(above, constant(high, w), x).result
+
+
+def pwl(
+    x: SSAValue,
+    src: Format,
+    breakpoints: list[int],
+    slopes: list[int],
+    slope_frac: int,
+    intercepts: list[int],
+    out: Format,
+    rounding: str,
+    overflow: str,
+) -> SSAValue:
+    """fixed.pwl in hardware: comparators pick the segment (breakpoints ascend),
+    one multiplier, the rounding shift, the intercept, then fit."""
+    slope_bits = max(abs(s) for s in slopes).bit_length() + 1 if slopes else 1
+    width = src.width + slope_bits
+    wide = sext(x, width)
+    slope = constant(slopes[0], width)
+    offset_width = max(out.width, width) + 1
+    offset = constant(intercepts[0], offset_width)
+    for i, bp in enumerate(breakpoints):
+        past = comb.ICmpOp(wide, constant(bp, width), "sge").result
+        slope = comb.MuxOp(past, constant(slopes[i + 1], width), slope).result
+        offset = comb.MuxOp(
+            past, constant(intercepts[i + 1], offset_width), offset
+        ).result
+    product = comb.MulOp([wide, slope]).result  # exact: |s·x| < 2^(width-1)
+    shift = slope_frac + src.frac - out.frac
+    if shift > 0:
+        scaled = round_shift(product, shift, rounding)
+    else:
+        scaled = shift_left(product, -shift)
+    total = max(width_of(scaled), offset_width) + 1
+    y = comb.AddOp([sext(scaled, total), sext(offset, total)]).result
+    return fit(y, out, overflow)

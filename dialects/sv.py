@@ -41,6 +41,7 @@ from xdsl.dialects.builtin import (
     StringAttr,
 )
 from xdsl.dialects.hw import ArrayType
+from xdsl.dialects.seq import ClockType
 from xdsl.ir import (
     Attribute,
     Block,
@@ -502,8 +503,249 @@ class ReadMemOp(IRDLOperation):
         return op
 
 
+@irdl_op_definition
+class WireOp(IRDLOperation):
+    """A Verilog `wire`, driven by one `sv.assign`.
+
+    Syntax: `%w = sv.wire (name "str")? attr-dict : !hw.inout<T>`. A wire keeps an
+    expression in a declaration of exactly T's width (iverilog evaluates an
+    inlined array index wider than its operands).
+    """
+
+    name = "sv.wire"
+
+    wire_name = opt_attr_def(StringAttr, attr_name="name")
+    result = result_def(InOutType)
+
+    def __init__(self, element_type: Attribute, name: str | None = None):
+        attributes = {} if name is None else {"name": StringAttr(name)}
+        super().__init__(result_types=[InOutType(element_type)], attributes=attributes)
+        if name is not None and SSAValue.is_valid_name(name):
+            self.result.name_hint = name
+
+    def print(self, printer: Printer) -> None:
+        if self.wire_name is not None:
+            printer.print_string(" name ")
+            printer.print_string_literal(self.wire_name.data)
+        printer.print_op_attributes(self.attributes, reserved_attr_names=("name",))
+        printer.print_string(" : ")
+        printer.print_attribute(self.result.type)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> WireOp:
+        name = None
+        if parser.parse_optional_keyword("name") is not None:
+            name = parser.parse_str_literal("wire name")
+        attributes = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":")
+        pos = parser.pos
+        typ = parser.parse_type()
+        if not isinstance(typ, InOutType):
+            parser.raise_error("sv.wire: expected an !hw.inout type", pos, parser.pos)
+        op = cls(typ.element_type, name)
+        op.attributes.update(attributes)
+        return op
+
+
+class _Assignment(IRDLOperation):
+    """`dest = src` (continuous) or `dest <= src` (procedural, non-blocking).
+
+    Syntax: `sv.assign %dest, %src attr-dict : T` (`%dest : !hw.inout<T>`).
+    """
+
+    dest = operand_def(InOutType)
+    src = operand_def()
+
+    def __init__(self, dest: SSAValue | Operation, src: SSAValue | Operation):
+        super().__init__(operands=[dest, src])
+
+    def verify_(self) -> None:
+        assert isinstance(self.dest.type, InOutType)
+        if self.dest.type.element_type != self.src.type:
+            raise VerifyException(f"{self.name}: value type must match the destination")
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_operand(self.dest)
+        printer.print_string(", ")
+        printer.print_operand(self.src)
+        printer.print_op_attributes(self.attributes)
+        printer.print_string(" : ")
+        printer.print_attribute(self.src.type)
+
+    @classmethod
+    def parse(cls, parser: Parser):
+        dest = parser.parse_unresolved_operand()
+        parser.parse_punctuation(",")
+        src = parser.parse_unresolved_operand()
+        attributes = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":")
+        typ = parser.parse_type()
+        op = cls(
+            parser.resolve_operand(dest, InOutType(typ)),
+            parser.resolve_operand(src, typ),
+        )
+        op.attributes.update(attributes)
+        return op
+
+
+@irdl_op_definition
+class AssignOp(_Assignment):
+    """Continuous assignment to a wire: `assign dest = src;`."""
+
+    name = "sv.assign"
+
+    dest = operand_def(InOutType)
+    src = operand_def()
+
+
+@irdl_op_definition
+class PAssignOp(_Assignment):
+    """Non-blocking assignment `dest <= src` in a procedural region."""
+
+    name = "sv.passign"
+
+    dest = operand_def(InOutType)
+    src = operand_def()
+
+    def verify_(self) -> None:
+        super().verify_()
+        _check_procedural(self)
+
+
+@irdl_op_definition
+class AlwaysFFOp(IRDLOperation):
+    """`always_ff @(posedge clk)`: one block of procedural statements.
+
+    Syntax: `sv.alwaysff(posedge %clk) { ... } attr-dict` (`%clk : i1`; only
+    `posedge`, no reset clause).
+    """
+
+    name = "sv.alwaysff"
+
+    clock = operand_def(IntegerType(1))
+    body = region_def("single_block")
+    traits = traits_def(NoTerminator(), ProceduralRegion())
+
+    def __init__(
+        self, clock: SSAValue | Operation, body: Region | Sequence[Operation] = ()
+    ):
+        if not isinstance(body, Region):
+            body = Region(Block(list(body)))
+        super().__init__(operands=[clock], regions=[body])
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string("(posedge ")
+        printer.print_operand(self.clock)
+        printer.print_string(") ")
+        printer.print_region(
+            self.body, print_entry_block_args=False, print_empty_block=False
+        )
+        printer.print_op_attributes(self.attributes)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> AlwaysFFOp:
+        parser.parse_punctuation("(")
+        parser.parse_keyword("posedge")
+        clock = parser.resolve_operand(
+            parser.parse_unresolved_operand(), IntegerType(1)
+        )
+        parser.parse_punctuation(")")
+        region = parser.parse_region()
+        if not region.blocks:
+            region.add_block(Block())
+        op = cls(clock, region)
+        op.attributes.update(parser.parse_optional_attr_dict())
+        return op
+
+
+@irdl_op_definition
+class IfOp(IRDLOperation):
+    """`if (cond) begin ... end` in a procedural region (no else branch).
+
+    Syntax: `sv.if %cond { ... } attr-dict`.
+    """
+
+    name = "sv.if"
+
+    cond = operand_def(IntegerType(1))
+    then = region_def("single_block")
+    traits = traits_def(NoTerminator(), ProceduralRegion())
+
+    def __init__(
+        self, cond: SSAValue | Operation, body: Region | Sequence[Operation] = ()
+    ):
+        if not isinstance(body, Region):
+            body = Region(Block(list(body)))
+        super().__init__(operands=[cond], regions=[body])
+
+    def verify_(self) -> None:
+        _check_procedural(self)
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_operand(self.cond)
+        printer.print_string(" ")
+        printer.print_region(
+            self.then, print_entry_block_args=False, print_empty_block=False
+        )
+        printer.print_op_attributes(self.attributes)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> IfOp:
+        cond = parser.resolve_operand(parser.parse_unresolved_operand(), IntegerType(1))
+        region = parser.parse_region()
+        if not region.blocks:
+            region.add_block(Block())
+        op = cls(cond, region)
+        op.attributes.update(parser.parse_optional_attr_dict())
+        return op
+
+
+@irdl_op_definition
+class FromClockOp(IRDLOperation):
+    """CIRCT's `seq.from_clock`: a `!seq.clock` as an `i1` (for `sv.alwaysff`).
+
+    xDSL 0.74's `seq` dialect lacks it, so it is defined here under CIRCT's name
+    (a context must load `sv` before parsing it). Syntax: `seq.from_clock %clk`.
+    """
+
+    name = "seq.from_clock"
+
+    input = operand_def(ClockType)
+    result = result_def(IntegerType(1))
+    traits = traits_def(Pure())
+
+    def __init__(self, clock: SSAValue | Operation):
+        super().__init__(operands=[clock], result_types=[IntegerType(1)])
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_operand(self.input)
+        printer.print_op_attributes(self.attributes)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> FromClockOp:
+        clock = parser.resolve_operand(parser.parse_unresolved_operand(), ClockType())
+        op = cls(clock)
+        op.attributes.update(parser.parse_optional_attr_dict())
+        return op
+
+
 SV = Dialect(
     "sv",
-    [RegOp, ReadInOutOp, ArrayIndexInOutOp, InitialOp, ReadMemOp],
+    [
+        RegOp,
+        WireOp,
+        ReadInOutOp,
+        ArrayIndexInOutOp,
+        InitialOp,
+        ReadMemOp,
+        AssignOp,
+        PAssignOp,
+        AlwaysFFOp,
+        IfOp,
+        FromClockOp,
+    ],
     [InOutType, UnpackedArrayType],
 )

@@ -19,6 +19,9 @@ class RnncOptMain(xDSLOptMain):
         for name, factory in registry.DIALECTS.items():
             if name not in self.ctx.registered_dialect_names:
                 self.ctx.register_dialect(name, factory)
+        # CIRCT's `seq.from_clock` is missing from xDSL's `seq`; rnnc's `sv`
+        # defines it, and a lookup by its `seq.` prefix would not find it there.
+        self.ctx.load_registered_dialect("sv")
 
     def register_all_passes(self) -> None:
         super().register_all_passes()

@@ -1,0 +1,211 @@
+"""Building blocks for a clocked hw/comb/seq/sv module: registers with feedback,
+counters, memories and ROMs.
+
+All builders append to the current `ImplicitBuilder` block (the `hw.module` body,
+a graph region: a register may be used before its next value is defined).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from xdsl.builder import ImplicitBuilder
+from xdsl.dialects import comb, hw, seq
+from xdsl.dialects.builtin import IntegerType
+from xdsl.ir import Block, OpResult, SSAValue
+
+from rnnc.backends.hw_fixed import bits, constant, sext, width_of
+from rnnc.dialects import sv
+
+
+def clog2(n: int) -> int:
+    """Bits to count 0..n-1 (at least 1)."""
+    return max((n - 1).bit_length(), 1)
+
+
+def resize(value: SSAValue, width: int) -> SSAValue:
+    """Zero-extend or truncate an unsigned value."""
+    w = width_of(value)
+    if w == width:
+        return value
+    if w > width:
+        return bits(value, 0, width)
+    return comb.ConcatOp([constant(0, width - w), value], IntegerType(width)).result
+
+
+def eq(a: SSAValue, value: int) -> SSAValue:
+    return comb.ICmpOp(a, constant(value, width_of(a)), "eq").result
+
+
+def ult(a: SSAValue, value: int) -> SSAValue:
+    if value >= 1 << width_of(a):
+        return constant(1, 1)
+    return comb.ICmpOp(a, constant(value, width_of(a)), "ult").result
+
+
+def uge(a: SSAValue, value: int) -> SSAValue:
+    return comb.XorOp([ult(a, value), constant(1, 1)]).result
+
+
+def and_(*values: SSAValue) -> SSAValue:
+    return values[0] if len(values) == 1 else comb.AndOp(list(values)).result
+
+
+def or_(*values: SSAValue) -> SSAValue:
+    return values[0] if len(values) == 1 else comb.OrOp(list(values)).result
+
+
+def not_(value: SSAValue) -> SSAValue:
+    return comb.XorOp([value, constant(1, 1)]).result
+
+
+def mux(cond: SSAValue, if_true: SSAValue, if_false: SSAValue) -> SSAValue:
+    return comb.MuxOp(cond, if_true, if_false).result
+
+
+def add_const(value: SSAValue, amount: int) -> SSAValue:
+    return comb.AddOp([value, constant(amount, width_of(value))]).result
+
+
+def select(index: SSAValue, values: list[SSAValue]) -> SSAValue:
+    """values[index] (index below len(values)); a constant index needs no mux."""
+    if len(values) == 1:
+        return values[0]
+    out = values[0]
+    for i, v in enumerate(values[1:], start=1):
+        out = mux(eq(index, i), v, out)
+    return out
+
+
+def table(index: SSAValue, entries: list[int], width: int) -> SSAValue:
+    """A constant table read combinationally (a case statement in Verilog)."""
+    if len(set(entries)) == 1:
+        return constant(entries[0], width)
+    size = 1 << clog2(len(entries))
+    padded = list(entries) + [entries[-1]] * (size - len(entries))
+    # hw.array_create puts its last operand at index 0.
+    array = hw.ArrayCreateOp(*[constant(v, width) for v in reversed(padded)]).result
+    return hw.ArrayGetOp(array, resize(index, clog2(size))).result
+
+
+@dataclass
+class Rom:
+    """Contents of a `$readmemh` memory, written next to the Verilog."""
+
+    width: int
+    values: list[int]
+
+    def hex_text(self) -> str:
+        digits = max((self.width + 3) // 4, 1)
+        mask = (1 << self.width) - 1
+        return "".join(f"{v & mask:0{digits}x}\n" for v in self.values)
+
+
+@dataclass
+class Circuit:
+    """Clock, reset and the `always_ff` block shared by all memories."""
+
+    clock: SSAValue
+    reset: SSAValue
+    roms: dict[str, Rom] = field(default_factory=dict)
+    _always: Block | None = None
+    _initial: Block | None = None
+
+    def always(self) -> Block:
+        if self._always is None:
+            clk = sv.FromClockOp(self.clock).result
+            self._always = sv.AlwaysFFOp(clk, []).body.block
+        return self._always
+
+    def reg(self, width: int, reset: int = 0) -> Reg:
+        return Reg(self, width, reset)
+
+    def delay(self, value: SSAValue, cycles: int) -> SSAValue:
+        for _ in range(cycles):
+            r = self.reg(width_of(value))
+            r.next(value)
+            value = r.q
+        return value
+
+    def counter(self, width: int, step: SSAValue, clear: SSAValue) -> SSAValue:
+        """A register: 0 on `clear`, +1 on `step`, else kept."""
+        r = self.reg(width)
+        r.next(mux(clear, constant(0, width), mux(step, add_const(r.q, 1), r.q)))
+        return r.q
+
+    def memory(self, name: str, depth: int, width: int) -> Memory:
+        depth = max(depth, 2)
+        typ = sv.InOutType(sv.UnpackedArrayType(IntegerType(width), depth))
+        reg = sv.RegOp(typ.element_type, name)
+        return Memory(self, reg.result, depth, width)
+
+    def rom(self, name: str, width: int, values: list[int]) -> Memory:
+        mem = self.memory(name, len(values), width)
+        if self._initial is None:
+            op = sv.InitialOp([])
+            self._initial = op.body.block
+        with ImplicitBuilder(self._initial):
+            sv.ReadMemOp(mem.array, f"{name}.hex", sv.MemBase.MemBaseHex)
+        padded = list(values) + [0] * (mem.depth - len(values))
+        self.roms[name] = Rom(width, padded)
+        return mem
+
+
+class Reg:
+    """A `seq.compreg` with synchronous reset whose input is set later."""
+
+    def __init__(self, circuit: Circuit, width: int, reset: int):
+        self.placeholder = hw.ConstantOp(0, IntegerType(width))
+        self.op = seq.CompRegOp(
+            self.placeholder.result,
+            circuit.clock,
+            reset=(circuit.reset, constant(reset, width)),
+        )
+        self.q = self.op.results[0]
+
+    def next(self, value: SSAValue) -> None:
+        assert width_of(value) == width_of(self.q), (width_of(value), width_of(self.q))
+        self.op.operands = [value, *self.op.operands[1:]]
+        self.placeholder.detach()
+        self.placeholder.erase()
+
+
+@dataclass
+class Memory:
+    """An `sv.reg` array: synchronous writes, combinational reads."""
+
+    circuit: Circuit
+    array: SSAValue
+    depth: int
+    width: int
+
+    @property
+    def address_bits(self) -> int:
+        return clog2(self.depth)
+
+    def _named(self, address: SSAValue, role: str) -> SSAValue:
+        """The address through a named wire of its exact width: iverilog evaluates
+        an inlined index expression wider than its operands, so CIRCT's
+        `{1'h0, j} - 5'h10` (for j + 16 in 5 bits) would index out of range."""
+        address = resize(address, self.address_bits)
+        if isinstance(address, OpResult) and isinstance(address.owner, hw.ConstantOp):
+            return address
+        if isinstance(address, OpResult) and isinstance(address.owner, sv.ReadInOutOp):
+            return address
+        wire = sv.WireOp(address.type, f"{self.array.name_hint or 'mem'}_{role}")
+        sv.AssignOp(wire.result, address)
+        return sv.ReadInOutOp(wire.result).result
+
+    def read(self, address: SSAValue) -> SSAValue:
+        slot = sv.ArrayIndexInOutOp(self.array, self._named(address, "raddr"))
+        return sv.ReadInOutOp(slot.result).result
+
+    def write(self, enable: SSAValue, address: SSAValue, data: SSAValue) -> None:
+        address = self._named(address, "waddr")
+        data = sext(data, self.width) if width_of(data) < self.width else data
+        data = bits(data, 0, self.width)
+        with ImplicitBuilder(self.circuit.always()):
+            cond = sv.IfOp(enable, [])
+        with ImplicitBuilder(cond.then.block):
+            slot = sv.ArrayIndexInOutOp(self.array, address)
+            sv.PAssignOp(slot.result, data)

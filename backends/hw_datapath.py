@@ -1,0 +1,560 @@
+"""The RTL of a hardware plan: controller, mat-vec lanes, elementwise pipeline.
+
+Built as one `hw.module` of hw/comb/seq/sv ops (docs/hardware.md has the picture
+and the timing formula). Per stage and time step:
+
+1. **Mat-vec phase**, C = Σ_i ceil(N/P)·K_i cycles: P lanes; cycle c reads operand
+   element k of mat-vec i (from a buffer, or the state) and each lane's weight from
+   its ROM at address c, multiplies exactly and accumulates; the sum of each output
+   unit goes to the lane's result memory.
+2. **Elementwise phase**, N + D + 4 cycles: unit j enters per cycle; its mat-vec
+   results, states and constants are read, then the step's elementwise ops run with
+   one register stage per op (D = the longest op chain); results are written to
+   the state buffers (the row not being read) and output buffers.
+
+Arithmetic uses `hw_fixed`, the hardware form of docs/fixed-point.md, so the result
+is bit-exact with the fixed-point interpreter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import ceil
+
+import numpy as np
+from xdsl.builder import ImplicitBuilder
+from xdsl.dialects import comb, hw, seq
+from xdsl.dialects.builtin import ArrayAttr, IntegerType, ModuleOp, StringAttr
+from xdsl.ir import Block, Region, SSAValue
+
+from rnnc.backends import hw_fixed
+from rnnc.backends.hw_circuit import (
+    Circuit,
+    Memory,
+    Rom,
+    add_const,
+    and_,
+    clog2,
+    eq,
+    mux,
+    not_,
+    resize,
+    select,
+    table,
+    uge,
+    ult,
+)
+from rnnc.backends.hw_fixed import bits, constant, sext, width_of
+from rnnc.backends.hw_plan import Fetch, HardwarePlan, Stage
+from rnnc.dialects import fxp, rnn
+from rnnc.dialects.arrays import array_of
+from rnnc.errors import RnncError
+
+TOP = "rnnc_top"
+MAC_LATENCY = 3
+"""Cycles from the last mat-vec issue until the result memories hold the sums."""
+
+
+@dataclass
+class StageTiming:
+    name: str
+    steps: int
+    mac_cycles: int  # C
+    units: int  # N
+    depth: int  # D
+    macs: int  # multiply-accumulates per step
+
+    @property
+    def cycles_per_step(self) -> int:
+        return self.mac_cycles + self.units + self.depth + MAC_LATENCY + 1
+
+    @property
+    def overhead(self) -> int:
+        """Cycles per step beyond the mat-vec phase."""
+        return self.cycles_per_step - self.mac_cycles
+
+
+@dataclass
+class Design:
+    module: ModuleOp
+    roms: dict[str, Rom]
+    lanes: int
+    stages: list[StageTiming] = field(default_factory=list)
+    input_width: int = 0
+    output_width: int = 0
+    seq_len_width: int = 0
+
+    @property
+    def compute_cycles(self) -> int:
+        return sum(s.steps * s.cycles_per_step for s in self.stages)
+
+
+def _wrap_counter(c: Circuit, n: int, step: SSAValue, clear=None):
+    """Counts `step`s modulo n; returns (value, `step` at the last value)."""
+    width = clog2(n)
+    if n == 1:
+        return constant(0, width), step
+    r = c.reg(width)
+    at_end = eq(r.q, n - 1)
+    nxt = mux(step, mux(at_end, constant(0, width), add_const(r.q, 1)), r.q)
+    if clear is not None:
+        nxt = mux(clear, constant(0, width), nxt)
+    r.next(nxt)
+    return r.q, and_(step, at_end)
+
+
+def _var_counter(c: Circuit, index: SSAValue, ends: list[int], step: SSAValue):
+    """Counts `step`s up to ends[index] (inclusive), then wraps."""
+    width = clog2(max(ends) + 1)
+    r = c.reg(width)
+    end = table(index, ends, width)
+    at_end = comb.ICmpOp(r.q, end, "eq").result
+    r.next(mux(step, mux(at_end, constant(0, width), add_const(r.q, 1)), r.q))
+    return r.q, at_end
+
+
+def _times(value: SSAValue, factor: int, width: int) -> SSAValue:
+    """value · factor as an unsigned `width`-bit number."""
+    value = resize(value, width)
+    if factor == 1:
+        return value
+    return comb.MulOp([value, constant(factor, width)]).result
+
+
+def _plus(a: SSAValue, b: SSAValue) -> SSAValue:
+    return comb.AddOp([a, b]).result
+
+
+class _StageBuilder:
+    def __init__(self, c, plan, stage: Stage, memories, active, seq_len, lanes):
+        self.c, self.plan, self.stage = c, plan, stage
+        self.memories: list[Memory] = memories
+        self.active, self.seq_len, self.lanes = active, seq_len, lanes
+
+    def address(self, buffer: int, row: SSAValue | int, col: SSAValue) -> SSAValue:
+        mem = self.memories[buffer]
+        cols = self.plan.buffers[buffer].cols
+        width = mem.address_bits
+        if isinstance(row, int):
+            base = constant(row * cols, width)
+        else:
+            base = _times(row, cols, width)
+        return _plus(base, resize(col, width))
+
+    def fetch(self, fetch: Fetch, k: SSAValue, width: int) -> SSAValue:
+        """Element k of a vector operand, sign-extended to `width` bits."""
+        if fetch.state is not None:
+            state = self.stage.states[fetch.state]
+            n = self.stage.units
+            mem = self.memories[state.buffer]
+            addr = mux(
+                self.parity,
+                _plus(resize(k, mem.address_bits), constant(n, mem.address_bits)),
+                resize(k, mem.address_bits),
+            )
+            held = sext(mem.read(addr), width)
+            init = sext(table(k, [int(v) for v in state.init], mem.width), width)
+            return mux(self.first_step, init, held)
+        value = None
+        kw = width_of(k)
+        for seg in fetch.segments:
+            row = self.t_actual if seg.row is None else seg.row
+            col = (
+                comb.SubOp(
+                    add_const(resize(k, kw + 1), seg.col0), constant(seg.lo, kw + 1)
+                ).result
+                if seg.lo != seg.col0
+                else resize(k, kw + 1)
+            )
+            data = sext(
+                self.memories[seg.buffer].read(self.address(seg.buffer, row, col)),
+                width,
+            )
+            if value is None:
+                value = data
+            else:
+                value = mux(uge(k, seg.lo), data, value)
+        return value
+
+    def build(self) -> StageTiming:
+        c, stage, lanes = self.c, self.stage, self.lanes
+        n = stage.units
+        mvs = stage.matvecs
+        groups = [ceil(m.weight.shape[1] / lanes) for m in mvs]
+        ks = [m.weight.shape[0] for m in mvs]
+        mac_cycles = sum(g * k for g, k in zip(groups, ks, strict=False))
+        ew_start = mac_cycles + MAC_LATENCY if mvs else 0
+
+        # Step and time counters; the step length follows from the pipeline depth.
+        levels = _levels(stage)
+        written = [st.next for st in stage.states] + [w for w, _ in stage.writes]
+        depth = max((levels.get(v) or 0 for v in written), default=0)
+        timing = StageTiming(
+            stage.name, stage.steps, mac_cycles, n, depth, stage.macs_per_step
+        )
+        length = timing.cycles_per_step
+        sc_reg = c.reg(clog2(length))
+        sc = sc_reg.q
+        at_end = eq(sc, length - 1)
+        sc_reg.next(
+            mux(
+                and_(self.active, not_(at_end)),
+                add_const(sc, 1),
+                constant(0, width_of(sc)),
+            )
+        )
+        t, self.done = _wrap_counter(c, stage.steps, and_(self.active, at_end))
+        if stage.reverse:
+            self.t_actual = comb.SubOp(constant(stage.steps - 1, width_of(t)), t).result
+        else:
+            self.t_actual = t
+        self.parity = bits(t, 0, 1) if stage.steps > 1 else constant(0, 1)
+        self.first_step = eq(t, 0) if stage.steps > 1 else constant(1, 1)
+
+        # ------------------------------------------------------ mat-vec phase
+        if mvs:
+            mac_on = and_(self.active, ult(sc, mac_cycles))
+            m_count = len(mvs)
+            i_width = clog2(m_count)
+            i_reg = c.reg(i_width) if m_count > 1 else None
+            i = i_reg.q if i_reg else constant(0, 1)
+            k, k_end = _var_counter(c, i, [kk - 1 for kk in ks], mac_on)
+            g, g_end = _var_counter(
+                c, i, [gg - 1 for gg in groups], and_(mac_on, k_end)
+            )
+            if i_reg:
+                last_i = eq(i, m_count - 1)
+                adv = and_(mac_on, k_end, g_end)
+                i_reg.next(
+                    mux(adv, mux(last_i, constant(0, i_width), add_const(i, 1)), i)
+                )
+            x_width = max(m.lhs_fmt.width for m in mvs)
+            w_width = max(m.weight_fmt.width for m in mvs)
+            acc_width = max(m.out_fmt.width for m in mvs)
+            operands: dict[int, SSAValue] = {}
+            per_mv = []
+            for m in mvs:
+                key = id(m.lhs)
+                if key not in operands:
+                    operands[key] = self.fetch(m.lhs, k, x_width)
+                per_mv.append(operands[key])
+            x = select(i, per_mv)
+            x1 = c.delay(x, 1)
+            on1 = c.delay(mac_on, 1)
+            first1 = c.delay(eq(k, 0), 1)
+            last1 = c.delay(k_end, 1)
+            i1, g1 = c.delay(i, 1), c.delay(g, 1)
+            last2 = c.delay(and_(on1, last1), 1)
+            i2, g2 = c.delay(i1, 1), c.delay(g1, 1)
+            bases = np.concatenate([[0], np.cumsum(groups)[:-1]]).astype(int).tolist()
+            words = sum(groups)
+            rom_address = resize(sc, clog2(mac_cycles))
+            product_width = x_width + w_width
+            self.result_mems = []
+            for lane in range(lanes):
+                values = []
+                for m, gg in zip(mvs, groups, strict=False):
+                    w = np.zeros((m.weight.shape[0], gg * lanes), np.int64)
+                    w[:, : m.weight.shape[1]] = m.weight
+                    values += w[:, lane::lanes].T.reshape(-1).tolist()
+                rom = c.rom(f"{stage.name}_w{lane}", w_width, values)
+                w1 = c.delay(rom.read(rom_address), 1)
+                prod = comb.MulOp(
+                    [sext(x1, product_width), sext(w1, product_width)]
+                ).result
+                prod = (
+                    sext(prod, acc_width)
+                    if product_width < acc_width
+                    else bits(prod, 0, acc_width)
+                )
+                acc = c.reg(acc_width)
+                summed = comb.AddOp([acc.q, prod]).result
+                acc.next(mux(on1, mux(first1, prod, summed), acc.q))
+                mem = c.memory(f"{stage.name}_acc{lane}", words, acc_width)
+                addr = _plus(
+                    resize(table(i2, bases, clog2(words)), clog2(words)),
+                    resize(g2, clog2(words)),
+                )
+                mem.write(last2, addr, acc.q)
+                self.result_mems.append(mem)
+            self.bases = bases
+
+        # -------------------------------------------------- elementwise phase
+        ew_on = and_(self.active, uge(sc, ew_start), ult(sc, ew_start + n))
+        clear = not_(ew_on)
+        j, _ = _wrap_counter(c, n, ew_on, clear)
+        if mvs:
+            jp, jp_wrap = _wrap_counter(c, lanes, ew_on, clear)
+            jg, _ = _wrap_counter(c, max(groups), jp_wrap, clear)
+        signals: dict[SSAValue, tuple[SSAValue, int | None]] = {}
+        for index, m in enumerate(mvs):
+            mems = self.result_mems
+            addr = _plus(
+                constant(self.bases[index], mems[0].address_bits),
+                resize(jg, mems[0].address_bits),
+            )
+            value = (
+                select(jp, [mem.read(addr) for mem in mems])
+                if lanes > 1
+                else mems[0].read(addr)
+            )
+            value = bits(c.delay(value, 1), 0, m.out_fmt.width)
+            signals[m.op.result] = (value, 0)
+        needed = {v for op in stage.ops for v in op.operands} | set(written)
+        for value, fetch in stage.fetches.items():
+            if value not in needed:
+                continue
+            width = fxp.format_of(value).width
+            signals[value] = (c.delay(self.fetch(fetch, j, width), 1), 0)
+        for value, raw in stage.constants.items():
+            width = fxp.format_of(value).width
+            if raw.size == 1:
+                signals[value] = (constant(int(raw[0]), width), None)
+            else:
+                signals[value] = (c.delay(table(j, [int(v) for v in raw], width), 1), 0)
+        if stage.mask is not None:
+            tw = max(width_of(self.t_actual), width_of(self.seq_len))
+            live = comb.ICmpOp(
+                resize(self.t_actual, tw), resize(self.seq_len, tw), "ult"
+            ).result
+            signals[stage.mask] = (live, None)
+        for op in stage.ops:
+            levels = [signals[v][1] for v in op.operands if signals[v][1] is not None]
+            level = max(levels, default=0)
+            args = []
+            for v in op.operands:
+                sig, lv = signals[v]
+                args.append(sig if lv is None else c.delay(sig, level - lv))
+            out = _elementwise(op, args)
+            signals[op.results[0]] = (c.delay(out, 1), level + 1)
+
+        def aligned(value):
+            sig, lv = signals[value]
+            return sig if lv is None else c.delay(sig, depth - lv)
+
+        we = c.delay(ew_on, 1 + depth)
+        wj = c.delay(j, 1 + depth)
+        for state in stage.states:
+            mem = self.memories[state.buffer]
+            ab = mem.address_bits
+            addr = mux(
+                self.parity, resize(wj, ab), _plus(resize(wj, ab), constant(n, ab))
+            )
+            mem.write(we, addr, aligned(state.next))
+        for value, buffer in stage.writes:
+            row = self.t_actual if stage.steps > 1 else 0
+            mem = self.memories[buffer]
+            mem.write(we, self.address(buffer, row, wj), aligned(value))
+
+        return timing
+
+
+def _levels(stage: Stage) -> dict[SSAValue, int | None]:
+    """Pipeline level of each elementwise value: sources 0, one per op; None for
+    values that hold still during a step (scalar constants, the length mask)."""
+    levels: dict[SSAValue, int | None] = {}
+    for value, raw in stage.constants.items():
+        levels[value] = None if raw.size == 1 else 0
+    if stage.mask is not None:
+        levels[stage.mask] = None
+    for op in stage.ops:
+        known = [levels.get(v, 0) for v in op.operands]
+        levels[op.results[0]] = (
+            max((lv for lv in known if lv is not None), default=0) + 1
+        )
+    return levels
+
+
+def _elementwise(op, args: list[SSAValue]) -> SSAValue:
+    if isinstance(op, fxp.AddOp | fxp.SubOp):
+        out, fmt = hw_fixed.add(
+            args[0],
+            fxp.format_of(op.lhs),
+            args[1],
+            fxp.format_of(op.rhs),
+            subtract=isinstance(op, fxp.SubOp),
+        )
+        return _check(op, out, fmt)
+    if isinstance(op, fxp.MulOp):
+        out, fmt = hw_fixed.mul(
+            args[0], fxp.format_of(op.lhs), args[1], fxp.format_of(op.rhs)
+        )
+        return _check(op, out, fmt)
+    if isinstance(op, fxp.CastOp):
+        return hw_fixed.cast(
+            args[0],
+            fxp.format_of(op.input),
+            fxp.format_of(op.result),
+            op.rounding.data,
+            op.overflow.data,
+        )
+    if isinstance(op, fxp.ClipOp):
+        return hw_fixed.clip(args[0], op.min.value.data, op.max.value.data)
+    if isinstance(op, fxp.LutOp):
+        return hw_fixed.lut(
+            args[0],
+            fxp.format_of(op.input),
+            [int(v) for v in array_of(op.table)],
+            op.shift.value.data,
+            op.symmetry.data,
+            fxp.format_of(op.result),
+        )
+    if isinstance(op, fxp.PwlOp):
+        return hw_fixed.pwl(
+            args[0],
+            fxp.format_of(op.input),
+            [int(v) for v in op.breakpoints.get_values()],
+            [int(v) for v in op.slopes.get_values()],
+            op.slope_frac.value.data,
+            [int(v) for v in op.intercepts.get_values()],
+            fxp.format_of(op.result),
+            op.rounding.data,
+            op.overflow.data,
+        )
+    if isinstance(op, rnn.SelectOp):
+        a, b = args[1], args[2]
+        if width_of(a) != width_of(b):
+            raise RnncError(
+                f"hardware backend: select of different widths in {op.name}"
+            )
+        return comb.MuxOp(args[0], a, b).result
+    raise RnncError(f"hardware backend does not support '{op.name}'")
+
+
+def _check(op, out: SSAValue, fmt) -> SSAValue:
+    if fmt != fxp.format_of(op.result):
+        raise RnncError(f"hardware backend: unexpected result format of {op.name}")
+    return out
+
+
+def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
+    """The `rnnc_top` hw.module for `plan` with `lanes` MAC lanes per stage."""
+    if lanes < 1:
+        raise RnncError(f"hardware lanes must be at least 1 (got {lanes})")
+    in_width = plan.buffers[plan.input_buffer].fmt.width
+    out_width = max(
+        plan.buffers[r.buffer].fmt.width for o in plan.outputs for r in o.runs
+    )
+    len_width = clog2(plan.steps + 1) if plan.seq_len is not None else 0
+    ports = [
+        ("clk", seq.ClockType(), hw.Direction.INPUT),
+        ("rst", IntegerType(1), hw.Direction.INPUT),
+        ("in_valid", IntegerType(1), hw.Direction.INPUT),
+        ("in_data", IntegerType(in_width), hw.Direction.INPUT),
+    ]
+    if len_width:
+        ports.append(("seq_len", IntegerType(len_width), hw.Direction.INPUT))
+    ports += [
+        ("out_ready", IntegerType(1), hw.Direction.INPUT),
+        ("in_ready", IntegerType(1), hw.Direction.OUTPUT),
+        ("out_valid", IntegerType(1), hw.Direction.OUTPUT),
+        ("out_data", IntegerType(out_width), hw.Direction.OUTPUT),
+        ("out_last", IntegerType(1), hw.Direction.OUTPUT),
+    ]
+    inputs = [t for _, t, d in ports if d == hw.Direction.INPUT]
+    block = Block(arg_types=inputs)
+    args = dict(
+        zip(
+            [n for n, _, d in ports if d == hw.Direction.INPUT],
+            block.args,
+            strict=False,
+        )
+    )
+    for name, arg in args.items():
+        arg.name_hint = name
+    design = Design(
+        ModuleOp([]),
+        {},
+        lanes,
+        input_width=in_width,
+        output_width=out_width,
+        seq_len_width=len_width,
+    )
+    with ImplicitBuilder(block):
+        c = Circuit(args["clk"], args["rst"])
+        n_stages = len(plan.stages)
+        mode = c.reg(clog2(n_stages + 2))
+        memories = [
+            c.memory(f"buf_{b.name}".replace(".", "_"), b.words, b.fmt.width)
+            for b in plan.buffers
+        ]
+        # Input: one beat per element, time-major.
+        loading = eq(mode.q, 0)
+        beat = and_(args["in_valid"], loading)
+        words = plan.buffers[plan.input_buffer].words
+        load_count, load_done = _wrap_counter(c, words, beat)
+        memories[plan.input_buffer].write(beat, load_count, args["in_data"])
+        seq_len = None
+        if len_width:
+            held = c.reg(len_width)
+            first_beat = and_(beat, eq(load_count, 0))
+            held.next(mux(first_beat, args["seq_len"], held.q))
+            seq_len = held.q
+        advance = [load_done]
+        for s, stage in enumerate(plan.stages):
+            active = eq(mode.q, s + 1)
+            builder = _StageBuilder(c, plan, stage, memories, active, seq_len, lanes)
+            design.stages.append(builder.build())
+            advance.append(builder.done)
+        # Output: the results' runs, one element per beat.
+        runs = [r for o in plan.outputs for r in o.runs]
+        sending = eq(mode.q, n_stages + 1)
+        fire = and_(sending, args["out_ready"])
+        run_index, run_w = (
+            (constant(0, 1), 1) if len(runs) == 1 else (None, clog2(len(runs)))
+        )
+        rr = c.reg(run_w) if len(runs) > 1 else None
+        if rr:
+            run_index = rr.q
+        length = table(
+            run_index, [r.length - 1 for r in runs], clog2(max(r.length for r in runs))
+        )
+        off = c.reg(width_of(length))
+        run_end = comb.ICmpOp(off.q, length, "eq").result
+        off.next(
+            mux(
+                fire,
+                mux(run_end, constant(0, width_of(length)), add_const(off.q, 1)),
+                off.q,
+            )
+        )
+        last_run = eq(run_index, len(runs) - 1) if rr else constant(1, 1)
+        if rr:
+            rr.next(
+                mux(
+                    and_(fire, run_end),
+                    mux(last_run, constant(0, run_w), add_const(rr.q, 1)),
+                    rr.q,
+                )
+            )
+        out_done = and_(fire, run_end, last_run)
+        advance.append(out_done)
+        by_buffer = sorted({r.buffer for r in runs})
+        reads = []
+        for b in by_buffer:
+            mem = memories[b]
+            start = table(run_index, [r.start for r in runs], mem.address_bits + 1)
+            addr = _plus(start, resize(off.q, mem.address_bits + 1))
+            reads.append(sext(mem.read(addr), out_width))
+        which = table(
+            run_index, [by_buffer.index(r.buffer) for r in runs], clog2(len(by_buffer))
+        )
+        data = select(which, reads)
+        # Mode: load -> stages -> output -> load.
+        mw = width_of(mode.q)
+        nxt = mode.q
+        for m, cond in enumerate(advance):
+            target = constant((m + 1) % (n_stages + 2), mw)
+            nxt = mux(and_(eq(mode.q, m), cond), target, nxt)
+        mode.next(nxt)
+        hw.OutputOp([loading, sending, data, and_(sending, run_end, last_run)])
+    module_type = hw.ModuleType(
+        ArrayAttr(
+            [hw.ModulePort(StringAttr(n), t, hw.DirectionAttr(d)) for n, t, d in ports]
+        )
+    )
+    design.module = ModuleOp(
+        [hw.HWModuleOp(StringAttr(TOP), module_type, Region(block))]
+    )
+    design.roms = c.roms
+    return design
