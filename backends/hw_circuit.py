@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import comb, hw, seq
-from xdsl.dialects.builtin import IntegerType
+from xdsl.dialects.builtin import IntegerType, StringAttr
 from xdsl.ir import Block, OpResult, SSAValue
 
 from rnnc.backends.hw_fixed import bits, constant, sext, width_of
@@ -120,10 +120,14 @@ class Circuit:
     def reg(self, width: int, reset: int = 0) -> Reg:
         return Reg(self, width, reset)
 
-    def delay(self, value: SSAValue, cycles: int) -> SSAValue:
+    def delay(self, value: SSAValue, cycles: int, name: str | None = None) -> SSAValue:
+        """`value` through `cycles` registers (the first one named `name`)."""
         for _ in range(cycles):
             r = self.reg(width_of(value))
             r.next(value)
+            if name:
+                r.op.attributes["name"] = StringAttr(name)
+                name = None
             value = r.q
         return value
 

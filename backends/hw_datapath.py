@@ -156,20 +156,14 @@ class _StageBuilder:
             init = sext(table(k, [int(v) for v in state.init], mem.width), width)
             return mux(self.first_step, init, held)
         value = None
-        kw = width_of(k)
         for seg in fetch.segments:
             row = self.t_actual if seg.row is None else seg.row
-            col = (
-                comb.SubOp(
-                    add_const(resize(k, kw + 1), seg.col0), constant(seg.lo, kw + 1)
-                ).result
-                if seg.lo != seg.col0
-                else resize(k, kw + 1)
-            )
-            data = sext(
-                self.memories[seg.buffer].read(self.address(seg.buffer, row, col)),
-                width,
-            )
+            cw = max(width_of(k), seg.lo.bit_length(), seg.col0.bit_length()) + 1
+            col = resize(k, cw)
+            if seg.lo != seg.col0:  # k - lo + col0, exact while the segment holds k
+                col = add_const(col, seg.col0 - seg.lo)
+            word = self.memories[seg.buffer].read(self.address(seg.buffer, row, col))
+            data = sext(hw_fixed.shift_left(word, seg.shift), width)
             if value is None:
                 value = data
             else:
@@ -326,7 +320,10 @@ class _StageBuilder:
                 sig, lv = signals[v]
                 args.append(sig if lv is None else c.delay(sig, level - lv))
             out = _elementwise(op, args)
-            signals[op.results[0]] = (c.delay(out, 1), level + 1)
+            signals[op.results[0]] = (
+                c.delay(out, 1, f"{stage.name}_{op.results[0].name_hint or 'v'}"),
+                level + 1,
+            )
 
         def aligned(value):
             sig, lv = signals[value]
@@ -433,7 +430,7 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         raise RnncError(f"hardware lanes must be at least 1 (got {lanes})")
     in_width = plan.buffers[plan.input_buffer].fmt.width
     out_width = max(
-        plan.buffers[r.buffer].fmt.width for o in plan.outputs for r in o.runs
+        plan.buffers[r.buffer].fmt.width + r.shift for o in plan.outputs for r in o.runs
     )
     len_width = clog2(plan.steps + 1) if plan.seq_len is not None else 0
     ports = [
@@ -529,15 +526,18 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
             )
         out_done = and_(fire, run_end, last_run)
         advance.append(out_done)
-        by_buffer = sorted({r.buffer for r in runs})
+        sources = sorted({(r.buffer, r.shift) for r in runs})
         reads = []
-        for b in by_buffer:
+        for b, shift in sources:
             mem = memories[b]
             start = table(run_index, [r.start for r in runs], mem.address_bits + 1)
             addr = _plus(start, resize(off.q, mem.address_bits + 1))
-            reads.append(sext(mem.read(addr), out_width))
+            word = hw_fixed.shift_left(mem.read(addr), shift)
+            reads.append(sext(word, out_width))
         which = table(
-            run_index, [by_buffer.index(r.buffer) for r in runs], clog2(len(by_buffer))
+            run_index,
+            [sources.index((r.buffer, r.shift)) for r in runs],
+            clog2(len(sources)),
         )
         data = select(which, reads)
         # Mode: load -> stages -> output -> load.

@@ -155,6 +155,8 @@ def _negate(value: SSAValue) -> SSAValue:
 
 def _clamp_unsigned(value: SSAValue, limit: int) -> SSAValue:
     """min(value, limit) for a non-negative signed value."""
+    # Wide enough that `limit` is a positive signed constant.
+    value = sext(value, max(width_of(value), limit.bit_length() + 1))
     over = comb.ICmpOp(value, constant(limit, width_of(value)), "sgt").result
     return comb.MuxOp(over, constant(limit, width_of(value)), value).result
 

@@ -31,7 +31,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, BlockArgument, Operation, SSAValue
 
 from rnnc.backends import fxp_interpreter  # noqa: F401  (registers fxp impls)
-from rnnc.backends.float_interpreter import IMPLS, main_function
+from rnnc.backends.float_interpreter import COMPILERS, IMPLS, main_function
 from rnnc.dialects import fxp, rnn
 from rnnc.dialects.fixed import Format
 from rnnc.dialects.rnn import shape_of
@@ -52,6 +52,7 @@ ELEMENTWISE = (
 DATA_MOVEMENT = (*rnn.LAYOUT_OPS, rnn.ConcatOp, rnn.GatherOp)
 
 _ADDRESS_BITS = 32
+_OUTER_BITS = 26  # buffer · batch + batch; above them, a 5-bit shift
 
 
 @dataclass
@@ -80,6 +81,7 @@ class Segment:
     buffer: int
     col0: int
     row: int | None
+    shift: int = 0  # raw words are scaled by 2^shift (a lossless cast)
 
 
 @dataclass
@@ -143,6 +145,7 @@ class Run:
     buffer: int
     start: int
     length: int
+    shift: int = 0
 
 
 @dataclass
@@ -177,6 +180,20 @@ class HardwarePlan:
         return self.buffers[self.input_buffer].cols
 
 
+def _evaluate(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
+    """One op on arrays, as the interpreters run it (compiled kernel or impl)."""
+    compile_kernel = COMPILERS.get(type(op))
+    if compile_kernel is not None:
+        return compile_kernel(op)(args)
+    return IMPLS[type(op)](op, args)
+
+
+def _lossless(op: fxp.CastOp) -> bool:
+    """The cast only re-scales: every value of the input format is kept."""
+    src, dst = fxp.format_of(op.input), fxp.format_of(op.result)
+    return dst.frac >= src.frac and dst.width - dst.frac >= src.width - src.frac
+
+
 def _unsupported(what: str) -> RnncError:
     return RnncError(f"hardware backend does not support {what}")
 
@@ -186,7 +203,8 @@ def _name(value: SSAValue) -> str:
 
 
 class _Ids:
-    """Element ids: buffer, batch and address packed in one int64."""
+    """Element ids: a left shift (exact re-scaling by lossless casts), buffer,
+    batch and address packed in one int64."""
 
     def __init__(self, batch: int):
         self.batch = batch
@@ -196,8 +214,16 @@ class _Ids:
 
     def decode(self, ids: np.ndarray):
         address = ids & ((1 << _ADDRESS_BITS) - 1)
-        outer = ids >> _ADDRESS_BITS
+        outer = (ids >> _ADDRESS_BITS) & ((1 << _OUTER_BITS) - 1)
         return outer // self.batch, outer % self.batch, address
+
+    @staticmethod
+    def shift(ids: np.ndarray) -> np.ndarray:
+        return ids >> (_ADDRESS_BITS + _OUTER_BITS)
+
+    @staticmethod
+    def shifted(ids: np.ndarray, amount: int) -> np.ndarray:
+        return ids + (amount << (_ADDRESS_BITS + _OUTER_BITS))
 
 
 class _Planner:
@@ -244,6 +270,9 @@ class _Planner:
     def segments(self, ids: np.ndarray, timed: bool) -> tuple[Segment, ...]:
         """Segments of a (T, B, K) (timed) or (B, K) id array, for batch 0."""
         rows = ids[:, 0, :] if timed else ids[0][None, :]
+        if rows.ndim != 2:
+            raise _unsupported(f"a stage operand of rank {ids.ndim}")
+        shifts = _Ids.shift(rows)
         buffer, batch, address = self.ids.decode(rows)
         if (batch != 0).any() or (buffer != buffer[0:1]).any():
             raise _unsupported("a vector whose elements move between time steps")
@@ -256,19 +285,23 @@ class _Planner:
                 raise _unsupported("a vector whose layout changes with time")
             if timed and (row != np.arange(rows.shape[0])).any():
                 raise _unsupported("a sequence read out of time order")
+            if (shifts[:, k] != shifts[0, k]).any():
+                raise _unsupported("a vector whose scaling changes with time")
             fixed_row = None if timed else int(row[0])
+            shift, buf_index = int(shifts[0, k]), int(buffer[0, k])
             last = segs[-1] if segs else None
             if (
                 last is not None
-                and last.buffer == int(buffer[0, k])
+                and last.buffer == buf_index
                 and last.row == fixed_row
+                and last.shift == shift
                 and last.col0 + (k - last.lo) == int(col[0])
             ):
-                segs[-1] = Segment(last.lo, k + 1, last.buffer, last.col0, last.row)
-            else:
-                segs.append(
-                    Segment(k, k + 1, int(buffer[0, k]), int(col[0]), fixed_row)
+                segs[-1] = Segment(
+                    last.lo, k + 1, last.buffer, last.col0, last.row, shift
                 )
+            else:
+                segs.append(Segment(k, k + 1, buf_index, int(col[0]), fixed_row, shift))
         return tuple(segs)
 
     # ------------------------------------------------------------ main walk
@@ -295,7 +328,7 @@ class _Planner:
         if all(v in self.consts for v in operands) and not isinstance(
             op, rnn.RecurrenceOp
         ):
-            results = IMPLS[type(op)](op, [self.consts[v] for v in operands])
+            results = _evaluate(op, [self.consts[v] for v in operands])
             self.consts.update(zip(op.results, results, strict=False))
         elif isinstance(op, rnn.RecurrenceOp):
             self.recurrence(op)
@@ -303,6 +336,9 @@ class _Planner:
             self.host.update(op.results)
         elif isinstance(op, DATA_MOVEMENT):
             self.move(op)
+        elif isinstance(op, fxp.CastOp) and _lossless(op) and op.input in self.views:
+            shift = fxp.format_of(op.result).frac - fxp.format_of(op.input).frac
+            self.views[op.result] = _Ids.shifted(self.views[op.input], shift)
         elif isinstance(op, (fxp.MatMulOp, *ELEMENTWISE)):
             self.head_op(op)
         elif isinstance(op, fxp.DequantizeOp):
@@ -324,7 +360,7 @@ class _Planner:
         args = []
         for v in op.operands:
             args.append(self.consts[v] if v in self.consts else self.value_ids(v))
-        results = IMPLS[type(op)](op, args)
+        results = _evaluate(op, args)
         self.views.update(zip(op.results, results, strict=False))
 
     # ----------------------------------------------------------- recurrence
@@ -405,6 +441,11 @@ class _Planner:
 
     def step_op(self, stage: Stage, op: Operation, inside: Block | None) -> None:
         """Add one op of a step body (or of a head) to `stage`."""
+        if all(v in self.consts for v in op.operands):
+            self.consts.update(
+                zip(op.results, _evaluate(op, [self.consts[v] for v in op.operands]))
+            )
+            return
         if isinstance(op, fxp.MatMulOp):
             if op.rhs not in self.consts:
                 raise _unsupported(
@@ -532,6 +573,7 @@ class _Planner:
             if isinstance(value.owner, fxp.DequantizeOp):
                 raw = value.owner.input
             ids = self.value_ids(raw).reshape(-1)
+            shifts = _Ids.shift(ids)
             buffer, batch, address = self.ids.decode(ids)
             mine = np.flatnonzero(batch == 0)
             offset = 0
@@ -543,11 +585,17 @@ class _Planner:
             runs: list[Run] = []
             for pos in mine:
                 buf, addr = int(buffer[pos]), int(address[pos])
+                shift = int(shifts[pos])
                 last = runs[-1] if runs else None
-                if last and last.buffer == buf and last.start + last.length == addr:
-                    runs[-1] = Run(buf, last.start, last.length + 1)
+                if (
+                    last
+                    and last.buffer == buf
+                    and last.shift == shift
+                    and last.start + last.length == addr
+                ):
+                    runs[-1] = Run(buf, last.start, last.length + 1, shift)
                 else:
-                    runs.append(Run(buf, addr, 1))
+                    runs.append(Run(buf, addr, 1, shift))
             outs.append(Output(raw, tuple(runs), mine, offset, index))
         return outs
 

@@ -298,14 +298,37 @@ def run_testbench(
     )
 
 
+def random_like(arrays: dict[str, np.ndarray], rng: np.random.Generator) -> dict:
+    """Random inputs shaped like `arrays`: integers (tokens, lengths) uniform over
+    their observed range, floats normal with their mean and spread."""
+    out = {}
+    for name, a in arrays.items():
+        a = np.asarray(a)
+        if a.dtype.kind in "iu":
+            out[name] = rng.integers(a.min(), a.max() + 1, a.shape).astype(a.dtype)
+        elif a.dtype.kind == "b":
+            out[name] = rng.integers(0, 2, a.shape).astype(bool)
+        else:
+            spread = float(a.std()) or 1.0
+            out[name] = rng.normal(float(a.mean()), spread, a.shape).astype(a.dtype)
+    return out
+
+
 def verify(
     module: ModuleOp,
-    inputs: list[np.ndarray],
+    batches: list[list[np.ndarray]],
     out_dir: str | Path,
     lanes: int = 1,
     simulator: str = "iverilog",
 ) -> VerifyReport:
-    """Emit, run the interpreter on `inputs` (one batch), simulate, compare."""
+    """Emit, run the interpreter on each batch of inputs, simulate every sequence,
+    compare word by word."""
     emitted = emit_verilog(module, out_dir, lanes)
-    expected = reference(module, emitted.plan, inputs)
+    parts = [reference(module, emitted.plan, inputs) for inputs in batches]
+    expected = Expected(
+        np.concatenate([p.inputs for p in parts]),
+        np.concatenate([p.lengths for p in parts]),
+        np.concatenate([p.outputs for p in parts]),
+        [line for p in parts for line in p.overflows],
+    )
     return run_testbench(emitted, expected, simulator)

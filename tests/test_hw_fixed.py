@@ -51,6 +51,8 @@ LUTS = [
     ([1, 3, 5, 7, 9, 11, 12, 13], 5, "odd", Format(5, 4)),  # -y for x < 0
     ([-8, -5, -2, 0, 2, 5, 7, 7], 7, "none", Format(4, 0)),  # signed index
     ([3, 1, 4, 1, 5, 9, 2, 6], -1, "odd", Format(6, 2)),  # finer than the input
+    # A coarse shift leaves fewer index bits than the table needs (clamp width).
+    (list(range(0, 64, 2)), 9, "sigmoid", Format(7, 5)),
 ]
 
 
