@@ -46,7 +46,7 @@ from rnnc.backends.hw_circuit import (
 )
 from rnnc.backends.hw_fixed import bits, constant, sext, width_of
 from rnnc.backends.hw_plan import Fetch, HardwarePlan, Stage
-from rnnc.dialects import fxp, rnn
+from rnnc.dialects import fxp, rnn, sv
 from rnnc.dialects.arrays import array_of
 from rnnc.errors import RnncError
 
@@ -339,6 +339,8 @@ class _StageBuilder:
             )
             mem.write(we, addr, aligned(state.next))
         for value, buffer in stage.writes:
+            if self.memories[buffer] is None:  # nothing reads it
+                continue
             row = self.t_actual if stage.steps > 1 else 0
             mem = self.memories[buffer]
             mem.write(we, self.address(buffer, row, wj), aligned(value))
@@ -468,12 +470,18 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         seq_len_width=len_width,
     )
     with ImplicitBuilder(block):
+        # Casts drop low bits and accumulators are wider than some of the sums
+        # they hold, by design: those bits are unused.
+        sv.VerbatimOp("// verilator lint_off UNUSEDSIGNAL")
         c = Circuit(args["clk"], args["rst"])
         n_stages = len(plan.stages)
         mode = c.reg(clog2(n_stages + 2))
+        used = plan.read_buffers() | {plan.input_buffer}
         memories = [
             c.memory(f"buf_{b.name}".replace(".", "_"), b.words, b.fmt.width)
-            for b in plan.buffers
+            if i in used
+            else None
+            for i, b in enumerate(plan.buffers)
         ]
         # Input: one beat per element, time-major.
         loading = eq(mode.q, 0)

@@ -175,6 +175,15 @@ class HardwarePlan:
     def steps(self) -> int:
         return self.buffers[self.input_buffer].rows
 
+    def read_buffers(self) -> set[int]:
+        """Buffers something reads: a stage operand, a state or an output."""
+        used = {r.buffer for o in self.outputs for r in o.runs}
+        for stage in self.stages:
+            used.update(st.buffer for st in stage.states)
+            fetches = [*stage.fetches.values(), *(m.lhs for m in stage.matvecs)]
+            used.update(seg.buffer for f in fetches for seg in f.segments)
+        return used
+
     @property
     def input_size(self) -> int:
         return self.buffers[self.input_buffer].cols
@@ -443,7 +452,11 @@ class _Planner:
         """Add one op of a step body (or of a head) to `stage`."""
         if all(v in self.consts for v in op.operands):
             self.consts.update(
-                zip(op.results, _evaluate(op, [self.consts[v] for v in op.operands]))
+                zip(
+                    op.results,
+                    _evaluate(op, [self.consts[v] for v in op.operands]),
+                    strict=False,
+                )
             )
             return
         if isinstance(op, fxp.MatMulOp):

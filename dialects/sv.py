@@ -703,6 +703,34 @@ class IfOp(IRDLOperation):
 
 
 @irdl_op_definition
+class VerbatimOp(IRDLOperation):
+    """Text emitted as is in the module body (here: lint pragmas).
+
+    Syntax: `sv.verbatim "text" attr-dict` (no substitutions).
+    """
+
+    name = "sv.verbatim"
+
+    format_string = attr_def(StringAttr)
+
+    def __init__(self, text: str):
+        super().__init__(attributes={"format_string": StringAttr(text)})
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_string_literal(self.format_string.data)
+        printer.print_op_attributes(
+            self.attributes, reserved_attr_names=("format_string",)
+        )
+
+    @classmethod
+    def parse(cls, parser: Parser) -> VerbatimOp:
+        op = cls(parser.parse_str_literal("verbatim text"))
+        op.attributes.update(parser.parse_optional_attr_dict())
+        return op
+
+
+@irdl_op_definition
 class FromClockOp(IRDLOperation):
     """CIRCT's `seq.from_clock`: a `!seq.clock` as an `i1` (for `sv.alwaysff`).
 
@@ -745,6 +773,7 @@ SV = Dialect(
         PAssignOp,
         AlwaysFFOp,
         IfOp,
+        VerbatimOp,
         FromClockOp,
     ],
     [InOutType, UnpackedArrayType],

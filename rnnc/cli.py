@@ -1,6 +1,10 @@
 """The `rnnc` command.
 
     rnnc MODEL [--emit=mlir|expanded] [-o FILE]        compile and print IR
+    rnnc MODEL --emit=verilog -o DIR [--lanes P] [--calib c.npz policy]   RTL
+    rnnc verify MODEL --calib c.npz [policy] [--sequences N] [--lanes P]
+                                                        RTL simulation vs interpreter
+    rnnc synth-report DIR [--json r.json]               yosys / nextpnr estimates
     rnnc run MODEL --input x.npz -o y.npz [--expand]    run (float or fixed point)
     rnnc quantize MODEL --calib c.npz [policy] -o m.fxp.mlir
     rnnc report MODEL.fxp.mlir [--json r.json]          memory footprint
@@ -27,9 +31,10 @@ from rnnc.memory_report import memory_report
 from rnnc.onnx_import import declared_inputs
 from rnnc.onnx_loader import load_model
 from rnnc.quant_config import CLASSES, QuantConfig, load_config
-from rnnc.quantize import quantize_model
+from rnnc.quantize import is_fixed_point, quantize_model
 
 EMIT_PASSES = {"mlir": (), "expanded": driver.EXPANDED}
+EMIT_CHOICES = sorted([*EMIT_PASSES, "verilog"])
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,8 +60,10 @@ def _input_shapes(specs: list[str]) -> dict[str, list[int]]:
 def compile_command(argv: list[str]) -> int:
     p = _Parser(prog="rnnc", description="Compile an ONNX RNN model.")
     p.add_argument("model", help=".onnx model or .mlir module")
-    p.add_argument("--emit", choices=sorted(EMIT_PASSES), default="mlir")
-    p.add_argument("-o", "--output", help="output file (default: stdout)")
+    p.add_argument("--emit", choices=EMIT_CHOICES, default="mlir")
+    p.add_argument(
+        "-o", "--output", help="output file (default: stdout); a directory for RTL"
+    )
     p.add_argument(
         "--input-shape",
         action="append",
@@ -64,7 +71,12 @@ def compile_command(argv: list[str]) -> int:
         metavar="NAME=DxDxD",
         help="fix the shape of a graph input (repeatable)",
     )
+    p.add_argument("--lanes", type=int, default=1, help="MAC lanes P (verilog)")
+    p.add_argument("--calib", help="calibration inputs, to quantize an .onnx model")
+    add_quant_flags(p)
     args = p.parse_args(argv)
+    if args.emit == "verilog":
+        return _emit_verilog(args)
     module = driver.load_module(args.model, _input_shapes(args.input_shape))
     driver.run_passes(module, EMIT_PASSES[args.emit])
     text = str(module) + "\n"
@@ -73,6 +85,74 @@ def compile_command(argv: list[str]) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _fixed_point_module(args):
+    """The model as an fxp module: a .fxp.mlir as is, an .onnx quantized."""
+    if Path(args.model).suffix == ".mlir":
+        module = driver.load_module(args.model)
+        if not is_fixed_point(module):
+            raise RnncError(f"'{args.model}' is not a fixed-point (.fxp.mlir) module")
+        return module
+    if not args.calib:
+        raise RnncError(
+            "RTL needs a fixed-point model: give --calib FILE.npz (and a policy) "
+            "or a .fxp.mlir from `rnnc quantize`"
+        )
+    return _quantize(args, _input_shapes(args.input_shape) or None)
+
+
+def _emit_verilog(args) -> int:
+    from rnnc.hardware import emit_verilog
+
+    if not args.output:
+        raise RnncError("--emit=verilog writes a directory: give -o DIR")
+    emitted = emit_verilog(_fixed_point_module(args), args.output, args.lanes)
+    manifest = emitted.manifest()
+    print(
+        f"wrote {args.output}: {', '.join(p.name for p in emitted.sources)} and "
+        f"{len(manifest['memories'])} memory files; {manifest['compute_cycles']} "
+        f"cycles per sequence with {args.lanes} MAC lane(s)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def verify_command(argv: list[str]) -> int:
+    from rnnc.hardware import random_batches, verify
+
+    p = _Parser(
+        prog="rnnc verify",
+        description="Simulate the generated RTL on random sequences and compare "
+        "every output word with the fixed-point interpreter.",
+    )
+    p.add_argument("model", help=".onnx model")
+    p.add_argument("--calib", required=True, help="calibration inputs (npz by name)")
+    p.add_argument("--sequences", type=int, default=100)
+    p.add_argument("--lanes", type=int, default=1, help="MAC lanes P")
+    p.add_argument("--simulator", choices=["iverilog", "verilator"], default="iverilog")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", default="rnnc_verify", help="work directory")
+    p.add_argument("--json", help="also write the report as JSON")
+    p.add_argument("--input-shape", action="append", default=[], help=argparse.SUPPRESS)
+    add_quant_flags(p)
+    args = p.parse_args(argv)
+    module = _fixed_point_module(args)
+    calibration = _read_npz(args.calib)
+    names = [name for name, _ in driver.signature(module)[0]]
+    from rnnc.backends.hw_plan import plan_hardware
+
+    batch = plan_hardware(module).batch
+    batches = random_batches(calibration, names, args.sequences, batch, args.seed)
+    report = verify(module, batches, args.output, args.lanes, args.simulator)
+    print(report.summary())
+    for line in report.mismatches[:10]:
+        print(line)
+    for line in report.overflows:
+        print(f"overflow: {line}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    return 0 if report.ok else 1
 
 
 def _read_npz(path: str) -> dict[str, np.ndarray]:
@@ -413,8 +493,16 @@ def sweep_command(argv: list[str]) -> int:
     return 0
 
 
+def synth_report_command(argv: list[str]) -> int:
+    from rnnc import synth_report
+
+    return synth_report.command(argv)
+
+
 COMMANDS = {
     "run": run_command,
+    "verify": verify_command,
+    "synth-report": synth_report_command,
     "quantize": quantize_command,
     "report": report_command,
     "eval": eval_command,

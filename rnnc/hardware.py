@@ -20,10 +20,11 @@ from xdsl.dialects.builtin import ModuleOp
 from rnnc.backends import simulate
 from rnnc.backends.float_interpreter import Interpreter, main_function
 from rnnc.backends.fxp_interpreter import _COUNTER, OverflowCounter
-from rnnc.backends.hw_datapath import TOP, Design, build_design
+from rnnc.backends.hw_datapath import TOP, Design
 from rnnc.backends.hw_plan import HardwarePlan, plan_hardware
 from rnnc.backends.verilog_export import export_split
 from rnnc.errors import RnncError
+from rnnc.passes.lower_fxp_to_hw import lower, take_memories
 
 TESTBENCH = "rnnc_tb"
 
@@ -67,10 +68,12 @@ class Emitted:
 def emit_verilog(module: ModuleOp, out_dir: str | Path, lanes: int = 1) -> Emitted:
     """Write the RTL of a lowered fxp module into `out_dir`."""
     out = Path(out_dir)
-    plan = plan_hardware(module)
-    design = build_design(plan, lanes)
-    sources = export_split(design.module, out)
-    for name, rom in design.roms.items():
+    plan = plan_hardware(module)  # refers to `module`, which the testbench runs
+    hw_module = module.clone()
+    design = lower(hw_module, lanes)
+    roms = take_memories(hw_module)
+    sources = export_split(hw_module, out)
+    for name, rom in roms.items():
         (out / f"{name}.hex").write_text(rom.hex_text())
     emitted = Emitted(out, sources, design, plan)
     (out / "manifest.json").write_text(json.dumps(emitted.manifest(), indent=2) + "\n")
@@ -239,6 +242,9 @@ class VerifyReport:
     def ok(self) -> bool:
         return self.errors == 0 and self.words > 0
 
+    def as_dict(self) -> dict:
+        return {**asdict(self), "ok": self.ok}
+
     def summary(self) -> str:
         cycles = self.cycles_per_sequence
         mean = sum(cycles) / len(cycles) if cycles else 0
@@ -312,6 +318,24 @@ def random_like(arrays: dict[str, np.ndarray], rng: np.random.Generator) -> dict
             spread = float(a.std()) or 1.0
             out[name] = rng.normal(float(a.mean()), spread, a.shape).astype(a.dtype)
     return out
+
+
+def random_batches(
+    calibration: dict[str, np.ndarray],
+    names: list[str],
+    sequences: int,
+    batch: int,
+    seed: int = 0,
+) -> list[list[np.ndarray]]:
+    """Enough random input batches (shaped like the calibration arrays, `batch`
+    sequences each) for at least `sequences` sequences."""
+    rng = np.random.default_rng(seed)
+    count = max(-(-sequences // batch), 1)
+    batches = []
+    for _ in range(count):
+        data = random_like(calibration, rng)
+        batches.append([data[n] for n in names])
+    return batches
 
 
 def verify(

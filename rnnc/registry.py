@@ -65,6 +65,12 @@ def _lower_to_fxp() -> type[ModulePass]:
     return LowerToFxpPass
 
 
+def _lower_fxp_to_hw() -> type[ModulePass]:
+    from rnnc.passes.lower_fxp_to_hw import LowerFxpToHwPass
+
+    return LowerFxpToHwPass
+
+
 DIALECTS: dict[str, Callable[[], Dialect]] = {"rnn": _rnn, "fxp": _fxp, "sv": _sv}
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "expand-cells": _expand_cells,
@@ -73,6 +79,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "range-analysis": _range_analysis,
     "assign-formats": _assign_formats,
     "lower-to-fxp": _lower_to_fxp,
+    "lower-fxp-to-hw": _lower_fxp_to_hw,
 }
 
 

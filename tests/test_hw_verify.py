@@ -13,14 +13,13 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 from torch import nn
+from torch_models import export_onnx
 
 from rnnc.backends.simulate import have_tool
 from rnnc.hardware import random_like, verify
 from rnnc.onnx_loader import load_model
 from rnnc.quant_config import load_config
 from rnnc.quantize import quantize_model
-
-from torch_models import export_onnx
 
 pytestmark = pytest.mark.skipif(
     not have_tool("iverilog"), reason="iverilog is not installed"

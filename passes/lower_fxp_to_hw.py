@@ -1,0 +1,76 @@
+"""lower-fxp-to-hw: the `fxp` module as one clocked `hw.module` (hw/comb/seq/sv).
+
+The module's function becomes `rnnc_top`: input and output streams with valid/ready
+handshakes, P MAC lanes per stage with weight ROMs, an elementwise pipeline, state
+and sequence buffers and the controller (see docs/hardware.md and
+backends/hw_datapath.py). The ROM contents go into the module attribute
+`rnnc.memories` (name → raw words), which `rnnc --emit=verilog` writes as the
+`$readmemh` files next to the Verilog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import DictionaryAttr, ModuleOp
+from xdsl.passes import ModulePass
+
+from rnnc.backends.hw_circuit import Rom
+from rnnc.backends.hw_datapath import Design, build_design
+from rnnc.backends.hw_plan import plan_hardware
+from rnnc.dialects.arrays import array_of, dense_of
+
+MEMORIES = "rnnc.memories"
+
+
+def lower(module: ModuleOp, lanes: int = 1) -> Design:
+    """Replace the contents of `module` by the datapath; returns its description."""
+    design = build_design(plan_hardware(module), lanes)
+    for op in list(module.ops):
+        op.detach()
+        op.erase()
+    for op in list(design.module.ops):
+        op.detach()
+        module.body.block.add_op(op)
+    design.module = module
+    module.attributes[MEMORIES] = DictionaryAttr(
+        {
+            name: dense_of(np.asarray(rom.values, np.int64))
+            for name, rom in design.roms.items()
+        }
+    )
+    return design
+
+
+def take_memories(module: ModuleOp) -> dict[str, Rom]:
+    """The ROM contents recorded by the pass, removed from the module (CIRCT need
+    not see them). Widths come from the `sv.reg` each file is read into."""
+    from rnnc.dialects import sv
+
+    attr = module.attributes.pop(MEMORIES, None)
+    if attr is None:
+        return {}
+    widths = {}
+    for op in module.walk():
+        if isinstance(op, sv.ReadMemOp):
+            name = op.filename.data.removesuffix(".hex")
+            array = op.dest.type.element_type
+            widths[name] = array.element_type.width.data
+    return {
+        name: Rom(widths[name], array_of(value).tolist())
+        for name, value in attr.data.items()
+    }
+
+
+@dataclass(frozen=True)
+class LowerFxpToHwPass(ModulePass):
+    """Lower a fixed-point module to a pipelined hw.module with `lanes` MAC lanes."""
+
+    name = "lower-fxp-to-hw"
+
+    lanes: int = 1
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        lower(op, self.lanes)
