@@ -240,8 +240,6 @@ class _StageBuilder:
             i1, g1 = c.delay(i, 1), c.delay(g, 1)
             last2 = c.delay(and_(on1, last1), 1)
             i2, g2 = c.delay(i1, 1), c.delay(g1, 1)
-            bases = np.concatenate([[0], np.cumsum(groups)[:-1]]).astype(int).tolist()
-            words = sum(groups)
             rom_address = resize(sc, clog2(mac_cycles))
             product_width = x_width + w_width
             self.result_mems = []
@@ -264,14 +262,17 @@ class _StageBuilder:
                 acc = c.reg(acc_width)
                 summed = comb.AddOp([acc.q, prod]).result
                 acc.next(mux(on1, mux(first1, prod, summed), acc.q))
-                mem = c.memory(f"{stage.name}_acc{lane}", words, acc_width)
-                addr = _plus(
-                    resize(table(i2, bases, clog2(words)), clog2(words)),
-                    resize(g2, clog2(words)),
-                )
-                mem.write(last2, addr, acc.q)
-                self.result_mems.append(mem)
-            self.bases = bases
+                # One result memory per lane and mat-vec (one write, one read
+                # port each), holding the exact sums at the mat-vec's width.
+                row = []
+                for index, (m, gg) in enumerate(zip(mvs, groups, strict=True)):
+                    mem = c.memory(
+                        f"{stage.name}_acc{lane}_{index}", gg, m.out_fmt.width
+                    )
+                    we = and_(last2, eq(i2, index)) if len(mvs) > 1 else last2
+                    mem.write(we, g2, bits(acc.q, 0, m.out_fmt.width))
+                    row.append(mem)
+                self.result_mems.append(row)
 
         # -------------------------------------------------- elementwise phase
         ew_on = and_(self.active, uge(sc, ew_start), ult(sc, ew_start + n))
@@ -282,18 +283,9 @@ class _StageBuilder:
             jg, _ = _wrap_counter(c, max(groups), jp_wrap, clear)
         signals: dict[SSAValue, tuple[SSAValue, int | None]] = {}
         for index, m in enumerate(mvs):
-            mems = self.result_mems
-            addr = _plus(
-                constant(self.bases[index], mems[0].address_bits),
-                resize(jg, mems[0].address_bits),
-            )
-            value = (
-                select(jp, [mem.read(addr) for mem in mems])
-                if lanes > 1
-                else mems[0].read(addr)
-            )
-            value = bits(c.delay(value, 1), 0, m.out_fmt.width)
-            signals[m.op.result] = (value, 0)
+            reads = [row[index].read(jg) for row in self.result_mems]
+            value = select(jp, reads) if lanes > 1 else reads[0]
+            signals[m.op.result] = (c.delay(value, 1), 0)
         needed = {v for op in stage.ops for v in op.operands} | set(written)
         for value, fetch in stage.fetches.items():
             if value not in needed:
@@ -538,7 +530,8 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         reads = []
         for b, shift in sources:
             mem = memories[b]
-            start = table(run_index, [r.start for r in runs], mem.address_bits + 1)
+            starts = [r.start if r.buffer == b else 0 for r in runs]
+            start = table(run_index, starts, mem.address_bits + 1)
             addr = _plus(start, resize(off.q, mem.address_bits + 1))
             word = hw_fixed.shift_left(mem.read(addr), shift)
             reads.append(sext(word, out_width))
