@@ -30,8 +30,10 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, BlockArgument, Operation, SSAValue
 
-from rnnc.backends import fxp_interpreter  # noqa: F401  (registers fxp impls)
-from rnnc.backends import float_interpreter
+from rnnc.backends import (
+    float_interpreter,
+    fxp_interpreter,  # noqa: F401  (registers fxp impls)
+)
 from rnnc.backends.float_interpreter import IMPLS, main_function
 from rnnc.dialects import fxp, rnn
 from rnnc.dialects.fixed import Format

@@ -142,6 +142,53 @@ def run_iverilog(
     return proc.stdout
 
 
+def run_verilator(
+    sources: Sources,
+    *,
+    top: str,
+    workdir: str | Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> str:
+    """Build a simulator with `verilator --binary --timing` (the testbench's
+    delays need `--timing`) and run it in `workdir`; returns its stdout."""
+    paths = _paths(sources)
+    with tempfile.TemporaryDirectory(prefix="rnnc-verilator-") as tmp:
+        _run(
+            "verilator",
+            [
+                "--binary",
+                "--timing",
+                "-Wno-fatal",
+                "-Wno-lint",
+                "-Wno-style",
+                "--top-module",
+                top,
+                "--Mdir",
+                tmp,
+                "-o",
+                "sim",
+                *paths,
+            ],
+            cwd=tmp,
+            timeout=timeout,
+            what="build",
+        )
+        proc = subprocess.run(
+            [str(Path(tmp) / "sim")],
+            cwd=workdir or tmp,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RnncError(
+                f"verilator: simulation failed (exit {proc.returncode}): "
+                f"{_first_error(proc.stderr + proc.stdout)}"
+            )
+    return proc.stdout
+
+
 def lint_verilator(
     sources: Sources,
     *,

@@ -149,7 +149,7 @@ def testbench(emitted: Emitted, sequences: int, seed: int = 1) -> str:
 
     Outputs are accepted with a pseudo-random `out_ready` to exercise the
     handshake. Prints one `SEQ s cycles c` line per sequence (from the last input
-    beat to the first output beat) and `DONE errors=e words=w`.
+    beat to the first valid output word) and `DONE errors=e words=w`.
     """
     d, plan = emitted.design, emitted.plan
     words_in = plan.steps * plan.input_size
@@ -175,7 +175,7 @@ module {TESTBENCH};
   reg [{d.input_width - 1}:0] inputs [0:{sequences * words_in - 1}];
   reg [{lw - 1}:0] lengths [0:{max(sequences - 1, 0)}];
   reg [{d.output_width - 1}:0] expected [0:{sequences * words_out - 1}];
-  integer cycle = 0, errors = 0, got = 0, s, e, seed = {seed};
+  integer cycle = 0, errors = 0, got = 0, reported = 0, s, e, seed = {seed};
   integer loaded_at [0:{max(sequences - 1, 0)}];
   always @(posedge clk) cycle <= cycle + 1;
 
@@ -202,10 +202,12 @@ module {TESTBENCH};
     while (rst) @(negedge clk);
     while (got < {sequences * words_out}) begin
       out_ready = ($random(seed) & 3) != 0;
+      if (out_valid && got % {words_out} == 0 && reported <= got / {words_out}) begin
+        $display("SEQ %0d cycles %0d", got / {words_out},
+                 cycle - loaded_at[got / {words_out}]);
+        reported = got / {words_out} + 1;
+      end
       if (out_valid && out_ready) begin
-        if (got % {words_out} == 0)
-          $display("SEQ %0d cycles %0d", got / {words_out},
-                   cycle - loaded_at[got / {words_out}]);
         if (out_data !== expected[got]) begin
           errors = errors + 1;
           if (errors <= 10)

@@ -7,6 +7,8 @@ self-checking testbench whose expected words come from the interpreter.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -17,6 +19,7 @@ from torch_models import export_onnx
 
 from rnnc.backends import simulate
 from rnnc.backends.simulate import have_tool
+from rnnc.cli import main
 from rnnc.hardware import random_batches, verify
 from rnnc.onnx_loader import load_model
 from rnnc.quant_config import load_config
@@ -193,3 +196,75 @@ def test_rtl_matches_interpreter(tmp_path, name):
     if have_tool("yosys"):
         result = simulate.synth_yosys(sources, "rnnc_top", workdir=rtl)
         assert result.stats["num_cells"] > 0
+
+
+def _gru_default_case(tmp_path):
+    """ONNX GRU with the default linear_before_reset=0: the recurrent product
+    needs r ⊙ h, computed in the same step."""
+    rng = np.random.default_rng(4)
+    w = rng.normal(0, 0.5, (1, 6, 2)).astype(np.float32)
+    r = rng.normal(0, 0.5, (1, 6, 2)).astype(np.float32)
+    node = helper.make_node("GRU", ["x", "W", "R"], ["Y"], hidden_size=2)
+    graph = helper.make_graph(
+        [node],
+        "gru",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 2, 2])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+        [
+            helper.make_tensor("W", TensorProto.FLOAT, w.shape, w.ravel()),
+            helper.make_tensor("R", TensorProto.FLOAT, r.shape, r.ravel()),
+        ],
+    )
+    path = tmp_path / "gru.onnx"
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, path)
+    np.savez(tmp_path / "calib.npz", x=rng.normal(0, 1, (3, 2, 2)).astype(np.float32))
+    return path
+
+
+def test_unsupported_hardware_is_one_error_line(tmp_path, capsys):
+    path = _gru_default_case(tmp_path)
+    code = main(
+        [
+            str(path),
+            "--emit=verilog",
+            "-o",
+            str(tmp_path / "rtl"),
+            "--calib",
+            str(tmp_path / "calib.npz"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("rnnc: error: hardware backend does not support")
+    assert "linear_before_reset=0" in last
+    assert "Traceback" not in err
+
+
+def test_verify_command_reports_a_match(tmp_path, capsys):
+    path, calib = _sequence_case(tmp_path, "rnn")
+    np.savez(tmp_path / "calib.npz", **calib)
+    code = main(
+        [
+            "verify",
+            str(path),
+            "--calib",
+            str(tmp_path / "calib.npz"),
+            "--sequences",
+            "30",
+            "--lanes",
+            "2",
+            "--act-bits",
+            "10",
+            "-o",
+            str(tmp_path / "work"),
+            "--json",
+            str(tmp_path / "report.json"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith("MATCH: 50 sequences")
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["ok"] and report["errors"] == 0 and report["words"] == 50 * 20

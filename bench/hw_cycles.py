@@ -1,0 +1,108 @@
+"""Cycles per time step of the generated RTL, measured in simulation, vs the bound.
+
+LSTM classifier: embedding 64, hidden 128 (random weights; timing does not depend
+on them), W8/A16, for P ∈ {1, 4, 16} MAC lanes. The RTL is simulated (Verilator if
+installed, else iverilog) on sequences of two lengths; the difference of the
+measured cycles per sequence over the difference of lengths is the cycles per step,
+compared with 1.05 · MACs/P + pipeline depth (the acceptance bound) and with the
+exact count of docs/hardware.md.
+    python bench/hw_cycles.py [--lanes 1,4,16] [--steps 2,4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnc.backends.hw_datapath import MAC_LATENCY
+from rnnc.backends.simulate import have_tool
+from rnnc.hardware import random_batches, verify
+from rnnc.onnx_loader import load_model
+from rnnc.quant_config import load_config
+from rnnc.quantize import quantize_model
+
+
+class Classifier(nn.Module):
+    def __init__(self, vocab=1000, emb=64, hidden=128):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, emb)
+        self.rnn = nn.LSTM(emb, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, 2)
+
+    def forward(self, tokens):
+        _, (h, _) = self.rnn(self.emb(tokens))
+        return self.head(h[-1])
+
+
+def measure(model_path, steps, lanes, simulator, work):
+    """Mean measured cycles per sequence, and the recurrence stage's timing."""
+    tokens = np.random.default_rng(0).integers(0, 1000, (2, steps))
+    calib = {"tokens": tokens}
+    config = load_config(None, weight_bits=8, activation_bits=16)
+    with contextlib.redirect_stderr(io.StringIO()):
+        module, _ = quantize_model(load_model(model_path), calib, config)
+    batches = random_batches(calib, ["tokens"], 2, 2, seed=1)
+    report = verify(module, batches, work, lanes, simulator)
+    assert report.ok, report.summary()
+    return float(np.mean(report.cycles_per_sequence))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--lanes", default="1,4,16")
+    p.add_argument("--steps", default="2,4")
+    args = p.parse_args()
+    simulator = "verilator" if have_tool("verilator") else "iverilog"
+    short, long = (int(s) for s in args.steps.split(","))
+    torch.manual_seed(0)
+    emb, hidden = 64, 128
+    macs = 4 * hidden * (emb + hidden)
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = Path(tmp) / "lstm.onnx"
+        torch.onnx.export(
+            Classifier().eval(),
+            (torch.zeros(2, short, dtype=torch.long),),
+            str(path),
+            dynamo=False,
+            input_names=["tokens"],
+            output_names=["logits"],
+            dynamic_axes={"tokens": {1: "steps"}},
+        )
+        print(
+            f"LSTM emb {emb} hidden {hidden}: {macs} MACs per step, W8/A16, "
+            f"{simulator}; per step = (cycles(T={long}) - cycles(T={short})) / "
+            f"{long - short}"
+        )
+        print(f"{'P':>3} {'measured':>9} {'bound':>9} {'ratio':>6} {'MACs/P':>8}  s")
+        for lanes in (int(x) for x in args.lanes.split(",")):
+            start = time.perf_counter()
+            a = measure(path, short, lanes, simulator, Path(tmp) / f"p{lanes}a")
+            b = measure(path, long, lanes, simulator, Path(tmp) / f"p{lanes}b")
+            per_step = (b - a) / (long - short)
+            # Pipeline depth: the elementwise chain of the step plus the MAC
+            # pipeline and the write-back (from the emitted manifest).
+            manifest = (Path(tmp) / f"p{lanes}b" / "manifest.json").read_text()
+            stage = json.loads(manifest)["stages"][0]
+            depth = stage["depth"] + MAC_LATENCY + 1
+            bound = 1.05 * macs / lanes + depth
+            print(
+                f"{lanes:>3} {per_step:>9.0f} {bound:>9.0f} "
+                f"{per_step / (macs / lanes):>6.3f} {macs / lanes:>8.0f}  "
+                f"{time.perf_counter() - start:.0f}"
+                + ("" if per_step <= bound else "  OVER THE BOUND")
+            )
+
+
+if __name__ == "__main__":
+    main()
