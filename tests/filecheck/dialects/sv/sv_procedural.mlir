@@ -1,5 +1,6 @@
 // RUN: RNNC_ROUNDTRIP
-// RUN: RNNC_GENERIC_ROUNDTRIP --check-prefix=GENERIC
+// RUN: RNNC_GENERIC_ROUNDTRIP
+// RUN: rnnc-opt %s --print-op-generic | filecheck %s --check-prefix=GENERIC
 
 // Memories with synchronous writes: `always_ff` with `if` and non-blocking
 // assignments, a named wire for an index, a verbatim pragma, and CIRCT's
