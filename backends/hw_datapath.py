@@ -125,11 +125,19 @@ def _plus(a: SSAValue, b: SSAValue) -> SSAValue:
     return comb.AddOp([a, b]).result
 
 
+def _bank_address(bank: SSAValue, words: int, address: SSAValue) -> SSAValue:
+    """Address in a two-bank memory of 2·words entries."""
+    width = clog2(2 * words)
+    offset = mux(bank, constant(words, width), constant(0, width))
+    return _plus(offset, resize(address, width))
+
+
 class _StageBuilder:
-    def __init__(self, c, plan, stage: Stage, memories, active, seq_len, lanes):
+    def __init__(self, c, plan, stage: Stage, memories, active, seq_len, lanes, bank):
         self.c, self.plan, self.stage = c, plan, stage
         self.memories: list[Memory] = memories
         self.active, self.seq_len, self.lanes = active, seq_len, lanes
+        self.input_bank = bank  # the input buffer bank being computed on
 
     def address(self, buffer: int, row: SSAValue | int, col: SSAValue) -> SSAValue:
         mem = self.memories[buffer]
@@ -139,7 +147,11 @@ class _StageBuilder:
             base = constant(row * cols, width)
         else:
             base = _times(row, cols, width)
-        return _plus(base, resize(col, width))
+        address = _plus(base, resize(col, width))
+        if buffer == self.plan.input_buffer:
+            words = self.plan.buffers[buffer].words
+            return _bank_address(self.input_bank, words, address)
+        return address
 
     def fetch(self, fetch: Fetch, k: SSAValue, width: int) -> SSAValue:
         """Element k of a vector operand, sign-extended to `width` bits."""
@@ -470,29 +482,57 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         mode = c.reg(clog2(n_stages + 2))
         used = plan.read_buffers() | {plan.input_buffer}
         memories = [
-            c.memory(f"buf_{b.name}".replace(".", "_"), b.words, b.fmt.width)
+            c.memory(
+                f"buf_{b.name}".replace(".", "_"),
+                b.words * (2 if i == plan.input_buffer else 1),
+                b.fmt.width,
+            )
             if i in used
             else None
             for i, b in enumerate(plan.buffers)
         ]
-        # Input: one beat per element, time-major.
-        loading = eq(mode.q, 0)
-        beat = and_(args["in_valid"], loading)
+        # Input: one beat per element, time-major, into one of two banks: the next
+        # sequence loads while the current one is computed.
         words = plan.buffers[plan.input_buffer].words
+        load_bank, run_bank = c.reg(1), c.reg(1)
+        full = [c.reg(1), c.reg(1)]
+        in_ready = not_(mux(load_bank.q, full[1].q, full[0].q))
+        beat = and_(args["in_valid"], in_ready)
         load_count, load_done = _wrap_counter(c, words, beat)
-        memories[plan.input_buffer].write(beat, load_count, args["in_data"])
+        memories[plan.input_buffer].write(
+            beat, _bank_address(load_bank.q, words, load_count), args["in_data"]
+        )
         seq_len = None
         if len_width:
-            held = c.reg(len_width)
             first_beat = and_(beat, eq(load_count, 0))
-            held.next(mux(first_beat, args["seq_len"], held.q))
-            seq_len = held.q
-        advance = [load_done]
+            held = []
+            for bank in (0, 1):
+                r = c.reg(len_width)
+                mine = and_(first_beat, eq(load_bank.q, bank))
+                r.next(mux(mine, args["seq_len"], r.q))
+                held.append(r.q)
+            seq_len = mux(run_bank.q, held[1], held[0])
+        start = and_(eq(mode.q, 0), mux(run_bank.q, full[1].q, full[0].q))
+        advance = [start]
+        stage_done = []
         for s, stage in enumerate(plan.stages):
             active = eq(mode.q, s + 1)
-            builder = _StageBuilder(c, plan, stage, memories, active, seq_len, lanes)
+            builder = _StageBuilder(
+                c, plan, stage, memories, active, seq_len, lanes, run_bank.q
+            )
             design.stages.append(builder.build())
             advance.append(builder.done)
+            stage_done.append(builder.done)
+        # The last stage frees its input bank.
+        release = and_(eq(mode.q, n_stages), stage_done[-1])
+        for bank in (0, 1):
+            loaded = and_(load_done, eq(load_bank.q, bank))
+            freed = and_(release, eq(run_bank.q, bank))
+            full[bank].next(
+                mux(loaded, constant(1, 1), mux(freed, constant(0, 1), full[bank].q))
+            )
+        load_bank.next(mux(load_done, not_(load_bank.q), load_bank.q))
+        run_bank.next(mux(release, not_(run_bank.q), run_bank.q))
         # Output: the results' runs, one element per beat.
         runs = [r for o in plan.outputs for r in o.runs]
         sending = eq(mode.q, n_stages + 1)
@@ -548,7 +588,7 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
             target = constant((m + 1) % (n_stages + 2), mw)
             nxt = mux(and_(eq(mode.q, m), cond), target, nxt)
         mode.next(nxt)
-        hw.OutputOp([loading, sending, data, and_(sending, run_end, last_run)])
+        hw.OutputOp([in_ready, sending, data, and_(sending, run_end, last_run)])
     module_type = hw.ModuleType(
         ArrayAttr(
             [hw.ModulePort(StringAttr(n), t, hw.DirectionAttr(d)) for n, t, d in ports]

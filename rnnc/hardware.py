@@ -147,9 +147,11 @@ def _hex_lines(values: np.ndarray, width: int) -> str:
 def testbench(emitted: Emitted, sequences: int, seed: int = 1) -> str:
     """A self-checking testbench: streams tb_in.hex, checks against tb_out.hex.
 
-    Outputs are accepted with a pseudo-random `out_ready` to exercise the
-    handshake. Prints one `SEQ s cycles c` line per sequence (from the last input
-    beat to the first valid output word) and `DONE errors=e words=w`.
+    Inputs stream back to back (the next sequence loads while one computes);
+    outputs are accepted with a pseudo-random `out_ready` to exercise the
+    handshake. Prints one `SEQ s cycles c` line per sequence (from when it could
+    start, i.e. its last input beat or the previous sequence's last output word,
+    to its first valid output word) and `DONE errors=e words=w`.
     """
     d, plan = emitted.design, emitted.plan
     words_in = plan.steps * plan.input_size
@@ -177,6 +179,8 @@ module {TESTBENCH};
   reg [{d.output_width - 1}:0] expected [0:{sequences * words_out - 1}];
   integer cycle = 0, errors = 0, got = 0, reported = 0, s, e, seed = {seed};
   integer loaded_at [0:{max(sequences - 1, 0)}];
+  integer drained_at [0:{max(sequences - 1, 0)}];
+  integer s_out, start;
   always @(posedge clk) cycle <= cycle + 1;
 
   initial begin
@@ -203,8 +207,10 @@ module {TESTBENCH};
     while (got < {sequences * words_out}) begin
       out_ready = ($random(seed) & 3) != 0;
       if (out_valid && got % {words_out} == 0 && reported <= got / {words_out}) begin
-        $display("SEQ %0d cycles %0d", got / {words_out},
-                 cycle - loaded_at[got / {words_out}]);
+        s_out = got / {words_out};
+        start = loaded_at[s_out];
+        if (s_out > 0 && drained_at[s_out - 1] > start) start = drained_at[s_out - 1];
+        $display("SEQ %0d cycles %0d", s_out, cycle - start);
         reported = got / {words_out} + 1;
       end
       if (out_valid && out_ready) begin
@@ -218,6 +224,7 @@ module {TESTBENCH};
           errors = errors + 1;
           $display("MISMATCH out_last at word %0d", got);
         end
+        if (got % {words_out} == {words_out - 1}) drained_at[got / {words_out}] = cycle;
         got = got + 1;
       end
       @(negedge clk);

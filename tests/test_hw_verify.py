@@ -190,6 +190,10 @@ def test_rtl_matches_interpreter(tmp_path, name):
     if "saturat" in name:  # the case exists to exercise the saturating casts
         assert any("saturate" in line for line in report.overflows)
     rtl = tmp_path / "rtl"
+    # Timing: every sequence takes the documented cycle count (+ 2 to start).
+    planned = json.loads((rtl / "manifest.json").read_text())["compute_cycles"]
+    assert report.cycles_per_sequence
+    assert all(planned <= c <= planned + 2 for c in report.cycles_per_sequence)
     sources = [rtl / "rnnc_top.sv"]
     if have_tool("verilator"):
         assert simulate.lint_verilator(sources, top="rnnc_top") == ""
