@@ -272,3 +272,42 @@ def test_verify_command_reports_a_match(tmp_path, capsys):
     assert out.startswith("MATCH: 50 sequences")
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["ok"] and report["errors"] == 0 and report["words"] == 50 * 20
+
+
+@pytest.mark.skipif(
+    not (have_tool("yosys") and have_tool("nextpnr-ice40")),
+    reason="yosys or nextpnr-ice40 is not installed",
+)
+def test_synth_report_of_a_small_model(tmp_path, capsys):
+    """Emitted RTL synthesizes for Xilinx and places on an iCE40 with an fmax."""
+    torch.manual_seed(2)
+    model = Sequence("rnn", inp=2, hidden=3)
+    x = torch.randn(3, 4, 2)
+    export_onnx(model, (x,), tmp_path / "m.onnx", ["x"], ["y"], None)
+    np.savez(tmp_path / "calib.npz", x=x.numpy())
+    rtl = tmp_path / "rtl"
+    assert (
+        main(
+            [
+                str(tmp_path / "m.onnx"),
+                "--emit=verilog",
+                "-o",
+                str(rtl),
+                "--calib",
+                str(tmp_path / "calib.npz"),
+                "--weight-bits",
+                "6",
+                "--act-bits",
+                "8",
+                "--lut-bits",
+                "5",
+            ]
+        )
+        == 0
+    )
+    assert main(["synth-report", str(rtl), "--json", str(tmp_path / "s.json")]) == 0
+    report = json.loads((tmp_path / "s.json").read_text())
+    assert report["top"] == "rnnc_top"
+    assert report["xilinx"]["luts"] > 0 and report["xilinx"]["dsps"] >= 1
+    assert report["ice40"]["fmax_mhz"] > 0
+    assert "fmax" in capsys.readouterr().out
