@@ -183,24 +183,33 @@ class _StageBuilder:
         return value
 
     def build(self) -> StageTiming:
-        c, stage, lanes = self.c, self.stage, self.lanes
-        n = stage.units
-        mvs = stage.matvecs
-        groups = [ceil(m.weight.shape[1] / lanes) for m in mvs]
-        ks = [m.weight.shape[0] for m in mvs]
-        mac_cycles = sum(g * k for g, k in zip(groups, ks, strict=False))
-        ew_start = mac_cycles + MAC_LATENCY if mvs else 0
-
-        # Step and time counters; the step length follows from the pipeline depth.
+        stage, lanes = self.stage, self.lanes
+        self.groups = [ceil(m.weight.shape[1] / lanes) for m in stage.matvecs]
+        ks = [m.weight.shape[0] for m in stage.matvecs]
+        mac_cycles = sum(g * k for g, k in zip(self.groups, ks, strict=True))
         levels = _levels(stage)
-        written = [st.next for st in stage.states] + [w for w, _ in stage.writes]
-        depth = max((levels.get(v) or 0 for v in written), default=0)
+        self.written = [st.next for st in stage.states] + [w for w, _ in stage.writes]
+        depth = max((levels.get(v) or 0 for v in self.written), default=0)
         timing = StageTiming(
-            stage.name, stage.steps, mac_cycles, n, depth, stage.macs_per_step
+            stage.name,
+            stage.steps,
+            mac_cycles,
+            stage.units,
+            depth,
+            stage.macs_per_step,
         )
+        self._counters(timing)
+        if stage.matvecs:
+            self._mac_unit(mac_cycles, ks)
+        self._elementwise_unit(timing)
+        return timing
+
+    def _counters(self, timing: StageTiming) -> None:
+        """Cycle-in-step counter `sc`, step counter t, time index, ping-pong row."""
+        c, stage = self.c, self.stage
         length = timing.cycles_per_step
         sc_reg = c.reg(clog2(length))
-        sc = sc_reg.q
+        sc = self.sc = sc_reg.q
         at_end = eq(sc, length - 1)
         sc_reg.next(
             mux(
@@ -217,76 +226,77 @@ class _StageBuilder:
         self.parity = bits(t, 0, 1) if stage.steps > 1 else constant(0, 1)
         self.first_step = eq(t, 0) if stage.steps > 1 else constant(1, 1)
 
-        # ------------------------------------------------------ mat-vec phase
-        if mvs:
-            mac_on = and_(self.active, ult(sc, mac_cycles))
-            m_count = len(mvs)
-            i_width = clog2(m_count)
-            i_reg = c.reg(i_width) if m_count > 1 else None
-            i = i_reg.q if i_reg else constant(0, 1)
-            k, k_end = _var_counter(c, i, [kk - 1 for kk in ks], mac_on)
-            g, g_end = _var_counter(
-                c, i, [gg - 1 for gg in groups], and_(mac_on, k_end)
+    def _mac_unit(self, mac_cycles: int, ks: list[int]) -> None:
+        """P lanes: operand fetch, weight ROMs, exact multiply-accumulate, result
+        memories (one per lane and mat-vec)."""
+        c, stage, lanes, sc = self.c, self.stage, self.lanes, self.sc
+        mvs, groups = stage.matvecs, self.groups
+        mac_on = and_(self.active, ult(sc, mac_cycles))
+        m_count = len(mvs)
+        i_width = clog2(m_count)
+        i_reg = c.reg(i_width) if m_count > 1 else None
+        i = i_reg.q if i_reg else constant(0, 1)
+        k, k_end = _var_counter(c, i, [kk - 1 for kk in ks], mac_on)
+        g, g_end = _var_counter(c, i, [gg - 1 for gg in groups], and_(mac_on, k_end))
+        if i_reg:
+            last_i = eq(i, m_count - 1)
+            adv = and_(mac_on, k_end, g_end)
+            i_reg.next(mux(adv, mux(last_i, constant(0, i_width), add_const(i, 1)), i))
+        x_width = max(m.lhs_fmt.width for m in mvs)
+        w_width = max(m.weight_fmt.width for m in mvs)
+        acc_width = max(m.out_fmt.width for m in mvs)
+        operands: dict[int, SSAValue] = {}
+        per_mv = []
+        for m in mvs:
+            key = id(m.lhs)
+            if key not in operands:
+                operands[key] = self.fetch(m.lhs, k, x_width)
+            per_mv.append(operands[key])
+        x = select(i, per_mv)
+        x1 = c.delay(x, 1)
+        on1 = c.delay(mac_on, 1)
+        first1 = c.delay(eq(k, 0), 1)
+        last1 = c.delay(k_end, 1)
+        i1, g1 = c.delay(i, 1), c.delay(g, 1)
+        last2 = c.delay(and_(on1, last1), 1)
+        i2, g2 = c.delay(i1, 1), c.delay(g1, 1)
+        rom_address = resize(sc, clog2(mac_cycles))
+        product_width = x_width + w_width
+        self.result_mems = []
+        for lane in range(lanes):
+            values = []
+            for m, gg in zip(mvs, groups, strict=False):
+                w = np.zeros((m.weight.shape[0], gg * lanes), np.int64)
+                w[:, : m.weight.shape[1]] = m.weight
+                values += w[:, lane::lanes].T.reshape(-1).tolist()
+            rom = c.rom(f"{stage.name}_w{lane}", w_width, values)
+            w1 = c.delay(rom.read(rom_address), 1)
+            prod = comb.MulOp([sext(x1, product_width), sext(w1, product_width)]).result
+            prod = (
+                sext(prod, acc_width)
+                if product_width < acc_width
+                else bits(prod, 0, acc_width)
             )
-            if i_reg:
-                last_i = eq(i, m_count - 1)
-                adv = and_(mac_on, k_end, g_end)
-                i_reg.next(
-                    mux(adv, mux(last_i, constant(0, i_width), add_const(i, 1)), i)
-                )
-            x_width = max(m.lhs_fmt.width for m in mvs)
-            w_width = max(m.weight_fmt.width for m in mvs)
-            acc_width = max(m.out_fmt.width for m in mvs)
-            operands: dict[int, SSAValue] = {}
-            per_mv = []
-            for m in mvs:
-                key = id(m.lhs)
-                if key not in operands:
-                    operands[key] = self.fetch(m.lhs, k, x_width)
-                per_mv.append(operands[key])
-            x = select(i, per_mv)
-            x1 = c.delay(x, 1)
-            on1 = c.delay(mac_on, 1)
-            first1 = c.delay(eq(k, 0), 1)
-            last1 = c.delay(k_end, 1)
-            i1, g1 = c.delay(i, 1), c.delay(g, 1)
-            last2 = c.delay(and_(on1, last1), 1)
-            i2, g2 = c.delay(i1, 1), c.delay(g1, 1)
-            rom_address = resize(sc, clog2(mac_cycles))
-            product_width = x_width + w_width
-            self.result_mems = []
-            for lane in range(lanes):
-                values = []
-                for m, gg in zip(mvs, groups, strict=False):
-                    w = np.zeros((m.weight.shape[0], gg * lanes), np.int64)
-                    w[:, : m.weight.shape[1]] = m.weight
-                    values += w[:, lane::lanes].T.reshape(-1).tolist()
-                rom = c.rom(f"{stage.name}_w{lane}", w_width, values)
-                w1 = c.delay(rom.read(rom_address), 1)
-                prod = comb.MulOp(
-                    [sext(x1, product_width), sext(w1, product_width)]
-                ).result
-                prod = (
-                    sext(prod, acc_width)
-                    if product_width < acc_width
-                    else bits(prod, 0, acc_width)
-                )
-                acc = c.reg(acc_width)
-                summed = comb.AddOp([acc.q, prod]).result
-                acc.next(mux(on1, mux(first1, prod, summed), acc.q))
-                # One result memory per lane and mat-vec (one write, one read
-                # port each), holding the exact sums at the mat-vec's width.
-                row = []
-                for index, (m, gg) in enumerate(zip(mvs, groups, strict=True)):
-                    mem = c.memory(
-                        f"{stage.name}_acc{lane}_{index}", gg, m.out_fmt.width
-                    )
-                    we = and_(last2, eq(i2, index)) if len(mvs) > 1 else last2
-                    mem.write(we, g2, bits(acc.q, 0, m.out_fmt.width))
-                    row.append(mem)
-                self.result_mems.append(row)
+            acc = c.reg(acc_width)
+            summed = comb.AddOp([acc.q, prod]).result
+            acc.next(mux(on1, mux(first1, prod, summed), acc.q))
+            # One result memory per lane and mat-vec (one write, one read
+            # port each), holding the exact sums at the mat-vec's width.
+            row = []
+            for index, (m, gg) in enumerate(zip(mvs, groups, strict=True)):
+                mem = c.memory(f"{stage.name}_acc{lane}_{index}", gg, m.out_fmt.width)
+                we = and_(last2, eq(i2, index)) if len(mvs) > 1 else last2
+                mem.write(we, g2, bits(acc.q, 0, m.out_fmt.width))
+                row.append(mem)
+            self.result_mems.append(row)
 
-        # -------------------------------------------------- elementwise phase
+    def _elementwise_unit(self, timing: StageTiming) -> None:
+        """One unit index per cycle through the step's elementwise ops (one
+        register stage each), then the writes of states and step outputs."""
+        c, stage, lanes, sc = self.c, self.stage, self.lanes, self.sc
+        mvs, groups, written = stage.matvecs, self.groups, self.written
+        n, depth = stage.units, timing.depth
+        ew_start = timing.mac_cycles + MAC_LATENCY if mvs else 0
         ew_on = and_(self.active, uge(sc, ew_start), ult(sc, ew_start + n))
         clear = not_(ew_on)
         j, _ = _wrap_counter(c, n, ew_on, clear)
@@ -348,8 +358,6 @@ class _StageBuilder:
             row = self.t_actual if stage.steps > 1 else 0
             mem = self.memories[buffer]
             mem.write(we, self.address(buffer, row, wj), aligned(value))
-
-        return timing
 
 
 def _levels(stage: Stage) -> dict[SSAValue, int | None]:

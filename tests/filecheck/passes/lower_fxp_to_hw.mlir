@@ -7,7 +7,7 @@
 // columns in (group, k) order, exact products into an accumulator of the
 // fxp.matmul width, per-lane result memories, one named register per
 // elementwise op, state/input/output buffers, and the ROM contents as a module
-// attribute for the .hex files.
+// attribute for the .hex files. The input buffer has two banks (load while computing).
 func.func @main(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<8, 6>]}) -> tensor<1x2xf32> {
   %x_q = fxp.quantize %x {rounding = "floor"} : tensor<3x1x2xf32> -> tensor<3x1x2x!fxp.fixed<8, 6>>
   %w = fxp.constant dense<[[32, -16], [96, 48]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
@@ -33,7 +33,7 @@ func.func @main(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<8, 
 // CHECK:      builtin.module attributes {rnnc.memories = {r0_w0 = dense<[32, 96]> : tensor<2xi64>, r0_w1 = dense<[-16, 48]> : tensor<2xi64>}} {
 // CHECK-NEXT:   hw.module @rnnc_top(in %clk: !seq.clock, in %rst: i1, in %in_valid: i1, in %in_data: i8, in %out_ready: i1, out in_ready: i1, out out_valid: i1, out out_data: i10, out out_last: i1) {
 // CHECK-NEXT:     sv.verbatim "// verilator lint_off UNUSEDSIGNAL"
-// CHECK-DAG:      %buf_input = sv.reg name "buf_input" : !hw.inout<uarray<6xi8>>
+// CHECK-DAG:      %buf_input = sv.reg name "buf_input" : !hw.inout<uarray<12xi8>>
 // CHECK-DAG:      %buf_r0_hp = sv.reg name "buf_r0_hp" : !hw.inout<uarray<4xi8>>
 // CHECK-DAG:      %buf_h1_o = sv.reg name "buf_h1_o" : !hw.inout<uarray<2xi10>>
 // CHECK:          sv.alwaysff(posedge %{{.*}}) {
