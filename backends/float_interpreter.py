@@ -7,7 +7,11 @@ so the two forms check each other. Arithmetic is float32, as in onnxruntime.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextvars
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -17,12 +21,19 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Operation, SSAValue
 
+from rnnc.backends import int_matmul
 from rnnc.dialects import approx, rnn
 from rnnc.dialects.arrays import array_of, numpy_dtype
 from rnnc.dialects.shapes import slice_bounds
 
 Impl = Callable[[Operation, list[np.ndarray]], list[np.ndarray]]
 IMPLS: dict[type[Operation], Impl] = {}
+
+# A function of an op's operand arrays alone, compiled once per op.
+Kernel = Callable[[list[np.ndarray]], list[np.ndarray]]
+# Op types that compile into kernels (formats, tables and shifts worked out once);
+# the others run through IMPLS.
+COMPILERS: dict[type[Operation], Callable[[Operation], Kernel]] = {}
 
 
 class InterpretationError(Exception):
@@ -33,6 +44,15 @@ def impl(*op_types: type[Operation]):
     def register(fn: Impl) -> Impl:
         for t in op_types:
             IMPLS[t] = fn
+        return fn
+
+    return register
+
+
+def compiler(*op_types: type[Operation]):
+    def register(fn: Callable[[Operation], Kernel]) -> Callable[[Operation], Kernel]:
+        for t in op_types:
+            COMPILERS[t] = fn
         return fn
 
     return register
@@ -398,15 +418,29 @@ def _cell(op: rnn.RecurrentCellOp, args):
 
 Observer = Callable[[Operation, list[np.ndarray]], None]
 
+# Elements per hoisted chunk: per-step ops run on this many elements of their
+# largest result at a time, so the data stay in the caches (a whole sequence of
+# gate pre-activations is tens of MB).
+CHUNK_ELEMENTS = 1 << 15
+# Hoisted per-step ops run ahead of the loop on a second thread when the sequences
+# have at least this many elements ($RNNC_PIPELINE=0 turns it off).
+PIPELINE = os.environ.get("RNNC_PIPELINE", "1") != "0"
+PIPELINE_ELEMENTS = 1 << 18
+PIPELINE_AHEAD = 8  # chunks computed ahead at most
+
 
 class Interpreter:
     """Runs `func.func` bodies; values live in a dict keyed by SSA value.
 
-    An optional observer sees every op's results (range calibration uses it)."""
+    An optional observer sees every op's results (range calibration uses it).
+    Without one, recurrence bodies are also optimised: per-step ops are hoisted in
+    cache-sized chunks of time steps, and exact products and short chains of ops are
+    fused (FusedProducts, FusedChain): same values, fewer passes."""
 
     def __init__(self, observer: Observer | None = None):
         self.observer = observer
         self._plans: dict[Operation, tuple[list, list, list]] = {}
+        self._kernels: dict[Operation, Kernel] = {}
 
     def run_function(
         self, fn: func.FuncOp, inputs: Sequence[np.ndarray]
@@ -416,7 +450,7 @@ class Interpreter:
         )
         # The per-step products are small: one BLAS thread is faster, and far
         # faster when another process competes for the cores.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with threadpool_limits(limits=1, user_api="blas"), int_matmul.threads():
             return self.run_block(fn.body.block, env)
 
     def run_block(
@@ -436,38 +470,55 @@ class Interpreter:
     ) -> list[np.ndarray]:
         """Time loop. Body ops that do not depend on the state run once, outside
         the loop: loop-invariant ones as they are, per-step ones on whole
-        sequences (e.g. all input projections x_t @ W as one big product)."""
-        seqs, states = args[: len(op.seqs)], args[len(op.seqs) :]
+        sequences or chunks of time steps (e.g. the input projections x_t @ W as
+        one big product)."""
+        n_seq = len(op.seqs)
+        seqs, states = args[:n_seq], args[n_seq:]
         steps = seqs[0].shape[0]
         block = op.body.block
         invariant, per_step, in_loop = self.plan(op)
-        for fused in in_loop:
+        for fused in (*per_step, *in_loop):
             if isinstance(fused, FusedProducts):
-                fused.matrix = None  # the matrices may differ from the last run
+                fused.reset()  # the matrices may differ from the last run
         self.run_ops(invariant, env)
-        env.update(zip(block.args, seqs, strict=False))
-        self.run_ops(per_step, env)
-        hoisted = {v: env[v] for o in per_step for v in o.results}
+        hoisted = [v for o in per_step for v in o.results]
+        chunk = self._chunk_steps(per_step, steps)
         terminator = block.last_op
         assert terminator is not None
+        # Step outputs nobody reads are not collected (without an observer).
+        kept = [self.observer is not None or bool(r.first_use) for r in op.step_outputs]
         outputs: list[list[np.ndarray]] = [[] for _ in op.step_outputs]
         order = range(steps - 1, -1, -1) if op.is_reverse else range(steps)
-        for t in order:
-            env.update(zip(block.args, [s[t] for s in seqs] + states, strict=True))
-            for value, array in hoisted.items():
-                env[value] = array[t]
-            self.run_ops(in_loop, env)
-            yielded = [env[v] for v in terminator.operands]
-            states = yielded[: len(states)]
-            for out, value in zip(outputs, yielded[len(states) :], strict=True):
-                out.append(value)
+        start, stop, arrays = 0, 0, []
+        chunks = self._hoist(per_step, block, seqs, env, chunk, op.is_reverse)
+        try:
+            for t in order:
+                if per_step and not start <= t < stop:
+                    start, stop, arrays = next(chunks)
+                env.update(zip(block.args, [s[t] for s in seqs] + states, strict=True))
+                for value, array in zip(hoisted, arrays, strict=True):
+                    env[value] = array[t - start]
+                self.run_ops(in_loop, env)
+                yielded = [env[v] for v in terminator.operands]
+                states = yielded[: len(states)]
+                for out, value, keep in zip(
+                    outputs, yielded[len(states) :], kept, strict=True
+                ):
+                    if keep:
+                        out.append(value)
+        finally:
+            chunks.close()
         if op.is_reverse:
             for out in outputs:
                 out.reverse()
         stacked = []
-        for out, result in zip(outputs, op.step_outputs, strict=True):
+        for i, (out, result) in enumerate(zip(outputs, op.step_outputs, strict=True)):
             if out:
                 stacked.append(np.stack(out))
+            elif steps and not kept[i]:  # unused: a stand-in taking no memory
+                last = np.asarray(yielded[len(states) + i])
+                shape = (steps, *last.shape)
+                stacked.append(np.broadcast_to(np.zeros((), last.dtype), shape))
             else:
                 shape = (0, *rnn.shape_of(result)[1:])
                 stacked.append(
@@ -475,21 +526,117 @@ class Interpreter:
                 )
         return states + stacked
 
-    def run_ops(self, ops: Sequence[Operation], env: dict[SSAValue, np.ndarray]):
+    def _hoist(
+        self,
+        per_step: list,
+        block: Block,
+        seqs: list[np.ndarray],
+        env: dict[SSAValue, np.ndarray],
+        chunk: int,
+        reverse: bool,
+    ) -> Iterator[tuple[int, int, list[np.ndarray]]]:
+        """(start, stop, the hoisted values) for each chunk of time steps, in the
+        loop's order. Large ones are computed ahead on a second thread, which the
+        loop waits for only when it is behind: the kernels release the GIL, so a
+        free core takes the input projections, and a busy one costs nothing (no
+        spinning worker pool)."""
+        steps = seqs[0].shape[0]
+        starts = list(range(0, steps, chunk))
+        if reverse:
+            starts.reverse()
+        hoisted = [v for o in per_step for v in o.results]
+
+        def compute(start: int, values: dict) -> tuple[int, int, list[np.ndarray]]:
+            stop = min(start + chunk, steps)
+            values.update(zip(block.args, [s[start:stop] for s in seqs], strict=False))
+            self.run_ops(per_step, values)
+            return start, stop, [values[v] for v in hoisted]
+
+        size = sum(int(np.prod(np.shape(s), dtype=np.int64)) for s in seqs)
+        if (
+            not PIPELINE
+            or self.observer is not None
+            or len(starts) < 2
+            or size < PIPELINE_ELEMENTS
+        ):
+            for start in starts:
+                yield compute(start, env)
+            return
+        ready: queue.Queue = queue.Queue(maxsize=PIPELINE_AHEAD)
+        done = threading.Event()
+        private = dict(env)  # the worker's values: outer ones, then its own
+
+        def put(item) -> None:
+            while not done.is_set():
+                try:
+                    ready.put(item, timeout=0.05)
+                    return
+                except queue.Full:
+                    continue
+
+        def work() -> None:
+            try:
+                for start in starts:
+                    if done.is_set():
+                        return
+                    put(compute(start, private))
+            except BaseException as err:  # handed to the loop, raised there
+                put(err)
+
+        # The context carries the overflow counter to the worker.
+        worker = threading.Thread(
+            target=contextvars.copy_context().run, args=(work,), daemon=True
+        )
+        worker.start()
+        try:
+            for _ in starts:
+                item = ready.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            done.set()
+            worker.join()
+
+    def _chunk_steps(self, per_step: list, steps: int) -> int:
+        """Time steps per hoisted chunk (all of them with an observer)."""
+        if self.observer is not None or not per_step:
+            return max(steps, 1)
+        widest = 1
+        for o in per_step:
+            for r in o.results:
+                shape = rnn.shape_of(r)  # of one time step
+                if all(d >= 0 for d in shape):
+                    widest = max(widest, int(np.prod(shape, dtype=np.int64)))
+        return max(1, CHUNK_ELEMENTS // widest)
+
+    def kernel(self, op: Operation) -> Kernel:
+        kernel = self._kernels.get(op)
+        if kernel is None:
+            compile_op = COMPILERS.get(type(op))
+            if compile_op is not None:
+                kernel = compile_op(op)
+            else:
+                fn = IMPLS.get(type(op))
+                if fn is None:
+                    raise InterpretationError(f"no implementation of {op.name}")
+                kernel = partial(fn, op)
+            self._kernels[op] = kernel
+        return kernel
+
+    def run_ops(self, ops: Sequence, env: dict[SSAValue, np.ndarray]):
+        observer = self.observer
         for op in ops:
-            if isinstance(op, FusedProducts):
+            if isinstance(op, FusedProducts | FusedChain):
                 op.run(env)
                 continue
             args = [env[v] for v in op.operands]
             if isinstance(op, rnn.RecurrenceOp):
                 results = self.run_recurrence(op, args, env)
             else:
-                fn = IMPLS.get(type(op))
-                if fn is None:
-                    raise InterpretationError(f"no implementation of {op.name}")
-                results = fn(op, args)
-            if self.observer is not None:
-                self.observer(op, results)
+                results = self.kernel(op)(args)
+            if observer is not None:
+                observer(op, results)
             for value, result in zip(op.results, results, strict=True):
                 env[value] = np.asarray(result)
 
@@ -515,7 +662,12 @@ class Interpreter:
             for r in body_op.results:
                 kind[r] = k
             plan[("invariant", "seq", "loop").index(k)].append(body_op)
-        plan = (plan[0], plan[1], fuse_products(plan[2], kind))
+        invariant, per_step, in_loop = plan
+        in_loop = fuse_products(in_loop, kind)
+        if self.observer is None:
+            per_step = fuse_chains(fuse_products(per_step, kind))
+            in_loop = fuse_chains(in_loop)
+        plan = (invariant, per_step, in_loop)
         self._plans[op] = plan
         return plan
 
@@ -524,43 +676,109 @@ class FusedProducts:
     """Several exact products of one operand with loop-invariant matrices, run as
     one product with the matrices side by side (e.g. the four gates' h @ R_g).
 
-    Only for products whose raw results are exact (integers below 2^53 in
-    float64): the blocks of the fused result are then bit-identical."""
+    `prepare` (registered per op type in PRODUCT_FUSION) takes the matrices once per
+    run of the loop and returns the product of the operand with all of them, one
+    block per op: the blocks are bit-identical to the separate products."""
 
-    def __init__(self, ops: list[Operation]):
+    def __init__(self, ops: list[Operation], prepare: PrepareProducts):
         self.ops = ops
-        self.matrix: np.ndarray | None = None
+        self.prepare = prepare
+        self.operands = [ops[0].operands[0]] + [op.operands[1] for op in ops]
+        self.results = [op.results[0] for op in ops]
+        self._run: Callable[[np.ndarray], list[np.ndarray]] | None = None
+
+    def reset(self) -> None:
+        self._run = None
 
     def run(self, env: dict[SSAValue, np.ndarray]) -> None:
-        if self.matrix is None:
-            self.matrix = np.concatenate(
-                [env[op.operands[1]].astype(np.float64) for op in self.ops], axis=-1
-            )
-        product = env[self.ops[0].operands[0]] @ self.matrix
-        start = 0
-        for op in self.ops:
-            width = env[op.operands[1]].shape[-1]
-            env[op.results[0]] = product[..., start : start + width]
-            start += width
+        if self._run is None:
+            self._run = self.prepare([env[op.operands[1]] for op in self.ops])
+        for value, block in zip(
+            self.results, self._run(env[self.operands[0]]), strict=True
+        ):
+            env[value] = block
 
 
-# Exact-product op types that may be fused: registered by the fixed-point backend
-# with a predicate telling whether one op's raw result is exact in float64.
-EXACT_PRODUCTS: dict[type[Operation], Callable[[Operation], bool]] = {}
+class FusedChain:
+    """A chain of ops, each the only user of the previous one's result, run as one
+    kernel (e.g. an exact add, the cast of its sum and a table lookup of that):
+    the intermediates are never built."""
+
+    def __init__(self, ops: list[Operation], kernel: Kernel):
+        self.ops = ops
+        self.kernel = kernel
+        self.operands = list(ops[0].operands)
+        self.results = list(ops[-1].results)
+
+    def run(self, env: dict[SSAValue, np.ndarray]) -> None:
+        for value, result in zip(
+            self.results, self.kernel([env[v] for v in self.operands]), strict=True
+        ):
+            env[value] = result
 
 
-def fuse_products(ops: list[Operation], kind: dict[SSAValue, str]) -> list:
+# Fusable products, registered by the fixed-point backend: for a group of product
+# ops of one type sharing their lhs, a function of their matrices that returns the
+# fused product (lhs -> one exact block per op), or None if they cannot be fused.
+PrepareProducts = Callable[[list[np.ndarray]], Callable[[np.ndarray], list]]
+PRODUCT_FUSION: dict[
+    type[Operation], Callable[[list[Operation]], PrepareProducts | None]
+] = {}
+
+# Fusable chains: op types (producer, its only user, that one's only user, ...) ->
+# compiler of the ops into one kernel of the first op's operands, or None where it
+# does not apply.
+CHAINS: dict[tuple[type[Operation], ...], Callable[..., Kernel | None]] = {}
+
+
+def fuse_products(ops: list, kind: dict[SSAValue, str]) -> list:
     groups: dict[SSAValue, list[Operation]] = {}
     for op in ops:
-        exact = EXACT_PRODUCTS.get(type(op))
-        if exact is None or not exact(op):
+        if type(op) not in PRODUCT_FUSION:
             continue
         rhs = op.operands[1]
         if kind.get(rhs, "invariant") == "invariant" and len(rnn.shape_of(rhs)) == 2:
             groups.setdefault(op.operands[0], []).append(op)
-    fused = {g[0]: FusedProducts(g) for g in groups.values() if len(g) > 1}
-    dropped = {op for g in groups.values() if len(g) > 1 for op in g[1:]}
+    fused: dict[Operation, FusedProducts] = {}
+    for group in groups.values():
+        if len(group) > 1:
+            prepare = PRODUCT_FUSION[type(group[0])](group)
+            if prepare is not None:
+                fused[group[0]] = FusedProducts(group, prepare)
+    dropped = {op for f in fused.values() for op in f.ops[1:]}
     return [fused.get(op, op) for op in ops if op not in dropped]
+
+
+def fuse_chains(ops: list) -> list:
+    """Chains in `ops` in which each op is the only use of the previous op's single
+    result and has no other operand (the longest one that CHAINS compiles); a chain
+    runs at its last op's place."""
+    position = {op: i for i, op in enumerate(ops)}
+    longest = max((len(k) for k in CHAINS), default=0)
+    replace: dict[int, FusedChain] = {}
+    taken: set[int] = set()
+    for i, op in enumerate(ops):
+        if i in taken or not isinstance(op, Operation):
+            continue
+        chain = [op]
+        while len(chain) < longest and len(chain[-1].results) == 1:
+            user = chain[-1].results[0].get_user_of_unique_use()
+            if user is None or user not in position or len(user.operands) != 1:
+                break
+            chain.append(user)
+        for end in range(len(chain), 1, -1):
+            compile_chain = CHAINS.get(tuple(type(o) for o in chain[:end]))
+            if compile_chain is None:
+                continue
+            kernel = compile_chain(*chain[:end])
+            if kernel is not None:
+                places = [position[o] for o in chain[:end]]
+                replace[places[-1]] = FusedChain(chain[:end], kernel)
+                taken.update(places)
+                break
+    return [
+        replace.get(i, op) for i, op in enumerate(ops) if i in replace or i not in taken
+    ]
 
 
 # Ops whose result for a stack of time steps is the stack of per-step results

@@ -1,10 +1,12 @@
 """Bit-accurate interpreter for the `fxp` dialect.
 
-Fixed-point tensors are int64 numpy arrays of raw values; every op follows
-`rnnc.dialects.fixed` (the executable form of docs/fixed-point.md). Shape ops,
-gather, select and recurrences reuse the float interpreter's implementations, which
-are element-type agnostic. Values pushed out of range by a cast, a quantize or a
-PWL are counted per op and reported, never hidden.
+Fixed-point tensors are numpy arrays of raw values (`fixed.raw_array`); every op
+follows `rnnc.dialects.fixed` (the executable form of docs/fixed-point.md), through
+the compiled kernels of `rnnc.backends.fxp_kernels`, which return the same values
+with fewer passes (exact int8 digit products, add/mul fused with their cast).
+Shape ops, gather, select and recurrences reuse the float interpreter's
+implementations, which are element-type agnostic. Values pushed out of range by a
+cast, a quantize or a PWL are counted per op and reported, never hidden.
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
+from rnnc.backends import fxp_kernels as kernels
 from rnnc.backends.float_interpreter import (
-    EXACT_PRODUCTS,
+    CHAINS,
+    PRODUCT_FUSION,
     TIME_BROADCASTING,
     Interpreter,
+    compiler,
     impl,
     main_function,
 )
-from rnnc.dialects import fixed, fxp
+from rnnc.dialects import fixed, fxp, rnn
 from rnnc.dialects.arrays import array_of, numpy_dtype
 
 
@@ -45,8 +50,11 @@ class OverflowCounter:
         return sum(e[0] for e in self.events.values())
 
     def report(self) -> list[str]:
+        """One line per op with values out of range, in the order of the IR."""
         lines = []
-        for op, (bad, total) in self.events.items():
+        for op, (bad, total) in sorted(
+            self.events.items(), key=lambda item: _position(item[0])
+        ):
             if not bad:
                 continue
             name = op.results[0].name_hint or "?"
@@ -59,6 +67,18 @@ class OverflowCounter:
         return lines
 
 
+def _position(op: Operation) -> list[int]:
+    """Where an op stands in its IR: its index in each enclosing block."""
+    path = []
+    while op is not None:
+        block = op.parent_block()
+        if block is None:
+            break
+        path.append(list(block.ops).index(op))
+        op = block.parent_op()
+    return path[::-1]
+
+
 _COUNTER: ContextVar[OverflowCounter | None] = ContextVar("overflow", default=None)
 
 
@@ -68,9 +88,15 @@ def _count(op: Operation, overflowed: int, total: int) -> None:
         counter.add(op, overflowed, total)
 
 
-@impl(fxp.ConstantOp)
-def _constant(op: fxp.ConstantOp, args):
-    return [fixed.raw_array(array_of(op.value), fxp.format_of(op.result).width)]
+def _counter(op: Operation) -> kernels.Count:
+    return functools.partial(_count, op)
+
+
+@compiler(fxp.ConstantOp)
+def _constant(op: fxp.ConstantOp):
+    raw = fixed.raw_array(array_of(op.value), fxp.format_of(op.result).width)
+    raw.flags.writeable = False  # one array for every run: kernels never write it
+    return lambda args: [raw]
 
 
 @impl(fxp.QuantizeOp)
@@ -88,42 +114,96 @@ def _dequantize(op: fxp.DequantizeOp, args):
     return [fxp.format_of(op.input).to_float(args[0]).astype(dtype)]
 
 
-@impl(fxp.AddOp, fxp.SubOp)
-def _add(op, args):
-    raw, _ = fixed.add(
-        args[0],
-        fxp.format_of(op.lhs),
-        args[1],
-        fxp.format_of(op.rhs),
-        subtract=isinstance(op, fxp.SubOp),
+@compiler(fxp.AddOp, fxp.SubOp)
+def _add(op):
+    add = kernels.add(
+        fxp.format_of(op.lhs), fxp.format_of(op.rhs), isinstance(op, fxp.SubOp)
     )
-    return [raw]
+    return lambda args: [add(args[0], args[1])]
 
 
-@impl(fxp.MulOp)
-def _mul(op, args):
-    return [
-        fixed.mul(args[0], fxp.format_of(op.lhs), args[1], fxp.format_of(op.rhs))[0]
-    ]
+@compiler(fxp.MulOp)
+def _mul(op):
+    mul = kernels.mul(fxp.format_of(op.lhs), fxp.format_of(op.rhs))
+    return lambda args: [mul(args[0], args[1])]
 
 
-@impl(fxp.MatMulOp)
-def _matmul(op, args):
-    fa, fb = fxp.format_of(op.lhs), fxp.format_of(op.rhs)
-    return [fixed.matmul(args[0], fa, args[1], fb)[0]]
+@compiler(fxp.MatMulOp)
+def _matmul(op):
+    matmul = kernels.Matmul(fxp.format_of(op.lhs), fxp.format_of(op.rhs))
+    return lambda args: [matmul(args[0], args[1])]
 
 
-@impl(fxp.CastOp)
-def _cast(op: fxp.CastOp, args):
-    raw, bad = fixed.cast(
-        args[0],
-        fxp.format_of(op.input),
+def _terms(op: fxp.MatMulOp) -> int:
+    return rnn.shape_of(op.lhs)[-1]
+
+
+def _fuse_matmuls(ops: list[fxp.MatMulOp]):
+    """The gate products h @ R_g of one lhs, as one product."""
+    terms = _terms(ops[0])
+    if terms < 0:
+        return None
+    fa = fxp.format_of(ops[0].lhs)
+    fused = kernels.FusedMatmul(fa, [fxp.format_of(op.rhs) for op in ops], terms)
+    if fused.outs != [fxp.format_of(op.result) for op in ops]:
+        return None
+    return fused.prepare
+
+
+PRODUCT_FUSION[fxp.MatMulOp] = _fuse_matmuls
+
+
+def _cast_args(op: fxp.CastOp):
+    return (
         fxp.format_of(op.result),
         op.rounding.data,
         op.overflow.data,
+        _counter(op),
     )
-    _count(op, bad, raw.size)
-    return [raw]
+
+
+@compiler(fxp.CastOp)
+def _cast(op: fxp.CastOp):
+    cast = kernels.cast(fxp.format_of(op.input), *_cast_args(op))
+    return lambda args: [cast(args[0])]
+
+
+def _add_cast(add, cast: fxp.CastOp):
+    fused = kernels.add_cast(
+        fxp.format_of(add.lhs),
+        fxp.format_of(add.rhs),
+        isinstance(add, fxp.SubOp),
+        *_cast_args(cast),
+    )
+    return None if fused is None else (lambda args: [fused(args[0], args[1])])
+
+
+def _mul_cast(mul: fxp.MulOp, cast: fxp.CastOp):
+    fused = kernels.mul_cast(
+        fxp.format_of(mul.lhs), fxp.format_of(mul.rhs), *_cast_args(cast)
+    )
+    return None if fused is None else (lambda args: [fused(args[0], args[1])])
+
+
+def _add_cast_lut(add, cast: fxp.CastOp, lut: fxp.LutOp):
+    fused = kernels.add_cast_lut(
+        fxp.format_of(add.lhs),
+        fxp.format_of(add.rhs),
+        isinstance(add, fxp.SubOp),
+        *_cast_args(cast),
+        array_of(lut.table),
+        lut.shift.value.data,
+        lut.symmetry.data,
+        fxp.format_of(lut.result),
+    )
+    return None if fused is None else (lambda args: [fused(args[0], args[1])])
+
+
+CHAINS[(fxp.AddOp, fxp.CastOp)] = _add_cast
+CHAINS[(fxp.SubOp, fxp.CastOp)] = _add_cast
+CHAINS[(fxp.MulOp, fxp.CastOp)] = _mul_cast
+CHAINS[(fxp.AddOp, fxp.CastOp, fxp.LutOp)] = _add_cast_lut
+CHAINS[(fxp.SubOp, fxp.CastOp, fxp.LutOp)] = _add_cast_lut
 
 
 @impl(fxp.ClipOp)
@@ -144,17 +224,20 @@ def _full_table(
     return fixed.lut(fixed.raw_array(raws, src.width), entries, shift, symmetry, out)
 
 
-@impl(fxp.LutOp)
-def _lut(op: fxp.LutOp, args):
+@compiler(fxp.LutOp)
+def _lut(op: fxp.LutOp):
     src, out = fxp.format_of(op.input), fxp.format_of(op.result)
     table = array_of(op.table)
     shift, symmetry = op.shift.value.data, op.symmetry.data
+    small = kernels.table_lut(table, shift, symmetry, src, out)
+    if small is not None:
+        return lambda args: [small(args[0])]
     if src.width <= FULL_TABLE_MAX_WIDTH:
         # Same values, three passes: index a table over all 2^W inputs.
         full = _full_table(table.tobytes(), shift, symmetry, src, out)
-        index = (args[0] - src.min_raw).astype(np.int64)
-        return [full[index]]
-    return [fixed.lut(args[0], table, shift, symmetry, out)]
+        lookup = kernels.full_table_lut(full, src)
+        return lambda args: [lookup(args[0])]
+    return lambda args: [fixed.lut(args[0], table, shift, symmetry, out)]
 
 
 @impl(fxp.PwlOp)
@@ -188,13 +271,6 @@ TIME_BROADCASTING.update(
         fxp.PwlOp,
     }
 )
-
-
-def _exact_in_float64(op: fxp.MatMulOp) -> bool:
-    return fxp.format_of(op.result).width <= fixed.FLOAT64_WIDTH
-
-
-EXACT_PRODUCTS[fxp.MatMulOp] = _exact_in_float64
 
 
 def run_fixed(

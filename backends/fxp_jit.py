@@ -1,0 +1,232 @@
+"""One-pass compiled loops (numba) for the interpreter's hottest kernels.
+
+numpy spends one pass over the data per operation: a fused add and cast is five or
+six passes (scale, add, round, min, max, convert). These loops do each kernel in one
+pass, with the same arithmetic as `rnnc.backends.fxp_kernels` (which decides when
+they apply and falls back to numpy otherwise):
+
+- the value of a cast's input, raw · 2^-shift, is computed exactly in float64 (the
+  callers check that it has at most 53 significant bits), rounded by floor,
+  floor(v + 1/2) or rint (ties to even), then clamped to the output's range; the
+  number of clamped values is returned. Saturation is the clamp; for `wrap` the
+  caller redoes an array with out-of-range values through `fixed.fit`.
+- a table lookup indexes the table of all 2^W inputs;
+- a product combines the int32 digit products of `int_matmul` modulo 2^64 into one
+  contiguous block per fused op.
+
+Arrays are 2-D and C-contiguous: an operand has as many rows as the output or one
+row (a bias broadcast over the rows). numba is optional: without it
+`fxp_kernels` uses numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+FLOOR, HALF_UP, HALF_EVEN = 0, 1, 2  # HALF_EVEN (rint) is exact on integers too
+MODES = {"floor": FLOOR, "half-up": HALF_UP, "half-even": HALF_EVEN}
+
+
+@njit(inline="always")
+def _round(v, mode):
+    # All three are computed and one is selected: the loops stay vectorised.
+    down = np.floor(v)
+    up = np.floor(v + 0.5)
+    even = np.rint(v)
+    return down if mode == FLOOR else (up if mode == HALF_UP else even)
+
+
+@njit(cache=True, nogil=True)
+def cast(x, scale, mode, lo, hi, out):
+    rows, cols = out.shape
+    rx = x.shape[0]
+    bad = 0
+    for i in range(rows):
+        xr = x[i % rx]
+        o = out[i]
+        for j in range(cols):
+            v = _round(xr[j] * scale, mode)
+            m = min(max(v, lo), hi)
+            bad += m != v
+            o[j] = m
+    return bad
+
+
+@njit(cache=True, nogil=True)
+def add_cast(a, ka, b, kb, mode, lo, hi, out):
+    """v = a·ka + b·kb (kb < 0 for a subtraction), rounded and clamped."""
+    rows, cols = out.shape
+    ra, rb = a.shape[0], b.shape[0]
+    bad = 0
+    for i in range(rows):
+        ar = a[i % ra]
+        br = b[i % rb]
+        o = out[i]
+        for j in range(cols):
+            v = _round(ar[j] * ka + br[j] * kb, mode)
+            m = min(max(v, lo), hi)
+            bad += m != v
+            o[j] = m
+    return bad
+
+
+@njit(cache=True, nogil=True)
+def mul_cast(a, b, scale, mode, lo, hi, out):
+    """v = (a·b)·scale, rounded and clamped."""
+    rows, cols = out.shape
+    ra, rb = a.shape[0], b.shape[0]
+    bad = 0
+    for i in range(rows):
+        ar = a[i % ra]
+        br = b[i % rb]
+        o = out[i]
+        for j in range(cols):
+            p = np.float64(ar[j]) * np.float64(br[j])
+            v = _round(p * scale, mode)
+            m = min(max(v, lo), hi)
+            bad += m != v
+            o[j] = m
+    return bad
+
+
+@njit(inline="always")
+def _indices(r, shift, symmetric, n, index):
+    # the table index of each raw integer r[j] (see lut_small), vectorised
+    last = n - 1
+    if symmetric:
+        for j in range(r.size):
+            s = r[j] >> 63  # -1 for r < 0
+            index[j] = min(((r[j] ^ s) - s) >> shift, last) + (n & s)
+    else:
+        for j in range(r.size):
+            index[j] = min(max((r[j] >> shift) + n // 2, 0), last)
+
+
+@njit(cache=True, nogil=True)
+def add_cast_lut(a, ka, b, kb, shift, symmetric, table, mode, lo, hi, out):
+    """add_cast, then the table lookup of lut_small on the cast's result."""
+    rows, cols = out.shape
+    ra, rb = a.shape[0], b.shape[0]
+    n = table.size // 2 if symmetric else table.size
+    raw = np.empty(cols, np.int64)
+    index = np.empty(cols, np.int64)
+    bad = 0
+    for i in range(rows):
+        ar = a[i % ra]
+        br = b[i % rb]
+        for j in range(cols):
+            v = _round(ar[j] * ka + br[j] * kb, mode)
+            m = min(max(v, lo), hi)
+            bad += m != v
+            raw[j] = np.int64(m)
+        _indices(raw, shift, symmetric, n, index)
+        o = out[i]
+        for j in range(cols):  # the gathers alone: the loops above vectorise
+            o[j] = table[np.uint64(index[j])]
+    return bad
+
+
+@njit(cache=True, nogil=True)
+def lut(x, low, table, out):
+    """out = table[raw - low] (indices clamped to the table for memory safety;
+    raw values of the input format are always inside)."""
+    rows, cols = out.shape
+    last = table.size - 1
+    for i in range(rows):
+        xr = x[i]
+        o = out[i]
+        for j in range(cols):
+            k = np.int64(xr[j]) - low
+            o[j] = table[np.uint64(min(max(k, 0), last))]
+
+
+@njit(cache=True, nogil=True)
+def lut_small(x, shift, symmetric, table, out):
+    """fixed.lut with the table itself, which stays in L1 (unlike one of all 2^W
+    inputs). Symmetric: table = [y_k saturated | (flip - y_k) saturated] and the
+    index is min(|raw| >> shift, N-1), in the second half for raw < 0; otherwise
+    table = y_k saturated and the index clamp((raw >> shift) + N/2, 0, N-1).
+    0 ≤ shift ≤ 62 and |raw| < 2^62."""
+    rows, cols = out.shape
+    n = table.size // 2 if symmetric else table.size
+    raw = np.empty(cols, np.int64)
+    index = np.empty(cols, np.int64)
+    for i in range(rows):
+        xr = x[i]
+        for j in range(cols):
+            raw[j] = np.int64(xr[j])
+        _indices(raw, shift, symmetric, n, index)
+        o = out[i]
+        for j in range(cols):
+            o[j] = table[np.uint64(index[j])]
+
+
+@njit(cache=True, nogil=True)
+def split_rows(x, count, out):
+    """Digits of the rows of x (exact integers) stacked: rows of digit 0, ...; the
+    lower digits are bytes u stored as u - 128, the top one is signed."""
+    rows, cols = x.shape
+    top = count - 1
+    for i in range(rows):
+        xr = x[i]
+        for d in range(top):
+            o = out[d * rows + i]
+            for k in range(cols):
+                o[k] = np.int8(np.int64(((np.int64(xr[k]) >> (8 * d)) & 255) ^ 128))
+        o = out[top * rows + i]
+        for k in range(cols):
+            o[k] = np.int8(np.int64(xr[k]) >> (8 * top))
+
+
+@njit(cache=True, nogil=True)
+def combine(p, rows, count_a, count_b, scales, colterm, rowterm, const, out):
+    """out[g, i, j] = sum_ab scales[a·nb+b] · p[a·rows + i, b·N + g·W + j]
+    + colterm[g·W + j] + rowterm[i] + const, modulo 2^64 (the exact result fits).
+    out is (G, rows, W) with N = G·W columns per digit block of p."""
+    groups, _, width = out.shape
+    n = groups * width
+    if count_a == 1 and count_b == 1:  # one digit each: a conversion
+        for g in range(groups):
+            base = g * width
+            for i in range(rows):
+                p0 = p[i]
+                extra = rowterm[i] + const
+                o = out[g, i]
+                for j in range(width):
+                    o[j] = np.int64(p0[base + j]) + colterm[base + j] + extra
+        return
+    if count_a == 2 and count_b == 1:  # a 16-bit lhs, an 8-bit rhs
+        s1 = scales[1]
+        for g in range(groups):
+            base = g * width
+            for i in range(rows):
+                p0 = p[i]
+                p1 = p[rows + i]
+                extra = rowterm[i] + const
+                o = out[g, i]
+                for j in range(width):
+                    o[j] = (
+                        np.int64(p0[base + j])
+                        + s1 * np.int64(p1[base + j])
+                        + colterm[base + j]
+                        + extra
+                    )
+        return
+    tmp = np.empty(width, np.int64)
+    for g in range(groups):
+        base = g * width
+        for i in range(rows):
+            extra = rowterm[i] + const
+            for j in range(width):
+                tmp[j] = colterm[base + j] + extra
+            for a in range(count_a):
+                pr = p[a * rows + i]
+                for b in range(count_b):
+                    s = scales[a * count_b + b]
+                    start = b * n + base
+                    for j in range(width):
+                        tmp[j] += s * np.int64(pr[start + j])
+            o = out[g, i]
+            for j in range(width):
+                o[j] = tmp[j]

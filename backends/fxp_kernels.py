@@ -1,0 +1,584 @@
+"""Compiled kernels of the bit-accurate interpreter.
+
+Each fxp op is compiled once into a function of its raw operand arrays, with its
+formats, shifts and tables worked out ahead. An add, sub or mul whose only use is a
+cast is compiled together with that cast (and an add's cast with the table lookup
+that is its only use) into one kernel that never builds the intermediates.
+Every kernel returns what the rules of `rnnc.dialects.fixed` return, bit for bit
+and in the same representation (tests/test_fxp_kernels.py compares them on random
+formats), with fewer passes over the data:
+
+- Raw values are exact integers; scaled by powers of two they stay exact in
+  float64 (53-bit significand) or float32 (24 bits). When the exact result of an
+  add, sub or mul has W ≤ 53 bits (24), `a·2^ea ± b·2^eb`, `a·b·2^-s` computed in
+  float are exact: IEEE operations are exact when the exact result is representable
+  (docs/fixed-point.md, integer products on float BLAS).
+- Rounding the exact value `raw · 2^-s`: `floor`, `rint` (ties to even) and
+  `floor(v + 1/2)` (ties up) are exact, as in `fixed.round_shift`.
+- Overflow: the min and max are checked first; only an array with values out of
+  range goes through `fixed.fit`. A float64 result rounded straight into float32 (24
+  bits) keeps every out-of-range value out of range, so saturation and its count
+  are unchanged.
+- Products: int8 digits on `torch._int_mm` (rnnc.backends.int_matmul) when torch
+  is installed and the bounds hold, otherwise `fixed.matmul`.
+- With numba installed, casts, fused casts, table lookups and the digit
+  bookkeeping of products run as one-pass loops (rnnc.backends.fxp_jit) with the
+  same arithmetic; numpy otherwise.
+
+Everything outside these bounds (widths over 53 bits, Python-int raw values,
+exponents near the float limits) runs the rules of `fixed` themselves.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+
+import numpy as np
+
+from rnnc.backends import int_matmul
+from rnnc.dialects import fixed
+from rnnc.dialects.fixed import Format
+
+Kernel = Callable[[list[np.ndarray]], list[np.ndarray]]
+Count = Callable[[int, int], None]  # (values out of range, values processed)
+
+F32 = fixed.FLOAT32_WIDTH
+F64 = fixed.FLOAT64_WIDTH
+MAX_EXPONENT = 100  # |scaling exponents| in float kernels: far from float32 limits
+
+
+_JIT: list = []  # [module or None], imported on first use (numba takes a while)
+
+
+def jit():
+    """rnnc.backends.fxp_jit, or None without numba (or with RNNC_NO_JIT set)."""
+    if not _JIT:
+        module = None
+        if not os.environ.get("RNNC_NO_JIT"):
+            try:
+                module = importlib.import_module("rnnc.backends.fxp_jit")
+            except ImportError:
+                module = None
+        _JIT.append(module)
+    return _JIT[0]
+
+
+def rows_of(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """x as the 2-D C-contiguous operand of a one-pass loop over `shape` (rows ×
+    last axis): all of it, or one row broadcast over the rows; None otherwise."""
+    cols = shape[-1]
+    if x.shape == shape:
+        return np.ascontiguousarray(x).reshape(-1, cols)
+    if x.size == cols and (x.ndim == 0 or x.shape[-1] == cols or cols == 1):
+        return np.ascontiguousarray(x).reshape(1, cols)
+    if x.size == 1:
+        return np.full((1, cols), x.reshape(()), x.dtype)
+    return None
+
+
+def representation(width: int):
+    """The dtype of `fixed.raw_array(·, width)`."""
+    if width <= F32:
+        return np.float32
+    if width <= F64:
+        return np.float64
+    if width <= fixed.INT64_WIDTH:
+        return np.int64
+    return object
+
+
+def _no_count(bad: int, total: int) -> None:
+    pass
+
+
+# ------------------------------------------------------------------ round and fit
+
+
+def _rounder(
+    shift: int, need: int, dst: Format, rounding: str, overflow: str, count: Count
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """Finishes a cast: v holds the exact values raw · 2^-shift of a raw integer of
+    `need` bits (a fresh array it may change), rounded and fitted into dst."""
+    if need > F64 or dst.width > F64 or abs(shift) > MAX_EXPONENT:
+        return None
+    if rounding not in fixed.ROUNDING_MODES or overflow not in fixed.OVERFLOW_MODES:
+        return None
+    out_dtype = representation(dst.width)
+    lo, hi = float(dst.min_raw), float(dst.max_raw)
+    # float32 output rounded straight from float64: only for saturation (wrap needs
+    # the exact out-of-range integer).
+    direct = out_dtype is np.float32 and overflow == "saturate"
+
+    def finish(v: np.ndarray) -> np.ndarray:
+        if shift > 0:
+            if rounding == "half-up":
+                v += 0.5  # exact: v has need ≤ 53 (24) significant bits, shift ≥ 1
+            target = v
+            if direct and v.dtype != np.float32:
+                target = np.empty(v.shape, np.float32)
+            if rounding == "half-even":
+                np.rint(v, out=target)
+            else:
+                np.floor(v, out=target)
+            v = target
+        if v.size and lo <= v.min() and v.max() <= hi:
+            count(0, v.size)
+            return v.astype(out_dtype, copy=False)
+        raw, bad = fixed.fit(v, dst, overflow)
+        count(bad, raw.size)
+        return raw
+
+    return finish
+
+
+def _work(need: int):
+    return np.float32 if need <= F32 else np.float64
+
+
+def _scaled(x: np.ndarray, exponent: int, work) -> np.ndarray:
+    """x · 2^exponent as a fresh `work` array (exact)."""
+    if exponent == 0:
+        return np.array(x, dtype=work)
+    return np.multiply(x, 2.0**exponent, dtype=work)
+
+
+# ------------------------------------------------------------------------- cast
+
+
+def cast(
+    src: Format, dst: Format, rounding: str, overflow: str, count: Count = _no_count
+) -> Callable[[np.ndarray], np.ndarray]:
+    """fixed.cast(raw, src, dst, rounding, overflow) as a function of raw."""
+    shift = src.frac - dst.frac
+    need = src.width - min(shift, 0)
+    finish = _rounder(shift, need, dst, rounding, overflow, count)
+    if finish is None:
+
+        def reference(x):
+            raw, bad = fixed.cast(x, src, dst, rounding, overflow)
+            count(bad, raw.size)
+            return raw
+
+        return reference
+    work = _work(need)
+
+    def kernel(x):
+        if shift == 0:
+            return finish(np.asarray(x))  # not changed in place when shift is 0
+        return finish(_scaled(x, -shift, work))
+
+    loop = _loop(shift, dst, rounding, overflow, count, "cast")
+    if loop is None:
+        return kernel
+    scale = 2.0**-shift
+
+    def fast(x):
+        if x.ndim == 0 or x.size == 0:
+            return kernel(x)
+        return loop(kernel, (x,), x.shape, rows_of(x, x.shape), scale)
+
+    return fast
+
+
+def _loop(
+    shift: int,
+    dst: Format,
+    rounding: str,
+    overflow: str,
+    count: Count,
+    name: str,
+    out_dtype=None,
+):
+    """A runner of the one-pass cast loop `name` of fxp_jit (None without numba):
+    it takes the numpy kernel and its arguments (redone there when a wrapped array
+    has values out of range), the output shape and the loop's own arguments before
+    the rounding mode, range and output; it counts the overflows."""
+    j = jit()
+    if j is None:
+        return None
+    loop = getattr(j, name)
+    mode = j.MODES[rounding] if shift > 0 else j.HALF_EVEN  # rint: exact on ints
+    lo, hi = float(dst.min_raw), float(dst.max_raw)
+    out_dtype = out_dtype or representation(dst.width)
+    wrap = overflow == "wrap"
+
+    def run(slow, args, shape, *loop_args):
+        out = np.empty(shape, out_dtype)
+        bad = loop(*loop_args, mode, lo, hi, out.reshape(-1, shape[-1]))
+        if bad and wrap:
+            return slow(*args)  # counts too
+        count(bad, out.size)
+        return out
+
+    return run
+
+
+def _pair(a: np.ndarray, b: np.ndarray):
+    """(shape, a rows, b rows) for a one-pass loop over two operands, or None."""
+    shape = a.shape if a.shape == b.shape else np.broadcast_shapes(a.shape, b.shape)
+    if not shape or not a.size or not b.size:
+        return None
+    a2, b2 = rows_of(a, shape), rows_of(b, shape)
+    if a2 is None or b2 is None:
+        return None
+    return shape, a2, b2
+
+
+# ------------------------------------------------------------- add, sub, mul
+
+
+def _combine(op, x, y, work, fresh: np.ndarray | None) -> np.ndarray:
+    """op(x, y) in `work`, into `fresh` (a temporary of ours) when it has the
+    broadcast shape."""
+    if fresh is not None and fresh.shape == np.broadcast_shapes(x.shape, y.shape):
+        return op(x, y, out=fresh, dtype=work)
+    return op(x, y, dtype=work)
+
+
+def add(
+    fa: Format, fb: Format, subtract: bool = False
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    out = fixed.add_format(fa, fb)
+    if out.width > F64:
+        return lambda a, b: fixed.add(a, fa, b, fb, subtract)[0]
+    work = representation(out.width)
+    ka, kb = out.frac - fa.frac, out.frac - fb.frac  # both ≥ 0
+    op = np.subtract if subtract else np.add
+
+    def kernel(a, b):
+        ta = _scaled(a, ka, work) if ka else a
+        tb = _scaled(b, kb, work) if kb else b
+        return _combine(op, ta, tb, work, ta if ka else tb if kb else None)
+
+    return kernel
+
+
+def mul(fa: Format, fb: Format) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    out = fixed.mul_format(fa, fb)
+    if out.width > F64:
+        return lambda a, b: fixed.mul(a, fa, b, fb)[0]
+    work = representation(out.width)
+    return lambda a, b: np.multiply(a, b, dtype=work)
+
+
+def add_cast(
+    fa: Format,
+    fb: Format,
+    subtract: bool,
+    dst: Format,
+    rounding: str,
+    overflow: str,
+    count: Count = _no_count,
+    compiled: bool = True,
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+    """cast(a ± b) without the exact sum: v = a·2^ea ± b·2^eb is the sum's raw
+    value scaled by 2^-shift, exact in float when the sum has ≤ 53 bits."""
+    total = fixed.add_format(fa, fb)
+    shift = total.frac - dst.frac
+    need = total.width - min(shift, 0)
+    finish = _rounder(shift, need, dst, rounding, overflow, count)
+    ea, eb = dst.frac - fa.frac, dst.frac - fb.frac
+    if finish is None or max(abs(ea), abs(eb)) > MAX_EXPONENT:
+        return None
+    work = _work(need)
+    op = np.subtract if subtract else np.add
+
+    def kernel(a, b):
+        if eb or not ea:
+            tb = _scaled(b, eb, work)
+            ta = _scaled(a, ea, work) if ea else a
+            v = _combine(op, ta, tb, work, tb)
+        else:
+            ta = _scaled(a, ea, work)
+            v = _combine(op, ta, b, work, ta)
+        return finish(v)
+
+    loop = _loop(shift, dst, rounding, overflow, count, "add_cast")
+    if loop is None or not compiled:
+        return kernel
+    ka, kb = 2.0**ea, (-1.0 if subtract else 1.0) * 2.0**eb
+
+    def fast(a, b):
+        pair = _pair(a, b)
+        if pair is None:
+            return kernel(a, b)
+        shape, a2, b2 = pair
+        return loop(kernel, (a, b), shape, a2, ka, b2, kb)
+
+    return fast
+
+
+def mul_cast(
+    fa: Format,
+    fb: Format,
+    dst: Format,
+    rounding: str,
+    overflow: str,
+    count: Count = _no_count,
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+    """cast(a · b) without the exact product: v = a · b · 2^-shift."""
+    product = fixed.mul_format(fa, fb)
+    shift = product.frac - dst.frac
+    need = product.width - min(shift, 0)
+    finish = _rounder(shift, need, dst, rounding, overflow, count)
+    if finish is None:
+        return None
+    work = _work(need)
+
+    def kernel(a, b):
+        v = np.multiply(a, b, dtype=work)
+        if shift:
+            v *= 2.0**-shift
+        return finish(v)
+
+    loop = _loop(shift, dst, rounding, overflow, count, "mul_cast")
+    if loop is None:
+        return kernel
+    scale = 2.0**-shift
+
+    def fast(a, b):
+        pair = _pair(a, b)
+        if pair is None:
+            return kernel(a, b)
+        shape, a2, b2 = pair
+        return loop(kernel, (a, b), shape, a2, b2, scale)
+
+    return fast
+
+
+# ------------------------------------------------------------------------ matmul
+
+
+def int_product(
+    a: np.ndarray, lhs_width: int, rhs: int_matmul.Rhs, out_width: int, groups: int
+) -> list[np.ndarray]:
+    """a @ b on int8 digits as `groups` equal column blocks (one per fused op), each
+    a C-contiguous raw array of `fixed.raw_array(·, out_width)`."""
+    lead, terms = a.shape[:-1], a.shape[-1]
+    rows = int(np.prod(lead, dtype=np.int64))
+    width = rhs.cols // groups
+    j = jit()
+    if j is None:
+        product = int_matmul.matmul(a, lhs_width, rhs, out_width)
+        return [product[..., g * width : (g + 1) * width] for g in range(groups)]
+    a2 = np.ascontiguousarray(a).reshape(rows, terms)
+    count = int_matmul.digits(lhs_width)
+    if count == 1:
+        lhs_digits = a2.astype(np.int8)
+    else:
+        lhs_digits = np.empty((count * rows, terms), np.int8)
+        j.split_rows(a2, count, lhs_digits)
+    p = int_matmul.products(lhs_digits, rhs)
+    scales, colterm, const = rhs.combination(count)
+    rowterm = int_matmul.rowterm(a2, rhs)
+    if rowterm is None:
+        rowterm = np.zeros(rows, np.int64)
+    out = np.empty((groups, rows, width), representation(out_width))
+    j.combine(p, rows, count, rhs.count, scales, colterm, rowterm, const, out)
+    return [out[g].reshape(*lead, width) for g in range(groups)]
+
+
+class Matmul:
+    """fixed.matmul(a, fa, b, fb) for a of shape (..., K): int8 digit products when
+    `int_matmul` supports the widths and the product is large, else the rule
+    itself. The prepared right-hand side is kept while the same array comes back
+    (constants, loop invariants)."""
+
+    def __init__(self, fa: Format, fb: Format):
+        self.fa, self.fb = fa, fb
+        self._rhs: int_matmul.Rhs | None = None
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if a.ndim == 0 or b.ndim != 2:
+            return fixed.matmul(a, self.fa, b, self.fb)[0]
+        terms, cols = b.shape
+        out = fixed.matmul_format(self.fa, self.fb, terms)
+        rows = a.size // max(terms, 1)
+        if not (
+            a.shape[-1] == terms
+            and int_matmul.within_bounds(self.fa.width, self.fb.width, terms, out.width)
+            and int_matmul.worthwhile(rows, terms, cols)
+        ):
+            return fixed.matmul(a, self.fa, b, self.fb)[0]
+        rhs = self._rhs
+        if rhs is None or rhs.source is not b:
+            rhs = self._rhs = int_matmul.Rhs(b, self.fb.width)
+        return int_product(a, self.fa.width, rhs, out.width, 1)[0]
+
+
+class FusedMatmul:
+    """Several products of one lhs with 2-D right-hand sides, as one product with the
+    matrices side by side; each block is the op's exact raw result (int8 digits, or
+    float64 BLAS where exact, or else one `fixed.matmul` per op)."""
+
+    def __init__(self, fa: Format, fbs: list[Format], terms: int):
+        self.fa, self.fbs, self.terms = fa, fbs, terms
+        self.outs = [fixed.matmul_format(fa, fb, terms) for fb in fbs]
+        self.rhs_width = max(f.width for f in fbs)
+        self.out_width = max(f.width for f in self.outs)
+        self.bounded = int_matmul.within_bounds(
+            fa.width, self.rhs_width, terms, self.out_width
+        )
+
+    def prepare(self, rhs: list[np.ndarray]) -> Callable[[np.ndarray], list]:
+        widths = [b.shape[-1] for b in rhs]
+        matrix = np.concatenate(rhs, axis=-1)
+        groups = len(rhs) if len(set(widths)) == 1 else 1
+        prepared: list = []
+
+        def blocks(product: list[np.ndarray]) -> list[np.ndarray]:
+            if len(product) > 1:
+                parts = product
+            else:
+                starts = np.cumsum([0, *widths])
+                parts = [
+                    product[0][..., s:e]
+                    for s, e in zip(starts[:-1], starts[1:], strict=True)
+                ]
+            return [
+                fixed.raw_array(p, out.width)
+                for p, out in zip(parts, self.outs, strict=True)
+            ]
+
+        def run(a: np.ndarray) -> list[np.ndarray]:
+            rows = a.size // max(self.terms, 1)
+            if (
+                self.bounded
+                and a.shape[-1] == self.terms
+                and int_matmul.worthwhile(rows, self.terms, matrix.shape[-1])
+            ):
+                if not prepared:
+                    prepared.append(int_matmul.Rhs(matrix, self.rhs_width))
+                return blocks(
+                    int_product(a, self.fa.width, prepared[0], self.out_width, groups)
+                )
+            if self.out_width <= F64:  # exact in float64 BLAS
+                wide = fixed.raw_array(a, F64)
+                return blocks([np.matmul(wide, fixed.raw_array(matrix, F64))])
+            return [
+                fixed.matmul(a, self.fa, b, fb)[0]
+                for b, fb in zip(rhs, self.fbs, strict=True)
+            ]
+
+        return run
+
+
+# --------------------------------------------------------------------------- lut
+
+
+def full_table_lut(full: np.ndarray, src: Format) -> Callable[[np.ndarray], np.ndarray]:
+    """Look up `full`, the table's output for every raw input of src in order."""
+    low = src.min_raw
+
+    def kernel(x):
+        index = x.astype(np.int32)  # exact: raw values of at most 20 bits
+        if low:
+            index -= low
+        return full.take(index.astype(np.intp), mode="clip")  # indices are in range
+
+    j = jit()
+    if j is None:
+        return kernel
+
+    def fast(x):
+        if x.ndim == 0 or x.size == 0:
+            return kernel(x)
+        out = np.empty(x.shape, full.dtype)
+        j.lut(rows_of(x, x.shape), low, full, out.reshape(-1, x.shape[-1]))
+        return out
+
+    return fast
+
+
+def _saturated_table(
+    table: np.ndarray, shift: int, symmetry: str, src: Format, out: Format
+) -> tuple[np.ndarray, bool] | None:
+    """The table of fxp_jit.lut_small for fixed.lut(·, table, shift, symmetry, out)
+    and whether it is symmetric; None outside the loop's bounds."""
+    entries = np.asarray(table, dtype=np.int64)
+    out_dtype = representation(out.width)
+    if not 0 <= shift <= 62 or src.width > 62 or out_dtype is object:
+        return None
+    if entries.ndim != 1 or entries.size == 0:
+        return None
+    lo, hi = out.min_raw, out.max_raw
+    if symmetry == "none":
+        outputs = [entries.tolist()]
+    elif symmetry in ("odd", "sigmoid"):
+        # x < 0: -y (odd) or 1 - y (sigmoid, 1.0 in the output format)
+        flip = (1 << out.frac) if symmetry == "sigmoid" and out.frac >= 0 else 0
+        outputs = [entries.tolist(), [flip - y for y in entries.tolist()]]
+    else:
+        return None
+    values = [min(max(y, lo), hi) for part in outputs for y in part]
+    return np.array(values, dtype=out_dtype), symmetry != "none"  # exact: in range
+
+
+def table_lut(
+    table: np.ndarray, shift: int, symmetry: str, src: Format, out: Format
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """fixed.lut(raw, table, shift, symmetry, out) as one loop over a table of the
+    saturated outputs (None without numba or outside its bounds)."""
+    j = jit()
+    small = _saturated_table(table, shift, symmetry, src, out)
+    if j is None or small is None:
+        return None
+    saturated, symmetric = small
+    entries = np.asarray(table, dtype=np.int64)
+
+    def fast(x):
+        if x.ndim == 0 or x.size == 0:
+            return fixed.lut(x, entries, shift, symmetry, out)
+        result = np.empty(x.shape, saturated.dtype)
+        j.lut_small(
+            rows_of(x, x.shape),
+            shift,
+            symmetric,
+            saturated,
+            result.reshape(-1, x.shape[-1]),
+        )
+        return result
+
+    return fast
+
+
+def add_cast_lut(
+    fa: Format,
+    fb: Format,
+    subtract: bool,
+    dst: Format,
+    rounding: str,
+    overflow: str,
+    count: Count,
+    table: np.ndarray,
+    shift: int,
+    symmetry: str,
+    out: Format,
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+    """lut(cast(a ± b)) in one loop (None without numba or outside its bounds)."""
+    slow_cast = add_cast(fa, fb, subtract, dst, rounding, overflow, count, False)
+    small = _saturated_table(table, shift, symmetry, dst, out)
+    if slow_cast is None or small is None or jit() is None:
+        return None
+    saturated, symmetric = small
+    entries = np.asarray(table, dtype=np.int64)
+    cast_shift = fixed.add_format(fa, fb).frac - dst.frac
+    loop = _loop(
+        cast_shift, dst, rounding, overflow, count, "add_cast_lut", saturated.dtype
+    )
+    ea, eb = dst.frac - fa.frac, dst.frac - fb.frac
+    ka, kb = 2.0**ea, (-1.0 if subtract else 1.0) * 2.0**eb
+
+    def slow(a, b):
+        return fixed.lut(slow_cast(a, b), entries, shift, symmetry, out)
+
+    def fast(a, b):
+        pair = _pair(a, b)
+        if pair is None:
+            return slow(a, b)
+        shape, a2, b2 = pair
+        return loop(slow, (a, b), shape, a2, ka, b2, kb, shift, symmetric, saturated)
+
+    return fast
