@@ -30,11 +30,8 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, BlockArgument, Operation, SSAValue
 
-from rnnc.backends import (
-    float_interpreter,
-    fxp_interpreter,  # noqa: F401  (registers fxp impls)
-)
-from rnnc.backends.float_interpreter import IMPLS, main_function
+from rnnc.backends import fxp_interpreter  # noqa: F401  (registers fxp impls)
+from rnnc.backends.float_interpreter import COMPILERS, IMPLS, main_function
 from rnnc.dialects import fxp, rnn
 from rnnc.dialects.fixed import Format
 from rnnc.dialects.rnn import shape_of
@@ -194,7 +191,7 @@ class HardwarePlan:
 
 def _evaluate(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
     """One op on arrays, as the interpreters run it (compiled kernel or impl)."""
-    compile_kernel = getattr(float_interpreter, "COMPILERS", {}).get(type(op))
+    compile_kernel = COMPILERS.get(type(op))
     if compile_kernel is not None:
         return compile_kernel(op)(args)
     return IMPLS[type(op)](op, args)
