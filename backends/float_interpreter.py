@@ -11,6 +11,7 @@ import contextvars
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -427,6 +428,8 @@ CHUNK_ELEMENTS = 1 << 15
 PIPELINE = os.environ.get("RNNC_PIPELINE", "1") != "0"
 PIPELINE_ELEMENTS = 1 << 18
 PIPELINE_AHEAD = 8  # chunks computed ahead at most
+PIPELINE_PROBE = 8  # chunks after which the pipeline checks that it has a core
+PIPELINE_MIN_CPU = 0.7  # CPU seconds per second of its computing it needs to go on
 
 
 class Interpreter:
@@ -567,19 +570,22 @@ class Interpreter:
         private = dict(env)  # the worker's values: outer ones, then its own
 
         def put(item) -> None:
-            while not done.is_set():
-                try:
-                    ready.put(item, timeout=0.05)
-                    return
-                except queue.Full:
-                    continue
+            # Never dropped (a computed chunk has been counted): the loop takes
+            # every item, until the worker has stopped.
+            ready.put(item)
+
+        timing: list[tuple[float, float]] = []  # the worker's (CPU, wall) per chunk
 
         def work() -> None:
             try:
                 for start in starts:
                     if done.is_set():
                         return
-                    put(compute(start, private))
+                    wall, cpu = time.perf_counter(), time.thread_time()
+                    item = compute(start, private)
+                    cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+                    timing.append((cpu, wall))
+                    put(item)
             except BaseException as err:  # handed to the loop, raised there
                 put(err)
 
@@ -588,15 +594,39 @@ class Interpreter:
             target=contextvars.copy_context().run, args=(work,), daemon=True
         )
         worker.start()
+        served = 0  # chunks handed to the loop
         try:
-            for _ in starts:
+            while served < len(starts):
                 item = ready.get()
                 if isinstance(item, BaseException):
                     raise item
                 yield item
+                served += 1
+                if served == PIPELINE_PROBE and len(timing) > 1:
+                    # On a core of its own the worker runs most of the time it
+                    # computes; on a shared one (other processes, or the loop) far
+                    # less, and a second thread only adds switches: the rest is
+                    # then computed in the loop.
+                    cpu, wall = (sum(t) for t in zip(*timing[1:], strict=True))
+                    if cpu < PIPELINE_MIN_CPU * wall:
+                        break
         finally:
             done.set()
+            pending = []  # taken out so that a worker waiting to put one stops
+            while worker.is_alive() or not ready.empty():
+                try:
+                    pending.append(ready.get(timeout=0.001))
+                except queue.Empty:
+                    pass
             worker.join()
+        # Gone serial: the chunks computed ahead (in order), then the rest here.
+        for item in pending:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            served += 1
+        for start in starts[served:]:
+            yield compute(start, env)
 
     def _chunk_steps(self, per_step: list, steps: int) -> int:
         """Time steps per hoisted chunk (all of them with an observer)."""

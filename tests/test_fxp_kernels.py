@@ -341,8 +341,11 @@ def test_models_match_the_rules(case, policy, monkeypatch):
     assert got_events == want_events
 
 
-def test_bundled_example_matches_the_rules(monkeypatch):
-    """The bundled LSTM classifier at 8-bit weights and 12-bit activations."""
+@pytest.mark.parametrize("hoisting", ["ahead", "ahead-then-serial", "serial"])
+def test_bundled_example_matches_the_rules(hoisting, monkeypatch):
+    """The bundled LSTM classifier at 8-bit weights and 12-bit activations, its
+    input projections computed one step at a time ahead on a second thread (which
+    may give up after two chunks, as when the cores are shared) or in the loop."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent / "examples"
@@ -352,7 +355,14 @@ def test_bundled_example_matches_the_rules(monkeypatch):
     config = _config(dict(weight_bits=8, act_bits=12))
     module, _ = quantize_model(load_model(root / "lstm_classifier.onnx"), feeds, config)
     monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
+    monkeypatch.setattr(float_interpreter, "CHUNK_ELEMENTS", 1)
     monkeypatch.setattr(float_interpreter, "PIPELINE_ELEMENTS", 0)
+    monkeypatch.setattr(float_interpreter, "PIPELINE", hoisting != "serial")
+    if hoisting == "ahead":
+        monkeypatch.setattr(float_interpreter, "PIPELINE_MIN_CPU", 0.0)
+    else:
+        monkeypatch.setattr(float_interpreter, "PIPELINE_PROBE", 2)
+        monkeypatch.setattr(float_interpreter, "PIPELINE_MIN_CPU", 1e9)
     got, got_events = _run(module, feeds)
     with monkeypatch.context() as m:
         _reference_impls(m)
