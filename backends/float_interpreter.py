@@ -741,9 +741,11 @@ class FusedChain:
         self.results = list(ops[-1].results)
 
     def run(self, env: dict[SSAValue, np.ndarray]) -> None:
-        for value, result in zip(
-            self.results, self.kernel([env[v] for v in self.operands]), strict=True
-        ):
+        results = self.kernel([env[v] for v in self.operands])
+        if len(results) == 1:
+            env[self.results[0]] = results[0]
+            return
+        for value, result in zip(self.results, results, strict=True):
             env[value] = result
 
 

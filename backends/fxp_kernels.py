@@ -31,7 +31,9 @@ exponents near the float limits) runs the rules of `fixed` themselves.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import math
 import os
 from collections.abc import Callable
 
@@ -70,6 +72,8 @@ def rows_of(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
     last axis): all of it, or one row broadcast over the rows; None otherwise."""
     cols = shape[-1]
     if x.shape == shape:
+        if x.flags.c_contiguous:
+            return x if x.ndim == 2 else x.reshape(-1, cols)
         return np.ascontiguousarray(x).reshape(-1, cols)
     if x.size == cols and (x.ndim == 0 or x.shape[-1] == cols or cols == 1):
         return np.ascontiguousarray(x).reshape(1, cols)
@@ -206,7 +210,8 @@ def _loop(
 
     def run(slow, args, shape, *loop_args):
         out = np.empty(shape, out_dtype)
-        bad = loop(*loop_args, mode, lo, hi, out.reshape(-1, shape[-1]))
+        rows = out if len(shape) == 2 else out.reshape(-1, shape[-1])
+        bad = loop(*loop_args, mode, lo, hi, rows)
         if bad and wrap:
             return slow(*args)  # counts too
         count(bad, out.size)
@@ -357,13 +362,14 @@ def int_product(
     """a @ b on int8 digits as `groups` equal column blocks (one per fused op), each
     a C-contiguous raw array of `fixed.raw_array(·, out_width)`."""
     lead, terms = a.shape[:-1], a.shape[-1]
-    rows = int(np.prod(lead, dtype=np.int64))
+    rows = math.prod(lead)
     width = rhs.cols // groups
     j = jit()
     if j is None:
         product = int_matmul.matmul(a, lhs_width, rhs, out_width)
         return [product[..., g * width : (g + 1) * width] for g in range(groups)]
-    a2 = np.ascontiguousarray(a).reshape(rows, terms)
+    a2 = a if a.ndim == 2 and a.flags.c_contiguous else np.ascontiguousarray(a)
+    a2 = a2.reshape(rows, terms)
     count = int_matmul.digits(lhs_width)
     if count == 1:
         lhs_digits = a2.astype(np.int8)
@@ -374,10 +380,19 @@ def int_product(
     scales, colterm, const = rhs.combination(count)
     rowterm = int_matmul.rowterm(a2, rhs)
     if rowterm is None:
-        rowterm = np.zeros(rows, np.int64)
+        rowterm = _zeros(rows)
     out = np.empty((groups, rows, width), representation(out_width))
     j.combine(p, rows, count, rhs.count, scales, colterm, rowterm, const, out)
-    return [out[g].reshape(*lead, width) for g in range(groups)]
+    if len(lead) == 1:
+        return list(out)
+    return [block.reshape(*lead, width) for block in out]
+
+
+@functools.lru_cache(maxsize=16)
+def _zeros(rows: int) -> np.ndarray:
+    zeros = np.zeros(rows, np.int64)
+    zeros.flags.writeable = False
+    return zeros
 
 
 class Matmul:
