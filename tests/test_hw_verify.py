@@ -71,9 +71,11 @@ class Sequence(nn.Module):
         return self.rnn(x)[0]
 
 
-def _classifier_case(tmp_path, cell, layers=1, bidirectional=False, steps=5):
+def _classifier_case(
+    tmp_path, cell, layers=1, bidirectional=False, steps=5, emb=6, hidden=8
+):
     torch.manual_seed(1)
-    model = Classifier(cell, layers, bidirectional)
+    model = Classifier(cell, layers, bidirectional, emb=emb, hidden=hidden)
     tokens = torch.randint(0, 30, (BATCH, steps))
     path = tmp_path / "model.onnx"
     export_onnx(model, (tokens,), path, ["tokens"], ["logits"], None)
@@ -142,9 +144,12 @@ CASES = {
     ),
     "rnn_classifier": (lambda p: _classifier_case(p, "rnn"), {}, 1),
     "bilstm_2layer_classifier": (
-        lambda p: _classifier_case(p, "lstm", layers=2, bidirectional=True, steps=4),
-        {},
-        4,
+        # Four recurrences in one design: small sizes keep yosys quick.
+        lambda p: _classifier_case(
+            p, "lstm", layers=2, bidirectional=True, steps=4, emb=4, hidden=4
+        ),
+        {"lut_bits": 4},
+        2,
     ),
     "gru_2layer_sequence": (lambda p: _sequence_case(p, "gru", layers=2), {}, 3),
     "birnn_sequence_saturating": (
