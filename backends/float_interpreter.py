@@ -429,7 +429,7 @@ PIPELINE = os.environ.get("RNNC_PIPELINE", "1") != "0"
 PIPELINE_ELEMENTS = 1 << 18
 PIPELINE_AHEAD = 8  # chunks computed ahead at most
 PIPELINE_PROBE = 8  # chunks after which the pipeline checks that it has a core
-PIPELINE_MIN_CPU = 0.7  # CPU seconds per second of its computing it needs to go on
+PIPELINE_MIN_CPU = 0.65  # CPU seconds per second of its computing it needs to go on
 
 
 class Interpreter:
