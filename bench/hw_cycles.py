@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
+from lstm_classifier import Classifier
 
 from rnnc.backends.hw_datapath import MAC_LATENCY
 from rnnc.backends.simulate import have_tool
@@ -30,18 +30,6 @@ from rnnc.hardware import random_batches, verify
 from rnnc.onnx_loader import load_model
 from rnnc.quant_config import load_config
 from rnnc.quantize import quantize_model
-
-
-class Classifier(nn.Module):
-    def __init__(self, vocab=1000, emb=64, hidden=128):
-        super().__init__()
-        self.emb = nn.Embedding(vocab, emb)
-        self.rnn = nn.LSTM(emb, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, 2)
-
-    def forward(self, tokens):
-        _, (h, _) = self.rnn(self.emb(tokens))
-        return self.head(h[-1])
 
 
 def measure(model_path, steps, lanes, simulator, work):
@@ -71,7 +59,7 @@ def main() -> None:
         warnings.simplefilter("ignore")
         path = Path(tmp) / "lstm.onnx"
         torch.onnx.export(
-            Classifier().eval(),
+            Classifier(vocab=1000).eval(),
             (torch.zeros(2, short, dtype=torch.long),),
             str(path),
             dynamo=False,

@@ -18,19 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-
-
-class Classifier(nn.Module):
-    def __init__(self, vocab=1000, emb=300, hidden=300):
-        super().__init__()
-        self.emb = nn.Embedding(vocab, emb)
-        self.rnn = nn.LSTM(emb, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, 2)
-
-    def forward(self, tokens):
-        _, (h, _) = self.rnn(self.emb(tokens))
-        return self.head(h[-1])
+from lstm_classifier import Classifier
 
 
 def main() -> None:
@@ -44,7 +32,7 @@ def main() -> None:
         warnings.simplefilter("ignore")
         model, calib = Path(tmp) / "h300.onnx", Path(tmp) / "calib.npz"
         torch.onnx.export(
-            Classifier().eval(),
+            Classifier(vocab=1000, emb=300, hidden=300).eval(),
             (tokens,),
             str(model),
             dynamo=False,

@@ -18,24 +18,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
-from torch import nn
+from lstm_classifier import Classifier
 
 from rnnc import driver
 from rnnc.onnx_loader import load_model
 from rnnc.quant_config import load_config
 from rnnc.quantize import quantize_model
-
-
-class Classifier(nn.Module):
-    def __init__(self, vocab=10000, emb=64, hidden=128):
-        super().__init__()
-        self.emb = nn.Embedding(vocab, emb)
-        self.rnn = nn.LSTM(emb, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, 2)
-
-    def forward(self, tokens):
-        _, (h, _) = self.rnn(self.emb(tokens))
-        return self.head(h[-1])
 
 
 def best_time(fn, repeat: int) -> float:
