@@ -51,10 +51,6 @@ def and_(*values: SSAValue) -> SSAValue:
     return values[0] if len(values) == 1 else comb.AndOp(list(values)).result
 
 
-def or_(*values: SSAValue) -> SSAValue:
-    return values[0] if len(values) == 1 else comb.OrOp(list(values)).result
-
-
 def not_(value: SSAValue) -> SSAValue:
     return comb.XorOp([value, constant(1, 1)]).result
 
@@ -130,12 +126,6 @@ class Circuit:
                 name = None
             value = r.q
         return value
-
-    def counter(self, width: int, step: SSAValue, clear: SSAValue) -> SSAValue:
-        """A register: 0 on `clear`, +1 on `step`, else kept."""
-        r = self.reg(width)
-        r.next(mux(clear, constant(0, width), mux(step, add_const(r.q, 1), r.q)))
-        return r.q
 
     def memory(self, name: str, depth: int, width: int) -> Memory:
         depth = max(depth, 2)

@@ -406,6 +406,21 @@ class ArrayIndexInOutOp(IRDLOperation):
         return op
 
 
+def _body_region(body: Region | Sequence[Operation] | None) -> Region:
+    """A single-block region: given, or holding `body`'s ops."""
+    if isinstance(body, Region):
+        return body
+    return Region(Block(list(body or [])))
+
+
+def _parse_body(parser: Parser) -> Region:
+    """A region in braces; an empty `{}` still gets its one block."""
+    region = parser.parse_region()
+    if not region.blocks:
+        region.add_block(Block())
+    return region
+
+
 @irdl_op_definition
 class InitialOp(IRDLOperation):
     """A Verilog `initial` block: one block of procedural statements.
@@ -419,9 +434,7 @@ class InitialOp(IRDLOperation):
     traits = traits_def(NoTerminator(), ProceduralRegion())
 
     def __init__(self, body: Region | Sequence[Operation] | None = None):
-        if not isinstance(body, Region):
-            body = Region(Block(list(body or [])))
-        super().__init__(regions=[body])
+        super().__init__(regions=[_body_region(body)])
 
     def print(self, printer: Printer) -> None:
         printer.print_string(" ")
@@ -432,9 +445,7 @@ class InitialOp(IRDLOperation):
 
     @classmethod
     def parse(cls, parser: Parser) -> InitialOp:
-        region = parser.parse_region()
-        if not region.blocks:
-            region.add_block(Block())
+        region = _parse_body(parser)
         op = cls(region)
         op.attributes.update(parser.parse_optional_attr_dict())
         return op
@@ -630,9 +641,7 @@ class AlwaysFFOp(IRDLOperation):
     def __init__(
         self, clock: SSAValue | Operation, body: Region | Sequence[Operation] = ()
     ):
-        if not isinstance(body, Region):
-            body = Region(Block(list(body)))
-        super().__init__(operands=[clock], regions=[body])
+        super().__init__(operands=[clock], regions=[_body_region(body)])
 
     def print(self, printer: Printer) -> None:
         printer.print_string("(posedge ")
@@ -651,9 +660,7 @@ class AlwaysFFOp(IRDLOperation):
             parser.parse_unresolved_operand(), IntegerType(1)
         )
         parser.parse_punctuation(")")
-        region = parser.parse_region()
-        if not region.blocks:
-            region.add_block(Block())
+        region = _parse_body(parser)
         op = cls(clock, region)
         op.attributes.update(parser.parse_optional_attr_dict())
         return op
@@ -675,9 +682,7 @@ class IfOp(IRDLOperation):
     def __init__(
         self, cond: SSAValue | Operation, body: Region | Sequence[Operation] = ()
     ):
-        if not isinstance(body, Region):
-            body = Region(Block(list(body)))
-        super().__init__(operands=[cond], regions=[body])
+        super().__init__(operands=[cond], regions=[_body_region(body)])
 
     def verify_(self) -> None:
         _check_procedural(self)
@@ -694,9 +699,7 @@ class IfOp(IRDLOperation):
     @classmethod
     def parse(cls, parser: Parser) -> IfOp:
         cond = parser.resolve_operand(parser.parse_unresolved_operand(), IntegerType(1))
-        region = parser.parse_region()
-        if not region.blocks:
-            region.add_block(Block())
+        region = _parse_body(parser)
         op = cls(cond, region)
         op.attributes.update(parser.parse_optional_attr_dict())
         return op
