@@ -295,6 +295,30 @@ def format_for_range(lo: float, hi: float, width: int, guard_bits: int = 0) -> F
     return Format(width, width - int_bits)
 
 
+# Constants (weights, tables, PWL parameters) are quantized with this rounding and
+# saturation (docs/fixed-point.md).
+CONSTANT_ROUNDING = "half-even"
+MSE_EXTRA_FRAC_BITS = 8  # how far below the covering lsb format_for_mse looks
+
+
+def format_for_mse(values: np.ndarray, width: int) -> Format:
+    """The format of `width` bits whose saturating quantization of `values` has the
+    least squared error: the covering format or one with up to MSE_EXTRA_FRAC_BITS
+    more fractional bits (finer steps, outliers clipped). Ties go to the covering
+    side. At 2-4 bits a finer step can beat covering the largest weight by far."""
+    values = np.asarray(values, np.float64).ravel()
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0, 0)
+    best, best_err = None, math.inf
+    cover = format_for_range(lo, hi, width)
+    for extra in range(MSE_EXTRA_FRAC_BITS + 1):
+        fmt = Format(width, cover.frac + extra)
+        raw, _ = quantize(values, fmt, CONSTANT_ROUNDING, "saturate")
+        err = float(np.sum((fmt.to_float(raw) - values) ** 2))
+        if err < best_err:
+            best, best_err = fmt, err
+    return best
+
+
 # ------------------------------------------------------------------ activations
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
@@ -22,6 +23,7 @@ from xdsl.passes import ModulePass
 
 from rnnc.backends.float_interpreter import main_function
 from rnnc.dialects import rnn
+from rnnc.dialects.arrays import array_of
 from rnnc.dialects.fixed import Format
 from rnnc.dialects.fxp import FixedType
 from rnnc.errors import RnncError
@@ -32,7 +34,7 @@ from rnnc.passes.range_analysis import (
     is_float_tensor,
     read_range,
 )
-from rnnc.quant_config import QuantConfig, load_config
+from rnnc.quant_config import CONSTANT_CLASSES, QuantConfig, load_config
 
 FORMAT, QCLASS, STATE_FORMATS = "format", "qclass", "state_formats"
 
@@ -148,10 +150,11 @@ def assign(module: ModuleOp, config: QuantConfig) -> None:
     classes = classify(fn)
     for op, cls in classes.items():
         formats = []
+        values = _constant_values(op, cls)
         for result in op.results:
             lo, hi = value_range(op, result.index, config.range, _name(result))
             formats.append(
-                FixedType.of(config.format_for(cls, result.name_hint, lo, hi))
+                FixedType.of(config.format_for(cls, result.name_hint, lo, hi, values))
             )
         op.attributes[FORMAT] = ArrayAttr(formats)
         op.attributes[QCLASS] = StringAttr(cls)
@@ -182,6 +185,13 @@ def assign(module: ModuleOp, config: QuantConfig) -> None:
             old[FORMAT] = ArrayAttr([FixedType.of(fmt)])
         arg_attrs.append(DictionaryAttr(old))
     fn.arg_attrs = ArrayAttr(arg_attrs)
+
+
+def _constant_values(op: Operation, cls: str) -> np.ndarray | None:
+    """A weight's or bias's values, for the `weight_fit = "mse"` choice of F."""
+    if cls in CONSTANT_CLASSES and isinstance(op, rnn.ConstantOp):
+        return array_of(op.value)
+    return None
 
 
 def _function_argument(value: SSAValue) -> BlockArgument | None:
@@ -226,6 +236,7 @@ class AssignFormatsPass(ModulePass):
     rounding: str | None = None
     overflow: str | None = None
     range: str | None = None
+    weight_fit: str | None = None
     guard_bits: int | None = None
 
     def quant_config(self) -> QuantConfig:

@@ -39,8 +39,6 @@ from rnnc.dialects.fixed import Format
 from rnnc.errors import RnncError
 from rnnc.passes.assign_formats import FORMAT, QCLASS, STATE_FORMATS
 
-CONSTANT_ROUNDING = "half-even"
-
 
 def _assigned(op: Operation, index: int = 0) -> Format:
     attr = op.attributes.get(FORMAT)
@@ -84,7 +82,7 @@ class Lowering:
         return self.values[value]
 
     def fixed_constant(self, array: np.ndarray, fmt: Format, name: str | None):
-        raw, _ = fixed.quantize(array, fmt, CONSTANT_ROUNDING, "saturate")
+        raw, _ = fixed.quantize(array, fmt, fixed.CONSTANT_ROUNDING, "saturate")
         # Saturating the range's edge by < 1 lsb is rounding; report what is more.
         err = np.abs(fmt.to_float(raw) - np.asarray(array, np.float64))
         bad = int(np.count_nonzero(err > float(fmt.lsb)))
@@ -247,7 +245,7 @@ def _lut(low: Lowering, op: rnn.LutOp):
     alpha = None if op.alpha is None else op.alpha.value.data
     beta = None if op.beta is None else op.beta.value.data
     values = activate(kind, approx.centers(r, k, sym), alpha, beta)
-    table, _ = fixed.quantize(values, out, CONSTANT_ROUNDING, "saturate")
+    table, _ = fixed.quantize(values, out, fixed.CONSTANT_ROUNDING, "saturate")
     shift = approx.fixed_shift(r, k, sym, fxp.format_of(x).frac)
     lut = fxp.LutOp.build(
         operands=[x],
@@ -275,8 +273,10 @@ def _pwl(low: Lowering, op: rnn.PwlOp):
     raw_bps = np.clip(np.ceil(np.ldexp(bps, src.frac)), -(2.0**62), 2.0**62)
     m = float(np.abs(slopes).max()) if slopes.size else 0.0
     slope_fmt = fixed.format_for_range(-m, m, SLOPE_BITS)
-    raw_slopes, _ = fixed.quantize(slopes, slope_fmt, CONSTANT_ROUNDING, "saturate")
-    raw_icepts, _ = fixed.quantize(intercepts, out, CONSTANT_ROUNDING, "saturate")
+    raw_slopes, _ = fixed.quantize(
+        slopes, slope_fmt, fixed.CONSTANT_ROUNDING, "saturate"
+    )
+    raw_icepts, _ = fixed.quantize(intercepts, out, fixed.CONSTANT_ROUNDING, "saturate")
     pwl = fxp.PwlOp.build(
         operands=[x],
         result_types=[fxp.fixed_tensor(_shape(op.result), out)],

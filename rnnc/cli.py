@@ -177,6 +177,11 @@ def add_quant_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--rounding", help="floor | half-up | half-even")
     g.add_argument("--overflow", help="wrap | saturate")
     g.add_argument("--range", help="range source: calib | percentile | bound")
+    g.add_argument(
+        "--weight-fit",
+        help="F of weights and biases: cover (their whole range) | mse (least "
+        "squared error, may clip outliers)",
+    )
     g.add_argument("--guard-bits", type=int)
     g.add_argument("--activation", help="activation approximation: lut | pwl | hard")
     g.add_argument("--lut-bits", type=int, help="log2 of the table size")
@@ -199,6 +204,7 @@ def config_from(args: argparse.Namespace) -> QuantConfig:
         rounding=args.rounding,
         overflow=args.overflow,
         range=args.range,
+        weight_fit=args.weight_fit,
         guard_bits=args.guard_bits,
         activation_method=args.activation,
         lut_bits=args.lut_bits,

@@ -5,6 +5,7 @@ Read from a TOML file and/or CLI flags (flags win). Example:
     rounding = "half-even"        # floor | half-up | half-even
     overflow = "saturate"         # wrap | saturate
     range = "calib"               # calib | percentile | bound
+    weight_fit = "cover"          # cover | mse: F of weights and biases
     guard_bits = 0
     [bits]
     weight = 8
@@ -31,6 +32,8 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from rnnc.dialects import fixed
 from rnnc.dialects.fixed import Format
 from rnnc.errors import RnncError
@@ -46,6 +49,9 @@ CLASSES = (
     "output",
 )
 RANGE_SOURCES = ("calib", "percentile", "bound")
+# How a constant's F is chosen: cover its whole range, or least squared error.
+WEIGHT_FITS = ("cover", "mse")
+CONSTANT_CLASSES = ("weight", "bias")
 DEFAULT_BITS = {
     "input": 16,
     "weight": 16,
@@ -64,6 +70,7 @@ class QuantConfig:
     rounding: str = "half-even"
     overflow: str = "saturate"
     range: str = "calib"
+    weight_fit: str = "cover"
     guard_bits: int = 0
     overrides: dict[str, int | Format] = field(default_factory=dict)
     activation_method: str = "lut"
@@ -94,6 +101,11 @@ class QuantConfig:
                 f"unknown range source '{self.range}'; expected one of "
                 + ", ".join(RANGE_SOURCES)
             )
+        if self.weight_fit not in WEIGHT_FITS:
+            raise RnncError(
+                f"unknown weight fit '{self.weight_fit}'; expected one of "
+                + ", ".join(WEIGHT_FITS)
+            )
         if not 0 <= self.guard_bits <= 16:
             raise RnncError(f"guard bits must be in [0, 16], got {self.guard_bits}")
         for name, spec in self.overrides.items():
@@ -101,11 +113,21 @@ class QuantConfig:
                 _check_width(spec, f"override '{name}'")
         return self
 
-    def format_for(self, cls: str, name: str | None, lo: float, hi: float) -> Format:
+    def format_for(
+        self,
+        cls: str,
+        name: str | None,
+        lo: float,
+        hi: float,
+        values: np.ndarray | None = None,
+    ) -> Format:
+        """`values`: a weight or bias constant, fitted by `weight_fit`."""
         spec = self.overrides.get(name) if name else None
         if isinstance(spec, Format):
             return spec
         width = spec if isinstance(spec, int) else self.bits[cls]
+        if values is not None and self.weight_fit == "mse":
+            return fixed.format_for_mse(values, width)
         return fixed.format_for_range(lo, hi, width, self.guard_bits)
 
 
@@ -166,7 +188,7 @@ def _from_dict(config: QuantConfig, data: dict, where: str) -> QuantConfig:
         for name, spec in data.pop("overrides", {}).items()
     }
     updates = {}
-    for key in ("rounding", "overflow", "range", "guard_bits"):
+    for key in ("rounding", "overflow", "range", "weight_fit", "guard_bits"):
         if key in data:
             updates[key] = data.pop(key)
     for key, attr in (

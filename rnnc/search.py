@@ -335,23 +335,32 @@ class Searcher:
 
     # ---------------------------------------------------------------- phases
 
-    def _bisect_class(self, cls: str, phase: str) -> None:
-        """Smallest width of `cls` within budget, assuming monotonicity; only
-        widths that were evaluated within budget are kept."""
-        lo, hi = MIN_BITS, self.best_config.bits[cls]
+    def _bisect(self, with_width: Callable[[int], QuantConfig], hi: int, phase, what):
+        """Smallest width within budget in [MIN_BITS, hi], assuming monotonicity;
+        only widths that were evaluated within budget are kept."""
+        lo = MIN_BITS
         if lo >= hi:
             return
-        lowest = replace(self.best_config, bits={**self.best_config.bits, cls: lo})
-        if self.signature(lowest) == self.signature(self.best_config):
-            self.log(f"      {phase:<8} {cls}: its width changes nothing, kept at {hi}")
+        if self.signature(with_width(lo)) == self.signature(self.best_config):
+            self.log(
+                f"      {phase:<8} {what}: its width changes nothing, kept at {hi}"
+            )
             return
         while lo < hi:
             mid = (lo + hi) // 2
-            config = replace(self.best_config, bits={**self.best_config.bits, cls: mid})
-            if self.evaluate(config, phase, f"{cls}={mid}").ok:
+            if self.evaluate(with_width(mid), phase, f"{what}={mid}").ok:
                 hi = mid
             else:
                 lo = mid + 1
+
+    def _bisect_class(self, cls: str, phase: str) -> None:
+        base = self.best_config
+        self._bisect(
+            lambda w: replace(base, bits={**base.bits, cls: w}),
+            base.bits[cls],
+            phase,
+            cls,
+        )
 
     def class_impacts(self) -> dict[str, int]:
         """Bytes saved by one bit less per class (0 = the class holds no memory)."""
@@ -389,15 +398,14 @@ class Searcher:
         return out
 
     def refine_tensor(self, name: str) -> None:
-        current = self.best_config.overrides.get(name, self.best_config.bits["weight"])
-        for width in (current - 1, current - 2):
-            if width < MIN_BITS:
-                return
-            config = replace(
-                self.best_config, overrides={**self.best_config.overrides, name: width}
-            )
-            if not self.evaluate(config, "tensor", f"{name}={width}").ok:
-                return
+        """Bisect one tensor's width below its class's as an override."""
+        base = self.best_config
+        self._bisect(
+            lambda w: replace(base, overrides={**base.overrides, name: w}),
+            base.overrides.get(name, base.bits["weight"]),
+            "tensor",
+            name,
+        )
 
     def run(self, memory_only: bool = False) -> tuple[str, dict[str, int]]:
         """Returns (why it stopped early or "", bytes per bit of each class)."""
@@ -515,7 +523,7 @@ def _toml_value(value) -> str:
 def config_toml(config: QuantConfig, header: str = "") -> str:
     """A TOML policy that rnnc.quant_config.load_config reads back as `config`."""
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    for key in ("rounding", "overflow", "range", "guard_bits"):
+    for key in ("rounding", "overflow", "range", "weight_fit", "guard_bits"):
         lines.append(f"{key} = {_toml_value(getattr(config, key))}")
     lines += ["", "[bits]"]
     lines += [f"{cls} = {config.bits[cls]}" for cls in CLASSES if cls in config.bits]

@@ -594,6 +594,38 @@ def test_format_for_range(a, b, width, guard):
         assert not covers(int_bits - 1, flo, fhi)
 
 
+def ref_squared_error(values, fmt: Format) -> Fraction:
+    """Exact sum of squared errors of a constant quantization (half-even, saturate)."""
+    total = Fraction(0)
+    for v in values:
+        raw, _ = ref_quantize(Fraction(v), fmt, "half-even", "saturate")
+        total += (ref_value(raw, fmt) - Fraction(v)) ** 2
+    return total
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(-8, 8, allow_subnormal=False), min_size=1, max_size=12),
+    st.integers(2, 10),
+)
+def test_format_for_mse_is_least_squared_error(values, width):
+    """No F from the covering one to MSE_EXTRA_FRAC_BITS finer has less exact error,
+    and the covering format is never better than the choice."""
+    fmt = fixed.format_for_mse(np.array(values), width)
+    cover = fixed.format_for_range(min(values), max(values), width)
+    assert fmt.width == width
+    assert cover.frac <= fmt.frac <= cover.frac + fixed.MSE_EXTRA_FRAC_BITS
+    best = ref_squared_error(values, fmt)
+    for frac in range(cover.frac, cover.frac + fixed.MSE_EXTRA_FRAC_BITS + 1):
+        assert best <= ref_squared_error(values, Format(width, frac))
+
+
+def test_format_for_mse_clips_a_rare_outlier():
+    values = np.array([0.3, -0.3, 0.2, -0.2, 0.3, 0.25, -0.35, 1.0])
+    assert fixed.format_for_range(-0.35, 1.0, 3) == Format(3, 1)
+    assert fixed.format_for_mse(values, 3) == Format(3, 2)
+
+
 def test_format_for_range_examples():
     assert fixed.format_for_range(-1.0, 1.0, 8) == Format(8, 6)  # 1.0 must fit
     assert fixed.format_for_range(-1.0, 0.5, 8) == Format(8, 7)

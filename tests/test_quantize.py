@@ -198,6 +198,7 @@ def _cli(*args):
         (["--overflow", "clamp"], "unknown overflow mode 'clamp'"),
         (["--activation", "spline"], "unknown activation approximation 'spline'"),
         (["--range", "guess"], "unknown range source 'guess'"),
+        (["--weight-fit", "l1"], "unknown weight fit 'l1'"),
     ],
 )
 def test_bad_policy_is_one_error_line(classifier, tmp_path, flags, needle):

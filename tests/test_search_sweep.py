@@ -201,6 +201,8 @@ def test_search_cli_imdb(no_test_split, tmp_path, capsys):
         "0.5%",
         "--batch",
         "8",
+        "--weight-fit",
+        "mse",
         "-o",
         toml,
         "--json",
@@ -223,7 +225,7 @@ def test_search_cli_imdb(no_test_split, tmp_path, capsys):
 
     # The TOML loads and reproduces the reported validation metric and memory.
     config = load_config(toml)
-    assert config.bits == got["bits"]
+    assert config.bits == got["bits"] and config.weight_fit == "mse"
     assert {k: str(v) for k, v in config.overrides.items()} == got["overrides"]
     again = evaluate.evaluate_imdb(
         no_test_split["imdb"], config=config, split="valid", batch=8, progress=False
