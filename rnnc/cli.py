@@ -454,6 +454,10 @@ def sweep_command(argv: list[str]) -> int:
         help="comma-separated; for input, preactivation, activation, state, output",
     )
     p.add_argument("--activation", default="lut", help="comma-separated lut,pwl,hard")
+    p.add_argument(
+        "--weight-fit",
+        help="comma-separated cover,mse (default: --config's, else cover)",
+    )
     p.add_argument("--config", help="TOML policy for everything the grid does not set")
     p.add_argument(
         "--limit",
@@ -472,11 +476,13 @@ def sweep_command(argv: list[str]) -> int:
     )
     p.add_argument("-o", "--output", required=True, help="output directory")
     args = p.parse_args(argv)
+    base = load_config(args.config)
     points = sweep.grid(
-        load_config(args.config),
+        base,
         sweep.parse_ints(args.weight_bits, "--weight-bits"),
         sweep.parse_ints(args.act_bits, "--act-bits"),
         sweep.parse_methods(args.activation),
+        sweep.parse_fits(args.weight_fit, base),
     )
     result = sweep.run_sweep(
         args.model,

@@ -1,6 +1,7 @@
 """Sweeps: a grid of quantization configurations, evaluated in parallel on Dask.
 
-    points = grid(base, weight_bits=[4, 8], act_bits=[8, 16], methods=["lut"])
+    points = grid(base, weight_bits=[4, 8], act_bits=[8, 16], methods=["lut"],
+                  fits=["cover", "mse"])
     result = run_sweep("model.onnx", "imdb", points, workers=2, limit=500)
     write_outputs(result, "outdir/")   # sweep.csv, sweep.json, two PNG plots
 
@@ -29,7 +30,7 @@ from pathlib import Path
 from rnnc import evaluate
 from rnnc.cli import ACT_CLASSES
 from rnnc.errors import RnncError
-from rnnc.quant_config import QuantConfig
+from rnnc.quant_config import WEIGHT_FITS, QuantConfig
 
 METHODS = ("lut", "pwl", "hard")
 MARKERS = {"lut": "o", "pwl": "s", "hard": "^"}
@@ -41,6 +42,7 @@ CSV_FIELDS = (
     "weight_bits",
     "act_bits",
     "activation",
+    "weight_fit",
     "float",
     "fixed",
     "delta",
@@ -60,6 +62,10 @@ class Point:
     act_bits: int
     activation: str
     config: QuantConfig
+
+    @property
+    def weight_fit(self) -> str:
+        return self.config.weight_fit
 
 
 def parse_ints(text: str, flag: str) -> list[int]:
@@ -82,21 +88,38 @@ def parse_methods(text: str) -> list[str]:
     return methods
 
 
+def parse_fits(text: str | None, base: QuantConfig) -> list[str]:
+    """Comma-separated weight fits; None keeps the base policy's."""
+    if text is None:
+        return [base.weight_fit]
+    fits = [f.strip() for f in text.split(",") if f.strip()]
+    bad = [f for f in fits if f not in WEIGHT_FITS]
+    if bad or not fits:
+        raise RnncError(
+            f"bad --weight-fit '{text}', expected a list of {', '.join(WEIGHT_FITS)}"
+        )
+    return fits
+
+
 def grid(
     base: QuantConfig,
     weight_bits: Sequence[int],
     act_bits: Sequence[int],
     methods: Sequence[str],
+    fits: Sequence[str] | None = None,
 ) -> list[Point]:
-    """One point per (method, act bits, weight bits); act bits set every
-    activation-like class (as --act-bits does), the rest comes from `base`."""
+    """One point per (weight fit, method, act bits, weight bits); act bits set
+    every activation-like class (as --act-bits does), the rest comes from `base`."""
     points = []
-    for method in dict.fromkeys(methods):
-        for a in dict.fromkeys(act_bits):
-            for w in dict.fromkeys(weight_bits):
-                bits = {**base.bits, "weight": w, **{c: a for c in ACT_CLASSES}}
-                config = replace(base, bits=bits, activation_method=method)
-                points.append(Point(w, a, method, config.validate()))
+    for fit in dict.fromkeys(fits or [base.weight_fit]):
+        for method in dict.fromkeys(methods):
+            for a in dict.fromkeys(act_bits):
+                for w in dict.fromkeys(weight_bits):
+                    bits = {**base.bits, "weight": w, **{c: a for c in ACT_CLASSES}}
+                    config = replace(
+                        base, bits=bits, activation_method=method, weight_fit=fit
+                    )
+                    points.append(Point(w, a, method, config.validate()))
     return points
 
 
@@ -142,6 +165,7 @@ def _evaluate_point(point: Point, model: str, dataset: str, settings: dict) -> d
         "weight_bits": point.weight_bits,
         "act_bits": point.act_bits,
         "activation": point.activation,
+        "weight_fit": point.weight_fit,
         "metric": result.metric,
         "samples": result.samples,
         "float": result.float_metric,
@@ -189,7 +213,7 @@ class SweepResult:
         lines = [
             f"sweep: {Path(self.model).name} on {self.dataset} {self.split} "
             f"({self.samples} samples), float {name} {self._fmt(self.float_metric)}",
-            f"{'method':<6} {'act':>3} {'weight':>6} {name:>8} {'delta':>8} "
+            f"{'method':<6} {'fit':<5} {'act':>3} {'weight':>6} {name:>8} {'delta':>8} "
             f"{'bytes':>10} {'saved':>6} {'ovf':>6} {'s':>6}",
         ]
         for r in self.rows:
@@ -199,7 +223,8 @@ class SweepResult:
                 else f"{r['delta']:+.3f}"
             )
             lines.append(
-                f"{r['activation']:<6} {r['act_bits']:>3} {r['weight_bits']:>6} "
+                f"{r['activation']:<6} {r['weight_fit']:<5} {r['act_bits']:>3} "
+                f"{r['weight_bits']:>6} "
                 f"{self._fmt(r['fixed']):>8} {delta:>8} "
                 f"{r['weight_bytes']:>10} {r['reduction_pct']:>5.1f}% "
                 f"{r['overflows']:>6} {r['seconds']:>6.1f}"
@@ -310,7 +335,8 @@ def run_sweep(
             rows[index[future.key]] = row
             log(
                 f"[{done}/{len(points)}] {row['activation']} act {row['act_bits']} "
-                f"weight {row['weight_bits']}: {row['metric']} {row['fixed']:.4f} "
+                f"weight {row['weight_bits']} ({row['weight_fit']} fit): "
+                f"{row['metric']} {row['fixed']:.4f} "
                 f"({row['seconds']:.1f} s)"
             )
         wall = time.perf_counter() - start
@@ -409,9 +435,43 @@ def _zoom(ax, result: SweepResult, scale: float) -> None:
     )
 
 
+@dataclass
+class _Series:
+    """The grid points of one (weight fit, method, act bits): one legend entry."""
+
+    label: str
+    method: str
+    act_bits: int
+    filled: bool  # the mse fit filled, the cover fit hollow (when both occur)
+    rows: list[dict]
+
+
+def _series(rows: Sequence[dict]) -> list[_Series]:
+    fits = list(dict.fromkeys(r["weight_fit"] for r in rows))
+    out: dict[tuple, _Series] = {}
+    for r in rows:
+        key = (r["weight_fit"], r["activation"], r["act_bits"])
+        if key not in out:
+            label = f"{r['activation']}, activations {r['act_bits']} bits"
+            if len(fits) > 1:
+                label += f", {r['weight_fit']} weight fit"
+            filled = len(fits) == 1 or r["weight_fit"] == "mse"
+            out[key] = _Series(label, r["activation"], r["act_bits"], filled, [])
+        out[key].rows.append(r)
+    return sorted(out.values(), key=lambda s: (s.method, s.act_bits, not s.filled))
+
+
+def _point_label(r: dict, rows: Sequence[dict]) -> str:
+    text = f"w{r['weight_bits']}/a{r['act_bits']} {r['activation']}"
+    if len({x["weight_fit"] for x in rows}) > 1:
+        text += f" {r['weight_fit']}"
+    return text
+
+
 def plot_pareto(result: SweepResult, path: str | Path) -> None:
     """Metric vs memory footprint: a marker style per activation method, a colour
-    per activation width, the Pareto front connected, the float baseline."""
+    per activation width, hollow markers for the cover weight fit when the grid
+    also has mse, the Pareto front connected, the float baseline."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -423,20 +483,18 @@ def plot_pareto(result: SweepResult, path: str | Path) -> None:
     cmap = plt.get_cmap("viridis")
     colour = {a: cmap(i / max(1, len(acts) - 1) * 0.85) for i, a in enumerate(acts)}
     fig, ax = plt.subplots(figsize=(8.5, 5.5))
-    for method in dict.fromkeys(r["activation"] for r in rows):
-        for a in acts:
-            pts = [r for r in rows if r["activation"] == method and r["act_bits"] == a]
-            if pts:
-                ax.scatter(
-                    [r["weight_bytes"] / KB for r in pts],
-                    [r["fixed"] * scale for r in pts],
-                    marker=MARKERS.get(method, "o"),
-                    color=colour[a],
-                    s=45,
-                    alpha=0.85,
-                    label=f"{method}, activations {a} bits",
-                    zorder=3,
-                )
+    for series in _series(rows):
+        ax.scatter(
+            [r["weight_bytes"] / KB for r in series.rows],
+            [r["fixed"] * scale for r in series.rows],
+            marker=MARKERS.get(series.method, "o"),
+            facecolors=colour[series.act_bits] if series.filled else "none",
+            edgecolors=colour[series.act_bits],
+            s=45,
+            alpha=0.85,
+            label=series.label,
+            zorder=3,
+        )
     front = sorted((r for r in rows if r["pareto"]), key=lambda r: r["weight_bytes"])
     fx = [r["weight_bytes"] / KB for r in front]
     fy = [r["fixed"] * scale for r in front]
@@ -444,7 +502,7 @@ def plot_pareto(result: SweepResult, path: str | Path) -> None:
     ax.scatter(fx, fy, s=160, facecolors="none", edgecolors="crimson", lw=1.5, zorder=4)
     for i, (r, x, y) in enumerate(zip(front, fx, fy, strict=True)):
         ax.annotate(
-            f"w{r['weight_bits']}/a{r['act_bits']} {r['activation']}",
+            _point_label(r, rows),
             (x, y),
             textcoords="offset points",
             xytext=(7, -13 if i % 2 == 0 else 7),
@@ -471,7 +529,8 @@ def plot_pareto(result: SweepResult, path: str | Path) -> None:
 
 
 def plot_bits(result: SweepResult, path: str | Path) -> None:
-    """Metric vs weight word length, a line per (activation method, width)."""
+    """Metric vs weight word length, a line per (weight fit, activation method,
+    width); the cover fit dashed when the grid also has mse."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -480,19 +539,15 @@ def plot_bits(result: SweepResult, path: str | Path) -> None:
     scale, ylabel = _axis(result)
     rows = result.rows
     fig, ax = plt.subplots(figsize=(7.5, 5))
-    for method in dict.fromkeys(r["activation"] for r in rows):
-        for a in sorted({r["act_bits"] for r in rows}):
-            pts = sorted(
-                (r for r in rows if r["activation"] == method and r["act_bits"] == a),
-                key=lambda r: r["weight_bits"],
-            )
-            if pts:
-                ax.plot(
-                    [r["weight_bits"] for r in pts],
-                    [r["fixed"] * scale for r in pts],
-                    marker=MARKERS.get(method, "o"),
-                    label=f"{method}, activations {a} bits",
-                )
+    for series in _series(rows):
+        pts = sorted(series.rows, key=lambda r: r["weight_bits"])
+        ax.plot(
+            [r["weight_bits"] for r in pts],
+            [r["fixed"] * scale for r in pts],
+            marker=MARKERS.get(series.method, "o"),
+            ls="-" if series.filled else "--",
+            label=series.label,
+        )
     ax.axhline(
         result.float_metric * scale, color="grey", ls="--", lw=1, label="float32"
     )

@@ -302,6 +302,31 @@ def test_pareto_front_by_hand():
     assert sweep.pareto_front([1, 1], [0.5, 0.5], True) == [0]
 
 
+@pytest.mark.parametrize(
+    "parse, text, needle",
+    [
+        (lambda t: sweep.parse_ints(t, "--act-bits"), "8,x", "bad --act-bits"),
+        (sweep.parse_methods, "lut,spline", "bad --activation"),
+        (lambda t: sweep.parse_fits(t, load_config()), "mse,l1", "bad --weight-fit"),
+    ],
+)
+def test_sweep_grid_flags_are_checked(parse, text, needle):
+    with pytest.raises(RnncError, match=needle):
+        parse(text)
+
+
+def test_sweep_grid_takes_the_fit_of_the_policy():
+    base = load_config(weight_fit="mse")
+    assert sweep.parse_fits(None, base) == ["mse"]
+    points = sweep.grid(base, [4], [8, 16], ["lut"], ["cover", "mse"])
+    assert [(p.act_bits, p.weight_fit) for p in points] == [
+        (8, "cover"),
+        (16, "cover"),
+        (8, "mse"),
+        (16, "mse"),
+    ]
+
+
 def test_sweep_cli_two_workers(world, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("RNNC_DATA", str(world["full"]))
     out = tmp_path / "sweep"
@@ -311,11 +336,13 @@ def test_sweep_cli_two_workers(world, monkeypatch, tmp_path, capsys):
         "--dataset",
         "imdb",
         "--weight-bits",
-        "3,6,12",
+        "3,12",
         "--act-bits",
         "6,12",
         "--activation",
         "lut,hard",
+        "--weight-fit",
+        "cover,mse",
         "--workers",
         "2",
         "--batch",
@@ -326,9 +353,12 @@ def test_sweep_cli_two_workers(world, monkeypatch, tmp_path, capsys):
     assert code == 0
     with open(out / "sweep.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 3 * 2 * 2
-    grid = {(r["weight_bits"], r["act_bits"], r["activation"]) for r in rows}
-    assert len(grid) == 12
+    assert len(rows) == 2 * 2 * 2 * 2
+    grid = {
+        (r["weight_bits"], r["act_bits"], r["activation"], r["weight_fit"])
+        for r in rows
+    }
+    assert len(grid) == 16 and {r["weight_fit"] for r in rows} == {"cover", "mse"}
     for key in ("float", "fixed", "delta", "weight_bytes", "reduction_pct"):
         assert all(r[key] != "" for r in rows), key
     assert {r["split"] for r in rows} == {"test"}
