@@ -35,21 +35,31 @@ from rnnc.onnx_loader import load_model
 from rnnc.quant_config import CLASSES, QuantConfig, load_config
 
 MODELS = ("imdb_lstm", "imdb_gru", "ptb_lstm", "ptb_gru")
-# Word lengths W/A (weights / activation-like classes) per dataset; the rest is
-# load_config's default: bias 16, accumulator 32, 8-bit-index LUTs, half-even,
-# saturate, calibrated ranges.
+# Word lengths W/A (weights / activation-like classes) and weight fit per
+# dataset; the rest is load_config's default: bias 16, accumulator 32, 8-bit-index
+# LUTs, half-even, saturate, calibrated ranges.
 CONFIGS = {
     "imdb": [
-        (16, 16, ""),
-        (8, 16, ""),
-        (8, 8, ""),
-        (6, 8, ""),
-        (4, 8, ""),
-        (4, 16, ""),
+        (16, 16, "cover", ""),
+        (8, 16, "cover", ""),
+        (8, 8, "cover", ""),
+        (6, 8, "cover", ""),
+        (4, 8, "cover", ""),
+        (4, 8, "mse", ""),
+        (3, 16, "cover", ""),
+        (3, 16, "mse", ""),
+        (3, 8, "mse", ""),
     ],
-    "ptb": [(8, 16, ""), (8, 10, ""), (11, 10, "paper's LSTM W/A"), (6, 16, "")],
+    "ptb": [
+        (8, 16, "cover", ""),
+        (8, 10, "cover", ""),
+        (11, 10, "cover", "paper's LSTM W/A"),
+        (6, 16, "cover", ""),
+        (6, 16, "mse", ""),
+        (5, 16, "mse", ""),
+    ],
 }
-EXTRA_CONFIGS = {("ptb", "GRU"): [(8, 3, "paper's GRU W/A")]}
+EXTRA_CONFIGS = {("ptb", "GRU"): [(8, 3, "cover", "paper's GRU W/A")]}
 ACT_CLASSES = ("input", "preactivation", "activation", "state", "output")  # --act-bits
 PAPER = [
     "IMDb (LSTM and GRU): up to 90 % memory reduction with less than 1 % accuracy "
@@ -60,8 +70,10 @@ PAPER = [
 ]
 
 
-def uniform(weight: int, act: int) -> QuantConfig:
-    return load_config(weight_bits=weight, **{f"{c}_bits": act for c in ACT_CLASSES})
+def uniform(weight: int, act: int, fit: str = "cover") -> QuantConfig:
+    return load_config(
+        weight_bits=weight, weight_fit=fit, **{f"{c}_bits": act for c in ACT_CLASSES}
+    )
 
 
 @dataclass
@@ -190,7 +202,8 @@ def _search_notes(path: Path, config: QuantConfig) -> list[str]:
     notes = [
         "bits: " + ", ".join(f"{c} {config.bits[c]}" for c in CLASSES),
         f"activation {config.activation_method}, rounding {config.rounding}, "
-        f"overflow {config.overflow}, range {config.range}",
+        f"overflow {config.overflow}, range {config.range}, "
+        f"weight fit {config.weight_fit}",
     ]
     if config.overrides:
         notes.append(
@@ -235,9 +248,12 @@ def evaluate_model(
         result.details.append(f"rnnc evaluation failed: {err}")
         run = None
     if run is not None:
-        for w, a, note in CONFIGS[dataset] + EXTRA_CONFIGS.get((dataset, cell), []):
-            label = "rnnc uniform" + (f" ({note})" if note else "")
-            row = _rnnc_row(run, label, uniform(w, a), tied=tied)
+        for w, a, fit, note in CONFIGS[dataset] + EXTRA_CONFIGS.get(
+            (dataset, cell), []
+        ):
+            label = "rnnc uniform" + (", mse fit" if fit == "mse" else "")
+            label += f" ({note})" if note else ""
+            row = _rnnc_row(run, label, uniform(w, a, fit), tied=tied)
             if a < 6:
                 row.notes.append(
                     f"all five activation-like classes (input, pre-activation, "
@@ -245,7 +261,8 @@ def evaluate_model(
                 )
             result.rows.append(row)
             log(
-                f"[{name}] rnnc W{w}/A{a}: {_fmt_metric(result, row.quant_metric)} "
+                f"[{name}] rnnc W{w}/A{a} {fit}: "
+                f"{_fmt_metric(result, row.quant_metric)} "
                 f"({row.seconds:.1f} s){' ' + row.error if row.error else ''}"
             )
         search = path.with_suffix(".search.toml")
@@ -482,7 +499,9 @@ def render(
         "tables; half-even rounding, saturation; formats from ranges calibrated on "
         f"{ev.DEFAULT_CALIB['imdb']} train reviews (IMDb) / "
         f"{ev.DEFAULT_CALIB['ptb']} train windows (PTB). Run bit-accurately by the "
-        "fxp interpreter; the FP metric is rnnc's float interpreter.",
+        "fxp interpreter; the FP metric is rnnc's float interpreter. *mse fit*: "
+        "`--weight-fit mse`, the F of each weight and bias by least squared error "
+        "instead of covering its range (docs/fixed-point.md).",
         "- **rnnc search**: `models/<name>.search.toml` written by `rnnc search` "
         "(chosen on the validation split, docs/search.md), evaluated here on the "
         "test data like the uniform rows.",

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from rnnc import datasets as ds
-from rnnc import peers
+from rnnc import peers, results
 from rnnc.errors import RnncError
 from rnnc.evaluate import evaluate_imdb, evaluate_ptb
 from rnnc.quant_config import load_config
@@ -247,11 +247,13 @@ def test_results_command(env, tmp_path):
     assert "--limit 30" in text and "-core CPU" in text
     assert "`imdb_gru`, `ptb_lstm`" in text  # missing models are named
     rows = [ln for ln in text.splitlines() if ln.startswith("| IMDb LSTM")]
-    assert len(rows) == 6 + 1 + 3  # uniform configs, search, peers
+    n_imdb, n_ptb = len(results.CONFIGS["imdb"]), len(results.CONFIGS["ptb"])
+    assert len(rows) == n_imdb + 1 + 3  # uniform configs, search, peers
     ptb = [ln for ln in text.splitlines() if ln.startswith("| PTB GRU")]
-    assert len(ptb) == 4 + 1 + 4  # uniform, the paper's GRU W8/A3, peers
+    assert len(ptb) == n_ptb + 1 + 4  # uniform, the paper's GRU W8/A3, peers
     assert "| PTB GRU | 1 | 5 | rnnc uniform (paper's GRU W/A) | 8 | 3 |" in text
     assert "| IMDb LSTM | 1 | 5 | rnnc uniform | 8 | 16 |" in text
+    assert "| IMDb LSTM | 1 | 5 | rnnc uniform, mse fit | 3 | 16 |" in text
     assert "rnnc search (imdb_lstm.search.toml) | 6 | 16 |" in text
     assert "test header" in text
     assert "no `rnnc search` row: ptb_gru.search.toml not found" in text
