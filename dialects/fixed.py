@@ -9,6 +9,7 @@ interpreters and the Verilog backend take their rules from here.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -301,12 +302,25 @@ CONSTANT_ROUNDING = "half-even"
 MSE_EXTRA_FRAC_BITS = 8  # how far below the covering lsb format_for_mse looks
 
 
+_MSE_MEMO: dict[tuple[bytes, int], Format] = {}  # a search refits the same weights
+_MSE_MEMO_SIZE = 256
+
+
 def format_for_mse(values: np.ndarray, width: int) -> Format:
     """The format of `width` bits whose saturating quantization of `values` has the
     least squared error: the covering format or one with up to MSE_EXTRA_FRAC_BITS
     more fractional bits (finer steps, outliers clipped). Ties go to the covering
     side. At 2-4 bits a finer step can beat covering the largest weight by far."""
     values = np.asarray(values, np.float64).ravel()
+    key = (hashlib.blake2b(values.tobytes(), digest_size=16).digest(), width)
+    if key not in _MSE_MEMO:
+        if len(_MSE_MEMO) >= _MSE_MEMO_SIZE:
+            _MSE_MEMO.clear()
+        _MSE_MEMO[key] = _least_squares_format(values, width)
+    return _MSE_MEMO[key]
+
+
+def _least_squares_format(values: np.ndarray, width: int) -> Format:
     lo, hi = (float(values.min()), float(values.max())) if values.size else (0, 0)
     best, best_err = None, math.inf
     cover = format_for_range(lo, hi, width)
