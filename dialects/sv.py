@@ -213,6 +213,39 @@ def _check_procedural(op: Operation) -> None:
         raise VerifyException(f"{op.name} should be in a procedural region")
 
 
+def _print_declaration(
+    printer: Printer, op: IRDLOperation, name: StringAttr | None
+) -> None:
+    """The tail of sv.reg / sv.wire: `(name "str")? attr-dict : !hw.inout<T>`."""
+    if name is not None:
+        printer.print_string(" name ")
+        printer.print_string_literal(name.data)
+    printer.print_op_attributes(op.attributes, reserved_attr_names=("name",))
+    printer.print_string(" : ")
+    printer.print_attribute(op.results[0].type)
+
+
+def _parse_declaration(
+    parser: Parser, op_name: str
+) -> tuple[str | None, dict[str, Attribute], InOutType]:
+    """(name, other attributes, type) of a `_print_declaration` tail; CIRCT reads
+    the name only as `name "..."`, so an attribute-dict name is refused."""
+    name = None
+    if parser.parse_optional_keyword("name") is not None:
+        name = parser.parse_str_literal("declaration name")
+    attributes = parser.parse_optional_attr_dict()
+    if "name" in attributes:
+        parser.raise_error(
+            f'{op_name}: give the name as `name "..."`, not in the attribute dict'
+        )
+    parser.parse_punctuation(":")
+    pos = parser.pos
+    typ = parser.parse_type()
+    if not isinstance(typ, InOutType):
+        parser.raise_error(f"{op_name}: expected an !hw.inout type", pos, parser.pos)
+    return name, attributes, typ
+
+
 @irdl_op_definition
 class RegOp(IRDLOperation):
     """A Verilog `reg` holding a value of the inout's element type.
@@ -253,31 +286,14 @@ class RegOp(IRDLOperation):
         if self.init is not None:
             printer.print_string(" init ")
             printer.print_operand(self.init)
-        if self.reg_name is not None:
-            printer.print_string(" name ")
-            printer.print_string_literal(self.reg_name.data)
-        printer.print_op_attributes(self.attributes, reserved_attr_names=("name",))
-        printer.print_string(" : ")
-        printer.print_attribute(self.result.type)
+        _print_declaration(printer, self, self.reg_name)
 
     @classmethod
     def parse(cls, parser: Parser) -> RegOp:
         init = None
         if parser.parse_optional_keyword("init") is not None:
             init = parser.parse_unresolved_operand()
-        name = None
-        if parser.parse_optional_keyword("name") is not None:
-            name = parser.parse_str_literal("register name")
-        attributes = parser.parse_optional_attr_dict()
-        if "name" in attributes:
-            parser.raise_error(
-                'sv.reg: give the name as `name "..."`, not in the attribute dict'
-            )
-        parser.parse_punctuation(":")
-        pos = parser.pos
-        typ = parser.parse_type()
-        if not isinstance(typ, InOutType):
-            parser.raise_error("sv.reg: expected an !hw.inout type", pos, parser.pos)
+        name, attributes, typ = _parse_declaration(parser, cls.name)
         op = cls(
             typ.element_type,
             name,
@@ -535,24 +551,11 @@ class WireOp(IRDLOperation):
             self.result.name_hint = name
 
     def print(self, printer: Printer) -> None:
-        if self.wire_name is not None:
-            printer.print_string(" name ")
-            printer.print_string_literal(self.wire_name.data)
-        printer.print_op_attributes(self.attributes, reserved_attr_names=("name",))
-        printer.print_string(" : ")
-        printer.print_attribute(self.result.type)
+        _print_declaration(printer, self, self.wire_name)
 
     @classmethod
     def parse(cls, parser: Parser) -> WireOp:
-        name = None
-        if parser.parse_optional_keyword("name") is not None:
-            name = parser.parse_str_literal("wire name")
-        attributes = parser.parse_optional_attr_dict()
-        parser.parse_punctuation(":")
-        pos = parser.pos
-        typ = parser.parse_type()
-        if not isinstance(typ, InOutType):
-            parser.raise_error("sv.wire: expected an !hw.inout type", pos, parser.pos)
+        name, attributes, typ = _parse_declaration(parser, cls.name)
         op = cls(typ.element_type, name)
         op.attributes.update(attributes)
         return op
