@@ -142,7 +142,12 @@ CASES = {
         {"activation_method": "pwl"},
         2,
     ),
-    "rnn_classifier": (lambda p: _classifier_case(p, "rnn"), {}, 1),
+    # 3-bit weights fitted by squared error: a finer embedding format, clipped values.
+    "rnn_classifier_mse_w3": (
+        lambda p: _classifier_case(p, "rnn"),
+        {"weight_bits": 3, "weight_fit": "mse"},
+        1,
+    ),
     "bilstm_2layer_classifier": (
         # Four recurrences in one design: small sizes keep yosys quick.
         lambda p: _classifier_case(
