@@ -78,27 +78,22 @@ def parse_ints(text: str, flag: str) -> list[int]:
     return values
 
 
+def _parse_choices(text: str, choices: Sequence[str], flag: str) -> list[str]:
+    picked = [c.strip() for c in text.split(",") if c.strip()]
+    if not picked or any(c not in choices for c in picked):
+        raise RnncError(f"bad {flag} '{text}', expected a list of {', '.join(choices)}")
+    return picked
+
+
 def parse_methods(text: str) -> list[str]:
-    methods = [m.strip() for m in text.split(",") if m.strip()]
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        raise RnncError(
-            f"bad --activation '{text}', expected a list of {', '.join(METHODS)}"
-        )
-    return methods
+    return _parse_choices(text, METHODS, "--activation")
 
 
 def parse_fits(text: str | None, base: QuantConfig) -> list[str]:
     """Comma-separated weight fits; None keeps the base policy's."""
     if text is None:
         return [base.weight_fit]
-    fits = [f.strip() for f in text.split(",") if f.strip()]
-    bad = [f for f in fits if f not in WEIGHT_FITS]
-    if bad or not fits:
-        raise RnncError(
-            f"bad --weight-fit '{text}', expected a list of {', '.join(WEIGHT_FITS)}"
-        )
-    return fits
+    return _parse_choices(text, WEIGHT_FITS, "--weight-fit")
 
 
 def grid(

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+from rnnc.backends import fxp_kernels
 from rnnc.cli import main
 
 warnings.filterwarnings("ignore")
@@ -53,3 +54,16 @@ def run_cli(tmp_path):
             return {k: out[k] for k in out.files}
 
     return run
+
+
+@pytest.fixture(params=["numba", "numpy"])
+def loops(request, monkeypatch):
+    """Both kernel sets of the interpreter: the one-pass compiled (numba) loops
+    and numpy alone; the same arithmetic must come out of each."""
+    if request.param == "numba":
+        pytest.importorskip("numba")
+        if fxp_kernels.jit() is None:
+            pytest.skip("the compiled loops are turned off")
+    else:
+        monkeypatch.setattr(fxp_kernels, "_JIT", [None])
+    return request.param

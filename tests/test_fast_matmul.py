@@ -19,18 +19,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(params=["numba", "numpy"])
-def loops(request, monkeypatch):
-    """Both ways of combining the digit products: one-pass loops and numpy."""
-    if request.param == "numba":
-        pytest.importorskip("numba")
-        if kernels.jit() is None:
-            pytest.skip("the compiled loops are turned off")
-    else:
-        monkeypatch.setattr(kernels, "_JIT", [None])
-    return request.param
-
-
 def draw(rng: np.random.Generator, fmt: Format, shape) -> np.ndarray:
     """Raw values of fmt (Python ints), leaning on the extremes."""
     kind = rng.integers(0, 4)

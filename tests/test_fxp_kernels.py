@@ -23,18 +23,6 @@ from rnnc.quantize import quantize_model
 MODES = [(r, o) for r in fixed.ROUNDING_MODES for o in fixed.OVERFLOW_MODES]
 
 
-@pytest.fixture(params=["numba", "numpy"])
-def loops(request, monkeypatch):
-    """Both kernel sets: the one-pass compiled loops and numpy alone."""
-    if request.param == "numba":
-        pytest.importorskip("numba")
-        if kernels.jit() is None:
-            pytest.skip("the compiled loops are turned off")
-    else:
-        monkeypatch.setattr(kernels, "_JIT", [None])
-    return request.param
-
-
 class Counts:
     def __init__(self):
         self.bad = self.total = 0
