@@ -5,7 +5,6 @@ error, and the CLI writes JSON or fails with one line."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import os
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import WIDE_POLICY, rnnc
+from synthetic_data import review, write_imdb, write_ptb
 from torch_models import TinyClassifier, TinyLanguageModel, export_onnx
 
 from rnnc import datasets as ds
@@ -25,46 +25,19 @@ from rnnc.quant_config import load_config
 WIDE = load_config(**{**WIDE_POLICY, "lut_bits": 16})  # smaller tables: faster
 NARROW = load_config(weight_bits=4)
 
-POS = "great superb loved wonderful fun best".split()
-NEG = "awful boring worst dull hated bad".split()
-FILLER = "the movie film plot it was a and , . !".split()
 MAX_LEN = 12
 IMDB_BATCH = 8  # 30 test reviews: the last batch is padded
-PTB_WORDS = "the cat dog sat on a mat ran fast N <unk> and saw".split()
 PTB_BATCH, BPTT = 3, 7
 
 
-def _review(rng, label: int) -> str:
-    words = list(rng.choice(FILLER, rng.integers(3, 16)))
-    for _ in range(rng.integers(1, 4)):
-        words.insert(rng.integers(0, len(words) + 1), rng.choice(POS if label else NEG))
-    return " ".join(words) + " <br /><br />The End"
+def _write_data(root, rng):
+    def text(label):
+        return review(rng, label, tail=" <br /><br />The End")
 
-
-def _write_imdb(root, rng):
-    (root / "imdb").mkdir(parents=True)
-    for split, n in (("train", 40), ("test", 30)):
-        labels = [0] * (n // 2) + [1] * (n - n // 2)  # sorted by label, as real
-        with gzip.open(root / "imdb" / f"imdb_{split}.jsonl.gz", "wt") as f:
-            for i, label in enumerate(labels):
-                rec = {
-                    "id": i,
-                    "rating": 9 if label else 2,
-                    "label": label,
-                    "text": _review(rng, label),
-                    "orig_path": f"aclImdb/{split}/{'pos' if label else 'neg'}/{i}.txt",
-                }
-                f.write(json.dumps(rec) + "\n")
-
-
-def _write_ptb(root, rng):
-    (root / "ptb").mkdir(parents=True)
+    write_imdb(root, "train", 40, text)
+    write_imdb(root, "test", 30, text)
     for split, lines in (("train", 120), ("valid", 5), ("test", 22)):
-        with gzip.open(root / "ptb" / f"ptb.{split}.txt.gz", "wt") as f:
-            for _ in range(lines):
-                f.write(
-                    " " + " ".join(rng.choice(PTB_WORDS, rng.integers(2, 9))) + " \n"
-                )
+        write_ptb(root, rng, split, lines)
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +46,7 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
     rng = np.random.default_rng(1)
     data = root / "data"
-    _write_imdb(data, rng)
-    _write_ptb(data, rng)
+    _write_data(data, rng)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RNNC_DATA", str(data))
         train, _ = ds.load_imdb("train")

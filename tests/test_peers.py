@@ -6,7 +6,6 @@ table."""
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import json
 import os
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from synthetic_data import write_imdb, write_ptb
 from torch import nn
 
 from rnnc import datasets as ds
@@ -58,20 +58,13 @@ class Classifier(nn.Module):  # training/train_imdb.py's IMDbClassifier, tiny
 
 
 def _write_data(root: Path, rng) -> None:
-    (root / "imdb").mkdir(parents=True)
-    for split, n in (("train", 24), ("test", 20)):
-        with gzip.open(root / "imdb" / f"imdb_{split}.jsonl.gz", "wt") as f:
-            for i in range(n):
-                label = int(i >= n // 2)  # sorted by label, as the real files
-                text = " ".join(rng.choice(WORDS, rng.integers(3, 14)))
-                f.write(json.dumps({"id": i, "label": label, "text": text}) + "\n")
-    (root / "ptb").mkdir(parents=True)
+    def text(_label):
+        return " ".join(rng.choice(WORDS, rng.integers(3, 14)))
+
+    write_imdb(root, "train", 24, text)
+    write_imdb(root, "test", 20, text)
     for split, lines in (("train", 520), ("valid", 5), ("test", 16)):
-        with gzip.open(root / "ptb" / f"ptb.{split}.txt.gz", "wt") as f:
-            for _ in range(lines):
-                f.write(
-                    " " + " ".join(rng.choice(PTB_WORDS, rng.integers(2, 8))) + "\n"
-                )
+        write_ptb(root, rng, split, lines, (2, 8), PTB_WORDS)
 
 
 @pytest.fixture(scope="module")

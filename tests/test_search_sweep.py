@@ -9,7 +9,6 @@ point, writes the CSV and the plots; the Pareto front is checked by hand.
 from __future__ import annotations
 
 import csv
-import gzip
 import json
 import math
 
@@ -18,6 +17,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from conftest import rnnc
+from synthetic_data import review, write_imdb, write_ptb
 from torch import nn
 from torch_models import TinyClassifier, TinyLanguageModel, export_onnx
 
@@ -28,35 +28,12 @@ from rnnc.onnx_loader import load_model
 from rnnc.quant_config import load_config
 from rnnc.quantize import quantize_model
 
-POS = "great superb loved wonderful fun best".split()
-NEG = "awful boring worst dull hated bad".split()
-FILLER = "the movie film plot it was a and , . !".split()
-PTB_WORDS = "the cat dog sat on a mat ran fast N <unk> and saw".split()
 MAX_LEN = 10
 N_TRAIN, N_TEST = 200, 24  # IMDb validation: the last 20 shuffled train reviews
 
 
-def _review(rng, label: int) -> str:
-    words = list(rng.choice(FILLER, rng.integers(2, 8)))
-    for _ in range(rng.integers(1, 3)):
-        words.insert(rng.integers(0, len(words) + 1), rng.choice(POS if label else NEG))
-    return " ".join(words)
-
-
 def _write_imdb(root, rng, split: str, n: int) -> None:
-    (root / "imdb").mkdir(parents=True, exist_ok=True)
-    labels = [0] * (n // 2) + [1] * (n - n // 2)  # sorted by label, as the real files
-    with gzip.open(root / "imdb" / f"imdb_{split}.jsonl.gz", "wt") as f:
-        for i, label in enumerate(labels):
-            f.write(json.dumps({"id": i, "label": label, "text": _review(rng, label)}))
-            f.write("\n")
-
-
-def _write_ptb(root, rng, split: str, lines: int) -> None:
-    (root / "ptb").mkdir(parents=True, exist_ok=True)
-    with gzip.open(root / "ptb" / f"ptb.{split}.txt.gz", "wt") as f:
-        for _ in range(lines):
-            f.write(" " + " ".join(rng.choice(PTB_WORDS, rng.integers(2, 9))) + " \n")
+    write_imdb(root, split, n, lambda label: review(rng, label, (2, 8), (1, 3)))
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +45,10 @@ def world(tmp_path_factory):
     valid_only, full = root / "valid_only", root / "full"
     for data in (valid_only, full):
         _write_imdb(data, np.random.default_rng(3), "train", N_TRAIN)
-        _write_ptb(data, np.random.default_rng(4), "train", 120)
-        _write_ptb(data, np.random.default_rng(5), "valid", 12)
+        write_ptb(data, np.random.default_rng(4), "train", 120)
+        write_ptb(data, np.random.default_rng(5), "valid", 12)
     _write_imdb(full, rng, "test", N_TEST)
-    _write_ptb(full, rng, "test", 12)
+    write_ptb(full, rng, "test", 12)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors; the cores are shared
     with pytest.MonkeyPatch.context() as mp:
