@@ -265,6 +265,27 @@ def test_search_rejects_a_start_outside_the_budget(no_test_split):
         )
 
 
+def test_tensor_phase_bisects_down_to_two_bits(monkeypatch):
+    """A tensor's width is binary-searched in [2, class width] as an override:
+    with everything at >= 3 bits within budget, 8 -> 5 -> 3 -> 2 (over) keeps 3."""
+    searcher = search.Searcher(None, 0.005, load_config(weight_bits=8))
+    tried = []
+
+    def fake_evaluate(config, phase, change):
+        width = config.overrides["emb"]
+        tried.append((phase, width))
+        ok = width >= 3
+        if ok:
+            searcher.best_config = config
+        return type("T", (), {"ok": ok})()
+
+    monkeypatch.setattr(searcher, "evaluate", fake_evaluate)
+    monkeypatch.setattr(searcher, "signature", lambda config: str(config))
+    searcher.refine_tensor("emb")
+    assert tried == [("tensor", 5), ("tensor", 3), ("tensor", 2)]
+    assert searcher.best_config.overrides == {"emb": 3}
+
+
 # ------------------------------------------------------------------------ sweep
 
 
