@@ -408,6 +408,13 @@ def search_command(argv: list[str]) -> int:
         help="refine weight tensors holding at least this share of the footprint "
         "(default 0.001)",
     )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=search.DEFAULT_MARGIN,
+        help="the budget must hold by this many standard errors of the paired "
+        f"float/fixed difference (default {search.DEFAULT_MARGIN:g}; 0 = as measured)",
+    )
     p.add_argument("-o", "--output", required=True, help="the chosen .toml policy")
     p.add_argument("--json", help="also write the search report as JSON")
     add_quant_flags(p)
@@ -421,6 +428,7 @@ def search_command(argv: list[str]) -> int:
         max_evals=args.max_evals,
         memory_only=args.memory_only,
         min_share=args.min_share,
+        margin=args.margin,
         batch=args.batch,
         bptt=args.bptt,
         calib_size=args.calib_size,

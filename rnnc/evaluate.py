@@ -81,6 +81,11 @@ class EvalResult:
     saturated_constants: list[str] = field(default_factory=list)
     settings: dict = field(default_factory=dict)  # max_len, bptt, vocab, limit
     split: str = "test"  # or "valid"
+    # Standard error of the mean per-sample difference fixed − float of the score
+    # the metric averages: correctness (accuracy) or NLL per token (perplexity, so
+    # on the log scale). Both runs see the same samples, so this is how far the
+    # measured change could move on other data of the same kind.
+    paired_se: float = 0.0
 
     @property
     def delta(self) -> float:
@@ -101,6 +106,7 @@ class EvalResult:
             "weight_bytes_fixed": mem["total_bytes"],
             "memory_reduction": mem["reduction"],
             "memory": mem,
+            "paired_se": self.paired_se,
             "overflows": self.overflows,
             "overflow_report": self.overflow_report,
             "seconds": {
@@ -317,8 +323,11 @@ class Prepared:
     samples: int
     batch: int
     settings: dict
-    # fixed module, progress -> (metric, overflow counter, seconds)
-    measure: Callable[[ModuleOp, bool], tuple[float, OverflowCounter, float]]
+    # fixed module, progress -> (metric, overflow counter, seconds, scores)
+    measure: Callable[
+        [ModuleOp, bool], tuple[float, OverflowCounter, float, np.ndarray]
+    ]
+    float_scores: np.ndarray  # per sample: correctness or NLL (see paired_se)
     calibrated: dict = field(default_factory=dict)
 
     @property
@@ -348,7 +357,7 @@ class Prepared:
     ) -> EvalResult:
         """`quantized`: what self.quantize(config) returned, if already called."""
         fixed_module, report, q_seconds = quantized or self.quantize(config)
-        fixed_metric, counter, x_seconds = self.measure(fixed_module, progress)
+        fixed_metric, counter, x_seconds, scores = self.measure(fixed_module, progress)
         return EvalResult(
             model=self.model_path,
             dataset=self.dataset,
@@ -369,7 +378,16 @@ class Prepared:
             saturated_constants=list(report.saturated_constants),
             settings=dict(self.settings),
             split=self.split,
+            paired_se=paired_se(scores, self.float_scores),
         )
+
+
+def paired_se(fixed: np.ndarray, reference: np.ndarray) -> float:
+    """Standard error of mean(fixed − reference) over paired samples."""
+    diff = np.asarray(fixed, np.float64) - np.asarray(reference, np.float64)
+    if diff.size < 2:
+        return 0.0
+    return float(np.std(diff, ddof=1) / math.sqrt(diff.size))
 
 
 def _cached(cache: dict | None, key: tuple, make: Callable[[], Prepared]) -> Prepared:
@@ -539,7 +557,8 @@ def _prepare_imdb(
         pred, counter, seconds = _imdb_predictions(
             module, name, out, x, batch, "fixed", progress_
         )
-        return float(np.mean(pred == labels)), counter, seconds
+        correct = (pred == labels).astype(np.float64)
+        return float(np.mean(correct)), counter, seconds, correct
 
     return Prepared(
         model_path=str(model_path),
@@ -550,6 +569,7 @@ def _prepare_imdb(
         calibration={name: calib},
         shapes={name: (batch, max_len)},
         float_metric=float(np.mean(float_pred == labels)),
+        float_scores=(float_pred == labels).astype(np.float64),
         float_seconds=f_seconds,
         samples=len(labels),
         batch=batch,
@@ -635,13 +655,18 @@ def _windows(data: np.ndarray, bptt: int) -> Iterator[tuple[np.ndarray, np.ndarr
         yield np.ascontiguousarray(x), data[:, i + 1 : i + 1 + seq]
 
 
-def _nll(logits: np.ndarray, targets: np.ndarray) -> float:
-    """Summed −log softmax(logits)[target] over the target positions, in float64."""
+def _token_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """−log softmax(logits)[target] at each target position, in float64."""
     z = logits[:, : targets.shape[1]].astype(np.float64)
     top = z.max(axis=-1, keepdims=True)
     lse = np.log(np.exp(z - top).sum(axis=-1)) + top[..., 0]
     picked = np.take_along_axis(z, targets[..., None], axis=-1)[..., 0]
-    return float((lse - picked).sum())
+    return lse - picked
+
+
+def _nll(logits: np.ndarray, targets: np.ndarray) -> float:
+    """Summed −log softmax(logits)[target] over the target positions."""
+    return float(_token_nll(logits, targets).sum())
 
 
 def _run_lm(module, sig: _LMSignature, state, x):
@@ -651,7 +676,8 @@ def _run_lm(module, sig: _LMSignature, state, x):
 
 
 def _ptb_nll(module, sig, zero, data, bptt, vocab_size, desc, progress):
-    state, nll, n = dict(zero), 0.0, 0
+    """NLL of every predicted token (window by window), overflows, seconds."""
+    state, nlls = dict(zero), []
     counter = OverflowCounter()
     start = time.perf_counter()
     with _bar(data.shape[0] * (data.shape[1] - 1), desc, "tok", progress) as bar:
@@ -662,11 +688,10 @@ def _ptb_nll(module, sig, zero, data, bptt, vocab_size, desc, progress):
                     f"the model predicts {logits.shape[-1]} classes but the PTB "
                     f"vocabulary has {vocab_size} words"
                 )
-            nll += _nll(logits, y)
-            n += y.size
+            nlls.append(_token_nll(logits, y).ravel())
             _merge(counter, c)
             bar.update(y.size)
-    return nll, n, counter, time.perf_counter() - start
+    return np.concatenate(nlls), counter, time.perf_counter() - start
 
 
 def evaluate_ptb(
@@ -778,15 +803,15 @@ def _prepare_ptb(
             :, :calib_size
         ]
 
-    f_nll, n, _, f_seconds = _ptb_nll(
+    f_nll, _, f_seconds = _ptb_nll(
         float_module, sig, zero, data, bptt, len(words), "float", progress
     )
 
     def measure(module, progress_):
-        x_nll, _, counter, seconds = _ptb_nll(
+        x_nll, counter, seconds = _ptb_nll(
             module, sig, zero, data, bptt, len(words), "fixed", progress_
         )
-        return math.exp(x_nll / n), counter, seconds
+        return math.exp(x_nll.mean()), counter, seconds, x_nll
 
     return Prepared(
         model_path=str(model_path),
@@ -796,9 +821,10 @@ def _prepare_ptb(
         model=model,
         calibration=calibration,
         shapes=shapes_,
-        float_metric=math.exp(f_nll / n),
+        float_metric=math.exp(f_nll.mean()),
+        float_scores=f_nll,
         float_seconds=f_seconds,
-        samples=n,
+        samples=len(f_nll),
         batch=batch,
         settings={"bptt": bptt, "vocab_size": len(words), "limit": limit},
         measure=measure,

@@ -41,6 +41,10 @@ from rnnc.memory_report import MemoryTable, memory_report
 from rnnc.quant_config import CLASSES, QuantConfig
 
 MIN_BITS = 2
+# Standard errors of the paired change the budget must hold by (docs/search.md):
+# a change at the edge of the budget on the validation split is as likely to
+# miss it as to meet it on the test split.
+DEFAULT_MARGIN = 1.0
 TOLERANCE = 1e-9  # float noise when comparing a metric with the budget
 
 
@@ -60,11 +64,25 @@ def parse_budget(text: str | float) -> float:
     return value
 
 
-def within(metric: str, float_metric: float, fixed_metric: float, budget: float):
-    """Accuracy: absolute drop <= budget; perplexity: relative rise <= budget."""
+def within(
+    metric: str,
+    float_metric: float,
+    fixed_metric: float,
+    budget: float,
+    se: float = 0.0,
+    margin: float = 0.0,
+) -> bool:
+    """Accuracy: absolute drop <= budget; perplexity: relative rise <= budget,
+    compared as log(fixed / float) <= log(1 + budget). With a margin of z
+    standard errors of the paired difference (EvalResult.paired_se, on the same
+    scale), the drop or log-ratio plus z·se must fit: an upper confidence bound."""
     if metric == "accuracy":
-        return float_metric - fixed_metric <= budget + TOLERANCE
-    return fixed_metric <= float_metric * (1 + budget) + TOLERANCE
+        change = float_metric - fixed_metric
+        limit = budget
+    else:
+        change = math.log(fixed_metric / float_metric)
+        limit = math.log1p(budget)
+    return change + margin * se <= limit + TOLERANCE
 
 
 @dataclass
@@ -80,6 +98,7 @@ class Trial:
     overflows: int
     seconds: float
     same_as: int | None = None  # same fixed-point module as this trial: not run
+    se: float = 0.0  # paired standard error of the change (EvalResult.paired_se)
 
     def as_dict(self) -> dict:
         return {
@@ -90,6 +109,7 @@ class Trial:
             "bits": dict(self.bits),
             "overrides": {k: str(v) for k, v in self.overrides.items()},
             "metric": self.metric,
+            "paired_se": self.se,
             "memory_bytes": self.memory_bytes,
             "within_budget": self.ok,
             "overflows": self.overflows,
@@ -160,8 +180,11 @@ class SearchResult:
 
     def budget_text(self) -> str:
         if self.metric == "accuracy":
-            return f"accuracy drop <= {100 * self.budget:.3g} pp"
-        return f"perplexity rise <= {100 * self.budget:.3g} %"
+            text = f"accuracy drop <= {100 * self.budget:.3g} pp"
+        else:
+            text = f"perplexity rise <= {100 * self.budget:.3g} %"
+        margin = self.settings.get("margin", 0)
+        return text + (f" by {margin:g} standard error(s)" if margin else "")
 
     def table(self) -> str:
         start, chosen = self.start, self.chosen
@@ -228,10 +251,14 @@ class Searcher:
         *,
         max_evals: int | None = None,
         min_share: float = 0.001,
+        margin: float = DEFAULT_MARGIN,
         log: Callable[[str], None] | None = None,
     ):
         if max_evals is not None and max_evals < 1:
             raise RnncError(f"--max-evals must be at least 1, got {max_evals}")
+        if not 0 <= margin <= 10 or math.isnan(margin):
+            raise RnncError(f"--margin must be in [0, 10], got {margin}")
+        self.margin = margin
         self.prep = prepared
         self.budget = budget
         self.start_config = start
@@ -311,9 +338,12 @@ class Searcher:
                 self.prep.float_metric,
                 result.fixed_metric,
                 self.budget,
+                result.paired_se,
+                self.margin,
             ),
             overflows=result.overflows,
             seconds=time.perf_counter() - start,
+            se=result.paired_se,
         )
         self.modules[sig] = trial
         self._accept(trial, config, result.memory)
@@ -322,9 +352,15 @@ class Searcher:
     def _line(self, t: Trial) -> str:
         ref = self.prep.float_metric
         if self.prep.metric == "accuracy":
-            value = f"{100 * t.metric:.2f} % ({100 * (t.metric - ref):+.2f} pp)"
+            value = (
+                f"{100 * t.metric:.2f} % ({100 * (t.metric - ref):+.2f} "
+                f"± {100 * t.se:.2f} pp)"
+            )
         else:
-            value = f"{t.metric:.3f} ({100 * (t.metric / ref - 1):+.2f} %)"
+            value = (
+                f"{t.metric:.3f} ({100 * (t.metric / ref - 1):+.2f} "
+                f"± {100 * t.se:.2f} %)"
+            )
         verdict = "ok" if t.ok else "over budget"
         if t.same_as is not None:
             verdict += f" (same module as [{t.same_as}], not run)"
@@ -400,12 +436,20 @@ class Searcher:
     def refine_tensor(self, name: str) -> None:
         """Bisect one tensor's width below its class's as an override."""
         base = self.best_config
-        self._bisect(
-            lambda w: replace(base, overrides={**base.overrides, name: w}),
-            base.overrides.get(name, base.bits["weight"]),
-            "tensor",
-            name,
-        )
+        width = base.overrides.get(name, base.bits["weight"])
+
+        def with_width(w: int) -> QuantConfig:
+            return replace(base, overrides={**base.overrides, name: w})
+
+        # A matrix shared by two uses (a tied embedding and decoder) narrowed in
+        # one of them is stored twice: more memory, not less.
+        if width > MIN_BITS and (
+            self.memory_of(with_width(width - 1)).total_bits
+            >= self.memory_of(base).total_bits
+        ):
+            self.log(f"      tensor   {name}: narrowing it alone saves no memory")
+            return
+        self._bisect(with_width, width, "tensor", name)
 
     def run(self, memory_only: bool = False) -> tuple[str, dict[str, int]]:
         """Returns (why it stopped early or "", bytes per bit of each class)."""
@@ -444,6 +488,7 @@ def search(
     max_evals: int | None = None,
     memory_only: bool = False,
     min_share: float = 0.001,
+    margin: float = DEFAULT_MARGIN,
     batch: int | None = None,
     bptt: int | None = None,
     calib_size: int | None = None,
@@ -476,7 +521,13 @@ def search(
             f"{prep.float_metric:.4f} ({prepare_seconds:.1f} s)"
         )
     searcher = Searcher(
-        prep, budget, start, max_evals=max_evals, min_share=min_share, log=log
+        prep,
+        budget,
+        start,
+        max_evals=max_evals,
+        min_share=min_share,
+        margin=margin,
+        log=log,
     )
     begin = time.perf_counter()
     stopped, impacts = searcher.run(memory_only)
@@ -503,6 +554,7 @@ def search(
             "calib_size": prep.calib_size,
             "memory_only": memory_only,
             "min_share": min_share,
+            "margin": margin,
             "max_evals": max_evals,
             "bytes_per_bit": impacts,
         },

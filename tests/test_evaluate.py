@@ -19,7 +19,7 @@ from synthetic_data import review, write_imdb, write_ptb
 from torch_models import TinyClassifier, TinyLanguageModel, export_onnx
 
 from rnnc import datasets as ds
-from rnnc.evaluate import evaluate_imdb, evaluate_ptb
+from rnnc.evaluate import evaluate_imdb, evaluate_ptb, paired_se
 from rnnc.quant_config import load_config
 
 WIDE = load_config(**{**WIDE_POLICY, "lut_bits": 16})  # smaller tables: faster
@@ -177,6 +177,23 @@ def test_ptb_float_matches_stateful_torch(data_env):
     )
     assert narrow.float_metric == r.float_metric
     assert abs(narrow.delta) > 1e-3 * r.float_metric
+    # the change is a mean over tokens of NLL differences: its standard error is
+    # positive, and much larger for the narrow formats
+    assert 0 < r.paired_se < narrow.paired_se
+
+
+def test_paired_se_of_correctness_is_the_discordant_count_formula():
+    """For 0/1 scores, the variance of the paired difference follows from the
+    counts n10 (only float right) and n01 (only fixed right) alone."""
+    rng = np.random.default_rng(0)
+    n = 500
+    ref = (rng.random(n) < 0.8).astype(float)
+    fixed = np.where(rng.random(n) < 0.1, 1 - ref, ref)
+    n01 = int(np.sum((fixed == 1) & (ref == 0)))
+    n10 = int(np.sum((fixed == 0) & (ref == 1)))
+    var = (n01 + n10 - (n01 - n10) ** 2 / n) / (n - 1)
+    assert paired_se(fixed, ref) == pytest.approx(math.sqrt(var / n), rel=1e-12)
+    assert paired_se(ref, ref) == 0.0
 
 
 def test_cli_writes_json(data_env, tmp_path, capsys):

@@ -135,6 +135,12 @@ def test_budget_parsing_and_semantics():
     assert not search.within("accuracy", 0.90, 0.894, 0.005)
     assert search.within("perplexity", 200.0, 201.0, 0.005)
     assert not search.within("perplexity", 200.0, 201.2, 0.005)
+    # with a margin, the change plus z standard errors must fit (log scale for
+    # perplexity)
+    assert search.within("accuracy", 0.90, 0.897, 0.005, se=0.002, margin=1)
+    assert not search.within("accuracy", 0.90, 0.897, 0.005, se=0.0021, margin=1)
+    assert search.within("perplexity", 200.0, 200.5, 0.005, se=0.002, margin=1)
+    assert not search.within("perplexity", 200.0, 200.5, 0.005, se=0.003, margin=1)
 
 
 def test_validation_split_is_disjoint_from_calibration(no_test_split):
@@ -279,11 +285,22 @@ def test_tensor_phase_bisects_down_to_two_bits(monkeypatch):
             searcher.best_config = config
         return type("T", (), {"ok": ok})()
 
+    def bits(config, per_bit):
+        width = config.overrides.get("emb", config.bits["weight"])
+        return type("Memory", (), {"total_bits": 1000 + per_bit * width})()
+
     monkeypatch.setattr(searcher, "evaluate", fake_evaluate)
     monkeypatch.setattr(searcher, "signature", lambda config: str(config))
+    monkeypatch.setattr(searcher, "memory_of", lambda config: bits(config, 100))
     searcher.refine_tensor("emb")
     assert tried == [("tensor", 5), ("tensor", 3), ("tensor", 2)]
     assert searcher.best_config.overrides == {"emb": 3}
+
+    # A tied matrix: an override stores a second copy, so it is not tried at all.
+    searcher.best_config, tried[:] = load_config(weight_bits=8), []
+    monkeypatch.setattr(searcher, "memory_of", lambda config: bits(config, -100))
+    searcher.refine_tensor("emb")
+    assert tried == []
 
 
 # ------------------------------------------------------------------------ sweep
