@@ -406,24 +406,42 @@ def _log_y(ax, values: Sequence[float], metric: str) -> None:
 
 
 def _zoom(ax, result: SweepResult, scale: float) -> None:
-    """Accuracy: leave out points far below the rest (more than 5x the median
-    drop and 2 pp; never Pareto points) so the front stays readable; say so."""
+    """Leave out points far worse than the rest (never Pareto points) so the front
+    stays readable, and say so: accuracy drops of more than 5x the median drop and
+    2 pp; perplexity rises of more than 5x the median rise and 20 %."""
     rows = result.rows
-    if result.metric != "accuracy" or len(rows) < 3:
+    if len(rows) < 3:
         return
-    drops = sorted(-r["delta"] for r in rows)
-    cut = max(5 * drops[len(drops) // 2], 0.02)
-    low = [r for r in rows if -r["delta"] > cut and not r["pareto"]]
-    if not low:
+    if result.metric == "accuracy":
+
+        def loss(r):
+            return -r["delta"]
+
+        floor = 0.02
+    else:
+
+        def loss(r):
+            return r["delta"] / result.float_metric
+
+        floor = 0.2
+    losses = sorted(loss(r) for r in rows)
+    cut = max(5 * losses[len(losses) // 2], floor)
+    off = [r for r in rows if loss(r) > cut and not r["pareto"]]
+    if not off:
         return
-    keep = [r["fixed"] for r in rows if r not in low] + [result.float_metric]
-    pad = 0.1 * (max(keep) - min(keep)) + 0.005
+    keep = [r["fixed"] for r in rows if r not in off] + [result.float_metric]
+    pad = 0.1 * (max(keep) - min(keep)) + (0.005 if scale != 1 else 0.01 * min(keep))
     ax.set_ylim((min(keep) - pad) * scale, (max(keep) + pad) * scale)
+    worst = [r["fixed"] * scale for r in off]
+    where = (
+        f"below the axis, down to {min(worst):.1f} %"
+        if result.metric == "accuracy"
+        else f"above the axis, up to {max(worst):.1f}"
+    )
     ax.text(
         0.01,
         0.01,
-        f"{len(low)} configuration(s) below the axis, down to "
-        f"{min(r['fixed'] for r in low) * scale:.1f} % (see sweep.csv)",
+        f"{len(off)} configuration(s) {where} (see sweep.csv)",
         transform=ax.transAxes,
         fontsize=8,
         color="dimgrey",
