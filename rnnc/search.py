@@ -371,9 +371,18 @@ class Searcher:
 
     # ---------------------------------------------------------------- phases
 
-    def _bisect(self, with_width: Callable[[int], QuantConfig], hi: int, phase, what):
+    def _bisect(
+        self,
+        with_width: Callable[[int], QuantConfig],
+        hi: int,
+        phase: str,
+        what: str,
+        scan_below: bool = False,
+    ) -> None:
         """Smallest width within budget in [MIN_BITS, hi], assuming monotonicity;
-        only widths that were evaluated within budget are kept."""
+        only widths that were evaluated within budget are kept. `scan_below` then
+        tries every narrower width once: with fitted weights (mse) the error is not
+        monotone in the width, and 3 bits can beat 5."""
         lo = MIN_BITS
         if lo >= hi:
             return
@@ -388,6 +397,9 @@ class Searcher:
                 hi = mid
             else:
                 lo = mid + 1
+        if scan_below:
+            for width in range(hi - 1, MIN_BITS - 1, -1):
+                self.evaluate(with_width(width), phase, f"{what}={width}")
 
     def _bisect_class(self, cls: str, phase: str) -> None:
         base = self.best_config
@@ -396,6 +408,7 @@ class Searcher:
             base.bits[cls],
             phase,
             cls,
+            scan_below=phase == "class",  # memory classes only
         )
 
     def class_impacts(self) -> dict[str, int]:
@@ -449,7 +462,7 @@ class Searcher:
         ):
             self.log(f"      tensor   {name}: narrowing it alone saves no memory")
             return
-        self._bisect(with_width, width, "tensor", name)
+        self._bisect(with_width, width, "tensor", name, scan_below=True)
 
     def run(self, memory_only: bool = False) -> tuple[str, dict[str, int]]:
         """Returns (why it stopped early or "", bytes per bit of each class)."""

@@ -271,19 +271,22 @@ def test_search_rejects_a_start_outside_the_budget(no_test_split):
         )
 
 
-def test_tensor_phase_bisects_down_to_two_bits(monkeypatch):
-    """A tensor's width is binary-searched in [2, class width] as an override:
-    with everything at >= 3 bits within budget, 8 -> 5 -> 3 -> 2 (over) keeps 3."""
+def test_tensor_phase_bisects_then_scans_below(monkeypatch):
+    """A tensor's width is binary-searched in [2, class width] as an override,
+    then every narrower width is tried once (fitted weights are not monotone):
+    with 8, 7, 6 and 3 bits within budget, 5 (over) -> 7 -> 6, then 4 (over),
+    3 (kept), 2 (over)."""
     searcher = search.Searcher(None, 0.005, load_config(weight_bits=8))
-    tried = []
+    tried, seen = [], {}
 
     def fake_evaluate(config, phase, change):
         width = config.overrides["emb"]
-        tried.append((phase, width))
-        ok = width >= 3
-        if ok:
-            searcher.best_config = config
-        return type("T", (), {"ok": ok})()
+        if width not in seen:  # Searcher.evaluate returns a seen trial again
+            tried.append((phase, width))
+            seen[width] = type("T", (), {"ok": width in (8, 7, 6, 3)})()
+            if seen[width].ok:
+                searcher.best_config = config
+        return seen[width]
 
     def bits(config, per_bit):
         width = config.overrides.get("emb", config.bits["weight"])
@@ -293,7 +296,8 @@ def test_tensor_phase_bisects_down_to_two_bits(monkeypatch):
     monkeypatch.setattr(searcher, "signature", lambda config: str(config))
     monkeypatch.setattr(searcher, "memory_of", lambda config: bits(config, 100))
     searcher.refine_tensor("emb")
-    assert tried == [("tensor", 5), ("tensor", 3), ("tensor", 2)]
+    assert [w for _, w in tried] == [5, 7, 6, 4, 3, 2]
+    assert {p for p, _ in tried} == {"tensor"}
     assert searcher.best_config.overrides == {"emb": 3}
 
     # A tied matrix: an override stores a second copy, so it is not tried at all.
