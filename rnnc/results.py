@@ -53,13 +53,15 @@ CONFIGS = {
     "ptb": [
         (8, 16, "cover", ""),
         (8, 10, "cover", ""),
-        (11, 10, "cover", "paper's LSTM W/A"),
         (6, 16, "cover", ""),
         (6, 16, "mse", ""),
         (5, 16, "mse", ""),
     ],
 }
-EXTRA_CONFIGS = {("ptb", "GRU"): [(8, 3, "cover", "paper's GRU W/A")]}
+EXTRA_CONFIGS = {
+    ("ptb", "LSTM"): [(11, 10, "cover", "paper's LSTM W/A")],
+    ("ptb", "GRU"): [(8, 3, "cover", "paper's GRU W/A")],
+}
 ACT_CLASSES = ("input", "preactivation", "activation", "state", "output")  # --act-bits
 PAPER = [
     "IMDb (LSTM and GRU): up to 90 % memory reduction with less than 1 % accuracy "
