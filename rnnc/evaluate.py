@@ -553,6 +553,8 @@ def _prepare_imdb(
         float_module, name, out, x, batch, "float", progress
     )
 
+    float_correct = (float_pred == labels).astype(np.float64)
+
     def measure(module, progress_):
         pred, counter, seconds = _imdb_predictions(
             module, name, out, x, batch, "fixed", progress_
@@ -568,8 +570,8 @@ def _prepare_imdb(
         model=model,
         calibration={name: calib},
         shapes={name: (batch, max_len)},
-        float_metric=float(np.mean(float_pred == labels)),
-        float_scores=(float_pred == labels).astype(np.float64),
+        float_metric=float(np.mean(float_correct)),
+        float_scores=float_correct,
         float_seconds=f_seconds,
         samples=len(labels),
         batch=batch,

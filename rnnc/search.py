@@ -287,6 +287,10 @@ class Searcher:
         module, _, _ = self.prep.quantize(config)
         return memory_report(module)
 
+    def best_table(self) -> MemoryTable:
+        """The footprint of the best configuration (kept when it was evaluated)."""
+        return self.best_memory or self.memory_of(self.best_config)
+
     def signature(self, config: QuantConfig) -> tuple:
         return _signature(self.prep.quantize(config)[0])
 
@@ -429,7 +433,7 @@ class Searcher:
     def weight_tensors(self) -> list[tuple[str, int]]:
         """(name, values) of the weight tensors, largest first, that hold at least
         `min_share` of the footprint and are not pinned by a "W,F" override."""
-        table = self.best_memory or self.memory_of(self.best_config)
+        table = self.best_table()
         sizes: dict[str, int] = {}
         for row in table.rows:
             if row.kind == "weight" and row.name != "?":
@@ -458,7 +462,7 @@ class Searcher:
         # one of them is stored twice: more memory, not less.
         if width > MIN_BITS and (
             self.memory_of(with_width(width - 1)).total_bits
-            >= self.memory_of(base).total_bits
+            >= self.best_table().total_bits
         ):
             self.log(f"      tensor   {name}: narrowing it alone saves no memory")
             return
