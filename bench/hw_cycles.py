@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from lstm_classifier import Classifier
 
-from rnnc.backends.hw_datapath import MAC_LATENCY
-from rnnc.backends.simulate import have_tool
-from rnnc.hardware import random_batches, verify
-from rnnc.onnx_loader import load_model
-from rnnc.quant_config import load_config
+from rnnc.backends.verilog.hardware import random_batches, verify
+from rnnc.backends.verilog.simulate import have_tool
+from rnnc.frontend.onnx_loader import load_model
+from rnnc.passes.fxp_to_hw.datapath import MAC_LATENCY
+from rnnc.passes.quant_config import load_config
 from rnnc.quantize import quantize_model
 
 

@@ -21,8 +21,8 @@ import torch
 from lstm_classifier import Classifier
 
 from rnnc import driver
-from rnnc.onnx_loader import load_model
-from rnnc.quant_config import load_config
+from rnnc.frontend.onnx_loader import load_model
+from rnnc.passes.quant_config import load_config
 from rnnc.quantize import quantize_model
 
 

@@ -2,8 +2,8 @@
 
 The same model (default models/ptb_gru.onnx) is evaluated over the whole PTB test
 stream, stateful across BPTT windows, by the PyTorch float model rebuilt from the
-ONNX weights (rnnc.peers) and by rnnc's bit-accurate fixed-point interpreter
-(rnnc.evaluate, W8/A16 unless given). Both perplexities and the time ratio are
+ONNX weights (rnnc.lab.peers) and by rnnc's bit-accurate fixed-point interpreter
+(rnnc.lab.evaluate, W8/A16 unless given). Both perplexities and the time ratio are
 printed; the goal is fixed < 2 × float.
     python bench/ptb_eval.py [--model models/ptb_lstm.onnx] [--weight-bits 8]
 """
@@ -15,10 +15,10 @@ import time
 
 import torch
 
-from rnnc import evaluate, peers
 from rnnc.cli import ACT_CLASSES
-from rnnc.onnx_loader import load_model
-from rnnc.quant_config import load_config
+from rnnc.frontend.onnx_loader import load_model
+from rnnc.lab import evaluate, peers
+from rnnc.passes.quant_config import load_config
 
 
 def main() -> None:

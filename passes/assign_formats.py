@@ -21,12 +21,13 @@ from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAtt
 from xdsl.ir import BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from rnnc.backends.float_interpreter import main_function
+from rnnc.backends.interpreter.float_interpreter import main_function
 from rnnc.dialects import rnn
 from rnnc.dialects.arrays import array_of
+from rnnc.dialects.errors import RnncError
 from rnnc.dialects.fixed import Format
 from rnnc.dialects.fxp import FixedType
-from rnnc.errors import RnncError
+from rnnc.passes.quant_config import CONSTANT_CLASSES, QuantConfig, load_config
 from rnnc.passes.range_analysis import (
     BOUND,
     CALIB,
@@ -34,7 +35,6 @@ from rnnc.passes.range_analysis import (
     is_float_tensor,
     read_range,
 )
-from rnnc.quant_config import CONSTANT_CLASSES, QuantConfig, load_config
 
 FORMAT, QCLASS, STATE_FORMATS = "format", "qclass", "state_formats"
 

@@ -30,8 +30,8 @@ from xdsl.rewriter import InsertPoint
 
 from rnnc.dialects import rnn
 from rnnc.dialects.arrays import dense_of, numpy_dtype
+from rnnc.dialects.errors import RnncError
 from rnnc.dialects.shapes import DYN
-from rnnc.errors import RnncError
 from rnnc.passes.fold_constants import fold_constants
 
 

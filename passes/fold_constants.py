@@ -22,7 +22,7 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.traits import Pure
 
-from rnnc.backends.float_interpreter import IMPLS
+from rnnc.backends.interpreter.float_interpreter import IMPLS
 from rnnc.dialects import rnn
 from rnnc.dialects.arrays import array_of, dense_of, numpy_dtype
 

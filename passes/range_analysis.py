@@ -29,9 +29,12 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from rnnc.backends.float_interpreter import Interpreter, main_function
-from rnnc.backends.interval_interpreter import UNBOUNDED, IntervalInterpreter
-from rnnc.errors import RnncError
+from rnnc.backends.interpreter.float_interpreter import Interpreter, main_function
+from rnnc.backends.interpreter.interval_interpreter import (
+    UNBOUNDED,
+    IntervalInterpreter,
+)
+from rnnc.dialects.errors import RnncError
 
 CALIB, CALIB_ABS, BOUND = "calib", "calib_abs", "bound"
 

@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from rnnc import driver
-from rnnc.errors import RnncError
+from rnnc.dialects.errors import RnncError
+from rnnc.frontend.onnx_import import declared_inputs
+from rnnc.frontend.onnx_loader import load_model
 from rnnc.memory_report import memory_report
-from rnnc.onnx_import import declared_inputs
-from rnnc.onnx_loader import load_model
-from rnnc.quant_config import CLASSES, QuantConfig, load_config
+from rnnc.passes.quant_config import CLASSES, QuantConfig, load_config
 from rnnc.quantize import is_fixed_point, quantize_model
 
 EMIT_PASSES = {"mlir": (), "expanded": driver.EXPANDED}
@@ -103,7 +103,7 @@ def _fixed_point_module(args):
 
 
 def _emit_verilog(args) -> int:
-    from rnnc.hardware import emit_verilog
+    from rnnc.backends.verilog.hardware import emit_verilog
 
     if not args.output:
         raise RnncError("--emit=verilog writes a directory: give -o DIR")
@@ -119,7 +119,7 @@ def _emit_verilog(args) -> int:
 
 
 def verify_command(argv: list[str]) -> int:
-    from rnnc.hardware import random_batches, verify
+    from rnnc.backends.verilog.hardware import random_batches, verify
 
     p = _Parser(
         prog="rnnc verify",
@@ -140,7 +140,7 @@ def verify_command(argv: list[str]) -> int:
     module = _fixed_point_module(args)
     calibration = _read_npz(args.calib)
     names = [name for name, _ in driver.signature(module)[0]]
-    from rnnc.backends.hw_plan import plan_hardware
+    from rnnc.passes.fxp_to_hw.plan import plan_hardware
 
     batch = plan_hardware(module).batch
     batches = random_batches(calibration, names, args.sequences, batch, args.seed)
@@ -309,7 +309,7 @@ def report_command(argv: list[str]) -> int:
 
 
 def eval_command(argv: list[str]) -> int:
-    from rnnc import evaluate
+    from rnnc.lab import evaluate
 
     p = _Parser(
         prog="rnnc eval",
@@ -374,7 +374,7 @@ def _add_data_flags(p: argparse.ArgumentParser, datasets) -> None:
 
 
 def search_command(argv: list[str]) -> int:
-    from rnnc import evaluate, search
+    from rnnc.lab import evaluate, search
 
     p = _Parser(
         prog="rnnc search",
@@ -446,7 +446,7 @@ def search_command(argv: list[str]) -> int:
 
 
 def sweep_command(argv: list[str]) -> int:
-    from rnnc import evaluate, sweep
+    from rnnc.lab import evaluate, sweep
 
     p = _Parser(
         prog="rnnc sweep",
@@ -514,7 +514,7 @@ def sweep_command(argv: list[str]) -> int:
 
 
 def synth_report_command(argv: list[str]) -> int:
-    from rnnc import synth_report
+    from rnnc.backends.verilog import synth_report
 
     return synth_report.command(argv)
 

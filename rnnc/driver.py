@@ -18,17 +18,17 @@ from xdsl.passes import PassPipeline
 from xdsl.utils.exceptions import ParseError, VerifyException
 
 from rnnc import registry
-from rnnc.backends.float_interpreter import (
+from rnnc.backends.interpreter.float_interpreter import (
     InterpretationError,
     main_function,
     run_module,
 )
-from rnnc.backends.fxp_interpreter import OverflowCounter, run_fixed
+from rnnc.backends.interpreter.fxp_interpreter import OverflowCounter, run_fixed
 from rnnc.dialects import shapes
 from rnnc.dialects.arrays import numpy_dtype
-from rnnc.errors import RnncError
-from rnnc.onnx_import import NAME_ATTR, declared_inputs, import_model
-from rnnc.onnx_loader import load_model
+from rnnc.dialects.errors import RnncError
+from rnnc.frontend.onnx_import import NAME_ATTR, declared_inputs, import_model
+from rnnc.frontend.onnx_loader import load_model
 from rnnc.quantize import is_fixed_point
 
 EXPANDED = ("expand-cells",)

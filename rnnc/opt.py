@@ -8,7 +8,7 @@ from xdsl.utils.exceptions import ParseError, VerifyException
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from rnnc import registry
-from rnnc.errors import RnncError
+from rnnc.dialects.errors import RnncError
 
 
 class RnncOptMain(xDSLOptMain):

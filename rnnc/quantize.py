@@ -19,14 +19,14 @@ from xdsl.dialects.builtin import ModuleOp
 
 from rnnc import registry
 from rnnc.dialects import rnn
-from rnnc.errors import RnncError
-from rnnc.onnx_import import import_model
+from rnnc.dialects.errors import RnncError
+from rnnc.frontend.onnx_import import import_model
 from rnnc.passes.approximate_activations import ApproximateActivationsPass, error_report
 from rnnc.passes.assign_formats import assign
 from rnnc.passes.expand_cells import ExpandCellsPass
 from rnnc.passes.lower_to_fxp import lower
+from rnnc.passes.quant_config import QuantConfig
 from rnnc.passes.range_analysis import BOUND, CALIB, CALIB_ABS, RangeAnalysisPass
-from rnnc.quant_config import QuantConfig
 
 RANGE_KEYS = (CALIB, CALIB_ABS, BOUND)
 

@@ -66,7 +66,7 @@ def _lower_to_fxp() -> type[ModulePass]:
 
 
 def _lower_fxp_to_hw() -> type[ModulePass]:
-    from rnnc.passes.lower_fxp_to_hw import LowerFxpToHwPass
+    from rnnc.passes.fxp_to_hw.lower_fxp_to_hw import LowerFxpToHwPass
 
     return LowerFxpToHwPass
 

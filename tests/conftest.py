@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from rnnc.backends import fxp_kernels
+from rnnc.backends.interpreter import fxp_kernels
 from rnnc.cli import main
 
 warnings.filterwarnings("ignore")

@@ -1,4 +1,4 @@
-"""Tiny IMDb and PTB files in the real files' formats (rnnc.datasets reads them
+"""Tiny IMDb and PTB files in the real files' formats (rnnc.lab.datasets reads them
 through $RNNC_DATA): gzipped JSON lines sorted by label, gzipped text lines."""
 
 from __future__ import annotations

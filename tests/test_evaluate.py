@@ -1,4 +1,4 @@
-"""`rnnc eval` / rnnc.evaluate on tiny synthetic IMDb and PTB sets (same file
+"""`rnnc eval` / rnnc.lab.evaluate on tiny synthetic IMDb and PTB sets (same file
 formats as the real ones, found through $RNNC_DATA) with tiny torch models: the
 float metric equals torch's, wide formats reproduce it, narrow ones report their
 error, and the CLI writes JSON or fails with one line."""
@@ -18,9 +18,9 @@ from conftest import WIDE_POLICY, rnnc
 from synthetic_data import review, write_imdb, write_ptb
 from torch_models import TinyClassifier, TinyLanguageModel, export_onnx
 
-from rnnc import datasets as ds
-from rnnc.evaluate import evaluate_imdb, evaluate_ptb, paired_se
-from rnnc.quant_config import load_config
+from rnnc.lab import datasets as ds
+from rnnc.lab.evaluate import evaluate_imdb, evaluate_ptb, paired_se
+from rnnc.passes.quant_config import load_config
 
 WIDE = load_config(**{**WIDE_POLICY, "lut_bits": 16})  # smaller tables: faster
 NARROW = load_config(weight_bits=4)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnc.backends import fxp_kernels as kernels
-from rnnc.backends import int_matmul
+from rnnc.backends.interpreter import fxp_kernels as kernels
+from rnnc.backends.interpreter import int_matmul
 from rnnc.dialects import fixed
 from rnnc.dialects.fixed import Format
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from rnnc import driver
-from rnnc.backends import float_interpreter, fxp_interpreter, int_matmul
-from rnnc.backends import fxp_kernels as kernels
+from rnnc.backends.interpreter import float_interpreter, fxp_interpreter, int_matmul
+from rnnc.backends.interpreter import fxp_kernels as kernels
 from rnnc.dialects import fixed, fxp
 from rnnc.dialects.arrays import array_of
 from rnnc.dialects.fixed import Format
-from rnnc.quant_config import load_config
+from rnnc.passes.quant_config import load_config
 from rnnc.quantize import quantize_model
 
 MODES = [(r, o) for r in fixed.ROUNDING_MODES for o in fixed.OVERFLOW_MODES]
@@ -338,7 +338,7 @@ def test_bundled_example_matches_the_rules(hoisting, monkeypatch):
 
     root = Path(__file__).resolve().parent.parent / "examples"
     feeds = dict(np.load(root / "lstm_classifier_input.npz"))
-    from rnnc.onnx_loader import load_model
+    from rnnc.frontend.onnx_loader import load_model
 
     config = _config(dict(weight_bits=8, act_bits=12))
     module, _ = quantize_model(load_model(root / "lstm_classifier.onnx"), feeds, config)

@@ -21,10 +21,11 @@ from xdsl.dialects.builtin import ArrayAttr, IntegerType, ModuleOp
 from xdsl.dialects.builtin import StringAttr as Str
 from xdsl.ir import Block, Region
 
-from rnnc.backends import hw_fixed, simulate
-from rnnc.backends.verilog_export import export_verilog
+from rnnc.backends.verilog import simulate
+from rnnc.backends.verilog.export import export_verilog
 from rnnc.dialects import fixed
 from rnnc.dialects.fixed import Format
+from rnnc.passes.fxp_to_hw import arith as hw_fixed
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog missing"),

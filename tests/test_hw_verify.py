@@ -17,12 +17,12 @@ from onnx import TensorProto, helper
 from torch import nn
 from torch_models import export_onnx
 
-from rnnc.backends import simulate
-from rnnc.backends.simulate import have_tool
+from rnnc.backends.verilog import simulate
+from rnnc.backends.verilog.hardware import random_batches, verify
+from rnnc.backends.verilog.simulate import have_tool
 from rnnc.cli import main
-from rnnc.hardware import random_batches, verify
-from rnnc.onnx_loader import load_model
-from rnnc.quant_config import load_config
+from rnnc.frontend.onnx_loader import load_model
+from rnnc.passes.quant_config import load_config
 from rnnc.quantize import quantize_model
 
 pytestmark = pytest.mark.skipif(

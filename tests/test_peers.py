@@ -1,7 +1,7 @@
-"""rnnc.peers and rnnc.results on tiny synthetic IMDb/PTB data (through
+"""rnnc.lab.peers and rnnc.lab.results on tiny synthetic IMDb/PTB data (through
 $RNNC_DATA) and tiny models exported like the real ones (training/*.py): the
 torch module rebuilt from ONNX reproduces onnxruntime, the peers report metrics
-on rnnc eval's data and their memory, and `python -m rnnc.results` writes the
+on rnnc eval's data and their memory, and `python -m rnnc.lab.results` writes the
 table."""
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import torch
 from synthetic_data import write_imdb, write_ptb
 from torch import nn
 
-from rnnc import datasets as ds
-from rnnc import peers, results
-from rnnc.errors import RnncError
-from rnnc.evaluate import evaluate_imdb, evaluate_ptb
-from rnnc.quant_config import load_config
+from rnnc.dialects.errors import RnncError
+from rnnc.lab import datasets as ds
+from rnnc.lab import peers, results
+from rnnc.lab.evaluate import evaluate_imdb, evaluate_ptb
+from rnnc.passes.quant_config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = "great awful the movie plot was fun dull and , . !".split()
@@ -225,7 +225,15 @@ def test_results_command(env, tmp_path):
     (out.parent / "plots" / "imdb_lstm_pareto.png").write_bytes(b"\x89PNG")
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "rnnc.results", "--limit", "30", "--models", str(models)]
+        [
+            sys.executable,
+            "-m",
+            "rnnc.lab.results",
+            "--limit",
+            "30",
+            "--models",
+            str(models),
+        ]
         + ["--out", str(out), "--json", str(tmp_path / "r.json")],
         capture_output=True,
         text=True,

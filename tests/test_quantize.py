@@ -13,8 +13,8 @@ from conftest import WIDE_POLICY, rnnc
 
 from rnnc import driver
 from rnnc.dialects import fxp, rnn
-from rnnc.onnx_loader import load_model
-from rnnc.quant_config import load_config
+from rnnc.frontend.onnx_loader import load_model
+from rnnc.passes.quant_config import load_config
 from rnnc.quantize import quantize_model
 
 with warnings.catch_warnings():

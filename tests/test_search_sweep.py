@@ -21,11 +21,11 @@ from synthetic_data import review, write_imdb, write_ptb
 from torch import nn
 from torch_models import TinyClassifier, TinyLanguageModel, export_onnx
 
-from rnnc import datasets as ds
-from rnnc import evaluate, search, sweep
-from rnnc.errors import RnncError
-from rnnc.onnx_loader import load_model
-from rnnc.quant_config import load_config
+from rnnc.dialects.errors import RnncError
+from rnnc.frontend.onnx_loader import load_model
+from rnnc.lab import datasets as ds
+from rnnc.lab import evaluate, search, sweep
+from rnnc.passes.quant_config import load_config
 from rnnc.quantize import quantize_model
 
 MAX_LEN = 10

@@ -1,4 +1,4 @@
-"""rnnc.synth_report on a design exported through the project's own chain.
+"""backends/verilog/synth_report.py on a design exported by the project's own chain.
 
 The design is built with xDSL (hw / comb / seq and the project's sv dialect) and
 exported by CIRCT into one file per module: `wrom`, a 64 x 16-bit ROM initialised
@@ -29,10 +29,10 @@ from xdsl.dialects.builtin import (
 from xdsl.dialects.builtin import StringAttr as Str
 from xdsl.ir import Block, Region, SSAValue
 
-from rnnc import synth_report as sr
-from rnnc.backends import simulate
+from rnnc.backends.verilog import simulate
+from rnnc.backends.verilog import synth_report as sr
 from rnnc.dialects import sv
-from rnnc.errors import RnncError
+from rnnc.dialects.errors import RnncError
 
 X_BITS, W_BITS, ADDR_BITS, ACC_BITS, OUT_BITS = 12, 16, 6, 32, 16
 DEPTH = 1 << ADDR_BITS
@@ -113,7 +113,7 @@ def design(tmp_path_factory) -> Path:
     """Directory as `rnnc --emit=verilog` leaves it: *.sv, filelist.f, w.hex."""
     if importlib.util.find_spec("circt") is None:
         pytest.skip("circt Python bindings are not installed (pip install circt)")
-    from rnnc.backends.verilog_export import export_split
+    from rnnc.backends.verilog.export import export_split
 
     out = tmp_path_factory.mktemp("synth") / "rtl"
     files = export_split(str(build_design()), out)

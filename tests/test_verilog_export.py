@@ -24,10 +24,10 @@ from xdsl.ir import Block, Region, SSAValue
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import VerifyException
 
-from rnnc.backends import simulate
-from rnnc.backends.verilog_export import export_split, export_verilog
+from rnnc.backends.verilog import simulate
+from rnnc.backends.verilog.export import export_split, export_verilog
 from rnnc.dialects import sv
-from rnnc.errors import RnncError
+from rnnc.dialects.errors import RnncError
 from rnnc.registry import make_context
 
 ACC_BITS = 20

@@ -5,7 +5,7 @@ Model: Embedding(vocab, emb, padding_idx=0) -> 1-layer LSTM/GRU (batch_first)
 (index 1 = positive); the prediction is their argmax.
 
 ONNX interface (``models/imdb_<cell>.onnx``, opset 17, TorchScript exporter):
-    input  ``tokens``  int64 [batch, max_len]  ids from ``rnnc.datasets.encode_imdb``
+    input  ``tokens``  int64 [batch, max_len]  ids from ``datasets.encode_imdb``
                        with ``models/imdb_vocab.txt`` (pre-padded with 0)
     output ``logits``  float [batch, 2]
 The batch axis is dynamic.
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnc import datasets as ds
+from rnnc.lab import datasets as ds
 
 
 class IMDbClassifier(nn.Module):
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         "cell": args.cell,
         "onnx": onnx_path.name,
         "vocab_file": vocab_path.name,
-        "inputs": {"tokens": "int64 [batch, max_len], rnnc.datasets.encode_imdb"},
+        "inputs": {"tokens": "int64 [batch, max_len], rnnc.lab.datasets.encode_imdb"},
         "outputs": {"logits": "float [batch, 2], argmax 1 = positive"},
         "test_accuracy": test_acc,
         "test_loss": test_loss,

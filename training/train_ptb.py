@@ -3,7 +3,7 @@
 Model: Embedding(10000, 300) -> dropout -> 1-layer LSTM/GRU(300, batch_first)
 -> dropout -> Linear(300, 10000) whose weight IS the embedding matrix (tied).
 Training: truncated BPTT windows of ``--bptt`` steps over ``--batch`` parallel
-streams (``rnnc.datasets.batchify``); the hidden state is carried (detached)
+streams (``rnnc.lab.datasets.batchify``); the hidden state is carried (detached)
 from one window to the next and reset at the start of each epoch.
 
 The number of optimisation steps is fitted to ``--budget-min``: after
@@ -39,7 +39,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rnnc import datasets as ds
+from rnnc.lab import datasets as ds
 
 
 class PTBModel(nn.Module):

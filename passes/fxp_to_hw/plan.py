@@ -30,12 +30,12 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, BlockArgument, Operation, SSAValue
 
-from rnnc.backends import fxp_interpreter  # noqa: F401  (registers fxp impls)
-from rnnc.backends.float_interpreter import COMPILERS, IMPLS, main_function
+from rnnc.backends.interpreter import fxp_interpreter  # noqa: F401  (registers fxp impls)
+from rnnc.backends.interpreter.float_interpreter import COMPILERS, IMPLS, main_function
 from rnnc.dialects import fxp, rnn
+from rnnc.dialects.errors import RnncError
 from rnnc.dialects.fixed import Format
 from rnnc.dialects.rnn import shape_of
-from rnnc.errors import RnncError
 
 ELEMENTWISE = (
     fxp.AddOp,

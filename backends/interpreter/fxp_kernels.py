@@ -19,10 +19,10 @@ formats), with fewer passes over the data:
   range goes through `fixed.fit`. A float64 result rounded straight into float32 (24
   bits) keeps every out-of-range value out of range, so saturation and its count
   are unchanged.
-- Products: int8 digits on `torch._int_mm` (rnnc.backends.int_matmul) when torch
+- Products: int8 digits on `torch._int_mm` (int_matmul) when torch
   is installed and the bounds hold, otherwise `fixed.matmul`.
 - With numba installed, casts, fused casts, table lookups and the digit
-  bookkeeping of products run as one-pass loops (rnnc.backends.fxp_jit) with the
+  bookkeeping of products run as one-pass loops (fxp_jit) with the
   same arithmetic; numpy otherwise.
 
 Everything outside these bounds (widths over 53 bits, Python-int raw values,
@@ -39,7 +39,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rnnc.backends import int_matmul
+from rnnc.backends.interpreter import int_matmul
 from rnnc.dialects import fixed
 from rnnc.dialects.fixed import Format
 
@@ -55,12 +55,12 @@ _JIT: list = []  # [module or None], imported on first use (numba takes a while)
 
 
 def jit():
-    """rnnc.backends.fxp_jit, or None without numba (or with RNNC_NO_JIT set)."""
+    """The fxp_jit module, or None without numba (or with RNNC_NO_JIT set)."""
     if not _JIT:
         module = None
         if not os.environ.get("RNNC_NO_JIT"):
             try:
-                module = importlib.import_module("rnnc.backends.fxp_jit")
+                module = importlib.import_module("rnnc.backends.interpreter.fxp_jit")
             except ImportError:
                 module = None
         _JIT.append(module)

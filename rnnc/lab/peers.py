@@ -24,7 +24,7 @@ The rebuilt float torch module must reproduce onnxruntime's float outputs (max
 abs diff < 1e-4 on the first and last test batch, or two stateful PTB windows)
 before it is quantized.
 
-Data and batching are rnnc.evaluate's: the same --limit subset (IMDb: a
+Data and batching are rnnc.lab.evaluate's: the same --limit subset (IMDb: a
 SUBSET_SEED random subset of the test reviews; PTB: the first N test tokens), the
 same batches (the last IMDb batch padded with all-<pad> reviews, the PTB stream
 batchified and run statefully in `bptt` windows, the last one padded with token 0
@@ -56,10 +56,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from rnnc import datasets as ds
-from rnnc import evaluate as ev
-from rnnc.errors import RnncError
-from rnnc.onnx_loader import graph_inputs, load_model
+from rnnc.dialects.errors import RnncError
+from rnnc.frontend.onnx_loader import graph_inputs, load_model
+from rnnc.lab import datasets as ds
+from rnnc.lab import evaluate as ev
 
 PEERS = ("ort-dynamic", "ort-dynamic-folded", "torch-dynamic", "torch-dynamic-emb")
 METHOD_NAMES = {
@@ -77,7 +77,7 @@ PTB_BPTT = inspect.signature(ev.evaluate_ptb).parameters["bptt"].default
 
 @dataclass
 class EvalData:
-    """The inputs rnnc.evaluate feeds one model, in the same order and batches."""
+    """The inputs rnnc.lab.evaluate feeds one model, in the same order and batches."""
 
     dataset: str
     tokens: str  # input name

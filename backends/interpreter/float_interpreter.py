@@ -22,7 +22,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Operation, SSAValue
 
-from rnnc.backends import int_matmul
+from rnnc.backends.interpreter import int_matmul
 from rnnc.dialects import approx, rnn
 from rnnc.dialects.arrays import array_of, numpy_dtype
 from rnnc.dialects.shapes import slice_bounds

@@ -32,7 +32,7 @@ def data_dir() -> Path:
     env = os.environ.get("RNNC_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 # --------------------------------------------------------------------------- vocab

@@ -19,7 +19,7 @@ Phases, each keeping every change that stays within budget:
             memory_only)
 
 The float run, the calibration arrays and the calibrated ranges are computed once
-(rnnc.evaluate.Prepared); each evaluation quantizes (assign-formats, lower) and
+(rnnc.lab.evaluate.Prepared); each evaluation quantizes (assign-formats, lower) and
 runs the fixed-point model. Every configuration is evaluated at most once, and
 the chosen one is always one that was evaluated, so its metric is reproducible.
 """
@@ -34,11 +34,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from rnnc import evaluate
+from rnnc.dialects.errors import RnncError
 from rnnc.dialects.fixed import Format
-from rnnc.errors import RnncError
+from rnnc.lab import evaluate
 from rnnc.memory_report import MemoryTable, memory_report
-from rnnc.quant_config import CLASSES, QuantConfig
+from rnnc.passes.quant_config import CLASSES, QuantConfig
 
 MIN_BITS = 2
 # Standard errors of the paired change the budget must hold by (docs/search.md):
@@ -590,7 +590,7 @@ def _toml_value(value) -> str:
 
 
 def config_toml(config: QuantConfig, header: str = "") -> str:
-    """A TOML policy that rnnc.quant_config.load_config reads back as `config`."""
+    """A TOML policy that quant_config.load_config reads back as `config`."""
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
     for key in ("rounding", "overflow", "range", "weight_fit", "guard_bits"):
         lines.append(f"{key} = {_toml_value(getattr(config, key))}")

@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnc.backends import simulate
-from rnnc.errors import RnncError
+from rnnc.backends.verilog import simulate
+from rnnc.dialects.errors import RnncError
 
 DEFAULT_TIMEOUT = simulate.DEFAULT_TIMEOUT
 DEFAULT_FREQ_MHZ = 12.0

@@ -19,7 +19,7 @@ from onnx import helper, numpy_helper, shape_inference
 from onnx.external_data_helper import load_external_data_for_model
 from onnx.reference import ReferenceEvaluator
 
-from rnnc.errors import RnncError
+from rnnc.dialects.errors import RnncError
 
 # Never folded, even with constant inputs: the compiler wants to see these.
 _KEEP = {"LSTM", "GRU", "RNN"}

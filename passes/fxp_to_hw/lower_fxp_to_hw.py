@@ -17,10 +17,10 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import DictionaryAttr, ModuleOp
 from xdsl.passes import ModulePass
 
-from rnnc.backends.hw_circuit import Rom
-from rnnc.backends.hw_datapath import Design, build_design
-from rnnc.backends.hw_plan import plan_hardware
 from rnnc.dialects.arrays import array_of, dense_of
+from rnnc.passes.fxp_to_hw.circuit import Rom
+from rnnc.passes.fxp_to_hw.datapath import Design, build_design
+from rnnc.passes.fxp_to_hw.plan import plan_hardware
 
 MEMORIES = "rnnc.memories"
 

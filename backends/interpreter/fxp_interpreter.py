@@ -2,7 +2,7 @@
 
 Fixed-point tensors are numpy arrays of raw values (`fixed.raw_array`); every op
 follows `rnnc.dialects.fixed` (the executable form of docs/fixed-point.md), through
-the compiled kernels of `rnnc.backends.fxp_kernels`, which return the same values
+the compiled kernels of `fxp_kernels`, which return the same values
 with fewer passes (exact int8 digit products, add/mul fused with their cast).
 Shape ops, gather, select and recurrences reuse the float interpreter's
 implementations, which are element-type agnostic. Values pushed out of range by a
@@ -20,8 +20,8 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
-from rnnc.backends import fxp_kernels as kernels
-from rnnc.backends.float_interpreter import (
+from rnnc.backends.interpreter import fxp_kernels as kernels
+from rnnc.backends.interpreter.float_interpreter import (
     CHAINS,
     PRODUCT_FUSION,
     TIME_BROADCASTING,

@@ -1,12 +1,12 @@
 """Regenerate docs/results.md: rnnc's uniform configurations, the configuration
 `rnnc search` chose and the peer quantizers, on the trained models that exist.
 
-    python -m rnnc.results [--limit N] [--out docs/results.md] [--models DIR]
+    python -m rnnc.lab.results [--limit N] [--out docs/results.md] [--models DIR]
 
 For each of models/{imdb_lstm,imdb_gru,ptb_lstm,ptb_gru}.onnx that exists: the
 float and fixed-point metric of rnnc at the paper's uniform word lengths
 (CONFIGS), of models/<name>.search.toml if there is one, and of the peers in
-rnnc.peers, all on the same test data (`--limit`: the rnnc eval subset) — one
+rnnc.lab.peers, all on the same test data (`--limit`: the rnnc eval subset) — one
 table in the paper's Table-3 format plus the memory footprints. Pareto plots
 <plots>/<name>_pareto.png (default docs/plots/) are linked when they exist.
 """
@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from rnnc import evaluate as ev
-from rnnc import peers
-from rnnc.errors import RnncError
-from rnnc.onnx_loader import load_model
-from rnnc.quant_config import CLASSES, QuantConfig, load_config
+from rnnc.dialects.errors import RnncError
+from rnnc.frontend.onnx_loader import load_model
+from rnnc.lab import evaluate as ev
+from rnnc.lab import peers
+from rnnc.passes.quant_config import CLASSES, QuantConfig, load_config
 
 MODELS = ("imdb_lstm", "imdb_gru", "ptb_lstm", "ptb_gru")
 # Word lengths W/A (weights / activation-like classes) and weight fit per
@@ -147,7 +147,7 @@ def _bits(config: QuantConfig) -> tuple[str, str]:
 
 
 def _rnnc_runner(path: Path, dataset: str, limit: int | None) -> Callable:
-    """config -> EvalResult; the float run and data are shared when rnnc.evaluate
+    """config -> EvalResult; the float run and data are shared when rnnc.lab.evaluate
     has `prepare`."""
     if hasattr(ev, "prepare"):
         prepared = ev.prepare(path, dataset, limit=limit, progress=False)
@@ -407,7 +407,7 @@ def table(results: list[ModelResult]) -> list[str]:
 
 
 def _git() -> str:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         rev = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
@@ -601,7 +601,7 @@ def render(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m rnnc.results",
+        prog="python -m rnnc.lab.results",
         description="Regenerate docs/results.md: rnnc configurations and peer "
         "quantizers on the trained models in --models.",
     )
@@ -635,7 +635,9 @@ def main(argv: list[str] | None = None) -> int:
     present = [m for m in MODELS if (models / f"{m}.onnx").exists()]
     missing = [m for m in MODELS if m not in present]
     if not present:
-        print(f"rnnc.results: error: none of {MODELS} in '{models}'", file=sys.stderr)
+        print(
+            f"rnnc.lab.results: error: none of {MODELS} in '{models}'", file=sys.stderr
+        )
         return 2
     results = []
     for name in present:
@@ -651,9 +653,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         except RnncError as err:
-            print(f"rnnc.results: error: {name}: {err}", file=sys.stderr)
+            print(f"rnnc.lab.results: error: {name}: {err}", file=sys.stderr)
             return 2
-    command = "python -m rnnc.results" + "".join(
+    command = "python -m rnnc.lab.results" + "".join(
         f" {a}" for a in (argv if argv is not None else sys.argv[1:])
     )
     text = render(

@@ -15,7 +15,7 @@ import numpy as np
 from xdsl.dialects import func
 from xdsl.ir import Block, Operation, SSAValue
 
-from rnnc.backends.float_interpreter import IMPLS
+from rnnc.backends.interpreter.float_interpreter import IMPLS
 from rnnc.dialects import rnn
 from rnnc.dialects.arrays import array_of
 from rnnc.dialects.shapes import DYN

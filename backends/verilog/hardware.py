@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
-from rnnc.backends import simulate
-from rnnc.backends.float_interpreter import Interpreter, main_function
-from rnnc.backends.fxp_interpreter import _COUNTER, OverflowCounter
-from rnnc.backends.hw_datapath import TOP, Design
-from rnnc.backends.hw_plan import HardwarePlan, plan_hardware
-from rnnc.backends.verilog_export import export_split
-from rnnc.errors import RnncError
-from rnnc.passes.lower_fxp_to_hw import lower, take_memories
+from rnnc.backends.interpreter.float_interpreter import Interpreter, main_function
+from rnnc.backends.interpreter.fxp_interpreter import _COUNTER, OverflowCounter
+from rnnc.backends.verilog import simulate
+from rnnc.backends.verilog.export import export_split
+from rnnc.dialects.errors import RnncError
+from rnnc.passes.fxp_to_hw.datapath import TOP, Design
+from rnnc.passes.fxp_to_hw.lower_fxp_to_hw import lower, take_memories
+from rnnc.passes.fxp_to_hw.plan import HardwarePlan, plan_hardware
 
 TESTBENCH = "rnnc_tb"
 

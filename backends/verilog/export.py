@@ -28,7 +28,7 @@ from typing import Any
 
 from xdsl.ir import Operation
 
-from rnnc.errors import RnncError
+from rnnc.dialects.errors import RnncError
 
 PIPELINE = (
     "builtin.module(lower-seq-to-sv, hw.module(hw-legalize-modules),"

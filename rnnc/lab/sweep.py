@@ -5,7 +5,7 @@
     result = run_sweep("model.onnx", "imdb", points, workers=2, limit=500)
     write_outputs(result, "outdir/")   # sweep.csv, sweep.json, two PNG plots
 
-Every grid point is one independent evaluation (rnnc.evaluate) on a Dask worker:
+Every grid point is one independent evaluation (rnnc.lab.evaluate) on a Dask worker:
 by default a LocalCluster of `workers` processes with one thread each, or the
 cluster of an existing scheduler (`scheduler="tcp://host:8786"`; its workers need
 rnnc installed and the model and data at the same paths). Each worker process
@@ -27,10 +27,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from rnnc import evaluate
 from rnnc.cli import ACT_CLASSES
-from rnnc.errors import RnncError
-from rnnc.quant_config import WEIGHT_FITS, QuantConfig
+from rnnc.dialects.errors import RnncError
+from rnnc.lab import evaluate
+from rnnc.passes.quant_config import WEIGHT_FITS, QuantConfig
 
 METHODS = ("lut", "pwl", "hard")
 MARKERS = {"lut": "o", "pwl": "s", "hard": "^"}
@@ -268,7 +268,7 @@ def run_sweep(
     log: Callable[[str], None] | None = None,
     **settings,
 ) -> SweepResult:
-    """Evaluate every point; `settings` are rnnc.evaluate.evaluate's keywords
+    """Evaluate every point; `settings` are rnnc.lab.evaluate.evaluate's keywords
     (limit, split, batch, bptt, calib_size, vocab, max_len)."""
     import dask
     from dask.distributed import Client, LocalCluster, as_completed

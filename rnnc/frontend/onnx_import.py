@@ -31,8 +31,8 @@ from xdsl.utils.exceptions import VerifyException
 
 from rnnc.dialects import rnn, shapes
 from rnnc.dialects.arrays import dense_of, element_type
-from rnnc.errors import RnncError
-from rnnc.onnx_loader import graph_inputs, opset_of, prepare
+from rnnc.dialects.errors import RnncError
+from rnnc.frontend.onnx_loader import graph_inputs, opset_of, prepare
 
 NAME_ATTR = "onnx.name"
 

@@ -2,7 +2,7 @@
 
 numpy spends one pass over the data per operation: a fused add and cast is five or
 six passes (scale, add, round, min, max, convert). These loops do each kernel in one
-pass, with the same arithmetic as `rnnc.backends.fxp_kernels` (which decides when
+pass, with the same arithmetic as `fxp_kernels` (which decides when
 they apply and falls back to numpy otherwise):
 
 - the value of a cast's input, raw · 2^-shift, is computed exactly in float64 (the

@@ -37,18 +37,18 @@ import onnx
 from tqdm import tqdm
 from xdsl.dialects.builtin import ModuleOp
 
-from rnnc import datasets as ds
 from rnnc import driver
-from rnnc.backends.fxp_interpreter import OverflowCounter
+from rnnc.backends.interpreter.fxp_interpreter import OverflowCounter
 from rnnc.dialects import shapes
-from rnnc.errors import RnncError
+from rnnc.dialects.errors import RnncError
+from rnnc.frontend.onnx_import import declared_inputs, import_model
+from rnnc.frontend.onnx_loader import load_model
+from rnnc.lab import datasets as ds
 from rnnc.memory_report import MemoryTable, memory_report
-from rnnc.onnx_import import declared_inputs, import_model
-from rnnc.onnx_loader import load_model
 from rnnc.passes.assign_formats import assign
 from rnnc.passes.lower_to_fxp import lower
+from rnnc.passes.quant_config import QuantConfig
 from rnnc.passes.range_analysis import RangeAnalysisPass
-from rnnc.quant_config import QuantConfig
 from rnnc.quantize import QuantizeReport, prepare_float, transfer_ranges
 
 DATASETS = ("imdb", "ptb")

@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from rnnc.dialects import fixed
+from rnnc.dialects.errors import RnncError
 from rnnc.dialects.fixed import Format
-from rnnc.errors import RnncError
 
 CLASSES = (
     "input",

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnc.errors import RnncError
+from rnnc.dialects.errors import RnncError
 
 DEFAULT_TIMEOUT = 600.0
 

@@ -27,8 +27,12 @@ from xdsl.dialects import comb, hw, seq
 from xdsl.dialects.builtin import ArrayAttr, IntegerType, ModuleOp, StringAttr
 from xdsl.ir import Block, Region, SSAValue
 
-from rnnc.backends import hw_fixed
-from rnnc.backends.hw_circuit import (
+from rnnc.dialects import fxp, rnn, sv
+from rnnc.dialects.arrays import array_of
+from rnnc.dialects.errors import RnncError
+from rnnc.passes.fxp_to_hw import arith as hw_fixed
+from rnnc.passes.fxp_to_hw.arith import bits, constant, sext, width_of
+from rnnc.passes.fxp_to_hw.circuit import (
     Circuit,
     Memory,
     Rom,
@@ -44,11 +48,7 @@ from rnnc.backends.hw_circuit import (
     uge,
     ult,
 )
-from rnnc.backends.hw_fixed import bits, constant, sext, width_of
-from rnnc.backends.hw_plan import Fetch, HardwarePlan, Stage
-from rnnc.dialects import fxp, rnn, sv
-from rnnc.dialects.arrays import array_of
-from rnnc.errors import RnncError
+from rnnc.passes.fxp_to_hw.plan import Fetch, HardwarePlan, Stage
 
 TOP = "rnnc_top"
 MAC_LATENCY = 3

@@ -14,8 +14,8 @@ from xdsl.dialects import comb, hw, seq
 from xdsl.dialects.builtin import IntegerType, StringAttr
 from xdsl.ir import Block, OpResult, SSAValue
 
-from rnnc.backends.hw_fixed import bits, constant, sext, width_of
 from rnnc.dialects import sv
+from rnnc.passes.fxp_to_hw.arith import bits, constant, sext, width_of
 
 
 def clog2(n: int) -> int:

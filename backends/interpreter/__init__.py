@@ -1,0 +1,1 @@
+"""Interpreters of rnn/fxp modules: float, bit-accurate fixed point, intervals."""

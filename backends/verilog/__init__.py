@@ -1,0 +1,1 @@
+"""From hw IR to files and tools: CIRCT export, testbench, simulators, synthesis."""

@@ -1,0 +1,1 @@
+"""The fxp -> hw/comb/seq/sv conversion: plan, then datapath construction."""

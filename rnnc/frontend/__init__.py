@@ -1,0 +1,1 @@
+"""The ONNX frontend: load and check a model, import it into the rnn dialect."""

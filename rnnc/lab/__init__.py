@@ -1,0 +1,1 @@
+"""Experiments on real models: data sets, evaluation, search, sweeps, peers, results."""
