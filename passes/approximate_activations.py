@@ -25,9 +25,9 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
 )
 
-from rnnc.backends.interpreter.float_interpreter import IMPLS, activate
 from rnnc.dialects import rnn
 from rnnc.dialects.errors import RnncError
+from rnnc.dialects.rnn_semantics import IMPLS, activate
 
 METHODS = ("lut", "pwl", "hard")
 # Default log2 of the table range R: beyond it the function is within 1e-3 of its

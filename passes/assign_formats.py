@@ -21,12 +21,12 @@ from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAtt
 from xdsl.ir import BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from rnnc.backends.interpreter.float_interpreter import main_function
 from rnnc.dialects import rnn
 from rnnc.dialects.arrays import array_of
 from rnnc.dialects.errors import RnncError
 from rnnc.dialects.fixed import Format
 from rnnc.dialects.fxp import FixedType
+from rnnc.dialects.rnn_semantics import main_function
 from rnnc.passes.quant_config import CONSTANT_CLASSES, QuantConfig, load_config
 from rnnc.passes.range_analysis import (
     BOUND,

@@ -22,9 +22,9 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.traits import Pure
 
-from rnnc.backends.interpreter.float_interpreter import IMPLS
 from rnnc.dialects import rnn
 from rnnc.dialects.arrays import array_of, dense_of, numpy_dtype
+from rnnc.dialects.rnn_semantics import IMPLS
 
 
 class FoldConstantOperands(RewritePattern):

@@ -32,11 +32,11 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint
 
-from rnnc.backends.interpreter.float_interpreter import activate, main_function
 from rnnc.dialects import approx, fixed, fxp, rnn
 from rnnc.dialects.arrays import array_of, dense_of
 from rnnc.dialects.errors import RnncError
 from rnnc.dialects.fixed import Format
+from rnnc.dialects.rnn_semantics import activate, main_function
 from rnnc.passes.assign_formats import FORMAT, QCLASS, STATE_FORMATS
 
 
