@@ -23,6 +23,12 @@ def _sv() -> Dialect:
     return SV
 
 
+def _hwplan() -> Dialect:
+    from rnnc.dialects.hwplan import HWPlan
+
+    return HWPlan
+
+
 def _expand_cells() -> type[ModulePass]:
     from rnnc.passes.expand_cells import ExpandCellsPass
 
@@ -65,13 +71,30 @@ def _lower_to_fxp() -> type[ModulePass]:
     return LowerToFxpPass
 
 
+def _plan_hardware() -> type[ModulePass]:
+    from rnnc.passes.fxp_to_hw.plan import PlanHardwarePass
+
+    return PlanHardwarePass
+
+
+def _build_datapath() -> type[ModulePass]:
+    from rnnc.passes.fxp_to_hw.lower_fxp_to_hw import BuildDatapathPass
+
+    return BuildDatapathPass
+
+
 def _lower_fxp_to_hw() -> type[ModulePass]:
     from rnnc.passes.fxp_to_hw.lower_fxp_to_hw import LowerFxpToHwPass
 
     return LowerFxpToHwPass
 
 
-DIALECTS: dict[str, Callable[[], Dialect]] = {"rnn": _rnn, "fxp": _fxp, "sv": _sv}
+DIALECTS: dict[str, Callable[[], Dialect]] = {
+    "rnn": _rnn,
+    "fxp": _fxp,
+    "sv": _sv,
+    "hwplan": _hwplan,
+}
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "expand-cells": _expand_cells,
     "fold-constants": _fold_constants,
@@ -79,6 +102,8 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "range-analysis": _range_analysis,
     "assign-formats": _assign_formats,
     "lower-to-fxp": _lower_to_fxp,
+    "plan-hardware": _plan_hardware,
+    "build-datapath": _build_datapath,
     "lower-fxp-to-hw": _lower_fxp_to_hw,
 }
 
