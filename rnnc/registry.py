@@ -23,6 +23,24 @@ def _sv() -> Dialect:
     return SV
 
 
+def _hw() -> Dialect:
+    from rnnc.dialects.hw import HW
+
+    return HW
+
+
+def _seq() -> Dialect:
+    from rnnc.dialects.seq import Seq
+
+    return Seq
+
+
+def _comb() -> Dialect:
+    from xdsl.dialects.comb import Comb
+
+    return Comb
+
+
 def _hwplan() -> Dialect:
     from rnnc.dialects.hwplan import HWPlan
 
@@ -95,6 +113,9 @@ DIALECTS: dict[str, Callable[[], Dialect]] = {
     "sv": _sv,
     "hwplan": _hwplan,
 }
+EXTENDED: dict[str, Callable[[], Dialect]] = {"hw": _hw, "seq": _seq}
+"""xDSL dialects with CIRCT's additions rnnc needs, registered under xDSL's names
+(so kept out of the xDSL universe, which refuses a name defined twice)."""
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "expand-cells": _expand_cells,
     "fold-constants": _fold_constants,
@@ -113,6 +134,6 @@ def make_context() -> Context:
     ctx = Context()
     ctx.load_dialect(Builtin)
     ctx.load_dialect(Func)
-    for name, factory in DIALECTS.items():
+    for name, factory in {**DIALECTS, **EXTENDED, "comb": _comb}.items():
         ctx.register_dialect(name, factory)
     return ctx
