@@ -6,7 +6,7 @@ circuit (docs/hardware.md). The plan holds no layout op: every vector a stage
 reads is a list of buffer segments, every output a list of buffer runs.
 
 ```mlir
-hwplan.design batch 1 {
+hwplan.design @main batch 1 {
   %input = hwplan.buffer "input" : !hwplan.buffer<3x2x!fxp.fixed<8, 6>>
   %r0_hp = hwplan.buffer "r0_hp" : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
   %r0_ys = hwplan.buffer "r0_ys" : !hwplan.buffer<3x2x!fxp.fixed<8, 6>>
@@ -203,17 +203,20 @@ def _check_vector(op: IRDLOperation, value: SSAValue) -> None:
 class DesignOp(IRDLOperation):
     """The whole plan: buffers, the input stream, stages in order, outputs.
 
-    Syntax: `hwplan.design batch B { ... }` (B sequences per function call).
+    Syntax: `hwplan.design @function batch B { ... }` (the planned function's
+    name, B sequences per call).
     """
 
     name = "hwplan.design"
 
+    sym_name = attr_def(StringAttr)
     batch = prop_def(IntegerAttr)
     body = region_def("single_block")
     traits = traits_def(NoTerminator(), IsolatedFromAbove())
 
-    def __init__(self, batch: int, body: Region | None = None):
+    def __init__(self, name: str, batch: int, body: Region | None = None):
         super().__init__(
+            attributes={"sym_name": StringAttr(name)},
             properties={"batch": IntegerAttr(batch, i64)},
             regions=[body if body is not None else Region(Block())],
         )
@@ -234,18 +237,21 @@ class DesignOp(IRDLOperation):
             raise VerifyException("hwplan.design: expected at least one output")
 
     def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_symbol_name(self.sym_name.data)
         printer.print_string(f" batch {self.batch.value.data} ")
         printer.print_region(self.body, print_entry_block_args=False)
-        printer.print_op_attributes(self.attributes)
+        printer.print_op_attributes(self.attributes, reserved_attr_names=("sym_name",))
 
     @classmethod
     def parse(cls, parser: Parser) -> DesignOp:
+        name = parser.parse_symbol_name().data
         parser.parse_keyword("batch")
         batch = parser.parse_integer(allow_boolean=False, allow_negative=False)
         region = parser.parse_region()
         if not region.blocks:
             region.add_block(Block())
-        op = cls(batch, region)
+        op = cls(name, batch, region)
         op.attributes.update(parser.parse_optional_attr_dict())
         return op
 

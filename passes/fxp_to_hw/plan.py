@@ -604,8 +604,8 @@ def _emit_stage(stage: Stage, buffers: list[SSAValue]) -> hwplan.StageOp:
     )
 
 
-def _emit(plan: HardwarePlan) -> hwplan.DesignOp:
-    design = hwplan.DesignOp(plan.batch)
+def _emit(name: str, plan: HardwarePlan) -> hwplan.DesignOp:
+    design = hwplan.DesignOp(name, plan.batch)
     block = design.block
     buffers = []
     for b in plan.buffers:
@@ -633,8 +633,9 @@ def _emit(plan: HardwarePlan) -> hwplan.DesignOp:
 def plan_design(module: ModuleOp) -> tuple[hwplan.DesignOp, HostBinding]:
     """The `hwplan.design` of a lowered `fxp` module, and where its streams are
     in the module's function (RnncError when the hardware cannot run it)."""
-    plan, host = _Planner(module).run()
-    return _emit(plan), host
+    planner = _Planner(module)
+    plan, host = planner.run()
+    return _emit(planner.fn.sym_name.data, plan), host
 
 
 def plan_hardware(module: ModuleOp) -> HardwarePlan:
