@@ -517,10 +517,17 @@ class FetchOp(IRDLOperation):
         total = 0
         for buffer, row, start, size, shift in self.segments():
             typ = _buffer_type(buffer)
+            where = "t" if row < 0 else row
             if size < 1 or start + size > typ.cols or row >= typ.rows or row < -1:
                 raise VerifyException(
-                    f"hwplan.fetch: segment [{row}][{start} +: {size}] outside the "
+                    f"hwplan.fetch: segment [{where}][{start} +: {size}] outside the "
                     f"{typ.rows}x{typ.cols} buffer"
+                )
+            stage = _stage_of(self)
+            if row < 0 and stage is not None and typ.rows != stage.steps:
+                raise VerifyException(
+                    f"hwplan.fetch: row t of a buffer of {typ.rows} rows in a stage "
+                    f"of {stage.steps} steps"
                 )
             src = typ.format
             if (
