@@ -401,6 +401,14 @@ class StageOp(IRDLOperation):
             last = rank
         if sum(isinstance(op, MaskOp) for op in self.block.ops) > 1:
             raise VerifyException("hwplan.stage: more than one hwplan.mask")
+        for op in self.block.ops:
+            if not isinstance(op, StateOp):
+                continue
+            updates = [u for u in op.result.uses if isinstance(u.operation, UpdateOp)]
+            if len(updates) != 1 or updates[0].index != 0:
+                raise VerifyException(
+                    "hwplan.stage: each state has exactly one hwplan.update"
+                )
 
     def print(self, printer: Printer) -> None:
         printer.print_string(" ")

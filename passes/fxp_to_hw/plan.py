@@ -1,7 +1,8 @@
-"""What the hardware computes: an `fxp` module read as buffers and stages.
+"""plan-hardware: what the hardware computes, an `fxp` function as a `hwplan.design`.
 
-The datapath (docs/hardware.md) processes one sequence at a time. This module turns
-the lowered `fxp` function into a plan the hardware builder follows:
+The datapath (docs/hardware.md) processes one sequence at a time. This pass turns
+the lowered `fxp` function into a plan (dialects/hwplan.py: printable IR, which
+`build-datapath` reads to build the circuit):
 
 - **buffers**: on-chip memories of raw words (`rows × cols`), one per sequence the
   hardware holds: the input sequence, each recurrence's per-step outputs, each
@@ -15,7 +16,9 @@ the lowered `fxp` function into a plan the hardware builder follows:
 Layout ops (transpose, reshape, concat, slice, gather by constant indices) are not
 hardware: they are resolved at compile time by running them on arrays of element
 ids, so every vector a stage reads is a list of (buffer, column) segments and every
-output is a list of (buffer, address) runs. Ops on the function's arguments before
+output is a list of (buffer, address) runs. Constants are folded by the ops'
+reference semantics (`rnn_semantics.evaluate`, `fxp.evaluate`), as every consumer
+of the dialects reads them. Ops on the function's arguments before
 the first recurrence (quantize, embedding lookup, ...) are the host's: their result
 that feeds the recurrences is the hardware's input stream.
 """

@@ -269,3 +269,19 @@ hwplan.design @m batch 1 {
   hwplan.output "y" %ys[2 +: 4] positions [0, 1, 2, 3] stride 0
 }
 // CHECK: hwplan.output: run [2 +: 4] outside the 2x2 buffer
+
+// -----
+
+// A state without its next value.
+hwplan.design @m batch 1 {
+  %in = hwplan.buffer "in" : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  %ys = hwplan.buffer "ys" : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  %s = hwplan.buffer "s" : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  hwplan.input %in : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  hwplan.stage "r0" steps 2 units 2 {
+    %h = hwplan.state %s init [0, 0] : tensor<1x2x!fxp.fixed<8, 6>>
+    hwplan.write %h, %ys : tensor<1x2x!fxp.fixed<8, 6>>
+  }
+  hwplan.output "y" %ys[0 +: 4] positions [0, 1, 2, 3] stride 0
+}
+// CHECK: hwplan.stage: each state has exactly one hwplan.update
