@@ -15,11 +15,8 @@ sv.initial {
 
 exports as `reg [7:0] mem[0:15]; initial $readmemh("weights.hex", mem);`.
 
-xDSL's `hw` dialect lacks the `!hw.inout<T>` and `!hw.uarray<NxT>` types, so they are
-defined here with CIRCT's spelling (and registered with this dialect: a context must
-have `sv` loaded before it parses text that mentions them outside an `sv` op).
-Inside these types, hw types are printed in CIRCT's short form (`uarray<16xi8>`,
-not `!hw.uarray<16xi8>`); both forms are parsed.
+The `!hw.inout<T>` and `!hw.uarray<NxT>` types the ops use are CIRCT's `hw` types
+missing from xDSL, defined in dialects/hw.py; `seq.from_clock` is in dialects/seq.py.
 
 Differences from CIRCT, all in what is accepted, never in what is printed:
 `sv.reg`'s name is optional here (CIRCT takes it from the SSA name when absent, as in
@@ -34,28 +31,21 @@ from enum import IntEnum
 
 from xdsl.dialects.builtin import (
     I32,
-    IntAttr,
     IntegerAttr,
     IntegerType,
-    Signedness,
     StringAttr,
 )
-from xdsl.dialects.hw import ArrayType
-from xdsl.dialects.seq import ClockType
 from xdsl.ir import (
     Attribute,
     Block,
     Dialect,
     Operation,
-    ParametrizedAttribute,
     Region,
     SSAValue,
-    TypeAttribute,
 )
 from xdsl.irdl import (
     IRDLOperation,
     attr_def,
-    irdl_attr_definition,
     irdl_op_definition,
     operand_def,
     opt_attr_def,
@@ -64,133 +54,12 @@ from xdsl.irdl import (
     result_def,
     traits_def,
 )
-from xdsl.parser import AttrParser, Parser
+from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.traits import NoTerminator, OpTrait, Pure
 from xdsl.utils.exceptions import VerifyException
 
-# --------------------------------------------------------------------------- types
-
-
-def _is_hw_value_type(typ: Attribute) -> bool:
-    """Signless integers and (packed or unpacked) arrays of them."""
-    if isinstance(typ, IntegerType):
-        return typ.signedness.data == Signedness.SIGNLESS
-    if isinstance(typ, ArrayType | UnpackedArrayType):
-        return _is_hw_value_type(typ.get_element_type())
-    return False
-
-
-def _print_hw_element_type(printer: Printer, typ: Attribute) -> None:
-    """CIRCT prints hw types nested in hw types without the `!hw.` prefix."""
-    if isinstance(typ, UnpackedArrayType | InOutType):
-        printer.print_string(typ.name.removeprefix("hw."))
-        typ.print_parameters(printer)
-    elif isinstance(typ, ArrayType):
-        # Short form too; the element goes through this function again.
-        printer.print_string(f"array<{len(typ)}x")
-        _print_hw_element_type(printer, typ.get_element_type())
-        printer.print_string(">")
-    else:
-        printer.print_attribute(typ)
-
-
-def _parse_hw_element_type(parser: AttrParser) -> Attribute:
-    """A type, or an hw type in short form (`uarray<4xi8>`, `array<2xi8>`, ...)."""
-    if parser.parse_optional_keyword("uarray") is not None:
-        return UnpackedArrayType.new(UnpackedArrayType.parse_parameters(parser))
-    if parser.parse_optional_keyword("array") is not None:
-        size, element = _parse_sized_element(parser)
-        return ArrayType(element, size)
-    if parser.parse_optional_keyword("inout") is not None:
-        return InOutType.new(InOutType.parse_parameters(parser))
-    return parser.parse_type()
-
-
-def _parse_sized_element(parser: AttrParser) -> tuple[int, Attribute]:
-    """`<` N `x` element `>`, with the element in short or long form."""
-    with parser.in_angle_brackets():
-        size = parser.parse_shape_dimension(allow_dynamic=False)
-        parser.parse_shape_delimiter()
-        element = _parse_hw_element_type(parser)
-    return size, element
-
-
-@irdl_attr_definition
-class UnpackedArrayType(ParametrizedAttribute, TypeAttribute):
-    """`!hw.uarray<N x T>`: an unpacked array (`T name[0:N-1]` in Verilog)."""
-
-    name = "hw.uarray"
-
-    element_type: Attribute
-    size_attr: IntAttr
-
-    def __init__(self, element_type: Attribute, size: int | IntAttr):
-        if isinstance(size, int):
-            size = IntAttr(size)
-        super().__init__(element_type, size)
-
-    def __len__(self) -> int:
-        return self.size_attr.data
-
-    def get_element_type(self) -> Attribute:
-        return self.element_type
-
-    @classmethod
-    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
-        size, element = _parse_sized_element(parser)
-        return (element, IntAttr(size))
-
-    def print_parameters(self, printer: Printer) -> None:
-        printer.print_string(f"<{len(self)}x")
-        _print_hw_element_type(printer, self.element_type)
-        printer.print_string(">")
-
-    def verify(self) -> None:
-        if len(self) < 1:
-            raise VerifyException("hw.uarray: size must be at least 1")
-        if not _is_hw_value_type(self.element_type):
-            raise VerifyException(
-                "hw.uarray: element must be a signless integer or an array"
-            )
-
-
-@irdl_attr_definition
-class InOutType(ParametrizedAttribute, TypeAttribute):
-    """`!hw.inout<T>`: a reference to a Verilog variable or net holding a `T`."""
-
-    name = "hw.inout"
-
-    element_type: Attribute
-
-    def __init__(self, element_type: Attribute):
-        super().__init__(element_type)
-
-    @classmethod
-    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
-        with parser.in_angle_brackets():
-            element = _parse_hw_element_type(parser)
-        return (element,)
-
-    def print_parameters(self, printer: Printer) -> None:
-        printer.print_string("<")
-        _print_hw_element_type(printer, self.element_type)
-        printer.print_string(">")
-
-    def verify(self) -> None:
-        if not _is_hw_value_type(self.element_type):
-            raise VerifyException(
-                "hw.inout: element must be a signless integer or an array"
-            )
-
-
-def _array_element(inout: Attribute) -> Attribute | None:
-    """Element type of the array an `!hw.inout` refers to, if it is one."""
-    if isinstance(inout, InOutType) and isinstance(
-        inout.element_type, ArrayType | UnpackedArrayType
-    ):
-        return inout.element_type.get_element_type()
-    return None
+from rnnc.dialects.hw import InOutType, array_element
 
 
 class MemBase(IntEnum):
@@ -368,13 +237,13 @@ class ArrayIndexInOutOp(IRDLOperation):
     traits = traits_def(Pure())
 
     def __init__(self, input: SSAValue | Operation, index: SSAValue | Operation):
-        element = _array_element(SSAValue.get(input).type)
+        element = array_element(SSAValue.get(input).type)
         if element is None:
             raise ValueError("sv.array_index_inout: operand must be an inout array")
         super().__init__(operands=[input, index], result_types=[InOutType(element)])
 
     def verify_(self) -> None:
-        element = _array_element(self.input.type)
+        element = array_element(self.input.type)
         if element is None:
             raise VerifyException(
                 "sv.array_index_inout: input must be an !hw.inout of an array"
@@ -406,7 +275,7 @@ class ArrayIndexInOutOp(IRDLOperation):
         parser.parse_punctuation(":")
         pos = parser.pos
         array_type = parser.parse_type()
-        if _array_element(array_type) is None:
+        if array_element(array_type) is None:
             parser.raise_error(
                 "sv.array_index_inout: expected an !hw.inout of an array",
                 pos,
@@ -497,7 +366,7 @@ class ReadMemOp(IRDLOperation):
         return MemBase(self.base.value.data)
 
     def verify_(self) -> None:
-        if _array_element(self.dest.type) is None:
+        if array_element(self.dest.type) is None:
             raise VerifyException("sv.readmem: destination must be an inout array")
         if self.base.value.data not in tuple(MemBase):
             raise VerifyException("sv.readmem: base must be 0 (Bin) or 1 (Hex)")
@@ -736,36 +605,6 @@ class VerbatimOp(IRDLOperation):
         return op
 
 
-@irdl_op_definition
-class FromClockOp(IRDLOperation):
-    """CIRCT's `seq.from_clock`: a `!seq.clock` as an `i1` (for `sv.alwaysff`).
-
-    xDSL 0.74's `seq` dialect lacks it, so it is defined here under CIRCT's name
-    (a context must load `sv` before parsing it). Syntax: `seq.from_clock %clk`.
-    """
-
-    name = "seq.from_clock"
-
-    input = operand_def(ClockType)
-    result = result_def(IntegerType(1))
-    traits = traits_def(Pure())
-
-    def __init__(self, clock: SSAValue | Operation):
-        super().__init__(operands=[clock], result_types=[IntegerType(1)])
-
-    def print(self, printer: Printer) -> None:
-        printer.print_string(" ")
-        printer.print_operand(self.input)
-        printer.print_op_attributes(self.attributes)
-
-    @classmethod
-    def parse(cls, parser: Parser) -> FromClockOp:
-        clock = parser.resolve_operand(parser.parse_unresolved_operand(), ClockType())
-        op = cls(clock)
-        op.attributes.update(parser.parse_optional_attr_dict())
-        return op
-
-
 SV = Dialect(
     "sv",
     [
@@ -780,7 +619,6 @@ SV = Dialect(
         AlwaysFFOp,
         IfOp,
         VerbatimOp,
-        FromClockOp,
     ],
-    [InOutType, UnpackedArrayType],
+    [],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from xdsl.universe import Universe
 from xdsl.utils.exceptions import ParseError, VerifyException
 from xdsl.xdsl_opt_main import xDSLOptMain
 
@@ -15,13 +16,15 @@ class RnncOptMain(xDSLOptMain):
     version_format = "rnnc-opt built on xdsl {}"
 
     def register_all_dialects(self) -> None:
-        super().register_all_dialects()
-        for name, factory in registry.DIALECTS.items():
-            if name not in self.ctx.registered_dialect_names:
-                self.ctx.register_dialect(name, factory)
-        # CIRCT's `seq.from_clock` is missing from xDSL's `seq`; rnnc's `sv`
-        # defines it, and a lookup by its `seq.` prefix would not find it there.
-        self.ctx.load_registered_dialect("sv")
+        # xDSL's dialects, rnnc's, and rnnc's `hw` and `seq` (xDSL's with CIRCT's
+        # additions) in place of xDSL's.
+        dialects = {
+            **Universe.get_multiverse().all_dialects,
+            **registry.DIALECTS,
+            **registry.EXTENDED,
+        }
+        for name, factory in dialects.items():
+            self.ctx.register_dialect(name, factory)
 
     def register_all_passes(self) -> None:
         super().register_all_passes()

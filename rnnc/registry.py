@@ -23,6 +23,30 @@ def _sv() -> Dialect:
     return SV
 
 
+def _hw() -> Dialect:
+    from rnnc.dialects.hw import HW
+
+    return HW
+
+
+def _seq() -> Dialect:
+    from rnnc.dialects.seq import Seq
+
+    return Seq
+
+
+def _comb() -> Dialect:
+    from xdsl.dialects.comb import Comb
+
+    return Comb
+
+
+def _hwplan() -> Dialect:
+    from rnnc.dialects.hwplan import HWPlan
+
+    return HWPlan
+
+
 def _expand_cells() -> type[ModulePass]:
     from rnnc.passes.expand_cells import ExpandCellsPass
 
@@ -65,13 +89,33 @@ def _lower_to_fxp() -> type[ModulePass]:
     return LowerToFxpPass
 
 
+def _plan_hardware() -> type[ModulePass]:
+    from rnnc.passes.fxp_to_hw.plan import PlanHardwarePass
+
+    return PlanHardwarePass
+
+
+def _build_datapath() -> type[ModulePass]:
+    from rnnc.passes.fxp_to_hw.lower_fxp_to_hw import BuildDatapathPass
+
+    return BuildDatapathPass
+
+
 def _lower_fxp_to_hw() -> type[ModulePass]:
     from rnnc.passes.fxp_to_hw.lower_fxp_to_hw import LowerFxpToHwPass
 
     return LowerFxpToHwPass
 
 
-DIALECTS: dict[str, Callable[[], Dialect]] = {"rnn": _rnn, "fxp": _fxp, "sv": _sv}
+DIALECTS: dict[str, Callable[[], Dialect]] = {
+    "rnn": _rnn,
+    "fxp": _fxp,
+    "sv": _sv,
+    "hwplan": _hwplan,
+}
+EXTENDED: dict[str, Callable[[], Dialect]] = {"hw": _hw, "seq": _seq}
+"""xDSL dialects with CIRCT's additions rnnc needs, registered under xDSL's names
+(so kept out of the xDSL universe, which refuses a name defined twice)."""
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "expand-cells": _expand_cells,
     "fold-constants": _fold_constants,
@@ -79,6 +123,8 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "range-analysis": _range_analysis,
     "assign-formats": _assign_formats,
     "lower-to-fxp": _lower_to_fxp,
+    "plan-hardware": _plan_hardware,
+    "build-datapath": _build_datapath,
     "lower-fxp-to-hw": _lower_fxp_to_hw,
 }
 
@@ -88,6 +134,6 @@ def make_context() -> Context:
     ctx = Context()
     ctx.load_dialect(Builtin)
     ctx.load_dialect(Func)
-    for name, factory in DIALECTS.items():
+    for name, factory in {**DIALECTS, **EXTENDED, "comb": _comb}.items():
         ctx.register_dialect(name, factory)
     return ctx

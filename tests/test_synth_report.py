@@ -33,6 +33,7 @@ from rnnc.backends.verilog import simulate
 from rnnc.backends.verilog import synth_report as sr
 from rnnc.dialects import sv
 from rnnc.dialects.errors import RnncError
+from rnnc.dialects.hw import UnpackedArrayType
 
 X_BITS, W_BITS, ADDR_BITS, ACC_BITS, OUT_BITS = 12, 16, 6, 32, 16
 DEPTH = 1 << ADDR_BITS
@@ -71,7 +72,7 @@ def build_design(hex_file: str = "w.hex") -> ModuleOp:
     x_t, acc_t, y_t = IntegerType(X_BITS), IntegerType(ACC_BITS), IntegerType(OUT_BITS)
 
     def rom(addr):
-        mem = sv.RegOp(sv.UnpackedArrayType(w_t, DEPTH), name="mem").result
+        mem = sv.RegOp(UnpackedArrayType(w_t, DEPTH), name="mem").result
         with ImplicitBuilder(sv.InitialOp().body.block):
             sv.ReadMemOp(mem, hex_file, sv.MemBase.MemBaseHex)
         return [sv.ReadInOutOp(sv.ArrayIndexInOutOp(mem, addr).result).result]

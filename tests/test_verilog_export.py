@@ -28,6 +28,7 @@ from rnnc.backends.verilog import simulate
 from rnnc.backends.verilog.export import export_split, export_verilog
 from rnnc.dialects import sv
 from rnnc.dialects.errors import RnncError
+from rnnc.dialects.hw import InOutType, UnpackedArrayType
 from rnnc.registry import make_context
 
 ACC_BITS = 20
@@ -81,7 +82,7 @@ def build_mac(hex_file: str = "weights.hex") -> ModuleOp:
     clk, rst, addr, x = block.args
 
     with ImplicitBuilder(block):
-        mem = sv.RegOp(sv.UnpackedArrayType(i8, DEPTH), name="weights").result
+        mem = sv.RegOp(UnpackedArrayType(i8, DEPTH), name="weights").result
         with ImplicitBuilder(sv.InitialOp().body.block):
             sv.ReadMemOp(mem, hex_file, sv.MemBase.MemBaseHex)
         slot = sv.ArrayIndexInOutOp(mem, addr).result
@@ -103,10 +104,8 @@ def build_mac(hex_file: str = "weights.hex") -> ModuleOp:
 
 
 def hw_context() -> Context:
-    ctx = make_context()
-    for dialect in (hw.HW, comb.Comb, seq.Seq):
-        ctx.load_dialect(dialect)
-    return ctx
+    """rnnc's context: hw (with CIRCT's inout/uarray), comb, seq, sv."""
+    return make_context()
 
 
 # --------------------------------------------------------------- Python model
@@ -221,7 +220,7 @@ def test_sv_verifiers():
     reg = sv.RegOp(i8, name="r")
     with pytest.raises(ValueError):
         sv.ArrayIndexInOutOp(reg.result, hw.ConstantOp(0, 2).result)
-    mem = sv.RegOp(sv.UnpackedArrayType(i8, 4), name="m")
+    mem = sv.RegOp(UnpackedArrayType(i8, 4), name="m")
     outside = sv.ReadMemOp(mem.result, "m.hex", "MemBaseBin")
     Block([mem, outside])  # sv.readmem outside sv.initial
     with pytest.raises(VerifyException, match="procedural region"):
@@ -230,7 +229,7 @@ def test_sv_verifiers():
     sv.InitialOp([inside])
     inside.verify()
     with pytest.raises(VerifyException):
-        sv.InOutType(sv.UnpackedArrayType(IntegerType(8, signedness=1), 4))
+        InOutType(UnpackedArrayType(IntegerType(8, signedness=1), 4))
 
 
 @needs_circt

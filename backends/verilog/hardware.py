@@ -23,8 +23,9 @@ from rnnc.backends.verilog import simulate
 from rnnc.backends.verilog.export import export_split
 from rnnc.dialects.errors import RnncError
 from rnnc.passes.fxp_to_hw.datapath import TOP, Design
-from rnnc.passes.fxp_to_hw.lower_fxp_to_hw import lower, take_memories
-from rnnc.passes.fxp_to_hw.plan import HardwarePlan, plan_hardware
+from rnnc.passes.fxp_to_hw.lower_fxp_to_hw import build, take_memories
+from rnnc.passes.fxp_to_hw.plan import plan_design
+from rnnc.passes.fxp_to_hw.plan_view import HardwarePlan, read_plan
 
 TESTBENCH = "rnnc_tb"
 
@@ -52,7 +53,7 @@ class Emitted:
             "seq_len_width": d.seq_len_width,
             "outputs": [
                 {
-                    "name": o.value.name_hint,
+                    "name": o.name or None,
                     "elements": int(sum(r.length for r in o.runs)),
                 }
                 for o in self.plan.outputs
@@ -68,9 +69,10 @@ class Emitted:
 def emit_verilog(module: ModuleOp, out_dir: str | Path, lanes: int = 1) -> Emitted:
     """Write the RTL of a lowered fxp module into `out_dir`."""
     out = Path(out_dir)
-    plan = plan_hardware(module)  # refers to `module`, which the testbench runs
-    hw_module = module.clone()
-    design = lower(hw_module, lanes)
+    design_op, host = plan_design(module)  # binds to `module`, which the tb runs
+    plan = read_plan(design_op, host)
+    hw_module = ModuleOp([design_op])
+    design = build(hw_module, lanes)
     roms = take_memories(hw_module)
     sources = export_split(hw_module, out)
     for name, rom in roms.items():
@@ -98,9 +100,10 @@ def reference(
 ) -> Expected:
     """Run the fixed-point interpreter and pick what crosses the hardware ports."""
     fn = main_function(module)
-    wanted = {plan.input_value, *(o.value for o in plan.outputs)}
-    if plan.seq_len is not None:
-        wanted.add(plan.seq_len)
+    host = plan.host
+    wanted = {host.input_value, *host.outputs}
+    if host.seq_len is not None:
+        wanted.add(host.seq_len)
     seen: dict = {
         arg: np.asarray(x)
         for arg, x in zip(fn.body.block.args, inputs, strict=False)
@@ -118,17 +121,22 @@ def reference(
         Interpreter(observe).run_function(fn, inputs)
     finally:
         _COUNTER.reset(token)
-    x = seen[plan.input_value]  # (T, B, I)
+    x = seen[host.input_value]  # (T, B, I)
     batch = x.shape[1]
     ins = np.transpose(x, (1, 0, 2)).reshape(batch, -1).astype(np.int64)
     lengths = (
-        np.asarray(seen[plan.seq_len], np.int64).reshape(batch)
-        if plan.seq_len is not None
+        np.asarray(seen[host.seq_len], np.int64).reshape(batch)
+        if host.seq_len is not None
         else np.full(batch, x.shape[0], np.int64)
     )
     outs = np.stack(
         [
-            np.concatenate([o.of_sequence(seen[o.value], b) for o in plan.outputs])
+            np.concatenate(
+                [
+                    o.of_sequence(seen[value], b)
+                    for o, value in zip(plan.outputs, host.outputs, strict=True)
+                ]
+            )
             for b in range(batch)
         ]
     ).astype(np.int64)

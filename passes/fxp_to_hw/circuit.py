@@ -15,6 +15,8 @@ from xdsl.dialects.builtin import IntegerType, StringAttr
 from xdsl.ir import Block, OpResult, SSAValue
 
 from rnnc.dialects import sv
+from rnnc.dialects.hw import InOutType, UnpackedArrayType
+from rnnc.dialects.seq import FromClockOp
 from rnnc.passes.fxp_to_hw.arith import bits, constant, sext, width_of
 
 
@@ -109,7 +111,7 @@ class Circuit:
 
     def always(self) -> Block:
         if self._always is None:
-            clk = sv.FromClockOp(self.clock).result
+            clk = FromClockOp(self.clock).result
             self._always = sv.AlwaysFFOp(clk, []).body.block
         return self._always
 
@@ -129,7 +131,7 @@ class Circuit:
 
     def memory(self, name: str, depth: int, width: int) -> Memory:
         depth = max(depth, 2)
-        typ = sv.InOutType(sv.UnpackedArrayType(IntegerType(width), depth))
+        typ = InOutType(UnpackedArrayType(IntegerType(width), depth))
         reg = sv.RegOp(typ.element_type, name)
         return Memory(self, reg.result, depth, width)
 

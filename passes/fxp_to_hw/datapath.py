@@ -48,7 +48,7 @@ from rnnc.passes.fxp_to_hw.circuit import (
     uge,
     ult,
 )
-from rnnc.passes.fxp_to_hw.plan import Fetch, HardwarePlan, Stage
+from rnnc.passes.fxp_to_hw.plan_view import Fetch, HardwarePlan, Stage
 
 TOP = "rnnc_top"
 MAC_LATENCY = 3
@@ -307,7 +307,7 @@ class _StageBuilder:
         for index, m in enumerate(mvs):
             reads = [row[index].read(jg) for row in self.result_mems]
             value = select(jp, reads) if lanes > 1 else reads[0]
-            signals[m.op.result] = (c.delay(value, 1), 0)
+            signals[m.result] = (c.delay(value, 1), 0)
         needed = {v for op in stage.ops for v in op.operands} | set(written)
         for value, fetch in stage.fetches.items():
             if value not in needed:
@@ -446,7 +446,7 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
     out_width = max(
         plan.buffers[r.buffer].fmt.width + r.shift for o in plan.outputs for r in o.runs
     )
-    len_width = clog2(plan.steps + 1) if plan.seq_len is not None else 0
+    len_width = clog2(plan.steps + 1) if plan.has_seq_len else 0
     ports = [
         ("clk", seq.ClockType(), hw.Direction.INPUT),
         ("rst", IntegerType(1), hw.Direction.INPUT),

@@ -1,9 +1,12 @@
 """lower-fxp-to-hw: the `fxp` module as one clocked `hw.module` (hw/comb/seq/sv).
 
+Two steps, as CIRCT keeps conversions apart from emission: `plan-hardware`
+(passes/fxp_to_hw/plan.py) turns the function into a `hwplan.design`, printable
+IR; `build-datapath` (passes/fxp_to_hw/datapath.py) builds the circuit from it.
 The module's function becomes `rnnc_top`: input and output streams with valid/ready
 handshakes, P MAC lanes per stage with weight ROMs, an elementwise pipeline, state
 and sequence buffers and the controller (see docs/hardware.md and
-backends/hw_datapath.py). The ROM contents go into the module attribute
+passes/fxp_to_hw/datapath.py). The ROM contents go into the module attribute
 `rnnc.memories` (name → raw words), which `rnnc --emit=verilog` writes as the
 `$readmemh` files next to the Verilog.
 """
@@ -20,14 +23,23 @@ from xdsl.passes import ModulePass
 from rnnc.dialects.arrays import array_of, dense_of
 from rnnc.passes.fxp_to_hw.circuit import Rom
 from rnnc.passes.fxp_to_hw.datapath import Design, build_design
-from rnnc.passes.fxp_to_hw.plan import plan_hardware
+from rnnc.passes.fxp_to_hw.plan import PlanHardwarePass
+from rnnc.passes.fxp_to_hw.plan_view import design_of, read_plan
 
 MEMORIES = "rnnc.memories"
 
 
 def lower(module: ModuleOp, lanes: int = 1) -> Design:
-    """Replace the contents of `module` by the datapath; returns its description."""
-    design = build_design(plan_hardware(module), lanes)
+    """Replace the contents of a lowered `fxp` module by the datapath, through
+    its plan (plan-hardware, then build-datapath); returns its description."""
+    PlanHardwarePass().apply(Context(), module)
+    return build(module, lanes)
+
+
+def build(module: ModuleOp, lanes: int = 1) -> Design:
+    """Replace the `hwplan.design` of `module` by the datapath; returns its
+    description. The ROM contents go into the module attribute `rnnc.memories`."""
+    design = build_design(read_plan(design_of(module)), lanes)
     for op in list(module.ops):
         op.detach()
         op.erase()
@@ -62,6 +74,18 @@ def take_memories(module: ModuleOp) -> dict[str, Rom]:
         name: Rom(widths[name], array_of(value).tolist())
         for name, value in attr.data.items()
     }
+
+
+@dataclass(frozen=True)
+class BuildDatapathPass(ModulePass):
+    """Build the hw.module of a `hwplan.design` with `lanes` MAC lanes."""
+
+    name = "build-datapath"
+
+    lanes: int = 1
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        build(op, self.lanes)
 
 
 @dataclass(frozen=True)

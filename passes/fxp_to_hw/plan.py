@@ -1,7 +1,8 @@
-"""What the hardware computes: an `fxp` module read as buffers and stages.
+"""plan-hardware: what the hardware computes, an `fxp` function as a `hwplan.design`.
 
-The datapath (docs/hardware.md) processes one sequence at a time. This module turns
-the lowered `fxp` function into a plan the hardware builder follows:
+The datapath (docs/hardware.md) processes one sequence at a time. This pass turns
+the lowered `fxp` function into a plan (dialects/hwplan.py: printable IR, which
+`build-datapath` reads to build the circuit):
 
 - **buffers**: on-chip memories of raw words (`rows × cols`), one per sequence the
   hardware holds: the input sequence, each recurrence's per-step outputs, each
@@ -15,7 +16,9 @@ the lowered `fxp` function into a plan the hardware builder follows:
 Layout ops (transpose, reshape, concat, slice, gather by constant indices) are not
 hardware: they are resolved at compile time by running them on arrays of element
 ids, so every vector a stage reads is a list of (buffer, column) segments and every
-output is a list of (buffer, address) runs. Ops on the function's arguments before
+output is a list of (buffer, address) runs. Constants are folded by the ops'
+reference semantics (`rnn_semantics.evaluate`, `fxp.evaluate`), as every consumer
+of the dialects reads them. Ops on the function's arguments before
 the first recurrence (quantize, embedding lookup, ...) are the host's: their result
 that feeds the recurrences is the hardware's input stream.
 """
@@ -23,19 +26,33 @@ that feeds the recurrences is the hardware's input stream.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Block, BlockArgument, Operation, SSAValue
+from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.passes import ModulePass
 
-from rnnc.backends.interpreter import fxp_interpreter  # noqa: F401  (registers fxp impls)
-from rnnc.backends.interpreter.float_interpreter import COMPILERS, IMPLS, main_function
-from rnnc.dialects import fxp, rnn
+from rnnc.dialects import fixed, fxp, hwplan, rnn, rnn_semantics
+from rnnc.dialects.arrays import array_of, dense_of
 from rnnc.dialects.errors import RnncError
-from rnnc.dialects.fixed import Format
 from rnnc.dialects.rnn import shape_of
+from rnnc.dialects.rnn_semantics import main_function
+from rnnc.passes.fxp_to_hw.plan_view import (
+    Buffer,
+    Fetch,
+    HardwarePlan,
+    HostBinding,
+    MatVec,
+    Output,
+    Run,
+    Segment,
+    Stage,
+    State,
+    read_plan,
+)
 
 ELEMENTWISE = (
     fxp.AddOp,
@@ -55,146 +72,64 @@ _ADDRESS_BITS = 32
 _OUTER_BITS = 26  # buffer · batch + batch; above them, a 5-bit shift
 
 
-@dataclass
-class Buffer:
-    """An on-chip memory: `rows × cols` raw words of one format."""
+def _fxp_fallback(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
+    """An fxp op on raw int64 arrays, by the rules of dialects/fixed.py.
 
-    name: str
-    rows: int
-    cols: int
-    fmt: Format
-
-    @property
-    def words(self) -> int:
-        return self.rows * self.cols
-
-
-@dataclass(frozen=True)
-class Segment:
-    """Vector elements [lo, hi) read from `buffer` columns col0 + (k - lo).
-
-    The row is the stage's time index when `row` is None, else the fixed `row`.
-    """
-
-    lo: int
-    hi: int
-    buffer: int
-    col0: int
-    row: int | None
-    shift: int = 0  # raw words are scaled by 2^shift (a lossless cast)
-
-
-@dataclass
-class Fetch:
-    """How element k of a vector operand is read: segments, or a state."""
-
-    segments: tuple[Segment, ...] = ()
-    state: int | None = None  # index into the stage's states
-
-    @property
-    def size(self) -> int:
-        return self.segments[-1].hi if self.segments else 0
-
-
-@dataclass
-class MatVec:
-    """y[j] = Σ_k lhs[k] · weight[k, j], exact (the `fxp.matmul` result format)."""
-
-    op: fxp.MatMulOp
-    lhs: Fetch
-    lhs_fmt: Format
-    weight: np.ndarray  # raw (K, N)
-    weight_fmt: Format
-    out_fmt: Format
+    TODO(lead): replace by rnnc.dialects.fxp.evaluate at merge."""
+    f = fxp.format_of
+    if isinstance(op, fxp.ConstantOp):
+        out = array_of(op.value)
+    elif isinstance(op, fxp.CastOp):
+        out = fixed.cast(
+            args[0], f(op.input), f(op.result), op.rounding.data, op.overflow.data
+        )[0]
+    elif isinstance(op, fxp.AddOp | fxp.SubOp):
+        out = fixed.add(
+            args[0], f(op.lhs), args[1], f(op.rhs), isinstance(op, fxp.SubOp)
+        )[0]
+    elif isinstance(op, fxp.MulOp):
+        out = fixed.mul(args[0], f(op.lhs), args[1], f(op.rhs))[0]
+    elif isinstance(op, fxp.MatMulOp):
+        out = fixed.matmul(args[0], f(op.lhs), args[1], f(op.rhs))[0]
+    elif isinstance(op, fxp.ClipOp):
+        out = np.clip(args[0], op.min.value.data, op.max.value.data)
+    elif isinstance(op, fxp.LutOp):
+        out = fixed.lut(
+            args[0],
+            array_of(op.table),
+            op.shift.value.data,
+            op.symmetry.data,
+            f(op.result),
+        )
+    elif isinstance(op, fxp.PwlOp):
+        out = fixed.pwl(
+            args[0],
+            f(op.input),
+            np.array(op.breakpoints.get_values(), np.int64),
+            np.array(op.slopes.get_values(), np.int64),
+            op.slope_frac.value.data,
+            np.array(op.intercepts.get_values(), np.int64),
+            f(op.result),
+            op.rounding.data,
+            op.overflow.data,
+        )[0]
+    else:
+        raise _unsupported(f"'{op.name}' on constants")
+    out = np.asarray(out)
+    return [out if out.dtype == object else out.astype(np.int64)]
 
 
-@dataclass
-class State:
-    """A recurrence state: buffer with two rows (read row t % 2, write the other)."""
-
-    buffer: int
-    init: np.ndarray  # raw initial vector (N,)
-    arg: BlockArgument
-    next: SSAValue
-
-
-@dataclass
-class Stage:
-    name: str
-    steps: int
-    reverse: bool
-    units: int
-    matvecs: list[MatVec] = field(default_factory=list)
-    ops: list[Operation] = field(default_factory=list)  # elementwise, in order
-    states: list[State] = field(default_factory=list)
-    # value -> its elementwise source: a constant vector, a view fetch or the mask.
-    constants: dict[SSAValue, np.ndarray] = field(default_factory=dict)
-    fetches: dict[SSAValue, Fetch] = field(default_factory=dict)
-    mask: SSAValue | None = None
-    writes: list[tuple[SSAValue, int]] = field(default_factory=list)  # value, buffer
-
-    @property
-    def macs_per_step(self) -> int:
-        return sum(m.weight.size for m in self.matvecs)
-
-
-@dataclass(frozen=True)
-class Run:
-    """Output elements read from consecutive addresses of one buffer."""
-
-    buffer: int
-    start: int
-    length: int
-    shift: int = 0
-
-
-@dataclass
-class Output:
-    value: SSAValue  # the raw (fixed-point) result
-    runs: tuple[Run, ...]
-    positions: np.ndarray  # flat positions of sequence b: positions + b * offset
-    batch_offset: int
-    index: int  # position among the function results
-
-    def of_sequence(self, result: np.ndarray, b: int) -> np.ndarray:
-        """The elements the hardware streams out for sequence b of a batch run."""
-        return result.reshape(-1)[self.positions + b * self.batch_offset]
-
-
-@dataclass
-class HardwarePlan:
-    buffers: list[Buffer]
-    stages: list[Stage]
-    input_value: SSAValue  # the host value streamed in, (T, B, I)
-    input_buffer: int
-    outputs: list[Output]
-    seq_len: SSAValue | None  # host lengths, when the model has sequence_lens
-    batch: int
-
-    @property
-    def steps(self) -> int:
-        return self.buffers[self.input_buffer].rows
-
-    def read_buffers(self) -> set[int]:
-        """Buffers something reads: a stage operand, a state or an output."""
-        used = {r.buffer for o in self.outputs for r in o.runs}
-        for stage in self.stages:
-            used.update(st.buffer for st in stage.states)
-            fetches = [*stage.fetches.values(), *(m.lhs for m in stage.matvecs)]
-            used.update(seg.buffer for f in fetches for seg in f.segments)
-        return used
-
-    @property
-    def input_size(self) -> int:
-        return self.buffers[self.input_buffer].cols
+try:  # TODO(lead): keep only the import at merge
+    from rnnc.dialects.fxp import evaluate as _fxp_evaluate
+except ImportError:
+    _fxp_evaluate = _fxp_fallback
 
 
 def _evaluate(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
-    """One op on arrays, as the interpreters run it (compiled kernel or impl)."""
-    compile_kernel = COMPILERS.get(type(op))
-    if compile_kernel is not None:
-        return compile_kernel(op)(args)
-    return IMPLS[type(op)](op, args)
+    """One op on arrays at compile time, by its dialect's reference semantics."""
+    if op.name.startswith("fxp."):
+        return _fxp_evaluate(op, args)
+    return rnn_semantics.evaluate(op, args)
 
 
 def _lossless(op: fxp.CastOp) -> bool:
@@ -251,7 +186,7 @@ class _Planner:
         self.ids: _Ids | None = None
 
     # -------------------------------------------------------------- helpers
-    def buffer(self, name: str, rows: int, cols: int, fmt: Format) -> int:
+    def buffer(self, name: str, rows: int, cols: int, fmt: fixed.Format) -> int:
         self.buffers.append(Buffer(name, rows, cols, fmt))
         return len(self.buffers) - 1
 
@@ -314,23 +249,23 @@ class _Planner:
         return tuple(segs)
 
     # ------------------------------------------------------------ main walk
-    def run(self) -> HardwarePlan:
+    def run(self) -> tuple[HardwarePlan, HostBinding]:
         for op in self.fn.body.block.ops:
             if isinstance(op, func.ReturnOp):
-                outputs = self.outputs(op)
+                outputs, raws = self.outputs(op)
             else:
                 self.visit(op)
         if self.input_value is None:
             raise _unsupported("a model without a recurrence")
-        return HardwarePlan(
+        plan = HardwarePlan(
             self.buffers,
             self.stages,
-            self.input_value,
             self.input_buffer,
             outputs,
-            self.seq_len,
+            self.seq_len is not None,
             self.batch,
         )
+        return plan, HostBinding(self.input_value, self.seq_len, raws)
 
     def visit(self, op: Operation) -> None:
         operands = list(op.operands)
@@ -476,7 +411,8 @@ class _Planner:
                 raise _unsupported("a batched matrix product")
             stage.matvecs.append(
                 MatVec(
-                    op,
+                    op.result,
+                    lhs,
                     fetch,
                     fxp.format_of(lhs),
                     weight,
@@ -498,7 +434,7 @@ class _Planner:
             return
         if isinstance(v.owner, Operation) and v.owner in stage.ops:
             return
-        if any(m.op.result is v for m in stage.matvecs):
+        if any(m.result is v for m in stage.matvecs):
             return
         fetch = stage.fetches.get(v)
         if fetch is not None:
@@ -531,7 +467,7 @@ class _Planner:
     def pending_values(self) -> set[SSAValue]:
         stage = self.pending
         return {r for op in stage.ops for r in op.results} | {
-            m.op.result for m in stage.matvecs
+            m.result for m in stage.matvecs
         }
 
     def head_op(self, op: Operation) -> None:
@@ -578,9 +514,9 @@ class _Planner:
         self.stages.append(stage)
 
     # -------------------------------------------------------------- outputs
-    def outputs(self, ret: func.ReturnOp) -> list[Output]:
+    def outputs(self, ret: func.ReturnOp) -> tuple[list[Output], list[SSAValue]]:
         self.close_pending()
-        outs = []
+        outs, raws = [], []
         for index, value in enumerate(ret.arguments):
             raw = value
             if isinstance(value.owner, fxp.DequantizeOp):
@@ -609,10 +545,118 @@ class _Planner:
                     runs[-1] = Run(buf, last.start, last.length + 1, shift)
                 else:
                     runs.append(Run(buf, addr, 1, shift))
-            outs.append(Output(raw, tuple(runs), mine, offset, index))
-        return outs
+            outs.append(Output(raw.name_hint or "", tuple(runs), mine, offset, index))
+            raws.append(raw)
+        return outs, raws
+
+
+# ----------------------------------------------------------------- the IR
+
+
+def _emit_stage(stage: Stage, buffers: list[SSAValue]) -> hwplan.StageOp:
+    """The stage's ops: sources, mat-vecs, elementwise ops (cloned), sinks."""
+    block = Block()
+    values: dict[SSAValue, SSAValue] = {}
+
+    def add(op: Operation, like: SSAValue) -> None:
+        block.add_op(op)
+        op.results[0].name_hint = like.name_hint
+        values[like] = op.results[0]
+
+    def mapped(value: SSAValue) -> SSAValue:
+        if value not in values:
+            raise _unsupported(f"operand %{_name(value)} in stage {stage.name}")
+        return values[value]
+
+    for value, fetch in stage.fetches.items():
+        if fetch.state is not None:
+            state = stage.states[fetch.state]
+            init = [int(v) for v in np.asarray(state.init).reshape(-1)]
+            add(hwplan.StateOp(buffers[state.buffer], init, value.type), value)
+            continue
+        segs = fetch.segments
+        add(
+            hwplan.FetchOp(
+                [buffers[s.buffer] for s in segs],
+                [-1 if s.row is None else s.row for s in segs],
+                [s.col0 for s in segs],
+                [s.hi - s.lo for s in segs],
+                [s.shift for s in segs],
+                value.type,
+            ),
+            value,
+        )
+    if stage.mask is not None:
+        add(hwplan.MaskOp(stage.mask.type), stage.mask)
+    for value, raw in stage.constants.items():
+        add(hwplan.ConstantOp([int(v) for v in raw], value.type), value)
+    for m in stage.matvecs:
+        weight = dense_of(np.asarray(m.weight).astype(np.int64))
+        op = hwplan.MatVecOp(mapped(m.source), weight, m.weight_fmt, m.result.type)
+        add(op, m.result)
+    for op in stage.ops:
+        for operand in op.operands:
+            mapped(operand)
+        block.add_op(op.clone(value_mapper=values))
+    for state in stage.states:
+        block.add_op(hwplan.UpdateOp(mapped(state.arg), mapped(state.next)))
+    for value, buffer in stage.writes:
+        block.add_op(hwplan.WriteOp(mapped(value), buffers[buffer]))
+    return hwplan.StageOp(
+        stage.name, stage.steps, stage.units, stage.reverse, Region(block)
+    )
+
+
+def _emit(name: str, plan: HardwarePlan) -> hwplan.DesignOp:
+    design = hwplan.DesignOp(name, plan.batch)
+    block = design.block
+    buffers = []
+    for b in plan.buffers:
+        op = hwplan.BufferOp(b.name, b.rows, b.cols, b.fmt)
+        block.add_op(op)
+        buffers.append(op.result)
+    block.add_op(hwplan.InputOp(buffers[plan.input_buffer], plan.has_seq_len))
+    for stage in plan.stages:
+        block.add_op(_emit_stage(stage, buffers))
+    for o in plan.outputs:
+        block.add_op(
+            hwplan.OutputOp(
+                o.name,
+                [buffers[r.buffer] for r in o.runs],
+                [r.start for r in o.runs],
+                [r.length for r in o.runs],
+                [r.shift for r in o.runs],
+                [int(p) for p in o.positions],
+                o.batch_offset,
+            )
+        )
+    return design
+
+
+def plan_design(module: ModuleOp) -> tuple[hwplan.DesignOp, HostBinding]:
+    """The `hwplan.design` of a lowered `fxp` module, and where its streams are
+    in the module's function (RnncError when the hardware cannot run it)."""
+    planner = _Planner(module)
+    plan, host = planner.run()
+    return _emit(planner.fn.sym_name.data, plan), host
 
 
 def plan_hardware(module: ModuleOp) -> HardwarePlan:
-    """The hardware plan of a lowered `fxp` module (RnncError when unsupported)."""
-    return _Planner(module).run()
+    """The plan of a lowered `fxp` module, read back from its IR, with the
+    host binding (for the testbench and the CLI)."""
+    design, host = plan_design(module)
+    return read_plan(design, host)
+
+
+@dataclass(frozen=True)
+class PlanHardwarePass(ModulePass):
+    """Replace a lowered `fxp` module's function by its `hwplan.design`."""
+
+    name = "plan-hardware"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        design, _ = plan_design(op)
+        for child in list(op.ops):
+            child.detach()
+            child.erase()
+        op.body.block.add_op(design)

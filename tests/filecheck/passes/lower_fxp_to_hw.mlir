@@ -1,6 +1,13 @@
-// RUN: rnnc-opt %s -p 'lower-fxp-to-hw{lanes=2}' | filecheck %s
-// RUN: not rnnc-opt %s -p 'lower-fxp-to-hw{lanes=0}' 2>&1 | filecheck %s --check-prefix=LANES
-// RUN: rnnc-opt %s -p lower-fxp-to-hw | rnnc-opt | filecheck %s --check-prefix=ROUNDTRIP
+// RUN: rnnc-opt %s --split-input-file -p 'lower-fxp-to-hw{lanes=2}' | filecheck %s --check-prefixes=CHECK,L2
+// RUN: rnnc-opt %s --split-input-file -p 'lower-fxp-to-hw{lanes=1}' | filecheck %s --check-prefixes=CHECK,L1
+// RUN: not rnnc-opt %s --split-input-file -p 'lower-fxp-to-hw{lanes=0}' 2>&1 | filecheck %s --check-prefix=LANES
+// RUN: rnnc-opt %s --split-input-file -p lower-fxp-to-hw | rnnc-opt --split-input-file | filecheck %s --check-prefix=ROUNDTRIP
+
+// lower-fxp-to-hw = plan-hardware, then build-datapath: the same circuit, also
+// when the plan goes through its printed form.
+// RUN: rnnc-opt %s --split-input-file -p 'lower-fxp-to-hw{lanes=2}' > %t.direct
+// RUN: rnnc-opt %s --split-input-file -p plan-hardware | rnnc-opt --split-input-file -p 'build-datapath{lanes=2}' > %t.two-steps
+// RUN: diff %t.direct %t.two-steps
 
 // A 3-step recurrence (mat-vec, bias, cast, LUT, add) and an elementwise head on
 // its final state. Two MAC lanes: one weight ROM per lane holding its output
@@ -8,7 +15,7 @@
 // fxp.matmul width, per-lane result memories, one named register per
 // elementwise op, state/input/output buffers, and the ROM contents as a module
 // attribute for the .hex files. The input buffer has two banks (load while computing).
-func.func @main(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<8, 6>]}) -> tensor<1x2xf32> {
+func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<8, 6>]}) -> tensor<1x2xf32> {
   %x_q = fxp.quantize %x {rounding = "floor"} : tensor<3x1x2xf32> -> tensor<3x1x2x!fxp.fixed<8, 6>>
   %w = fxp.constant dense<[[32, -16], [96, 48]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
   %b = fxp.constant dense<[26214, -26214]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 18>>
@@ -30,28 +37,127 @@ func.func @main(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<8, 
   func.return %o_f : tensor<1x2xf32>
 }
 
-// CHECK:      builtin.module attributes {rnnc.memories = {r0_w0 = dense<[32, 96]> : tensor<2xi64>, r0_w1 = dense<[-16, 48]> : tensor<2xi64>}} {
+// L2:         builtin.module attributes {rnnc.memories = {r0_w0 = dense<[32, 96]> : tensor<2xi64>, r0_w1 = dense<[-16, 48]> : tensor<2xi64>}} {
+// L1:         builtin.module attributes {rnnc.memories = {r0_w0 = dense<[32, 96, -16, 48]> : tensor<4xi64>}} {
 // CHECK-NEXT:   hw.module @rnnc_top(in %clk: !seq.clock, in %rst: i1, in %in_valid: i1, in %in_data: i8, in %out_ready: i1, out in_ready: i1, out out_valid: i1, out out_data: i10, out out_last: i1) {
 // CHECK-NEXT:     sv.verbatim "// verilator lint_off UNUSEDSIGNAL"
-// CHECK-DAG:      %buf_input = sv.reg name "buf_input" : !hw.inout<uarray<12xi8>>
-// CHECK-DAG:      %buf_r0_hp = sv.reg name "buf_r0_hp" : !hw.inout<uarray<4xi8>>
-// CHECK-DAG:      %buf_h1_o = sv.reg name "buf_h1_o" : !hw.inout<uarray<2xi10>>
+// The controller's mode (idle, r0, h1, output), then the buffers.
+// CHECK-NEXT:     %{{.*}} = hw.constant 0 : i2
+// CHECK-NEXT:     %[[MODE:.*]] = seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} : i2
+// CHECK-NEXT:     %buf_input = sv.reg name "buf_input" : !hw.inout<uarray<12xi8>>
+// CHECK-NEXT:     %buf_r0_hp = sv.reg name "buf_r0_hp" : !hw.inout<uarray<4xi8>>
+// CHECK-NEXT:     %buf_h1_o = sv.reg name "buf_h1_o" : !hw.inout<uarray<2xi10>>
 // CHECK:          sv.alwaysff(posedge %{{.*}}) {
 // CHECK:            sv.passign %{{.*}}, %in_data : i8
-// CHECK:          sv.readmem %r0_w0, "r0_w0.hex", MemBaseHex : !hw.inout<uarray<2xi8>>
-// CHECK-NEXT:     sv.readmem %r0_w1, "r0_w1.hex", MemBaseHex : !hw.inout<uarray<2xi8>>
+// L2:             sv.readmem %r0_w0, "r0_w0.hex", MemBaseHex : !hw.inout<uarray<2xi8>>
+// L2-NEXT:        sv.readmem %r0_w1, "r0_w1.hex", MemBaseHex : !hw.inout<uarray<2xi8>>
+// L1:             sv.readmem %r0_w0, "r0_w0.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
+// L1-NOT:         sv.readmem
 // CHECK:          %{{.*}} = comb.mul %{{.*}}, %{{.*}} : i16
 // CHECK:          sv.reg name "r0_acc0_0" : !hw.inout<uarray<2xi17>>
-// CHECK:          %{{.*}} = comb.mul %{{.*}}, %{{.*}} : i16
-// CHECK:          sv.reg name "r0_acc1_0" : !hw.inout<uarray<2xi17>>
+// L2:             %{{.*}} = comb.mul %{{.*}}, %{{.*}} : i16
+// L2:             sv.reg name "r0_acc1_0" : !hw.inout<uarray<2xi17>>
+// L1-NOT:         r0_acc1_0
 // CHECK:          seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} {name = "r0_v"} : i24
 // CHECK:          seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} {name = "r0_zb"} : i8
 // CHECK:          seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} {name = "r0_a"} : i8
 // CHECK:          seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} {name = "r0_hn"} : i8
 // CHECK:          seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} {name = "h1_o"} : i10
+// Mode transitions: idle -> r0 -> h1 -> output -> idle.
+// CHECK:          comb.icmp eq %[[MODE]], %{{.*}} : i2
 // CHECK:          hw.output %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : i1, i1, i10, i1
+
+// -----
+
+// A bidirectional RNN with sequence lengths (hard activations, 8-bit values):
+// the `seq_len` port, two stages with their own ROMs (one per lane), length
+// masks, and the output interleaving both directions' buffers.
+func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<8, 6>]}, %lens: tensor<1xi32> {onnx.name = "lens"}) -> (tensor<3x2x1x2xf32> {onnx.name = "Y"}) {
+  %x_q = fxp.quantize %x : tensor<3x1x2xf32> -> tensor<3x1x2x!fxp.fixed<8, 6>>
+  %mask = rnn.sequence_mask %lens, %x_q : (tensor<1xi32>, tensor<3x1x2x!fxp.fixed<8, 6>>) -> tensor<3x1x1xi1>
+  %Wi_T_fwd = fxp.constant dense<[[-51, -16], [-85, 27]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Ri_T_fwd = fxp.constant dense<[[48, 17], [105, -79]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %h0_fwd = fxp.constant dense<0> : tensor<1x2xi64> {qclass = "state"} -> tensor<1x2x!fxp.fixed<8, 7>>
+  %Bi_fwd = fxp.constant dense<[-9345, -21643]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 16>>
+  %Wi_T_rev = fxp.constant dense<[[73, -35], [7, -50]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Ri_T_rev = fxp.constant dense<[[-61, 13], [102, -111]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %h0_rev = fxp.constant dense<0> : tensor<1x2xi64> {qclass = "state"} -> tensor<1x2x!fxp.fixed<8, 7>>
+  %Bi_rev = fxp.constant dense<[-20353, -945]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
+  %h_last_fwd, %y_fwd = rnn.recurrence seqs(%x_q, %mask : tensor<3x1x2x!fxp.fixed<8, 6>>, tensor<3x1x1xi1>) inits(%h0_fwd : tensor<1x2x!fxp.fixed<8, 7>>) -> tensor<1x2x!fxp.fixed<8, 7>>, tensor<3x1x2x!fxp.fixed<8, 7>> {
+  ^bb0(%x_t: tensor<1x2x!fxp.fixed<8, 6>>, %valid: tensor<1x1xi1>, %h_prev: tensor<1x2x!fxp.fixed<8, 7>>):
+    %0 = fxp.matmul %x_t, %Wi_T_fwd : (tensor<1x2x!fxp.fixed<8, 6>>, tensor<2x2x!fxp.fixed<8, 7>>) -> tensor<1x2x!fxp.fixed<17, 13>>
+    %1 = fxp.add %0, %Bi_fwd : (tensor<1x2x!fxp.fixed<17, 13>>, tensor<2x!fxp.fixed<16, 16>>) -> tensor<1x2x!fxp.fixed<21, 16>>
+    %xz_i = fxp.cast %1 : tensor<1x2x!fxp.fixed<21, 16>> -> tensor<1x2x!fxp.fixed<8, 7>>
+    %2 = fxp.matmul %h_prev, %Ri_T_fwd : (tensor<1x2x!fxp.fixed<8, 7>>, tensor<2x2x!fxp.fixed<8, 7>>) -> tensor<1x2x!fxp.fixed<17, 14>>
+    %3 = fxp.add %xz_i, %2 : (tensor<1x2x!fxp.fixed<8, 7>>, tensor<1x2x!fxp.fixed<17, 14>>) -> tensor<1x2x!fxp.fixed<18, 14>>
+    %z_i = fxp.cast %3 : tensor<1x2x!fxp.fixed<18, 14>> -> tensor<1x2x!fxp.fixed<8, 7>>
+    %h_next = fxp.pwl %z_i {breakpoints = array<i64: -128, 128>, slopes = array<i64: 0, 16384, 0>, intercepts = array<i64: -128, 0, 127>, slope_frac = 14 : i64} : tensor<1x2x!fxp.fixed<8, 7>> -> tensor<1x2x!fxp.fixed<8, 7>>
+    %zero = fxp.constant dense<0> : tensor<1xi64> {qclass = "bias"} -> tensor<1x!fxp.fixed<16, 15>>
+    %4 = fxp.cast %zero : tensor<1x!fxp.fixed<16, 15>> -> tensor<1x!fxp.fixed<8, 7>>
+    %y_t = rnn.select %valid, %h_next, %4 : (tensor<1x1xi1>, tensor<1x2x!fxp.fixed<8, 7>>, tensor<1x!fxp.fixed<8, 7>>) -> tensor<1x2x!fxp.fixed<8, 7>>
+    %h_kept = rnn.select %valid, %h_next, %h_prev : (tensor<1x1xi1>, tensor<1x2x!fxp.fixed<8, 7>>, tensor<1x2x!fxp.fixed<8, 7>>) -> tensor<1x2x!fxp.fixed<8, 7>>
+    rnn.yield %h_kept, %y_t : tensor<1x2x!fxp.fixed<8, 7>>, tensor<1x2x!fxp.fixed<8, 7>>
+  }
+  %5 = fxp.cast %h0_rev : tensor<1x2x!fxp.fixed<8, 7>> -> tensor<1x2x!fxp.fixed<8, 6>>
+  %h_last_rev, %y_rev = rnn.recurrence reverse seqs(%x_q, %mask : tensor<3x1x2x!fxp.fixed<8, 6>>, tensor<3x1x1xi1>) inits(%5 : tensor<1x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<8, 6>>, tensor<3x1x2x!fxp.fixed<8, 6>> {
+  ^bb0(%x_t_1: tensor<1x2x!fxp.fixed<8, 6>>, %valid_1: tensor<1x1xi1>, %h_prev_1: tensor<1x2x!fxp.fixed<8, 6>>):
+    %6 = fxp.matmul %x_t_1, %Wi_T_rev : (tensor<1x2x!fxp.fixed<8, 6>>, tensor<2x2x!fxp.fixed<8, 7>>) -> tensor<1x2x!fxp.fixed<17, 13>>
+    %7 = fxp.add %6, %Bi_rev : (tensor<1x2x!fxp.fixed<17, 13>>, tensor<2x!fxp.fixed<16, 17>>) -> tensor<1x2x!fxp.fixed<22, 17>>
+    %xz_i_1 = fxp.cast %7 : tensor<1x2x!fxp.fixed<22, 17>> -> tensor<1x2x!fxp.fixed<8, 6>>
+    %8 = fxp.matmul %h_prev_1, %Ri_T_rev : (tensor<1x2x!fxp.fixed<8, 6>>, tensor<2x2x!fxp.fixed<8, 7>>) -> tensor<1x2x!fxp.fixed<17, 13>>
+    %9 = fxp.add %xz_i_1, %8 : (tensor<1x2x!fxp.fixed<8, 6>>, tensor<1x2x!fxp.fixed<17, 13>>) -> tensor<1x2x!fxp.fixed<18, 13>>
+    %z_i_1 = fxp.cast %9 : tensor<1x2x!fxp.fixed<18, 13>> -> tensor<1x2x!fxp.fixed<8, 6>>
+    %h_next_1 = fxp.pwl %z_i_1 {breakpoints = array<i64: -64, 64>, slopes = array<i64: 0, 16384, 0>, intercepts = array<i64: -64, 0, 64>, slope_frac = 14 : i64} : tensor<1x2x!fxp.fixed<8, 6>> -> tensor<1x2x!fxp.fixed<8, 6>>
+    %zero_1 = fxp.constant dense<0> : tensor<1xi64> {qclass = "bias"} -> tensor<1x!fxp.fixed<16, 15>>
+    %10 = fxp.cast %zero_1 : tensor<1x!fxp.fixed<16, 15>> -> tensor<1x!fxp.fixed<8, 6>>
+    %y_t_1 = rnn.select %valid_1, %h_next_1, %10 : (tensor<1x1xi1>, tensor<1x2x!fxp.fixed<8, 6>>, tensor<1x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<8, 6>>
+    %h_kept_1 = rnn.select %valid_1, %h_next_1, %h_prev_1 : (tensor<1x1xi1>, tensor<1x2x!fxp.fixed<8, 6>>, tensor<1x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<8, 6>>
+    rnn.yield %h_kept_1, %y_t_1 : tensor<1x2x!fxp.fixed<8, 6>>, tensor<1x2x!fxp.fixed<8, 6>>
+  }
+  %11 = rnn.unsqueeze %y_fwd {axes = array<i64: 1>} : tensor<3x1x2x!fxp.fixed<8, 7>> -> tensor<3x1x1x2x!fxp.fixed<8, 7>>
+  %12 = rnn.unsqueeze %y_rev {axes = array<i64: 1>} : tensor<3x1x2x!fxp.fixed<8, 6>> -> tensor<3x1x1x2x!fxp.fixed<8, 6>>
+  %13 = fxp.cast %11 : tensor<3x1x1x2x!fxp.fixed<8, 7>> -> tensor<3x1x1x2x!fxp.fixed<9, 7>>
+  %14 = fxp.cast %12 : tensor<3x1x1x2x!fxp.fixed<8, 6>> -> tensor<3x1x1x2x!fxp.fixed<9, 7>>
+  %Y = rnn.concat %13, %14 {axis = 1 : i64} : (tensor<3x1x1x2x!fxp.fixed<9, 7>>, tensor<3x1x1x2x!fxp.fixed<9, 7>>) -> tensor<3x2x1x2x!fxp.fixed<9, 7>>
+  %Y_f = fxp.dequantize %Y : tensor<3x2x1x2x!fxp.fixed<9, 7>> -> tensor<3x2x1x2xf32>
+  func.return %Y_f : tensor<3x2x1x2xf32>
+}
+
+// L2:         builtin.module attributes {rnnc.memories = {r0_w0 = dense<[-51, -85, 48, 105]> : tensor<4xi64>, r0_w1 = dense<[-16, 27, 17, -79]> : tensor<4xi64>, r1_w0 = dense<[73, 7, -61, 102]> : tensor<4xi64>, r1_w1 = dense<[-35, -50, 13, -111]> : tensor<4xi64>}} {
+// L1:         builtin.module attributes {rnnc.memories = {r0_w0 = dense<[-51, -85, -16, 27, 48, 105, 17, -79]> : tensor<8xi64>, r1_w0 = dense<[73, 7, -35, -50, -61, 102, 13, -111]> : tensor<8xi64>}} {
+// CHECK-NEXT:   hw.module @rnnc_top(in %clk: !seq.clock, in %rst: i1, in %in_valid: i1, in %in_data: i8, in %seq_len: i2, in %out_ready: i1, out in_ready: i1, out out_valid: i1, out out_data: i9, out out_last: i1) {
+// CHECK-NEXT:     sv.verbatim "// verilator lint_off UNUSEDSIGNAL"
+// CHECK-NEXT:     %{{.*}} = hw.constant 0 : i2
+// CHECK-NEXT:     %[[MODE:.*]] = seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} : i2
+// CHECK-NEXT:     %buf_input = sv.reg name "buf_input" : !hw.inout<uarray<12xi8>>
+// CHECK-NEXT:     %buf_r0_h_prev = sv.reg name "buf_r0_h_prev" : !hw.inout<uarray<4xi8>>
+// CHECK-NEXT:     %buf_r0_y_fwd = sv.reg name "buf_r0_y_fwd" : !hw.inout<uarray<6xi8>>
+// CHECK-NEXT:     %buf_r1_h_prev = sv.reg name "buf_r1_h_prev" : !hw.inout<uarray<4xi8>>
+// CHECK-NEXT:     %buf_r1_y_rev = sv.reg name "buf_r1_y_rev" : !hw.inout<uarray<6xi8>>
+// Input banks: which bank loads, which one is computed on, and both full flags.
+// CHECK-COUNT-4:  seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} : i1
+// The sequence length is sampled per bank with the first input beat.
+// CHECK:          comb.mux %{{.*}}, %seq_len, %{{.*}} : i2
+// L2:             sv.readmem %r0_w0, "r0_w0.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
+// L2-NEXT:        sv.readmem %r0_w1, "r0_w1.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
+// L2-NEXT:        sv.readmem %r1_w0, "r1_w0.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
+// L2-NEXT:        sv.readmem %r1_w1, "r1_w1.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
+// L1:             sv.readmem %r0_w0, "r0_w0.hex", MemBaseHex : !hw.inout<uarray<8xi8>>
+// L1-NEXT:        sv.readmem %r1_w0, "r1_w0.hex", MemBaseHex : !hw.inout<uarray<8xi8>>
+// CHECK:          sv.reg name "r0_acc0_0" : !hw.inout<uarray<2xi17>>
+// CHECK:          sv.reg name "r0_acc0_1" : !hw.inout<uarray<2xi17>>
+// L2:             sv.reg name "r0_acc1_0" : !hw.inout<uarray<2xi17>>
+// CHECK:          {name = "r0_y_t"} : i8
+// CHECK:          {name = "r0_h_kept"} : i8
+// CHECK:          sv.reg name "r1_acc0_0" : !hw.inout<uarray<2xi17>>
+// L2:             sv.reg name "r1_acc1_0" : !hw.inout<uarray<2xi17>>
+// CHECK:          {name = "r1_y_t"} : i8
+// CHECK:          {name = "r1_h_kept"} : i8
+// CHECK:          hw.output %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : i1, i1, i9, i1
 
 // LANES: hardware lanes must be at least 1 (got 0)
 
+// ROUNDTRIP: hw.module @rnnc_top
+// ROUNDTRIP: seq.from_clock %clk
 // ROUNDTRIP: hw.module @rnnc_top
 // ROUNDTRIP: seq.from_clock %clk
