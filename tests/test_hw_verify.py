@@ -23,7 +23,7 @@ from rnnc.backends.verilog.simulate import have_tool
 from rnnc.cli import main
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.passes.quant_config import load_config
-from rnnc.quantize import quantize_model
+from rnnc.pipeline import quantize_model
 
 pytestmark = pytest.mark.skipif(
     not have_tool("iverilog"), reason="iverilog is not installed"
