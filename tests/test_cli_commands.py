@@ -179,3 +179,15 @@ def test_source_checkout_finds_its_layers():
         ROOT / "passes" / "__init__.py",
         ROOT / "backends" / "verilog" / "__init__.py",
     ]
+
+
+def test_a_missing_hardware_tool_skips_locally_and_fails_in_ci(monkeypatch):
+    from conftest import require
+
+    monkeypatch.delenv("CI", raising=False)
+    require("python3")  # present: nothing happens
+    with pytest.raises(pytest.skip.Exception, match="no-such-tool not installed"):
+        require("python3", "no-such-tool")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must install"):
+        require("no-such-tool")
