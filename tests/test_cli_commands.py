@@ -191,3 +191,21 @@ def test_a_missing_hardware_tool_skips_locally_and_fails_in_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI must install"):
         require("no-such-tool")
+
+
+def test_rnnc_opt_help_names_rnnc_passes_only():
+    from rnnc.registry import PASSES
+
+    opt = [sys.executable, "-c", "from rnnc.opt import main; main()"]
+    text = subprocess.run([*opt, "--help"], capture_output=True, text=True).stdout
+    flat = " ".join(text.split()).replace("- ", "-")
+    assert all(name in flat for name in PASSES)
+    assert "convert-arith-to-riscv" not in flat  # one of xDSL's passes
+    # which stay usable
+    proc = subprocess.run(
+        [*opt, "-p", "canonicalize"],
+        input="builtin.module {}",
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr

@@ -53,7 +53,7 @@ def read_npz(path: str) -> dict[str, np.ndarray]:
 
 def add_quant_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("quantization policy (flags override --config)")
-    g.add_argument("--config", help="TOML policy file (see rnnc/quant_config.py)")
+    g.add_argument("--config", help="TOML policy file (see passes/quant_config.py)")
     for cls in CLASSES:
         g.add_argument(f"--{cls}-bits", type=int, metavar="W")
     g.add_argument(
