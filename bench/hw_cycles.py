@@ -29,7 +29,7 @@ from rnnc.backends.verilog.simulate import have_tool
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.passes.fxp_to_hw.datapath import MAC_LATENCY
 from rnnc.passes.quant_config import load_config
-from rnnc.quantize import quantize_model
+from rnnc.pipeline import quantize_model
 
 
 def measure(model_path, steps, lanes, simulator, work):

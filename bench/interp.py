@@ -23,7 +23,7 @@ from lstm_classifier import Classifier
 from rnnc import driver
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.passes.quant_config import load_config
-from rnnc.quantize import quantize_model
+from rnnc.pipeline import quantize_model
 
 
 def best_time(fn, repeat: int) -> float:

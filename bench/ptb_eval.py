@@ -15,10 +15,9 @@ import time
 
 import torch
 
-from rnnc.cli import ACT_CLASSES
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.lab import evaluate, peers
-from rnnc.passes.quant_config import load_config
+from rnnc.passes.quant_config import ACT_CLASSES, load_config
 
 
 def main() -> None:

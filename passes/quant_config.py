@@ -52,6 +52,9 @@ RANGE_SOURCES = ("calib", "percentile", "bound")
 # How a constant's F is chosen: cover its whole range, or least squared error.
 WEIGHT_FITS = ("cover", "mse")
 CONSTANT_CLASSES = ("weight", "bias")
+# The classes one activation word length (`--act-bits`) sets: the datapath values
+# other than the accumulator.
+ACT_CLASSES = ("input", "preactivation", "activation", "state", "output")
 DEFAULT_BITS = {
     "input": 16,
     "weight": 16,

@@ -29,9 +29,8 @@ from rnnc.dialects.arrays import numpy_dtype
 from rnnc.dialects.errors import RnncError
 from rnnc.frontend.onnx_import import NAME_ATTR, declared_inputs, import_model
 from rnnc.frontend.onnx_loader import load_model
-from rnnc.quantize import is_fixed_point
-
-EXPANDED = ("expand-cells",)
+from rnnc.pipeline import EXPANDED as EXPANDED  # re-exported for driver users
+from rnnc.pipeline import is_fixed_point
 
 
 def load_module(

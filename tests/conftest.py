@@ -1,7 +1,11 @@
-"""Shared helpers: run the `rnnc` CLI in-process and compare arrays."""
+"""Shared helpers: run the `rnnc` CLI in-process, compare arrays, require the
+hardware tools."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
 import warnings
 
 import numpy as np
@@ -67,3 +71,38 @@ def loops(request, monkeypatch):
     else:
         monkeypatch.setattr(fxp_kernels, "_JIT", [None])
     return request.param
+
+
+def _installed(tool: str) -> bool:
+    if tool == "circt":  # CIRCT's Python bindings (ExportVerilog)
+        return importlib.util.find_spec("circt") is not None
+    return shutil.which(tool) is not None
+
+
+def require(*tools: str) -> None:
+    """Skip the running test or fixture when a hardware tool (a program on PATH,
+    or "circt") is missing; in CI (the CI environment variable set) fail instead,
+    as CI installs every tool and a skipped hardware test would hide a gap."""
+    missing = [t for t in tools if not _installed(t)]
+    if not missing:
+        return
+    message = f"{', '.join(missing)} not installed"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI must install every hardware tool)", pytrace=False)
+    pytest.skip(message)
+
+
+def needs(*tools: str) -> pytest.MarkDecorator:
+    """`require` as a marker, for a test or a module's pytestmark."""
+    return pytest.mark.needs_tools(*tools)
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers", "needs_tools(*tools): the test needs these hardware tools"
+    )
+
+
+def pytest_runtest_setup(item) -> None:
+    for mark in item.iter_markers("needs_tools"):
+        require(*mark.args)

@@ -18,7 +18,7 @@ from rnnc.dialects import fixed, fxp
 from rnnc.dialects.arrays import array_of
 from rnnc.dialects.fixed import Format
 from rnnc.passes.quant_config import load_config
-from rnnc.quantize import quantize_model
+from rnnc.pipeline import quantize_model
 
 MODES = [(r, o) for r in fixed.ROUNDING_MODES for o in fixed.OVERFLOW_MODES]
 

@@ -9,12 +9,10 @@ the interpreter uses.
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import shutil
 
 import numpy as np
-import pytest
+from conftest import needs
 from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import hw
 from xdsl.dialects.builtin import ArrayAttr, IntegerType, ModuleOp
@@ -27,12 +25,7 @@ from rnnc.dialects import fixed
 from rnnc.dialects.fixed import Format
 from rnnc.passes.fxp_to_hw import arith as hw_fixed
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog missing"),
-    pytest.mark.skipif(
-        importlib.util.find_spec("circt") is None, reason="circt bindings missing"
-    ),
-]
+pytestmark = needs("iverilog", "circt")
 
 SRC = Format(12, 6)
 OTHER = Format(9, 2)
@@ -161,7 +154,7 @@ def test_comb_arithmetic_matches_the_fixed_point_rules(tmp_path):
         assert not bad, f"x={a} y={b}: (output, hardware, rule) {bad}"
 
 
-@pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator missing")
+@needs("verilator")
 def test_comb_arithmetic_lints_clean(tmp_path):
     module, _ = build()
     path = tmp_path / "arith.sv"

@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import needs
 from onnx import TensorProto, helper
 from torch import nn
 from torch_models import export_onnx
@@ -23,11 +24,9 @@ from rnnc.backends.verilog.simulate import have_tool
 from rnnc.cli import main
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.passes.quant_config import load_config
-from rnnc.quantize import quantize_model
+from rnnc.pipeline import quantize_model
 
-pytestmark = pytest.mark.skipif(
-    not have_tool("iverilog"), reason="iverilog is not installed"
-)
+pytestmark = needs("iverilog")
 
 BATCH = 25
 BATCHES = 4  # 100 sequences
@@ -284,10 +283,7 @@ def test_verify_command_reports_a_match(tmp_path, capsys):
     assert report["ok"] and report["errors"] == 0 and report["words"] == 50 * 20
 
 
-@pytest.mark.skipif(
-    not (have_tool("yosys") and have_tool("nextpnr-ice40")),
-    reason="yosys or nextpnr-ice40 is not installed",
-)
+@needs("yosys", "nextpnr-ice40")
 def test_synth_report_of_a_small_model(tmp_path, capsys):
     """Emitted RTL synthesizes for Xilinx and places on an iCE40 with an fmax."""
     torch.manual_seed(2)

@@ -15,7 +15,7 @@ from rnnc import driver
 from rnnc.dialects import fxp, rnn
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.passes.quant_config import load_config
-from rnnc.quantize import quantize_model
+from rnnc.pipeline import quantize_model
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -26,7 +26,7 @@ from rnnc.frontend.onnx_loader import load_model
 from rnnc.lab import datasets as ds
 from rnnc.lab import evaluate, search, sweep
 from rnnc.passes.quant_config import load_config
-from rnnc.quantize import quantize_model
+from rnnc.pipeline import quantize_model
 
 MAX_LEN = 10
 N_TRAIN, N_TEST = 200, 24  # IMDb validation: the last 20 shuffled train reviews

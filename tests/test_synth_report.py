@@ -10,13 +10,13 @@ generic, a Xilinx and an iCE40 target; nextpnr-ice40 places and routes it.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import shutil
 from pathlib import Path
 
 import pytest
+from conftest import needs, require
 from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import comb, hw, seq
 from xdsl.dialects.builtin import (
@@ -39,9 +39,7 @@ X_BITS, W_BITS, ADDR_BITS, ACC_BITS, OUT_BITS = 12, 16, 6, 32, 16
 DEPTH = 1 << ADDR_BITS
 IO_BITS = 1 + 1 + ADDR_BITS + X_BITS + OUT_BITS  # clk, rst, addr, x, y
 
-needs_yosys = pytest.mark.skipif(
-    shutil.which("yosys") is None, reason="yosys is not installed"
-)
+needs_yosys = needs("yosys")
 
 # ------------------------------------------------------------------ the design
 
@@ -112,8 +110,7 @@ def build_design(hex_file: str = "w.hex") -> ModuleOp:
 @pytest.fixture(scope="module")
 def design(tmp_path_factory) -> Path:
     """Directory as `rnnc --emit=verilog` leaves it: *.sv, filelist.f, w.hex."""
-    if importlib.util.find_spec("circt") is None:
-        pytest.skip("circt Python bindings are not installed (pip install circt)")
+    require("circt")
     from rnnc.backends.verilog.export import export_split
 
     out = tmp_path_factory.mktemp("synth") / "rtl"
@@ -128,8 +125,7 @@ def design(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def report(design) -> dict:
-    if shutil.which("yosys") is None:
-        pytest.skip("yosys is not installed")
+    require("yosys")
     files, workdir, _ = sr.collect_sources([design])
     return sr.synth_report(files, "core", workdir=workdir)
 
@@ -195,7 +191,7 @@ def test_ice40_place_and_route(report):
     ice40 = report["ice40"]
     if shutil.which(sr.NEXTPNR) is None:
         assert "nextpnr-ice40 not found" in ice40["skipped"]
-        pytest.skip("nextpnr-ice40 is not installed")
+    require(sr.NEXTPNR)
     assert "skipped" not in ice40, ice40
     assert isinstance(ice40["fmax_mhz"], float) and ice40["fmax_mhz"] > 0
     assert list(ice40["clocks"]) == ["clk"]  # not nextpnr's $PACKER_GND_NET

@@ -9,12 +9,11 @@ synthesise with yosys and match a Python model bit for bit in iverilog.
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import shutil
 from pathlib import Path
 
 import pytest
+from conftest import needs, require
 from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
 from xdsl.dialects import comb, hw, seq
@@ -38,16 +37,7 @@ ADDR_BITS = 4
 CYCLES = 240
 
 
-def needs(tool: str):
-    return pytest.mark.skipif(
-        shutil.which(tool) is None, reason=f"{tool} is not installed"
-    )
-
-
-needs_circt = pytest.mark.skipif(
-    importlib.util.find_spec("circt") is None,
-    reason="circt Python bindings are not installed (pip install circt)",
-)
+needs_circt = needs("circt")
 
 
 # ------------------------------------------------------------------ the design
@@ -164,8 +154,7 @@ endmodule
 @pytest.fixture(scope="module")
 def design(tmp_path_factory) -> dict:
     """Exported mac.sv with its weights.hex, random weights and stimuli."""
-    if importlib.util.find_spec("circt") is None:
-        pytest.skip("circt Python bindings are not installed (pip install circt)")
+    require("circt")
     rng = random.Random(1234)
     weights = [rng.randint(-128, 127) for _ in range(DEPTH)]
     weights[0], weights[1] = -128, 127  # the extremes are always exercised

@@ -45,11 +45,8 @@ from rnnc.frontend.onnx_import import declared_inputs, import_model
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.lab import datasets as ds
 from rnnc.memory_report import MemoryTable, memory_report
-from rnnc.passes.assign_formats import assign
-from rnnc.passes.lower_to_fxp import lower
 from rnnc.passes.quant_config import QuantConfig
-from rnnc.passes.range_analysis import RangeAnalysisPass
-from rnnc.quantize import QuantizeReport, prepare_float, transfer_ranges
+from rnnc.pipeline import QuantizeReport, calibrated_float, lower_calibrated
 
 DATASETS = ("imdb", "ptb")
 DEFAULT_CALIB = {"imdb": 256, "ptb": 64}  # reviews / BPTT windows of train data
@@ -289,21 +286,6 @@ def _approximation(config: QuantConfig) -> tuple:
     )
 
 
-def _calibrate(model, calibration, config, shapes_) -> tuple[ModuleOp, list[str]]:
-    """quantize_model up to the ranges: the float module, approximated and
-    annotated with ranges calibrated at the calibration shapes, for `shapes_`."""
-    calib_shapes = {k: np.shape(v) for k, v in calibration.items()}
-    module = import_model(model, calib_shapes)
-    errors = prepare_float(module, config)
-    RangeAnalysisPass().run(module, calibration)
-    if dict(shapes_) != calib_shapes:
-        target = import_model(model, {**calib_shapes, **shapes_})
-        prepare_float(target, config)
-        transfer_ranges(module, target)
-        module = target
-    return module, errors
-
-
 @dataclass
 class Prepared:
     """The config-independent part of evaluating one model on one split: the
@@ -338,15 +320,13 @@ class Prepared:
         start = time.perf_counter()
         key = _approximation(config)
         if key not in self.calibrated:
-            self.calibrated[key] = _calibrate(
+            self.calibrated[key] = calibrated_float(
                 self.model, self.calibration, config, self.shapes
             )
         calibrated, errors = self.calibrated[key]
         module = calibrated.clone()
-        assign(module, config)
-        lowering = lower(module, config.rounding, config.overflow)
-        module.verify()
-        report = QuantizeReport(list(errors), lowering.saturated_constants)
+        saturated = lower_calibrated(module, config)
+        report = QuantizeReport(list(errors), saturated)
         return module, report, time.perf_counter() - start
 
     def run(

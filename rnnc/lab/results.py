@@ -32,7 +32,7 @@ from rnnc.dialects.errors import RnncError
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.lab import evaluate as ev
 from rnnc.lab import peers
-from rnnc.passes.quant_config import CLASSES, QuantConfig, load_config
+from rnnc.passes.quant_config import ACT_CLASSES, CLASSES, QuantConfig, load_config
 
 MODELS = ("imdb_lstm", "imdb_gru", "ptb_lstm", "ptb_gru")
 # Word lengths W/A (weights / activation-like classes) and weight fit per
@@ -62,7 +62,6 @@ EXTRA_CONFIGS = {
     ("ptb", "LSTM"): [(11, 10, "cover", "paper's LSTM W/A")],
     ("ptb", "GRU"): [(8, 3, "cover", "paper's GRU W/A")],
 }
-ACT_CLASSES = ("input", "preactivation", "activation", "state", "output")  # --act-bits
 PAPER = [
     "IMDb (LSTM and GRU): up to 90 % memory reduction with less than 1 % accuracy "
     "loss.",

@@ -27,10 +27,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from rnnc.cli import ACT_CLASSES
 from rnnc.dialects.errors import RnncError
 from rnnc.lab import evaluate
-from rnnc.passes.quant_config import WEIGHT_FITS, QuantConfig
+from rnnc.passes.quant_config import ACT_CLASSES, WEIGHT_FITS, QuantConfig
 
 METHODS = ("lut", "pwl", "hard")
 MARKERS = {"lut": "o", "pwl": "s", "hard": "^"}

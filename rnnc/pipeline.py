@@ -1,19 +1,26 @@
-"""The quantization pipeline: float model → fixed-point `fxp` module.
+"""Every pass sequence the tools run, written once.
 
-expand-cells → approximate-activations → range-analysis (calibration) →
-assign-formats → lower-to-fxp, with the policy of a QuantConfig. Ranges are
-calibrated on a module specialised to the calibration arrays' shapes and can be
-transferred to one specialised to other shapes (e.g. batch 1 for hardware).
+- `EMIT`: the pass names behind `rnnc --emit=mlir|expanded` (`EXPANDED` also for
+  `rnnc run --expand`).
+- quantization: `prepare_float` (expand-cells, approximate-activations) →
+  `calibrate` (range-analysis on calibration arrays) → `lower_calibrated`
+  (assign-formats, lower-to-fxp). `calibrated_float` stops before the formats, so
+  that one calibration serves many policies (`rnnc eval/search/sweep`);
+  `quantize_model` runs it all.
+- hardware: `emit_verilog` (fxp → hw conversion and export, in the backend).
+
+Ranges are calibrated on a module specialised to the calibration arrays' shapes and
+can be transferred to one specialised to other shapes (e.g. batch 1 for hardware).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import onnx
-from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
@@ -28,6 +35,8 @@ from rnnc.passes.lower_to_fxp import lower
 from rnnc.passes.quant_config import QuantConfig
 from rnnc.passes.range_analysis import BOUND, CALIB, CALIB_ABS, RangeAnalysisPass
 
+EXPANDED = ("expand-cells",)
+EMIT: dict[str, tuple[str, ...]] = {"mlir": (), "expanded": EXPANDED}
 RANGE_KEYS = (CALIB, CALIB_ABS, BOUND)
 
 
@@ -43,7 +52,7 @@ def is_fixed_point(module: ModuleOp) -> bool:
 
 def prepare_float(module: ModuleOp, config: QuantConfig) -> list[str]:
     """expand-cells + approximate-activations; returns the approximation errors."""
-    ctx: Context = registry.make_context()
+    ctx = registry.make_context()
     if any(isinstance(op, rnn.RecurrentCellOp) for op in module.walk()):
         ExpandCellsPass().apply(ctx, module)
     ApproximateActivationsPass(
@@ -53,6 +62,12 @@ def prepare_float(module: ModuleOp, config: QuantConfig) -> list[str]:
         pwl_segments=config.pwl_segments,
     ).apply(ctx, module)
     return error_report(module)
+
+
+def calibrate(module: ModuleOp, calibration: Mapping[str, np.ndarray]) -> None:
+    """Annotate a prepared float module with the ranges its values take on the
+    calibration arrays (range-analysis)."""
+    RangeAnalysisPass().run(module, calibration)
 
 
 def transfer_ranges(src: ModuleOp, dst: ModuleOp) -> None:
@@ -68,25 +83,52 @@ def transfer_ranges(src: ModuleOp, dst: ModuleOp) -> None:
             d.arg_attrs = s.arg_attrs
 
 
+def calibrated_float(
+    model: onnx.ModelProto,
+    calibration: Mapping[str, np.ndarray],
+    config: QuantConfig,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+) -> tuple[ModuleOp, list[str]]:
+    """The float module, prepared and annotated with ranges calibrated at the
+    calibration arrays' shapes, for `input_shapes` (default: the same shapes);
+    and the activation approximation errors. Depends on `config`'s activation
+    approximation only."""
+    calib_shapes = {k: np.shape(v) for k, v in calibration.items()}
+    module = import_model(model, calib_shapes)
+    errors = prepare_float(module, config)
+    calibrate(module, calibration)
+    if input_shapes is not None and dict(input_shapes) != calib_shapes:
+        target = import_model(model, {**calib_shapes, **input_shapes})
+        prepare_float(target, config)
+        transfer_ranges(module, target)
+        module = target
+    return module, errors
+
+
+def lower_calibrated(module: ModuleOp, config: QuantConfig) -> list[str]:
+    """assign-formats + lower-to-fxp, in place; returns the saturated constants."""
+    assign(module, config)
+    lowering = lower(module, config.rounding, config.overflow)
+    module.verify()
+    return lowering.saturated_constants
+
+
 def quantize_model(
     model: onnx.ModelProto,
     calibration: dict[str, np.ndarray],
     config: QuantConfig,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> tuple[ModuleOp, QuantizeReport]:
-    """Calibrate at the calibration arrays' shapes, emit for `input_shapes`
-    (default: the same shapes)."""
-    calib_shapes = {k: np.shape(v) for k, v in calibration.items()}
-    module = import_model(model, calib_shapes)
-    report = QuantizeReport(activation_errors=prepare_float(module, config))
-    RangeAnalysisPass().run(module, calibration)
-    if input_shapes is not None and dict(input_shapes) != calib_shapes:
-        target = import_model(model, {**calib_shapes, **input_shapes})
-        prepare_float(target, config)
-        transfer_ranges(module, target)
-        module = target
-    assign(module, config)
-    lowering = lower(module, config.rounding, config.overflow)
-    report.saturated_constants = lowering.saturated_constants
-    module.verify()
-    return module, report
+    """Float model → fixed-point `fxp` module: calibrate at the calibration arrays'
+    shapes, emit for `input_shapes` (default: the same shapes)."""
+    module, errors = calibrated_float(model, calibration, config, input_shapes)
+    saturated = lower_calibrated(module, config)
+    return module, QuantizeReport(errors, saturated)
+
+
+def emit_verilog(module: ModuleOp, out_dir: str | Path, lanes: int = 1):
+    """fxp module → RTL directory (plan, fxp → hw conversion, CIRCT export);
+    returns the backend's `Emitted`. Imported on use: it loads the hardware flow."""
+    from rnnc.backends.verilog.hardware import emit_verilog
+
+    return emit_verilog(module, out_dir, lanes)

@@ -1,0 +1,148 @@
+"""What several `rnnc` commands share: the parser that reports errors as
+`RnncError`, the quantization policy and data set flag groups, and the reading of
+arrays and models."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+
+from rnnc import driver
+from rnnc.dialects.errors import RnncError
+from rnnc.frontend.onnx_import import declared_inputs
+from rnnc.frontend.onnx_loader import load_model
+from rnnc.passes.quant_config import ACT_CLASSES, CLASSES, QuantConfig, load_config
+from rnnc.pipeline import is_fixed_point, quantize_model
+
+# Third-party modules that only the `lab` extra installs.
+LAB_MODULES = ("dask", "distributed", "matplotlib", "tqdm")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's usage dump is noise here
+        raise RnncError(message)
+
+
+def input_shapes(specs: list[str]) -> dict[str, list[int]]:
+    shapes = {}
+    for spec in specs:
+        name, sep, dims = spec.rpartition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            shapes[name] = [int(d) for d in dims.split("x")]
+        except ValueError:
+            raise RnncError(
+                f"bad --input-shape '{spec}', expected NAME=2x7x3"
+            ) from None
+    return shapes
+
+
+def read_npz(path: str) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise RnncError(f"cannot read input arrays '{path}': {err}") from None
+
+
+def add_quant_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("quantization policy (flags override --config)")
+    g.add_argument("--config", help="TOML policy file (see passes/quant_config.py)")
+    for cls in CLASSES:
+        g.add_argument(f"--{cls}-bits", type=int, metavar="W")
+    g.add_argument(
+        "--act-bits",
+        type=int,
+        metavar="W",
+        help="default for input, preactivation, activation, state and output bits",
+    )
+    g.add_argument("--rounding", help="floor | half-up | half-even")
+    g.add_argument("--overflow", help="wrap | saturate")
+    g.add_argument("--range", help="range source: calib | percentile | bound")
+    g.add_argument(
+        "--weight-fit",
+        help="F of weights and biases: cover (their whole range) | mse (least "
+        "squared error, may clip outliers)",
+    )
+    g.add_argument("--guard-bits", type=int)
+    g.add_argument("--activation", help="activation approximation: lut | pwl | hard")
+    g.add_argument("--lut-bits", type=int, help="log2 of the table size")
+    g.add_argument("--lut-range", type=int, help="log2 of the table's input range")
+    g.add_argument("--pwl-segments", type=int)
+
+
+def config_from(args: argparse.Namespace) -> QuantConfig:
+    flags = {f"{cls}_bits": getattr(args, f"{cls}_bits") for cls in CLASSES}
+    if args.act_bits is not None:
+        for cls in ACT_CLASSES:
+            if flags[f"{cls}_bits"] is None:
+                flags[f"{cls}_bits"] = args.act_bits
+    return load_config(
+        args.config,
+        **flags,
+        rounding=args.rounding,
+        overflow=args.overflow,
+        range=args.range,
+        weight_fit=args.weight_fit,
+        guard_bits=args.guard_bits,
+        activation_method=args.activation,
+        lut_bits=args.lut_bits,
+        lut_log2_range=args.lut_range,
+        pwl_segments=args.pwl_segments,
+    )
+
+
+def add_data_flags(p: argparse.ArgumentParser, datasets) -> None:
+    p.add_argument("--dataset", required=True, choices=datasets)
+    p.add_argument(
+        "--batch", type=int, help="batch size (default: imdb 64, ptb 10 streams)"
+    )
+    p.add_argument("--bptt", type=int, help="ptb window length (default 35)")
+    p.add_argument(
+        "--calib-size",
+        type=int,
+        help="train reviews (imdb, default 256) or train windows (ptb, default 64) "
+        "to calibrate on",
+    )
+    p.add_argument("--vocab", help="vocabulary file (default: the sidecar JSON's)")
+    p.add_argument("--max-len", type=int, help="imdb review length (default: JSON's)")
+
+
+def quantize(args: argparse.Namespace, shapes=None) -> ModuleOp:
+    """The .onnx model of `args` quantized with the policy flags, the approximation
+    errors and saturated constants told on stderr."""
+    if not args.calib:
+        raise RnncError("quantization needs calibration inputs: give --calib FILE.npz")
+    if Path(args.model).suffix == ".mlir":
+        raise RnncError("quantize an .onnx model (an .mlir module is already lowered)")
+    config = config_from(args)
+    calibration = read_npz(args.calib)
+    model = load_model(args.model)
+    driver.check_inputs(declared_inputs(model), calibration)
+    module, report = quantize_model(model, calibration, config, shapes)
+    for line in report.activation_errors:
+        print(f"activation {line}", file=sys.stderr)
+    for line in report.saturated_constants:
+        print(f"warning: constant saturated when quantized: {line}", file=sys.stderr)
+    return module
+
+
+def fixed_point_module(args: argparse.Namespace) -> ModuleOp:
+    """The model as an fxp module: a .fxp.mlir as is, an .onnx quantized."""
+    if Path(args.model).suffix == ".mlir":
+        module = driver.load_module(args.model)
+        if not is_fixed_point(module):
+            raise RnncError(f"'{args.model}' is not a fixed-point (.fxp.mlir) module")
+        return module
+    if not args.calib:
+        raise RnncError(
+            "RTL needs a fixed-point model: give --calib FILE.npz (and a policy) "
+            "or a .fxp.mlir from `rnnc quantize`"
+        )
+    return quantize(args, input_shapes(args.input_shape) or None)

@@ -1,0 +1,61 @@
+"""`rnnc compile MODEL` (also bare `rnnc MODEL`): print the IR, or write RTL."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rnnc import driver, pipeline
+from rnnc.cli.common import add_quant_flags, fixed_point_module, input_shapes
+from rnnc.dialects.errors import RnncError
+
+NAME = "compile"
+HELP = "compile a model and print its IR (--emit) or write RTL (--emit=verilog)"
+DESCRIPTION = "Compile an ONNX RNN model."
+EMIT_CHOICES = sorted([*pipeline.EMIT, "verilog"])
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help=".onnx model or .mlir module")
+    p.add_argument("--emit", choices=EMIT_CHOICES, default="mlir")
+    p.add_argument(
+        "-o", "--output", help="output file (default: stdout); a directory for RTL"
+    )
+    p.add_argument(
+        "--input-shape",
+        action="append",
+        default=[],
+        metavar="NAME=DxDxD",
+        help="fix the shape of a graph input (repeatable)",
+    )
+    p.add_argument("--lanes", type=int, default=1, help="MAC lanes P (verilog)")
+    p.add_argument("--calib", help="calibration inputs, to quantize an .onnx model")
+    add_quant_flags(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.emit == "verilog":
+        return _emit_verilog(args)
+    module = driver.load_module(args.model, input_shapes(args.input_shape))
+    driver.run_passes(module, pipeline.EMIT[args.emit])
+    text = str(module) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _emit_verilog(args: argparse.Namespace) -> int:
+    if not args.output:
+        raise RnncError("--emit=verilog writes a directory: give -o DIR")
+    emitted = pipeline.emit_verilog(fixed_point_module(args), args.output, args.lanes)
+    manifest = emitted.manifest()
+    print(
+        f"wrote {args.output}: {', '.join(p.name for p in emitted.sources)} and "
+        f"{len(manifest['memories'])} memory files; {manifest['compute_cycles']} "
+        f"cycles per sequence with {args.lanes} MAC lane(s)",
+        file=sys.stderr,
+    )
+    return 0

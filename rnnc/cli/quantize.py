@@ -1,0 +1,40 @@
+"""`rnnc quantize MODEL`: write the fixed-point (.fxp.mlir) module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rnnc.cli.common import add_quant_flags, input_shapes, quantize
+from rnnc.memory_report import memory_report
+
+NAME = "quantize"
+HELP = "quantize a model to fixed point (.fxp.mlir)"
+DESCRIPTION = "Quantize a model to fixed point."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help=".onnx model")
+    p.add_argument("--calib", required=True, help="calibration inputs (npz by name)")
+    p.add_argument("-o", "--output", required=True, help="the .fxp.mlir to write")
+    p.add_argument(
+        "--input-shape",
+        action="append",
+        default=[],
+        metavar="NAME=DxDxD",
+        help="emit for these input shapes (default: the calibration shapes)",
+    )
+    add_quant_flags(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    module = quantize(args, input_shapes(args.input_shape) or None)
+    Path(args.output).write_text(str(module) + "\n")
+    table = memory_report(module)
+    print(
+        f"wrote {args.output}: weights {table.total_bits / 8:.0f} bytes "
+        f"({100 * table.reduction:.1f} % smaller than float32)",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,29 @@
+"""`rnnc report MODEL`: the memory footprint table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rnnc import driver
+from rnnc.memory_report import memory_report
+
+NAME = "report"
+HELP = "memory footprint of a model"
+DESCRIPTION = "Memory footprint of a model."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help=".fxp.mlir module (or a float model)")
+    p.add_argument("--json", help="also write the table as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    module = driver.load_module(args.model)
+    table = memory_report(module)
+    sys.stdout.write(table.text())
+    if args.json:
+        Path(args.json).write_text(json.dumps(table.as_dict(), indent=2) + "\n")
+    return 0

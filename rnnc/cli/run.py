@@ -1,0 +1,57 @@
+"""`rnnc run MODEL`: run a model, float or fixed point, on arrays from an npz."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from rnnc import driver
+from rnnc.cli.common import add_quant_flags, quantize, read_npz
+from rnnc.pipeline import EXPANDED
+
+NAME = "run"
+HELP = "run a model (float or fixed point) on arrays from an npz"
+DESCRIPTION = "Run a model on arrays from an npz."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help=".onnx model or .mlir module (float or fxp)")
+    p.add_argument("--input", "-i", required=True, help="npz keyed by input names")
+    p.add_argument("-o", "--output", required=True, help="npz to write outputs to")
+    p.add_argument(
+        "--expand", action="store_true", help="run expand-cells before interpreting"
+    )
+    p.add_argument("-p", "--passes", default="", help="comma-separated passes to run")
+    p.add_argument("--calib", help="quantize first, calibrating on this npz")
+    add_quant_flags(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    arrays = read_npz(args.input)
+    if args.calib:
+        module = quantize(args, {k: np.shape(v) for k, v in arrays.items()})
+    else:
+        module = driver.load_for_run(args.model, arrays)
+        passes = [*(EXPANDED if args.expand else ())]
+        driver.run_passes(module, passes + [n for n in args.passes.split(",") if n])
+    outputs, counter = driver.execute(module, arrays)
+    np.savez(args.output, **outputs)
+    if counter is not None:
+        lines = counter.report()
+        for line in lines:
+            print(f"overflow: {line}", file=sys.stderr)
+        print(
+            f"fixed point: {counter.total_overflows} values out of range"
+            + ("" if lines else " (no overflow)"),
+            file=sys.stderr,
+        )
+    if args.calib:  # the quantization error, next to the float result
+        reference, _ = driver.execute(driver.load_for_run(args.model, arrays), arrays)
+        for name, value in outputs.items():
+            err = np.abs(value.astype(np.float64) - reference[name]).max()
+            print(f"{name}: max |fixed - float| = {err:.3g}", file=sys.stderr)
+    shapes = ", ".join(f"{k} {v.dtype}{list(v.shape)}" for k, v in outputs.items())
+    print(f"wrote {args.output}: {shapes}", file=sys.stderr)
+    return 0
