@@ -36,7 +36,7 @@ from rnnc.passes.range_analysis import (
     read_range,
 )
 
-FORMAT, QCLASS, STATE_FORMATS = "format", "qclass", "state_formats"
+FORMAT, QCLASS, STATE_FORMATS = "rnnc.format", "rnnc.qclass", "state_formats"
 
 # Ops whose result is their data re-arranged or selected: same format, no annotation.
 PASS_THROUGH = (*rnn.LAYOUT_OPS, rnn.GatherOp, rnn.CastOp, rnn.SelectOp, rnn.ConcatOp)

@@ -36,7 +36,7 @@ from rnnc.backends.interpreter.interval_interpreter import (
 )
 from rnnc.dialects.errors import RnncError
 
-CALIB, CALIB_ABS, BOUND = "calib", "calib_abs", "bound"
+CALIB, CALIB_ABS, BOUND = "rnnc.calib", "rnnc.calib_abs", "rnnc.bound"
 
 
 def is_float_tensor(value: SSAValue) -> bool:

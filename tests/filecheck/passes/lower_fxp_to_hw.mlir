@@ -8,11 +8,11 @@
 // fxp.matmul width, per-lane result memories, one named register per
 // elementwise op, state/input/output buffers, and the ROM contents as a module
 // attribute for the .hex files. The input buffer has two banks (load while computing).
-func.func @main(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<8, 6>]}) -> tensor<1x2xf32> {
+func.func @main(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.fixed<8, 6>]}) -> tensor<1x2xf32> {
   %x_q = fxp.quantize %x {rounding = "floor"} : tensor<3x1x2xf32> -> tensor<3x1x2x!fxp.fixed<8, 6>>
-  %w = fxp.constant dense<[[32, -16], [96, 48]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
-  %b = fxp.constant dense<[26214, -26214]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 18>>
-  %h0 = fxp.constant dense<0> : tensor<1x2xi64> {qclass = "state"} -> tensor<1x2x!fxp.fixed<8, 7>>
+  %w = fxp.constant dense<[[32, -16], [96, 48]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+  %b = fxp.constant dense<[26214, -26214]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 18>>
+  %h0 = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<8, 7>>
   %0 = fxp.cast %h0 {rounding = "floor"} : tensor<1x2x!fxp.fixed<8, 7>> -> tensor<1x2x!fxp.fixed<8, 6>>
   %h, %ys = rnn.recurrence seqs(%x_q : tensor<3x1x2x!fxp.fixed<8, 6>>) inits(%0 : tensor<1x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<8, 6>>, tensor<3x1x2x!fxp.fixed<8, 6>> {
   ^bb0(%xt: tensor<1x2x!fxp.fixed<8, 6>>, %hp: tensor<1x2x!fxp.fixed<8, 6>>):

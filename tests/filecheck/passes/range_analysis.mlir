@@ -19,15 +19,15 @@ func.func @main(%x: tensor<2x2xf32> {onnx.name = "x"}, %s: tensor<4x1x1xf32> {on
   func.return %t, %c : tensor<2x2xf32>, tensor<1x1xf32>
 }
 
-// CHECK:       func.func @main(%x: tensor<2x2xf32> {onnx.name = "x", calib = [array<f64: -2.000000e+00, 3.000000e+00>], calib_abs = [array<f64: {{.*}}>], bound = [array<f64: -2.000000e+00, 3.000000e+00>]}
-// CHECK:       %y = rnn.matmul %x, %w {calib = [array<f64: -3.000000e+00, 6.500000e+00>], calib_abs = [array<f64: {{.*}}>], bound = [array<f64: -6.000000e+00, 9.000000e+00>]}
-// CHECK-NEXT:  %t = rnn.tanh %y {calib = [array<f64: -0.99505{{[0-9]*}}, 0.99999{{[0-9]*}}>], calib_abs = [array<f64: {{.*}}>], bound = [array<f64: -0.99998{{[0-9]*}}, 0.99999{{[0-9]*}}>]}
-// CHECK:       %c, %cs = rnn.recurrence {{.*}}calib = [array<f64: 1.750000e+00, 1.750000e+00>, array<f64: 2.500000e-01, 1.750000e+00>]
-// CHECK-SAME:  bound = [array<f64: 0.000000e+00, 4.000000e+00>, array<f64: 0.000000e+00, 4.000000e+00>]
-// CHECK:         %cn = rnn.add %cp, %st {calib = [array<f64: 2.500000e-01, 1.750000e+00>], {{.*}}bound = [array<f64: 0.000000e+00, 4.000000e+00>]}
+// CHECK:       func.func @main(%x: tensor<2x2xf32> {onnx.name = "x", rnnc.calib = [array<f64: -2.000000e+00, 3.000000e+00>], rnnc.calib_abs = [array<f64: {{.*}}>], rnnc.bound = [array<f64: -2.000000e+00, 3.000000e+00>]}
+// CHECK:       %y = rnn.matmul %x, %w {rnnc.calib = [array<f64: -3.000000e+00, 6.500000e+00>], rnnc.calib_abs = [array<f64: {{.*}}>], rnnc.bound = [array<f64: -6.000000e+00, 9.000000e+00>]}
+// CHECK-NEXT:  %t = rnn.tanh %y {rnnc.calib = [array<f64: -0.99505{{[0-9]*}}, 0.99999{{[0-9]*}}>], rnnc.calib_abs = [array<f64: {{.*}}>], rnnc.bound = [array<f64: -0.99998{{[0-9]*}}, 0.99999{{[0-9]*}}>]}
+// CHECK:       %c, %cs = rnn.recurrence {{.*}}rnnc.calib = [array<f64: 1.750000e+00, 1.750000e+00>, array<f64: 2.500000e-01, 1.750000e+00>]
+// CHECK-SAME:  rnnc.bound = [array<f64: 0.000000e+00, 4.000000e+00>, array<f64: 0.000000e+00, 4.000000e+00>]
+// CHECK:         %cn = rnn.add %cp, %st {rnnc.calib = [array<f64: 2.500000e-01, 1.750000e+00>], {{.*}}rnnc.bound = [array<f64: 0.000000e+00, 4.000000e+00>]}
 
 // Without calibration the inputs are unbounded, and so is everything they reach;
 // constants still have exact ranges.
-// STATIC:      %w = rnn.constant {{.*}}bound = [array<f64: -1.000000e+00, 2.000000e+00>]
-// STATIC:      %y = rnn.matmul %x, %w {bound = [array<f64: 0xfff0000000000000, 0x7ff0000000000000>]}
-// STATIC-NEXT: %t = rnn.tanh %y {bound = [array<f64: -1.000000e+00, 1.000000e+00>]}
+// STATIC:      %w = rnn.constant {{.*}}rnnc.bound = [array<f64: -1.000000e+00, 2.000000e+00>]
+// STATIC:      %y = rnn.matmul %x, %w {rnnc.bound = [array<f64: 0xfff0000000000000, 0x7ff0000000000000>]}
+// STATIC-NEXT: %t = rnn.tanh %y {rnnc.bound = [array<f64: -1.000000e+00, 1.000000e+00>]}
