@@ -58,6 +58,9 @@ from rnnc.dialects import shapes
 
 DYN = shapes.DYN
 
+# Argument/result attribute of @main: the ONNX name of the tensor it carries.
+NAME_ATTR = "onnx.name"
+
 
 def tensor(shape: Sequence[int], element_type: Attribute = f32) -> TensorType:
     return TensorType(element_type, [int(d) for d in shape])

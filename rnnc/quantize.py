@@ -18,6 +18,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
 from rnnc import registry
+from rnnc.backends.interpreter.calibration import measure_ranges
 from rnnc.dialects import rnn
 from rnnc.dialects.errors import RnncError
 from rnnc.frontend.onnx_import import import_model
@@ -79,7 +80,8 @@ def quantize_model(
     calib_shapes = {k: np.shape(v) for k, v in calibration.items()}
     module = import_model(model, calib_shapes)
     report = QuantizeReport(activation_errors=prepare_float(module, config))
-    RangeAnalysisPass().run(module, calibration)
+    measure_ranges(module, calibration)
+    RangeAnalysisPass().apply(Context(), module)
     if input_shapes is not None and dict(input_shapes) != calib_shapes:
         target = import_model(model, {**calib_shapes, **input_shapes})
         prepare_float(target, config)

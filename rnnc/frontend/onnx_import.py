@@ -34,7 +34,7 @@ from rnnc.dialects.arrays import dense_of, element_type
 from rnnc.dialects.errors import RnncError
 from rnnc.frontend.onnx_loader import graph_inputs, opset_of, prepare
 
-NAME_ATTR = "onnx.name"
+NAME_ATTR = rnn.NAME_ATTR
 
 
 def _tensor_type(info: onnx.TypeProto, what: str) -> TensorType:

@@ -35,9 +35,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 from tqdm import tqdm
+from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
 from rnnc import driver
+from rnnc.backends.interpreter.calibration import measure_ranges
 from rnnc.backends.interpreter.fxp_interpreter import OverflowCounter
 from rnnc.dialects import shapes
 from rnnc.dialects.errors import RnncError
@@ -295,7 +297,8 @@ def _calibrate(model, calibration, config, shapes_) -> tuple[ModuleOp, list[str]
     calib_shapes = {k: np.shape(v) for k, v in calibration.items()}
     module = import_model(model, calib_shapes)
     errors = prepare_float(module, config)
-    RangeAnalysisPass().run(module, calibration)
+    measure_ranges(module, calibration)
+    RangeAnalysisPass().apply(Context(), module)
     if dict(shapes_) != calib_shapes:
         target = import_model(model, {**calib_shapes, **shapes_})
         prepare_float(target, config)
