@@ -15,6 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+from xdsl.dialect_interfaces.constant_materialization import (
+    ConstantMaterializationInterface,
+)
 from xdsl.dialects.builtin import (
     I64,
     ArrayAttr,
@@ -51,10 +54,11 @@ from xdsl.irdl import (
 )
 from xdsl.parser import Parser
 from xdsl.printer import Printer
-from xdsl.traits import HasParent, IsTerminator, Pure
+from xdsl.traits import ConstantLike, HasFolder, HasParent, IsTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
 
 from rnnc.dialects import shapes
+from rnnc.dialects.arrays import array_of, dense_of, numpy_dtype
 
 DYN = shapes.DYN
 
@@ -100,6 +104,48 @@ def _result_type(op: Operation) -> TensorType:
     return typ
 
 
+# ---------------------------------------------------------------------------- folding
+
+
+class ConstantValue(HasFolder):
+    """`rnn.constant` folds to its value, which is how `ConstantLike` operands are
+    read by the other ops' folders."""
+
+    @classmethod
+    def fold(cls, op: Operation) -> Sequence[Attribute]:
+        assert isinstance(op, ConstantOp)
+        return (op.value,)
+
+
+class FoldByEvaluation(HasFolder):
+    """An op whose operands are all constants folds to its results under the
+    reference semantics of the dialect (`rnn_semantics`)."""
+
+    @classmethod
+    def fold(cls, op: Operation) -> Sequence[Attribute] | None:
+        values = [ConstantLike.get_constant_value(v) for v in op.operands]
+        if not values or not all(
+            isinstance(v, DenseIntOrFPElementsAttr) for v in values
+        ):
+            return None
+        # The semantics module is built on this one's op classes.
+        from rnnc.dialects.rnn_semantics import evaluate
+
+        results = evaluate(op, [array_of(v) for v in values])  # pyright: ignore
+        return [
+            dense_of(r.astype(numpy_dtype(element_type_of(res))))
+            for r, res in zip(results, op.results, strict=True)
+        ]
+
+
+class RnnConstantMaterialization(ConstantMaterializationInterface):
+    """Folded values become `rnn.constant`s of the value's own type."""
+
+    def materialize_constant(self, value: Attribute, type: Attribute) -> Operation:
+        assert isinstance(value, DenseIntOrFPElementsAttr)
+        return ConstantOp(value)
+
+
 # --------------------------------------------------------------------------- constant
 
 
@@ -110,7 +156,7 @@ class ConstantOp(IRDLOperation):
     name = "rnn.constant"
     value = prop_def(DenseIntOrFPElementsAttr)
     result = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), ConstantLike(), ConstantValue())
 
     def __init__(self, value: DenseIntOrFPElementsAttr):
         super().__init__(properties={"value": value}, result_types=[value.get_type()])
@@ -144,7 +190,7 @@ class BinaryElementwiseOp(IRDLOperation):
     lhs = operand_def(TensorType)
     rhs = operand_def(TensorType)
     result = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
 
     def __init__(self, lhs: SSAValue, rhs: SSAValue):
@@ -189,7 +235,7 @@ class UnaryElementwiseOp(IRDLOperation):
     T: ClassVar = VarConstraint("T", base(TensorType))
     input = operand_def(T)
     result = result_def(T)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$input attr-dict `:` type($input)"
 
     def __init__(self, input: SSAValue, properties: dict[str, Attribute] | None = None):
@@ -352,7 +398,7 @@ class SelectOp(IRDLOperation):
     on_true = operand_def(TensorType)
     on_false = operand_def(TensorType)
     result = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = (
         "$cond `,` $on_true `,` $on_false attr-dict `:` "
         "functional-type(operands, results)"
@@ -387,7 +433,7 @@ class CastOp(IRDLOperation):
     name = "rnn.cast"
     input = operand_def(TensorType)
     result = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def verify_(self) -> None:
@@ -405,7 +451,7 @@ class MatMulOp(IRDLOperation):
     lhs = operand_def(TensorType)
     rhs = operand_def(TensorType)
     result = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
 
     def __init__(self, lhs: SSAValue, rhs: SSAValue):
@@ -436,7 +482,7 @@ class GemmOp(IRDLOperation):
     alpha = prop_def(FloatAttr, default_value=FloatAttr(1.0, f32))
     beta = prop_def(FloatAttr, default_value=FloatAttr(1.0, f32))
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "operands attr-dict `:` functional-type(operands, results)"
 
     def verify_(self) -> None:
@@ -462,7 +508,7 @@ class SoftmaxBaseOp(IRDLOperation):
     result = result_def(T)
     axis = prop_def(IntegerAttr[I64], default_value=IntegerAttr(-1, 64))
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$input attr-dict `:` type($input)"
 
     def verify_(self) -> None:
@@ -492,7 +538,7 @@ class GatherOp(IRDLOperation):
     result = result_def(TensorType)
     axis = prop_def(IntegerAttr[I64], default_value=IntegerAttr(0, 64))
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = (
         "$data `,` $indices attr-dict `:` functional-type(operands, results)"
     )
@@ -515,7 +561,7 @@ class ReshapeOp(IRDLOperation):
     result = result_def(TensorType)
     shape = prop_def(DenseArrayBase)
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def verify_(self) -> None:
@@ -533,7 +579,7 @@ class TransposeOp(IRDLOperation):
     result = result_def(TensorType)
     perm = prop_def(DenseArrayBase)
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(self, input: SSAValue, perm: Sequence[int]):
@@ -562,7 +608,7 @@ class _AxesOp(IRDLOperation):
     result = result_def(TensorType)
     axes = prop_def(DenseArrayBase)
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     RULE: ClassVar = None
@@ -602,7 +648,7 @@ class ConcatOp(IRDLOperation):
     result = result_def(TensorType)
     axis = prop_def(IntegerAttr[I64])
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$inputs attr-dict `:` functional-type($inputs, results)"
 
     def __init__(self, inputs: Sequence[SSAValue], axis: int):
@@ -637,7 +683,7 @@ class SliceOp(IRDLOperation):
     axes = prop_def(DenseArrayBase)
     steps = prop_def(DenseArrayBase)
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(
@@ -684,7 +730,7 @@ class ExpandOp(IRDLOperation):
     result = result_def(TensorType)
     shape = prop_def(DenseArrayBase)
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def verify_(self) -> None:
@@ -703,7 +749,7 @@ class SequenceMaskOp(IRDLOperation):
     seq_lens = operand_def(TensorType)
     like = operand_def(TensorType)
     result = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = (
         "$seq_lens `,` $like attr-dict `:` functional-type(operands, results)"
     )
@@ -1133,4 +1179,5 @@ RNN = Dialect(
         YieldOp,
     ],
     [],
+    [RnnConstantMaterialization()],
 )
