@@ -13,6 +13,7 @@ the value does not decide a shape.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import ClassVar
 
 from xdsl.dialect_interfaces.constant_materialization import (
@@ -34,6 +35,7 @@ from xdsl.dialects.builtin import (
     i1,
     i64,
 )
+from xdsl.dialects.utils.enum_attribute import EnumAttribute
 from xdsl.ir import Attribute, Dialect, Operation, Region, SSAValue
 from xdsl.irdl import (
     AttrSizedOperandSegments,
@@ -41,6 +43,7 @@ from xdsl.irdl import (
     ParsePropInAttrDict,
     VarConstraint,
     base,
+    irdl_attr_definition,
     irdl_op_definition,
     operand_def,
     opt_operand_def,
@@ -52,7 +55,7 @@ from xdsl.irdl import (
     var_operand_def,
     var_result_def,
 )
-from xdsl.parser import Parser
+from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import ConstantLike, HasFolder, HasParent, IsTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
@@ -780,7 +783,43 @@ _KEYWORDS = {
     "initial_c": "initial_c",
     "P": "peepholes",
 }
-DIRECTIONS = {"forward": 1, "reverse": 1, "bidirectional": 2}
+
+
+class Direction(StrEnum):
+    """ONNX `direction` of a recurrent cell."""
+
+    FORWARD = "forward"
+    REVERSE = "reverse"
+    BIDIRECTIONAL = "bidirectional"
+
+
+@irdl_attr_definition
+class DirectionAttr(EnumAttribute[Direction]):
+    """`#rnn.direction<forward>`; cells print it as `direction = "forward"`, the
+    ONNX spelling, in their attribute dictionary."""
+
+    name = "rnn.direction"
+
+    def print_parameter(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            printer.print_string(self.data.value)
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> Direction:
+        with parser.in_angle_brackets():
+            return parser.parse_str_enum(Direction)
+
+
+DIRECTIONS = {Direction.FORWARD: 1, Direction.REVERSE: 1, Direction.BIDIRECTIONAL: 2}
+
+
+def direction_attr(name: str) -> DirectionAttr:
+    """The attribute of an ONNX direction name; a VerifyException names the bad one."""
+    if name not in DIRECTIONS:
+        raise VerifyException(
+            f"direction must be forward, reverse or bidirectional, got '{name}'"
+        )
+    return DirectionAttr(Direction(name))
 
 
 class RecurrentCellOp(IRDLOperation):
@@ -799,7 +838,7 @@ class RecurrentCellOp(IRDLOperation):
     # initial_h? and results Y, Y_h.
 
     hidden_size = prop_def(IntegerAttr[I64])
-    direction = prop_def(StringAttr, default_value=StringAttr("forward"))
+    direction = prop_def(DirectionAttr, default_value=DirectionAttr(Direction.FORWARD))
     layout = prop_def(IntegerAttr[I64], default_value=IntegerAttr(0, 64))
     clip = opt_prop_def(FloatAttr)
     activations = opt_prop_def(ArrayAttr[StringAttr])
@@ -867,11 +906,6 @@ class RecurrentCellOp(IRDLOperation):
     # ---- verification
 
     def verify_(self) -> None:
-        if self.direction.data not in DIRECTIONS:
-            raise VerifyException(
-                f"{self.name}: direction must be forward, reverse or bidirectional, "
-                f"got '{self.direction.data}'"
-            )
         if self.layout.value.data not in (0, 1):
             raise VerifyException(f"{self.name}: layout must be 0 or 1")
         nd, hid, gates = self.num_directions, self.hidden, self.GATES
@@ -930,6 +964,8 @@ class RecurrentCellOp(IRDLOperation):
                 and d.default_value == v
             )
         }
+        if isinstance(direction := props.get("direction"), DirectionAttr):
+            props["direction"] = StringAttr(direction.data.value)
         printer.print_op_attributes({**props, **self.attributes})
         printer.print_string(" : ")
         printer.print_function_type(
@@ -967,6 +1003,11 @@ class RecurrentCellOp(IRDLOperation):
         prop_names = cls.get_irdl_definition().properties
         props = {k: v for k, v in attrs.items() if k in prop_names}
         others = {k: v for k, v in attrs.items() if k not in prop_names}
+        if isinstance(direction := props.get("direction"), StringAttr):
+            try:
+                props["direction"] = direction_attr(direction.data)
+            except VerifyException as err:
+                parser.raise_error(f"{cls.name}: {err}")
         return cls.build(
             operands=operands,
             result_types=list(fn.outputs.data),
@@ -1178,6 +1219,6 @@ RNN = Dialect(
         RecurrenceOp,
         YieldOp,
     ],
-    [],
+    [DirectionAttr],
     [RnnConstantMaterialization()],
 )
