@@ -112,7 +112,13 @@ def value_range(
     calib = read_range(owner, CALIB, index)
     bound = read_range(owner, BOUND, index)
     if source == "percentile" and calib is not None:
-        (p,) = read_range(owner, CALIB_ABS, index)
+        percentile = read_range(owner, CALIB_ABS, index)
+        if percentile is None:
+            raise RnncError(
+                f"no percentile of |x| for {what}: measure ranges on calibration "
+                "data first"
+            )
+        (p,) = percentile
         lo, hi = max(calib[0], -p), min(calib[1], p)
     elif source == "bound" and bound is not None:
         lo, hi = bound
