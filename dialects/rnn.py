@@ -13,8 +13,12 @@ the value does not decide a shape.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import ClassVar
 
+from xdsl.dialect_interfaces.constant_materialization import (
+    ConstantMaterializationInterface,
+)
 from xdsl.dialects.builtin import (
     I64,
     ArrayAttr,
@@ -31,6 +35,7 @@ from xdsl.dialects.builtin import (
     i1,
     i64,
 )
+from xdsl.dialects.utils.enum_attribute import EnumAttribute
 from xdsl.ir import Attribute, Dialect, Operation, Region, SSAValue
 from xdsl.irdl import (
     AttrSizedOperandSegments,
@@ -38,6 +43,7 @@ from xdsl.irdl import (
     ParsePropInAttrDict,
     VarConstraint,
     base,
+    irdl_attr_definition,
     irdl_op_definition,
     operand_def,
     opt_operand_def,
@@ -49,14 +55,18 @@ from xdsl.irdl import (
     var_operand_def,
     var_result_def,
 )
-from xdsl.parser import Parser
+from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
-from xdsl.traits import HasParent, IsTerminator, Pure
+from xdsl.traits import ConstantLike, HasFolder, HasParent, IsTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
 
 from rnnc.dialects import shapes
+from rnnc.dialects.arrays import array_of, dense_of, numpy_dtype
 
 DYN = shapes.DYN
+
+# Argument/result attribute of @main: the ONNX name of the tensor it carries.
+NAME_ATTR = "onnx.name"
 
 
 def tensor(shape: Sequence[int], element_type: Attribute = f32) -> TensorType:
@@ -97,6 +107,48 @@ def _result_type(op: Operation) -> TensorType:
     return typ
 
 
+# ---------------------------------------------------------------------------- folding
+
+
+class ConstantValue(HasFolder):
+    """`rnn.constant` folds to its value, which is how `ConstantLike` operands are
+    read by the other ops' folders."""
+
+    @classmethod
+    def fold(cls, op: Operation) -> Sequence[Attribute]:
+        assert isinstance(op, ConstantOp)
+        return (op.value,)
+
+
+class FoldByEvaluation(HasFolder):
+    """An op whose operands are all constants folds to its results under the
+    reference semantics of the dialect (`rnn_semantics`)."""
+
+    @classmethod
+    def fold(cls, op: Operation) -> Sequence[Attribute] | None:
+        values = [ConstantLike.get_constant_value(v) for v in op.operands]
+        if not values or not all(
+            isinstance(v, DenseIntOrFPElementsAttr) for v in values
+        ):
+            return None
+        # The semantics module is built on this one's op classes.
+        from rnnc.dialects.rnn_semantics import evaluate
+
+        results = evaluate(op, [array_of(v) for v in values])  # pyright: ignore
+        return [
+            dense_of(r.astype(numpy_dtype(element_type_of(res))))
+            for r, res in zip(results, op.results, strict=True)
+        ]
+
+
+class RnnConstantMaterialization(ConstantMaterializationInterface):
+    """Folded values become `rnn.constant`s of the value's own type."""
+
+    def materialize_constant(self, value: Attribute, type: Attribute) -> Operation:
+        assert isinstance(value, DenseIntOrFPElementsAttr)
+        return ConstantOp(value)
+
+
 # --------------------------------------------------------------------------- constant
 
 
@@ -107,7 +159,7 @@ class ConstantOp(IRDLOperation):
     name = "rnn.constant"
     value = prop_def(DenseIntOrFPElementsAttr)
     result = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), ConstantLike(), ConstantValue())
 
     def __init__(self, value: DenseIntOrFPElementsAttr):
         super().__init__(properties={"value": value}, result_types=[value.get_type()])
@@ -141,7 +193,7 @@ class BinaryElementwiseOp(IRDLOperation):
     lhs = operand_def(TensorType)
     rhs = operand_def(TensorType)
     result = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
 
     def __init__(self, lhs: SSAValue, rhs: SSAValue):
@@ -186,7 +238,7 @@ class UnaryElementwiseOp(IRDLOperation):
     T: ClassVar = VarConstraint("T", base(TensorType))
     input = operand_def(T)
     result = result_def(T)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$input attr-dict `:` type($input)"
 
     def __init__(self, input: SSAValue, properties: dict[str, Attribute] | None = None):
@@ -349,7 +401,7 @@ class SelectOp(IRDLOperation):
     on_true = operand_def(TensorType)
     on_false = operand_def(TensorType)
     result = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = (
         "$cond `,` $on_true `,` $on_false attr-dict `:` "
         "functional-type(operands, results)"
@@ -384,7 +436,7 @@ class CastOp(IRDLOperation):
     name = "rnn.cast"
     input = operand_def(TensorType)
     result = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def verify_(self) -> None:
@@ -402,7 +454,7 @@ class MatMulOp(IRDLOperation):
     lhs = operand_def(TensorType)
     rhs = operand_def(TensorType)
     result = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
 
     def __init__(self, lhs: SSAValue, rhs: SSAValue):
@@ -433,7 +485,7 @@ class GemmOp(IRDLOperation):
     alpha = prop_def(FloatAttr, default_value=FloatAttr(1.0, f32))
     beta = prop_def(FloatAttr, default_value=FloatAttr(1.0, f32))
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "operands attr-dict `:` functional-type(operands, results)"
 
     def verify_(self) -> None:
@@ -459,7 +511,7 @@ class SoftmaxBaseOp(IRDLOperation):
     result = result_def(T)
     axis = prop_def(IntegerAttr[I64], default_value=IntegerAttr(-1, 64))
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$input attr-dict `:` type($input)"
 
     def verify_(self) -> None:
@@ -489,7 +541,7 @@ class GatherOp(IRDLOperation):
     result = result_def(TensorType)
     axis = prop_def(IntegerAttr[I64], default_value=IntegerAttr(0, 64))
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = (
         "$data `,` $indices attr-dict `:` functional-type(operands, results)"
     )
@@ -512,7 +564,7 @@ class ReshapeOp(IRDLOperation):
     result = result_def(TensorType)
     shape = prop_def(DenseArrayBase)
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def verify_(self) -> None:
@@ -530,7 +582,7 @@ class TransposeOp(IRDLOperation):
     result = result_def(TensorType)
     perm = prop_def(DenseArrayBase)
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(self, input: SSAValue, perm: Sequence[int]):
@@ -559,7 +611,7 @@ class _AxesOp(IRDLOperation):
     result = result_def(TensorType)
     axes = prop_def(DenseArrayBase)
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     RULE: ClassVar = None
@@ -599,7 +651,7 @@ class ConcatOp(IRDLOperation):
     result = result_def(TensorType)
     axis = prop_def(IntegerAttr[I64])
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$inputs attr-dict `:` functional-type($inputs, results)"
 
     def __init__(self, inputs: Sequence[SSAValue], axis: int):
@@ -634,7 +686,7 @@ class SliceOp(IRDLOperation):
     axes = prop_def(DenseArrayBase)
     steps = prop_def(DenseArrayBase)
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(
@@ -681,7 +733,7 @@ class ExpandOp(IRDLOperation):
     result = result_def(TensorType)
     shape = prop_def(DenseArrayBase)
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def verify_(self) -> None:
@@ -700,7 +752,7 @@ class SequenceMaskOp(IRDLOperation):
     seq_lens = operand_def(TensorType)
     like = operand_def(TensorType)
     result = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), FoldByEvaluation())
     assembly_format = (
         "$seq_lens `,` $like attr-dict `:` functional-type(operands, results)"
     )
@@ -731,7 +783,43 @@ _KEYWORDS = {
     "initial_c": "initial_c",
     "P": "peepholes",
 }
-DIRECTIONS = {"forward": 1, "reverse": 1, "bidirectional": 2}
+
+
+class Direction(StrEnum):
+    """ONNX `direction` of a recurrent cell."""
+
+    FORWARD = "forward"
+    REVERSE = "reverse"
+    BIDIRECTIONAL = "bidirectional"
+
+
+@irdl_attr_definition
+class DirectionAttr(EnumAttribute[Direction]):
+    """`#rnn.direction<forward>`; cells print it as `direction = "forward"`, the
+    ONNX spelling, in their attribute dictionary."""
+
+    name = "rnn.direction"
+
+    def print_parameter(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            printer.print_string(self.data.value)
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> Direction:
+        with parser.in_angle_brackets():
+            return parser.parse_str_enum(Direction)
+
+
+DIRECTIONS = {Direction.FORWARD: 1, Direction.REVERSE: 1, Direction.BIDIRECTIONAL: 2}
+
+
+def direction_attr(name: str) -> DirectionAttr:
+    """The attribute of an ONNX direction name; a VerifyException names the bad one."""
+    if name not in DIRECTIONS:
+        raise VerifyException(
+            f"direction must be forward, reverse or bidirectional, got '{name}'"
+        )
+    return DirectionAttr(Direction(name))
 
 
 class RecurrentCellOp(IRDLOperation):
@@ -750,7 +838,7 @@ class RecurrentCellOp(IRDLOperation):
     # initial_h? and results Y, Y_h.
 
     hidden_size = prop_def(IntegerAttr[I64])
-    direction = prop_def(StringAttr, default_value=StringAttr("forward"))
+    direction = prop_def(DirectionAttr, default_value=DirectionAttr(Direction.FORWARD))
     layout = prop_def(IntegerAttr[I64], default_value=IntegerAttr(0, 64))
     clip = opt_prop_def(FloatAttr)
     activations = opt_prop_def(ArrayAttr[StringAttr])
@@ -818,11 +906,6 @@ class RecurrentCellOp(IRDLOperation):
     # ---- verification
 
     def verify_(self) -> None:
-        if self.direction.data not in DIRECTIONS:
-            raise VerifyException(
-                f"{self.name}: direction must be forward, reverse or bidirectional, "
-                f"got '{self.direction.data}'"
-            )
         if self.layout.value.data not in (0, 1):
             raise VerifyException(f"{self.name}: layout must be 0 or 1")
         nd, hid, gates = self.num_directions, self.hidden, self.GATES
@@ -881,6 +964,8 @@ class RecurrentCellOp(IRDLOperation):
                 and d.default_value == v
             )
         }
+        if isinstance(direction := props.get("direction"), DirectionAttr):
+            props["direction"] = StringAttr(direction.data.value)
         printer.print_op_attributes({**props, **self.attributes})
         printer.print_string(" : ")
         printer.print_function_type(
@@ -918,6 +1003,11 @@ class RecurrentCellOp(IRDLOperation):
         prop_names = cls.get_irdl_definition().properties
         props = {k: v for k, v in attrs.items() if k in prop_names}
         others = {k: v for k, v in attrs.items() if k not in prop_names}
+        if isinstance(direction := props.get("direction"), StringAttr):
+            try:
+                props["direction"] = direction_attr(direction.data)
+            except VerifyException as err:
+                parser.raise_error(f"{cls.name}: {err}")
         return cls.build(
             operands=operands,
             result_types=list(fn.outputs.data),
@@ -1129,5 +1219,6 @@ RNN = Dialect(
         RecurrenceOp,
         YieldOp,
     ],
-    [],
+    [DirectionAttr],
+    [RnnConstantMaterialization()],
 )

@@ -36,7 +36,7 @@ from rnnc.passes.range_analysis import (
     read_range,
 )
 
-FORMAT, QCLASS, STATE_FORMATS = "format", "qclass", "state_formats"
+FORMAT, QCLASS, STATE_FORMATS = "rnnc.format", "rnnc.qclass", "state_formats"
 
 # Ops whose result is their data re-arranged or selected: same format, no annotation.
 PASS_THROUGH = (*rnn.LAYOUT_OPS, rnn.GatherOp, rnn.CastOp, rnn.SelectOp, rnn.ConcatOp)
@@ -112,7 +112,13 @@ def value_range(
     calib = read_range(owner, CALIB, index)
     bound = read_range(owner, BOUND, index)
     if source == "percentile" and calib is not None:
-        (p,) = read_range(owner, CALIB_ABS, index)
+        percentile = read_range(owner, CALIB_ABS, index)
+        if percentile is None:
+            raise RnncError(
+                f"no percentile of |x| for {what}: measure ranges on calibration "
+                "data first"
+            )
+        (p,) = percentile
         lo, hi = max(calib[0], -p), min(calib[1], p)
     elif source == "bound" and bound is not None:
         lo, hi = bound

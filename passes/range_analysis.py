@@ -1,21 +1,21 @@
-"""range-analysis: attach the value range of every float tensor to the IR.
+"""range-analysis: attach a sound static range to every float tensor of the IR.
 
-Two sources, both printed as per-result attributes:
-- `calib = [array<f64: lo, hi>]` and `calib_abs = [array<f64: p>]`: observed by the
-  float interpreter over calibration inputs (all time steps folded into one range;
-  p = the `percentile` of |x|, for clipping outliers);
-- `bound = [array<f64: lo, hi>]`: a sound static interval (backends/
-  interval_interpreter), seeded with the calibration inputs' ranges when given.
-Function inputs get the same keys in their argument attributes.
+Ranges are printed as per-result attributes (function inputs get the same keys in
+their argument attributes):
+- `rnnc.calib = [array<f64: lo, hi>]` and `rnnc.calib_abs = [array<f64: p>]`: the
+  ranges measured on calibration inputs (all time steps folded into one range; p = a
+  percentile of |x|, for clipping outliers). Measuring runs the model, so it is the
+  interpreter's job (`rnnc.backends.interpreter.calibration.measure_ranges`); this
+  pass only reads them.
+- `rnnc.bound = [array<f64: lo, hi>]`: a sound static interval (interval_analysis),
+  written by this pass, seeded with the measured ranges of the inputs when present.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
@@ -29,14 +29,10 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from rnnc.backends.interpreter.float_interpreter import Interpreter, main_function
-from rnnc.backends.interpreter.interval_interpreter import (
-    UNBOUNDED,
-    IntervalInterpreter,
-)
-from rnnc.dialects.errors import RnncError
+from rnnc.dialects.rnn_semantics import main_function
+from rnnc.passes.interval_analysis import UNBOUNDED, Interval, IntervalAnalysis
 
-CALIB, CALIB_ABS, BOUND = "calib", "calib_abs", "bound"
+CALIB, CALIB_ABS, BOUND = "rnnc.calib", "rnnc.calib_abs", "rnnc.bound"
 
 
 def is_float_tensor(value: SSAValue) -> bool:
@@ -59,77 +55,21 @@ def read_range(owner: Operation | DictionaryAttr, key: str, index: int = 0):
     return tuple(attr.data[index].get_values())
 
 
-@dataclass
-class _Stats:
-    """Running min/max and a sample of |x| per observed value."""
-
-    sample_size: int = 4096
-    lo: dict[SSAValue, float] = field(default_factory=dict)
-    hi: dict[SSAValue, float] = field(default_factory=dict)
-    samples: dict[SSAValue, list[np.ndarray]] = field(default_factory=dict)
-    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
-
-    def observe(self, value: SSAValue, array: np.ndarray) -> None:
-        if array.size == 0 or array.dtype.kind != "f":
-            return
-        lo, hi = float(array.min()), float(array.max())
-        self.lo[value] = min(lo, self.lo.get(value, lo))
-        self.hi[value] = max(hi, self.hi.get(value, hi))
-        flat = np.abs(array.reshape(-1))
-        if flat.size > 256:
-            flat = flat[self.rng.integers(0, flat.size, 256)]
-        self.samples.setdefault(value, []).append(flat)
-
-    def percentile(self, value: SSAValue, q: float) -> float:
-        return float(np.percentile(np.concatenate(self.samples[value]), q))
-
-
-def calibrate(module: ModuleOp, arrays: dict[str, np.ndarray]) -> _Stats:
-    from rnnc.driver import check_inputs, signature
-
-    inputs, _ = signature(module)
-    ordered = check_inputs(inputs, arrays)
-    stats = _Stats()
-    fn = main_function(module)
-    for arg, array in zip(fn.body.block.args, ordered, strict=True):
-        stats.observe(arg, array)
-
-    def observer(op: Operation, results: list[np.ndarray]) -> None:
-        for value, array in zip(op.results, results, strict=True):
-            stats.observe(value, np.asarray(array))
-
-    Interpreter(observer).run_function(fn, ordered)
-    return stats
-
-
-def load_calibration(path: str) -> dict[str, np.ndarray]:
-    if not Path(path).is_file():
-        raise RnncError(f"calibration file '{path}' not found")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError) as err:
-        raise RnncError(f"cannot read calibration arrays '{path}': {err}") from None
-
-
-def _annotate(
-    fn: func.FuncOp,
-    stats: _Stats | None,
-    bounds: dict[SSAValue, tuple[float, float]],
-    percentile: float,
+def annotate(
+    fn: func.FuncOp, ranges: Sequence[tuple[str, dict[SSAValue, Sequence[float]]]]
 ) -> None:
+    """Write each (key, value -> range) of `ranges` on the results of every op of
+    `fn` and on its arguments: only where every value of the op is a float tensor
+    with a range."""
+
     def keys_for(values: Sequence[SSAValue]) -> dict[str, Attribute]:
         if not values or not all(is_float_tensor(v) for v in values):
             return {}
-        out: dict[str, Attribute] = {}
-        if stats is not None and all(v in stats.lo for v in values):
-            out[CALIB] = ranges_attr([(stats.lo[v], stats.hi[v]) for v in values])
-            out[CALIB_ABS] = ranges_attr(
-                [(stats.percentile(v, percentile),) for v in values]
-            )
-        if all(v in bounds for v in values):
-            out[BOUND] = ranges_attr([bounds[v] for v in values])
-        return out
+        return {
+            key: ranges_attr([table[v] for v in values])
+            for key, table in ranges
+            if all(v in table for v in values)
+        }
 
     for op in fn.walk():
         if op is fn:
@@ -142,27 +82,29 @@ def _annotate(
     fn.arg_attrs = ArrayAttr(arg_attrs)
 
 
+def input_ranges(fn: func.FuncOp) -> list[Interval]:
+    """The measured range of each argument of `fn`; unbounded where none."""
+    seeds = []
+    for i in range(len(fn.args)):
+        attrs = fn.arg_attrs.data[i] if fn.arg_attrs is not None else None
+        measured = read_range(attrs, CALIB) if attrs is not None else None
+        seeds.append(measured if measured is not None else UNBOUNDED)
+    return seeds
+
+
+def annotate_bounds(module: ModuleOp) -> None:
+    fn = main_function(module)
+    analysis = IntervalAnalysis()
+    analysis.run(fn, input_ranges(fn))
+    annotate(fn, [(BOUND, analysis.intervals)])
+
+
 @dataclass(frozen=True)
 class RangeAnalysisPass(ModulePass):
-    """Annotate every float value with calibrated and static ranges."""
+    """Annotate every float value with its static bound (from measured input
+    ranges, if annotated)."""
 
     name = "range-analysis"
 
-    calibration: str = ""
-    percentile: float = 99.99
-
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        self.run(op, load_calibration(self.calibration) if self.calibration else None)
-
-    def run(self, module: ModuleOp, arrays: dict[str, np.ndarray] | None) -> None:
-        fn = main_function(module)
-        stats = calibrate(module, arrays) if arrays is not None else None
-        seeds = []
-        for arg in fn.args:
-            if stats is not None and arg in stats.lo:
-                seeds.append((stats.lo[arg], stats.hi[arg]))
-            else:
-                seeds.append(UNBOUNDED)
-        analysis = IntervalInterpreter()
-        analysis.run(fn, seeds)
-        _annotate(fn, stats, analysis.intervals, self.percentile)
+        annotate_bounds(op)

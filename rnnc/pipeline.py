@@ -25,6 +25,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
 from rnnc import registry
+from rnnc.backends.interpreter.calibration import measure_ranges
 from rnnc.dialects import rnn
 from rnnc.dialects.errors import RnncError
 from rnnc.frontend.onnx_import import import_model
@@ -66,8 +67,10 @@ def prepare_float(module: ModuleOp, config: QuantConfig) -> list[str]:
 
 def calibrate(module: ModuleOp, calibration: Mapping[str, np.ndarray]) -> None:
     """Annotate a prepared float module with the ranges its values take on the
-    calibration arrays (range-analysis)."""
-    RangeAnalysisPass().run(module, calibration)
+    calibration arrays (measured by the interpreter) and their static bounds
+    (range-analysis)."""
+    measure_ranges(module, dict(calibration))
+    RangeAnalysisPass().apply(registry.make_context(), module)
 
 
 def transfer_ranges(src: ModuleOp, dst: ModuleOp) -> None:

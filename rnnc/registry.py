@@ -72,9 +72,9 @@ def _approximate_activations() -> type[ModulePass]:
 
 
 def _range_analysis() -> type[ModulePass]:
-    from rnnc.passes.range_analysis import RangeAnalysisPass
+    from rnnc.backends.interpreter.calibration import CalibratedRangeAnalysisPass
 
-    return RangeAnalysisPass
+    return CalibratedRangeAnalysisPass
 
 
 def _assign_formats() -> type[ModulePass]:

@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 
 from rnnc import driver
-from rnnc.backends.interpreter import float_interpreter, fxp_interpreter, int_matmul
+from rnnc.backends.interpreter import (
+    float_interpreter,
+    fusion,
+    fxp_interpreter,
+    int_matmul,
+)
 from rnnc.backends.interpreter import fxp_kernels as kernels
 from rnnc.dialects import fixed, fxp
 from rnnc.dialects.arrays import array_of
@@ -205,8 +210,8 @@ def _reference_impls(monkeypatch):
         "COMPILERS",
         {t: c for t, c in float_interpreter.COMPILERS.items() if t not in FXP_OPS},
     )
-    monkeypatch.setattr(float_interpreter, "CHAINS", {})
-    monkeypatch.setattr(float_interpreter, "PRODUCT_FUSION", {})
+    monkeypatch.setattr(fusion, "CHAINS", {})
+    monkeypatch.setattr(fusion, "PRODUCT_FUSION", {})
     impls = dict(float_interpreter.IMPLS)
 
     def constant(op, args):

@@ -22,14 +22,13 @@ from xdsl.ir import Operation
 
 from rnnc.backends.interpreter import fxp_kernels as kernels
 from rnnc.backends.interpreter.float_interpreter import (
-    CHAINS,
-    PRODUCT_FUSION,
     TIME_BROADCASTING,
     Interpreter,
     compiler,
     impl,
     main_function,
 )
+from rnnc.backends.interpreter.fusion import CHAINS, PRODUCT_FUSION
 from rnnc.dialects import fixed, fxp, rnn
 from rnnc.dialects.arrays import array_of, numpy_dtype
 

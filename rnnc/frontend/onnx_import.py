@@ -34,7 +34,7 @@ from rnnc.dialects.arrays import dense_of, element_type
 from rnnc.dialects.errors import RnncError
 from rnnc.frontend.onnx_loader import graph_inputs, opset_of, prepare
 
-NAME_ATTR = "onnx.name"
+NAME_ATTR = rnn.NAME_ATTR
 
 
 def _tensor_type(info: onnx.TypeProto, what: str) -> TensorType:
@@ -440,8 +440,11 @@ def _cell(imp: GraphImporter, node):
         raise imp.fail(f"{node.op_type} without hidden_size")
     props: dict[str, Attribute] = {}
     for name, value in given.items():
-        if name in ("direction",):
-            props[name] = StringAttr(value.decode())
+        if name == "direction":
+            try:
+                props[name] = rnn.direction_attr(value.decode())
+            except VerifyException as err:
+                raise imp.fail(f"{op_type.name}: {err}") from None
         elif name == "activations":
             props[name] = ArrayAttr([StringAttr(v.decode()) for v in value])
         elif name in ("activation_alpha", "activation_beta"):
@@ -459,7 +462,9 @@ def _cell(imp: GraphImporter, node):
     x = rnn.shape_of(present["X"])
     layout = given.get("layout", 0)
     steps, batch = (x[1], x[0]) if layout else (x[0], x[1])
-    nd = rnn.DIRECTIONS.get(props.get("direction", StringAttr("forward")).data, 1)
+    nd = rnn.DIRECTIONS[
+        props.get("direction", rnn.DirectionAttr(rnn.Direction.FORWARD)).data
+    ]
     hid = int(given["hidden_size"])
     state = (batch, nd, hid) if layout else (nd, batch, hid)
     y = (batch, steps, nd, hid) if layout else (steps, nd, batch, hid)

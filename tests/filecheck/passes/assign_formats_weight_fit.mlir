@@ -7,13 +7,13 @@
 // every other value rounds to 0 or ±0.5. F = 2 (range [-1, 0.75]) clips 1.0 to 0.75
 // but puts the others within 0.05: less error in all. At 4 bits covering is already
 // F = 2 and finer steps would clip more than they gain. Activations keep their ranges.
-func.func @main(%x: tensor<1x4xf32> {onnx.name = "x", calib = [array<f64: -1.0, 1.0>]}) -> tensor<1x2xf32> {
-  %w = rnn.constant dense<[[0.3, -0.3], [0.2, -0.2], [0.3, 0.25], [-0.35, 1.0]]> : tensor<4x2xf32> {calib = [array<f64: -0.35, 1.0>]}
-  %y = rnn.matmul %x, %w {calib = [array<f64: -1.5, 1.5>]} : (tensor<1x4xf32>, tensor<4x2xf32>) -> tensor<1x2xf32>
+func.func @main(%x: tensor<1x4xf32> {onnx.name = "x", rnnc.calib = [array<f64: -1.0, 1.0>]}) -> tensor<1x2xf32> {
+  %w = rnn.constant dense<[[0.3, -0.3], [0.2, -0.2], [0.3, 0.25], [-0.35, 1.0]]> : tensor<4x2xf32> {rnnc.calib = [array<f64: -0.35, 1.0>]}
+  %y = rnn.matmul %x, %w {rnnc.calib = [array<f64: -1.5, 1.5>]} : (tensor<1x4xf32>, tensor<4x2xf32>) -> tensor<1x2xf32>
   func.return %y : tensor<1x2xf32>
 }
 
-// COVER: %w = rnn.constant {{.*}}format = [!fxp.fixed<3, 1>], qclass = "weight"}
-// MSE:   %w = rnn.constant {{.*}}format = [!fxp.fixed<3, 2>], qclass = "weight"}
-// MSE:   %y = rnn.matmul {{.*}}format = [!fxp.fixed<16, 14>]
-// MSE4:  %w = rnn.constant {{.*}}format = [!fxp.fixed<4, 2>], qclass = "weight"}
+// COVER: %w = rnn.constant {{.*}}rnnc.format = [!fxp.fixed<3, 1>], rnnc.qclass = "weight"}
+// MSE:   %w = rnn.constant {{.*}}rnnc.format = [!fxp.fixed<3, 2>], rnnc.qclass = "weight"}
+// MSE:   %y = rnn.matmul {{.*}}rnnc.format = [!fxp.fixed<16, 14>]
+// MSE4:  %w = rnn.constant {{.*}}rnnc.format = [!fxp.fixed<4, 2>], rnnc.qclass = "weight"}

@@ -85,3 +85,49 @@ func.func @gru_batch_first(%x: tensor<2x4x3xf32>, %w: tensor<1x6x3xf32>, %r: ten
 // CHECK:           %h_cand = rnn.tanh
 // CHECK:           %h_next = rnn.add
 // CHECK:         rnn.transpose %{{.*}} {perm = array<i64: 1, 0, 2>} : tensor<1x2x2xf32> -> tensor<2x1x2xf32>
+
+// -----
+
+// A reverse RNN with the initial state given: its weights are arguments, so they are
+// sliced, not folded; one reverse recurrence starting from the given state, with
+// the default Tanh.
+func.func @rnn_reverse_initial(%x: tensor<3x1x2xf32>, %w: tensor<1x2x2xf32>, %r: tensor<1x2x2xf32>, %h0: tensor<1x1x2xf32>) -> tensor<1x1x2xf32> {
+  %y, %yh = rnn.rnn %x, %w, %r initial_h %h0 {hidden_size = 2 : i64, direction = "reverse"} : (tensor<3x1x2xf32>, tensor<1x2x2xf32>, tensor<1x2x2xf32>, tensor<1x1x2xf32>) -> (tensor<3x1x1x2xf32>, tensor<1x1x2xf32>)
+  func.return %yh : tensor<1x1x2xf32>
+}
+
+// CHECK-LABEL: func.func @rnn_reverse_initial
+// CHECK:         %Wi_T = rnn.transpose %{{.*}} {perm = array<i64: 1, 0>} : tensor<2x2xf32> -> tensor<2x2xf32>
+// CHECK:         %[[H0:.*]] = rnn.squeeze %{{.*}} {axes = array<i64: 0>} : tensor<1x1x2xf32> -> tensor<1x2xf32>
+// CHECK-NEXT:    %h_last_rev, %y_rev = rnn.recurrence reverse seqs(%x : tensor<3x1x2xf32>) inits(%[[H0]] : tensor<1x2xf32>)
+// CHECK:           %z_i = rnn.add
+// CHECK-NEXT:      %h_next = rnn.tanh %z_i
+// CHECK-NEXT:      rnn.yield %h_next, %h_next
+// CHECK:         %yh = rnn.unsqueeze %h_last_rev {axes = array<i64: 0>}
+// CHECK-NOT:     rnn.recurrence
+
+// -----
+
+// A bidirectional GRU with constant weights: each direction's gate matrices (ONNX
+// order z, r, h) are folded into their own constants, W[0] for forward, W[1] for
+// reverse; the last states of both directions are stacked.
+func.func @gru_bidi_const(%x: tensor<2x1x1xf32>) -> tensor<2x1x1xf32> {
+  %w = rnn.constant dense<[[[1.0], [2.0], [3.0]], [[4.0], [5.0], [6.0]]]> : tensor<2x3x1xf32>
+  %r = rnn.constant dense<[[[0.5], [0.25], [0.125]], [[1.5], [1.25], [1.125]]]> : tensor<2x3x1xf32>
+  %y, %yh = rnn.gru %x, %w, %r {hidden_size = 1 : i64, direction = "bidirectional"} : (tensor<2x1x1xf32>, tensor<2x3x1xf32>, tensor<2x3x1xf32>) -> (tensor<2x2x1x1xf32>, tensor<2x1x1xf32>)
+  func.return %yh : tensor<2x1x1xf32>
+}
+
+// CHECK-LABEL: func.func @gru_bidi_const
+// CHECK-DAG:     %Wz_T_fwd = rnn.constant dense<1.000000e+00> : tensor<1x1xf32>
+// CHECK-DAG:     %Wh_T_fwd = rnn.constant dense<3.000000e+00> : tensor<1x1xf32>
+// CHECK-DAG:     %Rr_T_fwd = rnn.constant dense<2.500000e-01> : tensor<1x1xf32>
+// CHECK-DAG:     %Wz_T_rev = rnn.constant dense<4.000000e+00> : tensor<1x1xf32>
+// CHECK-DAG:     %Rh_T_rev = rnn.constant dense<1.125000e+00> : tensor<1x1xf32>
+// CHECK:         %h_last_fwd, %y_fwd = rnn.recurrence seqs(%x : tensor<2x1x1xf32>) inits(%h0_fwd : tensor<1x1xf32>)
+// CHECK:           rnn.matmul %x_t, %Wz_T_fwd
+// CHECK:         %h_last_rev, %y_rev = rnn.recurrence reverse seqs(%x : tensor<2x1x1xf32>) inits(%h0_rev : tensor<1x1xf32>)
+// CHECK:           rnn.matmul %x_t_1, %Wz_T_rev
+// CHECK:         %[[F:.*]] = rnn.unsqueeze %h_last_fwd {axes = array<i64: 0>}
+// CHECK-NEXT:    %[[R:.*]] = rnn.unsqueeze %h_last_rev {axes = array<i64: 0>}
+// CHECK-NEXT:    %yh = rnn.concat %[[F]], %[[R]] {axis = 0 : i64} : (tensor<1x1x1xf32>, tensor<1x1x1xf32>) -> tensor<2x1x1xf32>

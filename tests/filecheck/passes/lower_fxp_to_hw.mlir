@@ -15,11 +15,11 @@
 // fxp.matmul width, per-lane result memories, one named register per
 // elementwise op, state/input/output buffers, and the ROM contents as a module
 // attribute for the .hex files. The input buffer has two banks (load while computing).
-func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<8, 6>]}) -> tensor<1x2xf32> {
+func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.fixed<8, 6>]}) -> tensor<1x2xf32> {
   %x_q = fxp.quantize %x {rounding = "floor"} : tensor<3x1x2xf32> -> tensor<3x1x2x!fxp.fixed<8, 6>>
-  %w = fxp.constant dense<[[32, -16], [96, 48]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
-  %b = fxp.constant dense<[26214, -26214]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 18>>
-  %h0 = fxp.constant dense<0> : tensor<1x2xi64> {qclass = "state"} -> tensor<1x2x!fxp.fixed<8, 7>>
+  %w = fxp.constant dense<[[32, -16], [96, 48]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+  %b = fxp.constant dense<[26214, -26214]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 18>>
+  %h0 = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<8, 7>>
   %0 = fxp.cast %h0 {rounding = "floor"} : tensor<1x2x!fxp.fixed<8, 7>> -> tensor<1x2x!fxp.fixed<8, 6>>
   %h, %ys = rnn.recurrence seqs(%x_q : tensor<3x1x2x!fxp.fixed<8, 6>>) inits(%0 : tensor<1x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<8, 6>>, tensor<3x1x2x!fxp.fixed<8, 6>> {
   ^bb0(%xt: tensor<1x2x!fxp.fixed<8, 6>>, %hp: tensor<1x2x!fxp.fixed<8, 6>>):
@@ -72,17 +72,17 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed
 // A bidirectional RNN with sequence lengths (hard activations, 8-bit values):
 // the `seq_len` port, two stages with their own ROMs (one per lane), length
 // masks, and the output interleaving both directions' buffers.
-func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<8, 6>]}, %lens: tensor<1xi32> {onnx.name = "lens"}) -> (tensor<3x2x1x2xf32> {onnx.name = "Y"}) {
+func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.fixed<8, 6>]}, %lens: tensor<1xi32> {onnx.name = "lens"}) -> (tensor<3x2x1x2xf32> {onnx.name = "Y"}) {
   %x_q = fxp.quantize %x : tensor<3x1x2xf32> -> tensor<3x1x2x!fxp.fixed<8, 6>>
   %mask = rnn.sequence_mask %lens, %x_q : (tensor<1xi32>, tensor<3x1x2x!fxp.fixed<8, 6>>) -> tensor<3x1x1xi1>
-  %Wi_T_fwd = fxp.constant dense<[[-51, -16], [-85, 27]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %Ri_T_fwd = fxp.constant dense<[[48, 17], [105, -79]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %h0_fwd = fxp.constant dense<0> : tensor<1x2xi64> {qclass = "state"} -> tensor<1x2x!fxp.fixed<8, 7>>
-  %Bi_fwd = fxp.constant dense<[-9345, -21643]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 16>>
-  %Wi_T_rev = fxp.constant dense<[[73, -35], [7, -50]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %Ri_T_rev = fxp.constant dense<[[-61, 13], [102, -111]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %h0_rev = fxp.constant dense<0> : tensor<1x2xi64> {qclass = "state"} -> tensor<1x2x!fxp.fixed<8, 7>>
-  %Bi_rev = fxp.constant dense<[-20353, -945]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
+  %Wi_T_fwd = fxp.constant dense<[[-51, -16], [-85, 27]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Ri_T_fwd = fxp.constant dense<[[48, 17], [105, -79]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %h0_fwd = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<8, 7>>
+  %Bi_fwd = fxp.constant dense<[-9345, -21643]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 16>>
+  %Wi_T_rev = fxp.constant dense<[[73, -35], [7, -50]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Ri_T_rev = fxp.constant dense<[[-61, 13], [102, -111]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %h0_rev = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<8, 7>>
+  %Bi_rev = fxp.constant dense<[-20353, -945]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
   %h_last_fwd, %y_fwd = rnn.recurrence seqs(%x_q, %mask : tensor<3x1x2x!fxp.fixed<8, 6>>, tensor<3x1x1xi1>) inits(%h0_fwd : tensor<1x2x!fxp.fixed<8, 7>>) -> tensor<1x2x!fxp.fixed<8, 7>>, tensor<3x1x2x!fxp.fixed<8, 7>> {
   ^bb0(%x_t: tensor<1x2x!fxp.fixed<8, 6>>, %valid: tensor<1x1xi1>, %h_prev: tensor<1x2x!fxp.fixed<8, 7>>):
     %0 = fxp.matmul %x_t, %Wi_T_fwd : (tensor<1x2x!fxp.fixed<8, 6>>, tensor<2x2x!fxp.fixed<8, 7>>) -> tensor<1x2x!fxp.fixed<17, 13>>
@@ -92,7 +92,7 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.
     %3 = fxp.add %xz_i, %2 : (tensor<1x2x!fxp.fixed<8, 7>>, tensor<1x2x!fxp.fixed<17, 14>>) -> tensor<1x2x!fxp.fixed<18, 14>>
     %z_i = fxp.cast %3 : tensor<1x2x!fxp.fixed<18, 14>> -> tensor<1x2x!fxp.fixed<8, 7>>
     %h_next = fxp.pwl %z_i {breakpoints = array<i64: -128, 128>, slopes = array<i64: 0, 16384, 0>, intercepts = array<i64: -128, 0, 127>, slope_frac = 14 : i64} : tensor<1x2x!fxp.fixed<8, 7>> -> tensor<1x2x!fxp.fixed<8, 7>>
-    %zero = fxp.constant dense<0> : tensor<1xi64> {qclass = "bias"} -> tensor<1x!fxp.fixed<16, 15>>
+    %zero = fxp.constant dense<0> : tensor<1xi64> {rnnc.qclass = "bias"} -> tensor<1x!fxp.fixed<16, 15>>
     %4 = fxp.cast %zero : tensor<1x!fxp.fixed<16, 15>> -> tensor<1x!fxp.fixed<8, 7>>
     %y_t = rnn.select %valid, %h_next, %4 : (tensor<1x1xi1>, tensor<1x2x!fxp.fixed<8, 7>>, tensor<1x!fxp.fixed<8, 7>>) -> tensor<1x2x!fxp.fixed<8, 7>>
     %h_kept = rnn.select %valid, %h_next, %h_prev : (tensor<1x1xi1>, tensor<1x2x!fxp.fixed<8, 7>>, tensor<1x2x!fxp.fixed<8, 7>>) -> tensor<1x2x!fxp.fixed<8, 7>>
@@ -108,7 +108,7 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.
     %9 = fxp.add %xz_i_1, %8 : (tensor<1x2x!fxp.fixed<8, 6>>, tensor<1x2x!fxp.fixed<17, 13>>) -> tensor<1x2x!fxp.fixed<18, 13>>
     %z_i_1 = fxp.cast %9 : tensor<1x2x!fxp.fixed<18, 13>> -> tensor<1x2x!fxp.fixed<8, 6>>
     %h_next_1 = fxp.pwl %z_i_1 {breakpoints = array<i64: -64, 64>, slopes = array<i64: 0, 16384, 0>, intercepts = array<i64: -64, 0, 64>, slope_frac = 14 : i64} : tensor<1x2x!fxp.fixed<8, 6>> -> tensor<1x2x!fxp.fixed<8, 6>>
-    %zero_1 = fxp.constant dense<0> : tensor<1xi64> {qclass = "bias"} -> tensor<1x!fxp.fixed<16, 15>>
+    %zero_1 = fxp.constant dense<0> : tensor<1xi64> {rnnc.qclass = "bias"} -> tensor<1x!fxp.fixed<16, 15>>
     %10 = fxp.cast %zero_1 : tensor<1x!fxp.fixed<16, 15>> -> tensor<1x!fxp.fixed<8, 6>>
     %y_t_1 = rnn.select %valid_1, %h_next_1, %10 : (tensor<1x1xi1>, tensor<1x2x!fxp.fixed<8, 6>>, tensor<1x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<8, 6>>
     %h_kept_1 = rnn.select %valid_1, %h_next_1, %h_prev_1 : (tensor<1x1xi1>, tensor<1x2x!fxp.fixed<8, 6>>, tensor<1x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<8, 6>>

@@ -6,12 +6,12 @@
 
 // RNN: one stage (input fetch, state, two mat-vecs, bias, LUT); the per-step
 // outputs are streamed out.
-func.func @rnn(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<16, 14>]}) -> (tensor<3x1x1x2xf32> {onnx.name = "Y"}) {
+func.func @rnn(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.fixed<16, 14>]}) -> (tensor<3x1x1x2xf32> {onnx.name = "Y"}) {
   %x_q = fxp.quantize %x : tensor<3x1x2xf32> -> tensor<3x1x2x!fxp.fixed<16, 14>>
-  %Wi_T = fxp.constant dense<[[65, 13], [-82, -18]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
-  %Ri_T = fxp.constant dense<[[-14, -65], [-7, -7]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
-  %h0 = fxp.constant dense<0> : tensor<1x2xi64> {qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
-  %Bi = fxp.constant dense<[-4191, 19467]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 15>>
+  %Wi_T = fxp.constant dense<[[65, 13], [-82, -18]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+  %Ri_T = fxp.constant dense<[[-14, -65], [-7, -7]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+  %h0 = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
+  %Bi = fxp.constant dense<[-4191, 19467]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 15>>
   %h_last_fwd, %y_fwd = rnn.recurrence seqs(%x_q : tensor<3x1x2x!fxp.fixed<16, 14>>) inits(%h0 : tensor<1x2x!fxp.fixed<16, 15>>) -> tensor<1x2x!fxp.fixed<16, 15>>, tensor<3x1x2x!fxp.fixed<16, 15>> {
   ^bb0(%x_t: tensor<1x2x!fxp.fixed<16, 14>>, %h_prev: tensor<1x2x!fxp.fixed<16, 15>>):
     %0 = fxp.matmul %x_t, %Wi_T : (tensor<1x2x!fxp.fixed<16, 14>>, tensor<2x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<25, 20>>
@@ -46,22 +46,22 @@ func.func @rnn(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<16, 
 // -----
 
 // LSTM: two states (h, c) in two-row buffers, eight mat-vecs.
-func.func @lstm(%x: tensor<2x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<16, 13>]}) -> (tensor<2x1x1x2xf32> {onnx.name = "Y"}) {
+func.func @lstm(%x: tensor<2x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.fixed<16, 13>]}) -> (tensor<2x1x1x2xf32> {onnx.name = "Y"}) {
   %x_q = fxp.quantize %x : tensor<2x1x2xf32> -> tensor<2x1x2x!fxp.fixed<16, 13>>
-  %Wi_T = fxp.constant dense<[[-42, 106], [-11, 42]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %Ri_T = fxp.constant dense<[[-123, -21], [71, -56]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %Wo_T = fxp.constant dense<[[-105, -40], [0, 10]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %Ro_T = fxp.constant dense<[[-84, 49], [-86, -14]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 8>>
-  %Wf_T = fxp.constant dense<[[-103, 15], [15, 101]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %Rf_T = fxp.constant dense<[[95, 0], [-117, -57]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %Wc_T = fxp.constant dense<[[10, -48], [16, 72]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
-  %Rc_T = fxp.constant dense<[[25, -11], [-68, 7]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
-  %h0 = fxp.constant dense<0> : tensor<1x2xi64> {qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
-  %c0 = fxp.constant dense<0> : tensor<1x2xi64> {qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
-  %Bi = fxp.constant dense<[-9651, 24067]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 16>>
-  %Bo = fxp.constant dense<[-27838, 20954]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 18>>
-  %Bf = fxp.constant dense<[2115, -20501]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 16>>
-  %Bc = fxp.constant dense<[-27151, -8786]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
+  %Wi_T = fxp.constant dense<[[-42, 106], [-11, 42]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Ri_T = fxp.constant dense<[[-123, -21], [71, -56]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Wo_T = fxp.constant dense<[[-105, -40], [0, 10]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Ro_T = fxp.constant dense<[[-84, 49], [-86, -14]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 8>>
+  %Wf_T = fxp.constant dense<[[-103, 15], [15, 101]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Rf_T = fxp.constant dense<[[95, 0], [-117, -57]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Wc_T = fxp.constant dense<[[10, -48], [16, 72]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+  %Rc_T = fxp.constant dense<[[25, -11], [-68, 7]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+  %h0 = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
+  %c0 = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
+  %Bi = fxp.constant dense<[-9651, 24067]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 16>>
+  %Bo = fxp.constant dense<[-27838, 20954]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 18>>
+  %Bf = fxp.constant dense<[2115, -20501]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 16>>
+  %Bc = fxp.constant dense<[-27151, -8786]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
   %0 = fxp.cast %h0 : tensor<1x2x!fxp.fixed<16, 15>> -> tensor<1x2x!fxp.fixed<16, 17>>
   %h_last_fwd, %c_last_fwd, %y_fwd = rnn.recurrence seqs(%x_q : tensor<2x1x2x!fxp.fixed<16, 13>>) inits(%0, %c0 : tensor<1x2x!fxp.fixed<16, 17>>, tensor<1x2x!fxp.fixed<16, 15>>) -> tensor<1x2x!fxp.fixed<16, 17>>, tensor<1x2x!fxp.fixed<16, 15>>, tensor<2x1x2x!fxp.fixed<16, 17>> {
   ^bb0(%x_t: tensor<1x2x!fxp.fixed<16, 13>>, %h_prev: tensor<1x2x!fxp.fixed<16, 17>>, %c_prev: tensor<1x2x!fxp.fixed<16, 15>>):
@@ -144,19 +144,19 @@ func.func @lstm(%x: tensor<2x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<16,
 
 // GRU (linear_before_reset=1, PWL activations): the recurrent products all read
 // the state; the scalar constant 1.0 stays one value.
-func.func @gru(%x: tensor<2x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<16, 13>]}) -> (tensor<2x1x1x2xf32> {onnx.name = "Y"}) {
+func.func @gru(%x: tensor<2x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.fixed<16, 13>]}) -> (tensor<2x1x1x2xf32> {onnx.name = "Y"}) {
   %x_q = fxp.quantize %x : tensor<2x1x2xf32> -> tensor<2x1x2x!fxp.fixed<16, 13>>
-  %Wz_T = fxp.constant dense<[[65, 13], [-82, -18]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
-  %Rz_T = fxp.constant dense<[[-18, -68], [-43, -25]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %Wr_T = fxp.constant dense<[[-14, -65], [-7, -7]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
-  %Rr_T = fxp.constant dense<[[62, 123], [-31, -26]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 8>>
-  %Wh_T = fxp.constant dense<[[-28, 7], [106, -11]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
-  %Rh_T = fxp.constant dense<[[2, 35], [99, -32]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %Wbh = fxp.constant dense<[-6385, 26275]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
-  %Rbh = fxp.constant dense<[2399, 17566]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
-  %h0 = fxp.constant dense<0> : tensor<1x2xi64> {qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
-  %Bz = fxp.constant dense<[-28031, 6522]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
-  %Br = fxp.constant dense<[18466, 2036]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 15>>
+  %Wz_T = fxp.constant dense<[[65, 13], [-82, -18]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+  %Rz_T = fxp.constant dense<[[-18, -68], [-43, -25]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Wr_T = fxp.constant dense<[[-14, -65], [-7, -7]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+  %Rr_T = fxp.constant dense<[[62, 123], [-31, -26]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 8>>
+  %Wh_T = fxp.constant dense<[[-28, 7], [106, -11]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+  %Rh_T = fxp.constant dense<[[2, 35], [99, -32]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Wbh = fxp.constant dense<[-6385, 26275]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
+  %Rbh = fxp.constant dense<[2399, 17566]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
+  %h0 = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
+  %Bz = fxp.constant dense<[-28031, 6522]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
+  %Br = fxp.constant dense<[18466, 2036]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 15>>
   %h_last_fwd, %y_fwd = rnn.recurrence seqs(%x_q : tensor<2x1x2x!fxp.fixed<16, 13>>) inits(%h0 : tensor<1x2x!fxp.fixed<16, 15>>) -> tensor<1x2x!fxp.fixed<16, 15>>, tensor<2x1x2x!fxp.fixed<16, 15>> {
   ^bb0(%x_t: tensor<1x2x!fxp.fixed<16, 13>>, %h_prev: tensor<1x2x!fxp.fixed<16, 15>>):
     %0 = fxp.matmul %x_t, %Wz_T : (tensor<1x2x!fxp.fixed<16, 13>>, tensor<2x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<25, 19>>
@@ -184,7 +184,7 @@ func.func @gru(%x: tensor<2x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<16, 
     %14 = fxp.add %xz_h, %13 : (tensor<1x2x!fxp.fixed<16, 13>>, tensor<1x2x!fxp.fixed<16, 16>>) -> tensor<1x2x!fxp.fixed<20, 16>>
     %z_h = fxp.cast %14 : tensor<1x2x!fxp.fixed<20, 16>> -> tensor<1x2x!fxp.fixed<16, 13>>
     %h_cand = fxp.pwl %z_h {breakpoints = array<i64: -32768, -16384, 0, 16384, 32768>, slopes = array<i64: 0, 1157, 31589, 31589, 1157, 0>, intercepts = array<i64: -32746, -30432, 0, 0, 30432, 32746>, slope_frac = 16 : i64} : tensor<1x2x!fxp.fixed<16, 13>> -> tensor<1x2x!fxp.fixed<16, 15>>
-    %one = fxp.constant dense<16384> : tensor<1xi64> {qclass = "bias"} -> tensor<1x!fxp.fixed<16, 14>>
+    %one = fxp.constant dense<16384> : tensor<1xi64> {rnnc.qclass = "bias"} -> tensor<1x!fxp.fixed<16, 14>>
     %15 = fxp.sub %one, %update : (tensor<1x!fxp.fixed<16, 14>>, tensor<1x2x!fxp.fixed<16, 15>>) -> tensor<1x2x!fxp.fixed<18, 15>>
     %16 = fxp.cast %15 : tensor<1x2x!fxp.fixed<18, 15>> -> tensor<1x2x!fxp.fixed<16, 15>>
     %17 = fxp.mul %16, %h_cand : (tensor<1x2x!fxp.fixed<16, 15>>, tensor<1x2x!fxp.fixed<16, 15>>) -> tensor<1x2x!fxp.fixed<32, 30>>
@@ -230,17 +230,17 @@ func.func @gru(%x: tensor<2x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<16, 
 // Bidirectional RNN with sequence lengths (hard activations): the input stream
 // with seq_len, a reverse stage, the length mask, outputs interleaved from two
 // buffers (the reverse one re-scaled by a lossless cast: shl 1).
-func.func @bidir(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<16, 14>]}, %lens: tensor<1xi32> {onnx.name = "lens"}) -> (tensor<3x2x1x2xf32> {onnx.name = "Y"}) {
+func.func @bidir(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.fixed<16, 14>]}, %lens: tensor<1xi32> {onnx.name = "lens"}) -> (tensor<3x2x1x2xf32> {onnx.name = "Y"}) {
   %x_q = fxp.quantize %x : tensor<3x1x2xf32> -> tensor<3x1x2x!fxp.fixed<16, 14>>
   %mask = rnn.sequence_mask %lens, %x_q : (tensor<1xi32>, tensor<3x1x2x!fxp.fixed<16, 14>>) -> tensor<3x1x1xi1>
-  %Wi_T_fwd = fxp.constant dense<[[-51, -16], [-85, 27]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %Ri_T_fwd = fxp.constant dense<[[48, 17], [105, -79]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %h0_fwd = fxp.constant dense<0> : tensor<1x2xi64> {qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
-  %Bi_fwd = fxp.constant dense<[-9345, -21643]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 16>>
-  %Wi_T_rev = fxp.constant dense<[[73, -35], [7, -50]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %Ri_T_rev = fxp.constant dense<[[-61, 13], [102, -111]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %h0_rev = fxp.constant dense<0> : tensor<1x2xi64> {qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
-  %Bi_rev = fxp.constant dense<[-20353, -945]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
+  %Wi_T_fwd = fxp.constant dense<[[-51, -16], [-85, 27]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Ri_T_fwd = fxp.constant dense<[[48, 17], [105, -79]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %h0_fwd = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
+  %Bi_fwd = fxp.constant dense<[-9345, -21643]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 16>>
+  %Wi_T_rev = fxp.constant dense<[[73, -35], [7, -50]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Ri_T_rev = fxp.constant dense<[[-61, 13], [102, -111]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %h0_rev = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
+  %Bi_rev = fxp.constant dense<[-20353, -945]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
   %h_last_fwd, %y_fwd = rnn.recurrence seqs(%x_q, %mask : tensor<3x1x2x!fxp.fixed<16, 14>>, tensor<3x1x1xi1>) inits(%h0_fwd : tensor<1x2x!fxp.fixed<16, 15>>) -> tensor<1x2x!fxp.fixed<16, 15>>, tensor<3x1x2x!fxp.fixed<16, 15>> {
   ^bb0(%x_t: tensor<1x2x!fxp.fixed<16, 14>>, %valid: tensor<1x1xi1>, %h_prev: tensor<1x2x!fxp.fixed<16, 15>>):
     %0 = fxp.matmul %x_t, %Wi_T_fwd : (tensor<1x2x!fxp.fixed<16, 14>>, tensor<2x2x!fxp.fixed<8, 7>>) -> tensor<1x2x!fxp.fixed<25, 21>>
@@ -250,7 +250,7 @@ func.func @bidir(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<16
     %3 = fxp.add %xz_i, %2 : (tensor<1x2x!fxp.fixed<16, 15>>, tensor<1x2x!fxp.fixed<25, 22>>) -> tensor<1x2x!fxp.fixed<26, 22>>
     %z_i = fxp.cast %3 : tensor<1x2x!fxp.fixed<26, 22>> -> tensor<1x2x!fxp.fixed<16, 15>>
     %h_next = fxp.pwl %z_i {breakpoints = array<i64: -32768, 32768>, slopes = array<i64: 0, 16384, 0>, intercepts = array<i64: -32768, 0, 32767>, slope_frac = 14 : i64} : tensor<1x2x!fxp.fixed<16, 15>> -> tensor<1x2x!fxp.fixed<16, 15>>
-    %zero = fxp.constant dense<0> : tensor<1xi64> {qclass = "bias"} -> tensor<1x!fxp.fixed<16, 15>>
+    %zero = fxp.constant dense<0> : tensor<1xi64> {rnnc.qclass = "bias"} -> tensor<1x!fxp.fixed<16, 15>>
     %y_t = rnn.select %valid, %h_next, %zero : (tensor<1x1xi1>, tensor<1x2x!fxp.fixed<16, 15>>, tensor<1x!fxp.fixed<16, 15>>) -> tensor<1x2x!fxp.fixed<16, 15>>
     %h_kept = rnn.select %valid, %h_next, %h_prev : (tensor<1x1xi1>, tensor<1x2x!fxp.fixed<16, 15>>, tensor<1x2x!fxp.fixed<16, 15>>) -> tensor<1x2x!fxp.fixed<16, 15>>
     rnn.yield %h_kept, %y_t : tensor<1x2x!fxp.fixed<16, 15>>, tensor<1x2x!fxp.fixed<16, 15>>
@@ -265,7 +265,7 @@ func.func @bidir(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<16
     %8 = fxp.add %xz_i_1, %7 : (tensor<1x2x!fxp.fixed<16, 14>>, tensor<1x2x!fxp.fixed<25, 21>>) -> tensor<1x2x!fxp.fixed<26, 21>>
     %z_i_1 = fxp.cast %8 : tensor<1x2x!fxp.fixed<26, 21>> -> tensor<1x2x!fxp.fixed<16, 14>>
     %h_next_1 = fxp.pwl %z_i_1 {breakpoints = array<i64: -16384, 16384>, slopes = array<i64: 0, 16384, 0>, intercepts = array<i64: -16384, 0, 16384>, slope_frac = 14 : i64} : tensor<1x2x!fxp.fixed<16, 14>> -> tensor<1x2x!fxp.fixed<16, 14>>
-    %zero_1 = fxp.constant dense<0> : tensor<1xi64> {qclass = "bias"} -> tensor<1x!fxp.fixed<16, 15>>
+    %zero_1 = fxp.constant dense<0> : tensor<1xi64> {rnnc.qclass = "bias"} -> tensor<1x!fxp.fixed<16, 15>>
     %9 = fxp.cast %zero_1 : tensor<1x!fxp.fixed<16, 15>> -> tensor<1x!fxp.fixed<16, 14>>
     %y_t_1 = rnn.select %valid_1, %h_next_1, %9 : (tensor<1x1xi1>, tensor<1x2x!fxp.fixed<16, 14>>, tensor<1x!fxp.fixed<16, 14>>) -> tensor<1x2x!fxp.fixed<16, 14>>
     %h_kept_1 = rnn.select %valid_1, %h_next_1, %h_prev_1 : (tensor<1x1xi1>, tensor<1x2x!fxp.fixed<16, 14>>, tensor<1x2x!fxp.fixed<16, 14>>) -> tensor<1x2x!fxp.fixed<16, 14>>
@@ -318,16 +318,16 @@ func.func @bidir(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<16
 
 // Bidirectional RNN and a linear head on both final states: a head stage (steps
 // 1) whose operand is fetched from the two state buffers, row steps % 2 = 0.
-func.func @bihead(%x: tensor<2x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<16, 14>]}) -> (tensor<1x2xf32> {onnx.name = "logits"}) {
+func.func @bihead(%x: tensor<2x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.fixed<16, 14>]}) -> (tensor<1x2xf32> {onnx.name = "logits"}) {
   %x_q = fxp.quantize %x : tensor<2x1x2xf32> -> tensor<2x1x2x!fxp.fixed<16, 14>>
-  %Wi_T_fwd = fxp.constant dense<[[34, -82], [57, -4]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
-  %Ri_T_fwd = fxp.constant dense<[[19, 11], [35, -69]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %h0_fwd = fxp.constant dense<0> : tensor<1x2xi64> {qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
-  %Bi_fwd = fxp.constant dense<[8299, 20857]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 15>>
-  %Wi_T_rev = fxp.constant dense<[[65, 42], [87, 96]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %Ri_T_rev = fxp.constant dense<[[-54, -37], [24, 81]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %h0_rev = fxp.constant dense<0> : tensor<1x2xi64> {qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
-  %Bi_rev = fxp.constant dense<[-21615, -14022]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
+  %Wi_T_fwd = fxp.constant dense<[[34, -82], [57, -4]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+  %Ri_T_fwd = fxp.constant dense<[[19, 11], [35, -69]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %h0_fwd = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
+  %Bi_fwd = fxp.constant dense<[8299, 20857]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 15>>
+  %Wi_T_rev = fxp.constant dense<[[65, 42], [87, 96]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Ri_T_rev = fxp.constant dense<[[-54, -37], [24, 81]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %h0_rev = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
+  %Bi_rev = fxp.constant dense<[-21615, -14022]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
   %h_last_fwd, %y_fwd = rnn.recurrence seqs(%x_q : tensor<2x1x2x!fxp.fixed<16, 14>>) inits(%h0_fwd : tensor<1x2x!fxp.fixed<16, 15>>) -> tensor<1x2x!fxp.fixed<16, 15>>, tensor<2x1x2x!fxp.fixed<16, 15>> {
   ^bb0(%x_t: tensor<1x2x!fxp.fixed<16, 14>>, %h_prev: tensor<1x2x!fxp.fixed<16, 15>>):
     %0 = fxp.matmul %x_t, %Wi_T_fwd : (tensor<1x2x!fxp.fixed<16, 14>>, tensor<2x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<25, 20>>
@@ -355,8 +355,8 @@ func.func @bihead(%x: tensor<2x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<1
   %Y_h = rnn.concat %8, %9 {axis = 0 : i64} : (tensor<1x1x2x!fxp.fixed<16, 15>>, tensor<1x1x2x!fxp.fixed<16, 15>>) -> tensor<2x1x2x!fxp.fixed<16, 15>>
   %Ht = rnn.transpose %Y_h {perm = array<i64: 1, 0, 2>} : tensor<2x1x2x!fxp.fixed<16, 15>> -> tensor<1x2x2x!fxp.fixed<16, 15>>
   %Hf = rnn.reshape %Ht {shape = array<i64: 1, 4>} : tensor<1x2x2x!fxp.fixed<16, 15>> -> tensor<1x4x!fxp.fixed<16, 15>>
-  %HW = fxp.constant dense<[[-102, -111], [23, -55], [77, 25], [20, 13]]> : tensor<4x2xi64> {qclass = "weight"} -> tensor<4x2x!fxp.fixed<8, 7>>
-  %HB = fxp.constant dense<[23474, -4012]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
+  %HW = fxp.constant dense<[[-102, -111], [23, -55], [77, 25], [20, 13]]> : tensor<4x2xi64> {rnnc.qclass = "weight"} -> tensor<4x2x!fxp.fixed<8, 7>>
+  %HB = fxp.constant dense<[23474, -4012]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
   %10 = fxp.matmul %Hf, %HW : (tensor<1x4x!fxp.fixed<16, 15>>, tensor<4x2x!fxp.fixed<8, 7>>) -> tensor<1x2x!fxp.fixed<26, 22>>
   %11 = fxp.add %10, %HB : (tensor<1x2x!fxp.fixed<26, 22>>, tensor<2x!fxp.fixed<16, 17>>) -> tensor<1x2x!fxp.fixed<27, 22>>
   %logits = fxp.cast %11 : tensor<1x2x!fxp.fixed<27, 22>> -> tensor<1x2x!fxp.fixed<16, 15>>

@@ -2,18 +2,18 @@
 
 // GRU with linear_before_reset=0: the recurrent product of the candidate reads
 // r ⊙ h of the same step, a computed vector, which the mat-vec unit cannot fetch.
-func.func @main(%x: tensor<2x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<16, 15>]}) -> (tensor<2x1x1x2xf32> {onnx.name = "Y"}) {
+func.func @main(%x: tensor<2x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.fixed<16, 15>]}) -> (tensor<2x1x1x2xf32> {onnx.name = "Y"}) {
   %x_q = fxp.quantize %x : tensor<2x1x2xf32> -> tensor<2x1x2x!fxp.fixed<16, 15>>
-  %Wz_T = fxp.constant dense<[[-42, 106], [-11, 42]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %Rz_T = fxp.constant dense<[[10, -48], [16, 72]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
-  %Wr_T = fxp.constant dense<[[-105, -40], [0, 10]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %Rr_T = fxp.constant dense<[[-123, -21], [71, -56]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %Wh_T = fxp.constant dense<[[-103, 15], [15, 101]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
-  %Rh_T = fxp.constant dense<[[-84, 49], [-86, -14]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 8>>
-  %h0 = fxp.constant dense<0> : tensor<1x2xi64> {qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
-  %Bz = fxp.constant dense<[14927, -21226]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 16>>
-  %Br = fxp.constant dense<[-19495, 1221]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 16>>
-  %Bh = fxp.constant dense<[25024, -29130]> : tensor<2xi64> {qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
+  %Wz_T = fxp.constant dense<[[-42, 106], [-11, 42]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Rz_T = fxp.constant dense<[[10, -48], [16, 72]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+  %Wr_T = fxp.constant dense<[[-105, -40], [0, 10]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Rr_T = fxp.constant dense<[[-123, -21], [71, -56]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Wh_T = fxp.constant dense<[[-103, 15], [15, 101]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 7>>
+  %Rh_T = fxp.constant dense<[[-84, 49], [-86, -14]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 8>>
+  %h0 = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
+  %Bz = fxp.constant dense<[14927, -21226]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 16>>
+  %Br = fxp.constant dense<[-19495, 1221]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 16>>
+  %Bh = fxp.constant dense<[25024, -29130]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 17>>
   %0 = fxp.cast %h0 : tensor<1x2x!fxp.fixed<16, 15>> -> tensor<1x2x!fxp.fixed<16, 16>>
   %h_last_fwd, %y_fwd = rnn.recurrence seqs(%x_q : tensor<2x1x2x!fxp.fixed<16, 15>>) inits(%0 : tensor<1x2x!fxp.fixed<16, 16>>) -> tensor<1x2x!fxp.fixed<16, 16>>, tensor<2x1x2x!fxp.fixed<16, 16>> {
   ^bb0(%x_t: tensor<1x2x!fxp.fixed<16, 15>>, %h_prev: tensor<1x2x!fxp.fixed<16, 16>>):
@@ -40,7 +40,7 @@ func.func @main(%x: tensor<2x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<16,
     %13 = fxp.add %xz_h, %12 : (tensor<1x2x!fxp.fixed<16, 15>>, tensor<1x2x!fxp.fixed<25, 25>>) -> tensor<1x2x!fxp.fixed<27, 25>>
     %z_h = fxp.cast %13 : tensor<1x2x!fxp.fixed<27, 25>> -> tensor<1x2x!fxp.fixed<16, 15>>
     %h_cand = fxp.lut %z_h {table = dense<[4075, 11743, 18173, 23066, 26519, 28830, 30322, 31262, 31846, 32206, 32426, 32560, 32642, 32691, 32721, 32740]> : tensor<16xi64>, shift = 13 : i64, symmetry = "odd"} : tensor<1x2x!fxp.fixed<16, 15>> -> tensor<1x2x!fxp.fixed<16, 15>>
-    %one = fxp.constant dense<16384> : tensor<1xi64> {qclass = "bias"} -> tensor<1x!fxp.fixed<16, 14>>
+    %one = fxp.constant dense<16384> : tensor<1xi64> {rnnc.qclass = "bias"} -> tensor<1x!fxp.fixed<16, 14>>
     %14 = fxp.sub %one, %update : (tensor<1x!fxp.fixed<16, 14>>, tensor<1x2x!fxp.fixed<16, 15>>) -> tensor<1x2x!fxp.fixed<18, 15>>
     %15 = fxp.cast %14 : tensor<1x2x!fxp.fixed<18, 15>> -> tensor<1x2x!fxp.fixed<16, 15>>
     %16 = fxp.mul %15, %h_cand : (tensor<1x2x!fxp.fixed<16, 15>>, tensor<1x2x!fxp.fixed<16, 15>>) -> tensor<1x2x!fxp.fixed<32, 30>>

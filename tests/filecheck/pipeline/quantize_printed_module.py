@@ -26,7 +26,7 @@ text = f"""func.func @main(%x: {t} {{onnx.name = "x"}}) -> tensor<1x4x2xf32> {{
 open(sys.argv[1] + ".mlir", "w").write(text)
 np.savez(sys.argv[1] + ".npz", x=rng.standard_normal((5, 4, 3)).astype(np.float32))
 
-# CHECK:       func.func @main(%x: tensor<5x4x3xf32> {onnx.name = "x", format = [!fxp.fixed<16, {{[0-9]+}}>]})
+# CHECK:       func.func @main(%x: tensor<5x4x3xf32> {onnx.name = "x", rnnc.format = [!fxp.fixed<16, {{[0-9]+}}>]})
 # CHECK-NEXT:    %x_q = fxp.quantize %x
 # CHECK:         %Wz_T = fxp.constant {{.*}} -> tensor<3x2x!fxp.fixed<8, {{[0-9]+}}>>
 # CHECK:         rnn.recurrence seqs(%x_q : tensor<5x4x3x!fxp.fixed<16, {{[0-9]+}}>>)

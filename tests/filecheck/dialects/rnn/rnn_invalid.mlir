@@ -32,14 +32,6 @@ func.func @bad_weights(%x: tensor<5x2x3xf32>, %w: tensor<1x12x3xf32>, %r: tensor
 
 // -----
 
-func.func @bad_direction(%x: tensor<5x2x3xf32>, %w: tensor<1x4x3xf32>, %r: tensor<1x4x4xf32>) {
-  %y, %yh = rnn.rnn %x, %w, %r {hidden_size = 4 : i64, direction = "sideways"} : (tensor<5x2x3xf32>, tensor<1x4x3xf32>, tensor<1x4x4xf32>) -> (tensor<5x1x2x4xf32>, tensor<1x2x4xf32>)
-  func.return
-}
-// CHECK: rnn.rnn: direction must be forward, reverse or bidirectional, got 'sideways'
-
-// -----
-
 func.func @bad_activation_count(%x: tensor<5x2x3xf32>, %w: tensor<1x12x3xf32>, %r: tensor<1x12x4xf32>) {
   %y, %yh = rnn.gru %x, %w, %r {hidden_size = 4 : i64, activations = ["Sigmoid"]} : (tensor<5x2x3xf32>, tensor<1x12x3xf32>, tensor<1x12x4xf32>) -> (tensor<5x1x2x4xf32>, tensor<1x2x4xf32>)
   func.return

@@ -1,5 +1,6 @@
 // RUN: RNNC_ROUNDTRIP
 // RUN: RNNC_GENERIC_ROUNDTRIP
+// RUN: rnnc-opt %s --print-op-generic --split-input-file | filecheck %s --check-prefix=GENERIC
 
 func.func @cells(%x: tensor<5x2x3xf32>, %w: tensor<2x16x3xf32>, %r: tensor<2x16x4xf32>, %b: tensor<2x32xf32>, %len: tensor<2xi32>, %h0: tensor<2x2x4xf32>, %c0: tensor<2x2x4xf32>, %p: tensor<2x12xf32>, %wg: tensor<1x12x3xf32>, %rg: tensor<1x12x4xf32>, %wr: tensor<1x4x3xf32>, %rr: tensor<1x4x4xf32>) {
   %y, %yh, %yc = rnn.lstm %x, %w, %r bias %b seq_lens %len initial_h %h0 initial_c %c0 peepholes %p {hidden_size = 4 : i64, direction = "bidirectional", clip = 2.5 : f32, activations = ["Sigmoid", "Tanh", "Tanh", "HardSigmoid", "Tanh", "Tanh"], activation_alpha = [0.25 : f32], activation_beta = [0.5 : f32]} : (tensor<5x2x3xf32>, tensor<2x16x3xf32>, tensor<2x16x4xf32>, tensor<2x32xf32>, tensor<2xi32>, tensor<2x2x4xf32>, tensor<2x2x4xf32>, tensor<2x12xf32>) -> (tensor<5x2x2x4xf32>, tensor<2x2x4xf32>, tensor<2x2x4xf32>)
@@ -77,3 +78,8 @@ func.func @recurrence(%x: tensor<5x2x3xf32>, %mask: tensor<5x2x1xi1>, %h0: tenso
 // CHECK-NEXT:    ^bb0(%xt: tensor<2x3xf32>, %m: tensor<2x1xi1>, %hp: tensor<2x4xf32>):
 // CHECK:           rnn.yield %hk, %hn : tensor<2x4xf32>, tensor<2x4xf32>
 // CHECK-NEXT:    }
+
+// The cell direction is an enum attribute; the custom syntax spells it as in ONNX,
+// the generic form as the attribute, defaults included.
+// GENERIC: "rnn.lstm"{{.*}}direction = #rnn.direction<bidirectional>
+// GENERIC: "rnn.rnn"{{.*}}direction = #rnn.direction<reverse>

@@ -15,9 +15,9 @@ import numpy as np
 from xdsl.dialects import func
 from xdsl.ir import Block, Operation, SSAValue
 
-from rnnc.backends.interpreter.float_interpreter import IMPLS
 from rnnc.dialects import rnn
 from rnnc.dialects.arrays import array_of
+from rnnc.dialects.rnn_semantics import IMPLS
 from rnnc.dialects.shapes import DYN
 
 INF = float("inf")
@@ -95,7 +95,7 @@ def _activation(op: Operation, a: Interval) -> Interval:
     return _sample(op, points)
 
 
-class IntervalInterpreter:
+class IntervalAnalysis:
     """Propagates intervals through @main; `intervals` maps every value."""
 
     def __init__(self):

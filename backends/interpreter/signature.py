@@ -1,0 +1,74 @@
+"""The interface of a module's @main: its named, typed inputs and outputs.
+
+Function arguments and results carry their ONNX names (`rnn.NAME_ATTR`), which is
+how arrays are matched to them before a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from xdsl.dialects import func
+from xdsl.dialects.builtin import DictionaryAttr, ModuleOp, StringAttr, TensorType
+
+from rnnc.dialects import shapes
+from rnnc.dialects.arrays import numpy_dtype
+from rnnc.dialects.errors import RnncError
+from rnnc.dialects.rnn import NAME_ATTR
+from rnnc.dialects.rnn_semantics import main_function
+
+
+def _names(attrs) -> list[str]:
+    out = []
+    for i, entry in enumerate(attrs.data if attrs is not None else ()):
+        name = entry.data.get(NAME_ATTR) if isinstance(entry, DictionaryAttr) else None
+        out.append(name.data if isinstance(name, StringAttr) else f"arg{i}")
+    return out
+
+
+def signature(module: ModuleOp) -> tuple[list[tuple[str, TensorType]], list[str]]:
+    """(name, type) of each input and the name of each output of @main."""
+    fn: func.FuncOp = main_function(module)
+    in_names = _names(fn.arg_attrs)
+    if len(in_names) < len(fn.args):
+        in_names += [f"arg{i}" for i in range(len(in_names), len(fn.args))]
+    out_names = _names(fn.res_attrs) or [
+        f"out{i}" for i in range(len(fn.function_type.outputs))
+    ]
+    return list(zip(in_names, [a.type for a in fn.args], strict=True)), out_names
+
+
+def check_inputs(
+    expected: Sequence[tuple[str, TensorType]], arrays: Mapping[str, np.ndarray]
+) -> list[np.ndarray]:
+    """Arrays in argument order, with missing names, bad shapes or kinds rejected."""
+    names = [n for n, _ in expected]
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise RnncError(
+            f"input array(s) {missing} missing; the model expects {names}, "
+            f"got {sorted(arrays)}"
+        )
+    extra = sorted(set(arrays) - set(names))
+    if extra:
+        raise RnncError(f"unknown input array(s) {extra}; the model expects {names}")
+    ordered = []
+    for name, typ in expected:
+        array = np.asarray(arrays[name])
+        want = tuple(typ.get_shape())
+        if not shapes.compatible(want, array.shape):
+            raise RnncError(
+                f"input '{name}' has shape {list(array.shape)}, the model expects "
+                f"{shapes.fmt(want)}"
+            )
+        dtype = numpy_dtype(typ.element_type)
+        if array.dtype.kind != dtype.kind and not (
+            array.dtype.kind in "iu" and dtype.kind in "iu"
+        ):
+            raise RnncError(
+                f"input '{name}' has element type {array.dtype}, the model expects "
+                f"{dtype}"
+            )
+        ordered.append(array.astype(dtype, copy=False))
+    return ordered
