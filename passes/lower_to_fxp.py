@@ -24,7 +24,6 @@ from xdsl.dialects.builtin import (
     DictionaryAttr,
     IntegerAttr,
     ModuleOp,
-    StringAttr,
     TensorType,
     i64,
 )
@@ -110,10 +109,7 @@ class Lowering:
                     fxp.QuantizeOp.build(
                         operands=[new],
                         result_types=[fxp.fixed_tensor(_shape(old), fmt)],
-                        properties={
-                            "rounding": StringAttr(self.rounding),
-                            "overflow": StringAttr(self.overflow),
-                        },
+                        properties=fxp.CastOp.modes(self.rounding, self.overflow),
                     ),
                     f"{old.name_hint or 'in'}_q",
                 )
@@ -253,7 +249,7 @@ def _lut(low: Lowering, op: rnn.LutOp):
         properties={
             "table": dense_of(table.astype(np.int64)),
             "shift": IntegerAttr(shift, 64),
-            "symmetry": StringAttr(sym),
+            "symmetry": fxp.SymmetryAttr(sym),
         },
     )
     return [low.emit(lut)]
@@ -291,8 +287,7 @@ def _pwl(low: Lowering, op: rnn.PwlOp):
                 i64, raw_icepts.astype(np.int64).tolist()
             ),
             "slope_frac": IntegerAttr(slope_fmt.frac, 64),
-            "rounding": StringAttr(low.rounding),
-            "overflow": StringAttr("saturate"),
+            **fxp.PwlOp.modes(low.rounding, fixed.Overflow.SATURATE),
         },
     )
     return [low.emit(pwl)]

@@ -15,7 +15,6 @@ from rnnc import driver
 from rnnc.backends.interpreter import float_interpreter, fxp_interpreter, int_matmul
 from rnnc.backends.interpreter import fxp_kernels as kernels
 from rnnc.dialects import fixed, fxp
-from rnnc.dialects.arrays import array_of
 from rnnc.dialects.fixed import Format
 from rnnc.passes.quant_config import load_config
 from rnnc.quantize import quantize_model
@@ -197,8 +196,9 @@ def test_odd_operands(loops):
 
 
 def _reference_impls(monkeypatch):
-    """The interpreter with every fxp op run by the rules of `fixed` alone: no
-    compiled kernels, no fused products or chains."""
+    """The interpreter with every fxp op run by its reference semantics
+    (`fxp.reference`, the rules of `fixed`) alone: no compiled kernels, no fused
+    products or chains."""
     count = fxp_interpreter._count
     monkeypatch.setattr(
         float_interpreter,
@@ -209,50 +209,13 @@ def _reference_impls(monkeypatch):
     monkeypatch.setattr(float_interpreter, "PRODUCT_FUSION", {})
     impls = dict(float_interpreter.IMPLS)
 
-    def constant(op, args):
-        return [fixed.raw_array(array_of(op.value), fxp.format_of(op.result).width)]
+    def reference(op, args):
+        results, bad = fxp.reference(op, args)
+        if isinstance(op, fxp.CastOp):
+            count(op, bad, results[0].size)
+        return results
 
-    def add(op, args):
-        sub = isinstance(op, fxp.SubOp)
-        fa, fb = fxp.format_of(op.lhs), fxp.format_of(op.rhs)
-        return [fixed.add(args[0], fa, args[1], fb, subtract=sub)[0]]
-
-    def mul(op, args):
-        fa, fb = fxp.format_of(op.lhs), fxp.format_of(op.rhs)
-        return [fixed.mul(args[0], fa, args[1], fb)[0]]
-
-    def matmul(op, args):
-        fa, fb = fxp.format_of(op.lhs), fxp.format_of(op.rhs)
-        return [fixed.matmul(args[0], fa, args[1], fb)[0]]
-
-    def cast(op, args):
-        raw, bad = fixed.cast(
-            args[0],
-            fxp.format_of(op.input),
-            fxp.format_of(op.result),
-            op.rounding.data,
-            op.overflow.data,
-        )
-        count(op, bad, raw.size)
-        return [raw]
-
-    def lut(op, args):
-        table = array_of(op.table)
-        out = fxp.format_of(op.result)
-        shift, symmetry = op.shift.value.data, op.symmetry.data
-        return [fixed.lut(args[0], table, shift, symmetry, out)]
-
-    impls.update(
-        {
-            fxp.ConstantOp: constant,
-            fxp.AddOp: add,
-            fxp.SubOp: add,
-            fxp.MulOp: mul,
-            fxp.MatMulOp: matmul,
-            fxp.CastOp: cast,
-            fxp.LutOp: lut,
-        }
-    )
+    impls.update(dict.fromkeys(FXP_OPS, reference))
     monkeypatch.setattr(float_interpreter, "IMPLS", impls)
 
 
