@@ -364,25 +364,36 @@ class DequantizeOp(_UnaryOp, FxpSemantics):
 
 
 class _BinaryOp(IRDLOperation, FxpSemantics):
+    """An exact op of two tensors: its result shape and format follow from the
+    operands' (`result_type`), checked by the verifier."""
+
     lhs = operand_def(TensorType)
     rhs = operand_def(TensorType)
     result = result_def(TensorType)
     traits = traits_def(Pure())
     assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
 
-    RULE: ClassVar = None
+    RULE: ClassVar = None  # (lhs format, rhs format) -> result format
+
+    @classmethod
+    def result_type(cls, lhs: SSAValue, rhs: SSAValue) -> tuple[tuple, Format]:
+        """Raises ValueError when the shapes do not combine."""
+        shape = shapes.broadcast(_shape(lhs), _shape(rhs))
+        return shape, cls.RULE(format_of(lhs), format_of(rhs))
 
     def __init__(self, lhs: SSAValue, rhs: SSAValue):
-        shape = shapes.broadcast(_shape(lhs), _shape(rhs))
-        fmt = type(self).RULE(format_of(lhs), format_of(rhs))
+        shape, fmt = self.result_type(lhs, rhs)
         super().__init__(operands=[lhs, rhs], result_types=[fixed_tensor(shape, fmt)])
 
     def verify_(self) -> None:
         try:
-            shape = shapes.broadcast(_shape(self.lhs), _shape(self.rhs))
+            shape, fmt = self.result_type(self.lhs, self.rhs)
         except ValueError as err:
             raise VerifyException(f"{self.name}: {err}") from err
-        _check(self, shape, type(self).RULE(format_of(self.lhs), format_of(self.rhs)))
+        _check(self, shape, fmt)
+
+    def formats(self) -> tuple[Format, Format]:
+        return format_of(self.lhs), format_of(self.rhs)
 
 
 @irdl_op_definition
@@ -391,7 +402,7 @@ class AddOp(_BinaryOp):
     RULE: ClassVar = staticmethod(fixed.add_format)
 
     def reference(self, args):
-        fa, fb = format_of(self.lhs), format_of(self.rhs)
+        fa, fb = self.formats()
         return [fixed.add(args[0], fa, args[1], fb)[0]], 0
 
 
@@ -401,7 +412,7 @@ class SubOp(_BinaryOp):
     RULE: ClassVar = staticmethod(fixed.add_format)
 
     def reference(self, args):
-        fa, fb = format_of(self.lhs), format_of(self.rhs)
+        fa, fb = self.formats()
         return [fixed.add(args[0], fa, args[1], fb, subtract=True)[0]], 0
 
 
@@ -411,39 +422,26 @@ class MulOp(_BinaryOp):
     RULE: ClassVar = staticmethod(fixed.mul_format)
 
     def reference(self, args):
-        fa, fb = format_of(self.lhs), format_of(self.rhs)
+        fa, fb = self.formats()
         return [fixed.mul(args[0], fa, args[1], fb)[0]], 0
 
 
 @irdl_op_definition
-class MatMulOp(IRDLOperation, FxpSemantics):
+class MatMulOp(_BinaryOp):
     """Exact matrix product: width grows by ceil(log2(K)) over the product width."""
 
     name = "fxp.matmul"
-    lhs = operand_def(TensorType)
-    rhs = operand_def(TensorType)
-    result = result_def(TensorType)
-    traits = traits_def(Pure())
-    assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
 
-    def __init__(self, lhs: SSAValue, rhs: SSAValue):
+    @classmethod
+    def result_type(cls, lhs: SSAValue, rhs: SSAValue) -> tuple[tuple, Format]:
         shape = shapes.matmul(_shape(lhs), _shape(rhs))
-        fmt = fixed.matmul_format(format_of(lhs), format_of(rhs), _shape(lhs)[-1])
-        super().__init__(operands=[lhs, rhs], result_types=[fixed_tensor(shape, fmt)])
-
-    def verify_(self) -> None:
-        try:
-            shape = shapes.matmul(_shape(self.lhs), _shape(self.rhs))
-        except ValueError as err:
-            raise VerifyException(f"fxp.matmul: {err}") from err
-        fmt = fixed.matmul_format(
-            format_of(self.lhs), format_of(self.rhs), _shape(self.lhs)[-1]
-        )
-        _check(self, shape, fmt)
+        terms = _shape(lhs)[-1]
+        return shape, fixed.matmul_format(format_of(lhs), format_of(rhs), terms)
 
     def reference(self, args):
         a, b = np.asarray(args[0]), np.asarray(args[1])
-        return [fixed.matmul(a, format_of(self.lhs), b, format_of(self.rhs))[0]], 0
+        fa, fb = self.formats()
+        return [fixed.matmul(a, fa, b, fb)[0]], 0
 
 
 @irdl_op_definition
