@@ -64,8 +64,9 @@ def cast(x, scale, mode, lo, hi, out):
 
 
 @njit(cache=True, nogil=True)
-def add_cast(a, ka, b, kb, mode, lo, hi, out):
-    """v = a·ka + b·kb (kb < 0 for a subtraction), rounded and clamped."""
+def _binary_cast(a, ka, b, kb, product, mode, lo, hi, out):
+    """v = (a·b)·ka (product) or a·ka + b·kb, rounded and clamped; the branch is
+    loop-invariant (compiled out of the loop)."""
     rows, cols = out.shape
     ra, rb = a.shape[0], b.shape[0]
     bad = 0
@@ -74,28 +75,24 @@ def add_cast(a, ka, b, kb, mode, lo, hi, out):
         br = b[i % rb]
         o = out[i]
         for j in range(cols):
-            m, outside = _round_fit(ar[j] * ka + br[j] * kb, mode, lo, hi)
+            x, y = np.float64(ar[j]), np.float64(br[j])
+            v = x * y * ka if product else x * ka + y * kb
+            m, outside = _round_fit(v, mode, lo, hi)
             bad += outside
             o[j] = m
     return bad
 
 
 @njit(cache=True, nogil=True)
+def add_cast(a, ka, b, kb, mode, lo, hi, out):
+    """v = a·ka + b·kb (kb < 0 for a subtraction), rounded and clamped."""
+    return _binary_cast(a, ka, b, kb, False, mode, lo, hi, out)
+
+
+@njit(cache=True, nogil=True)
 def mul_cast(a, b, scale, mode, lo, hi, out):
     """v = (a·b)·scale, rounded and clamped."""
-    rows, cols = out.shape
-    ra, rb = a.shape[0], b.shape[0]
-    bad = 0
-    for i in range(rows):
-        ar = a[i % ra]
-        br = b[i % rb]
-        o = out[i]
-        for j in range(cols):
-            p = np.float64(ar[j]) * np.float64(br[j])
-            m, outside = _round_fit(p * scale, mode, lo, hi)
-            bad += outside
-            o[j] = m
-    return bad
+    return _binary_cast(a, scale, b, 1.0, True, mode, lo, hi, out)
 
 
 @njit(inline="always")
