@@ -170,6 +170,16 @@ def test_format_width_limit(width):
 # -------------------------------------------------------------------- add / sub
 
 
+def operand_pairs(draw, fa: Format, fb: Format) -> tuple[list[int], list[int]]:
+    """Raw operands of fa and fb: every pair of extremes, then random values."""
+    n = draw(st.integers(0, 6))
+    a = [fa.min_raw, fa.min_raw, fa.max_raw, fa.max_raw]
+    b = [fb.min_raw, fb.max_raw, fb.min_raw, fb.max_raw]
+    a += draw(arrays(raw_values(fa), n, n))
+    b += draw(arrays(raw_values(fb), n, n))
+    return a, b
+
+
 @st.composite
 def add_operands(draw):
     fa_frac = draw(FRACS)
@@ -179,12 +189,7 @@ def add_operands(draw):
     limit = draw(st.sampled_from([INT64, INT64, MAX_WIDTH]))
     fa = Format(draw(widths(1, limit - 1 - (frac - fa_frac))), fa_frac)
     fb = Format(draw(widths(1, limit - 1 - (frac - fb_frac))), fb_frac)
-    n = draw(st.integers(0, 6))
-    a = [fa.min_raw, fa.min_raw, fa.max_raw, fa.max_raw]
-    b = [fb.min_raw, fb.max_raw, fb.min_raw, fb.max_raw]
-    a += draw(arrays(raw_values(fa), n, n))
-    b += draw(arrays(raw_values(fb), n, n))
-    return fa, fb, a, b
+    return fa, fb, *operand_pairs(draw, fa, fb)
 
 
 @settings(max_examples=150, deadline=None)
@@ -223,12 +228,7 @@ def mul_operands(draw):
     wa = draw(widths(1, limit - 1))
     fa = Format(wa, draw(FRACS))
     fb = Format(draw(widths(1, limit - wa)), draw(FRACS))
-    n = draw(st.integers(0, 6))
-    a = [fa.min_raw, fa.min_raw, fa.max_raw, fa.max_raw]
-    b = [fb.min_raw, fb.max_raw, fb.min_raw, fb.max_raw]
-    a += draw(arrays(raw_values(fa), n, n))
-    b += draw(arrays(raw_values(fb), n, n))
-    return fa, fb, a, b
+    return fa, fb, *operand_pairs(draw, fa, fb)
 
 
 @settings(max_examples=120, deadline=None)

@@ -266,6 +266,17 @@ def _run(module, feeds):
     return outputs, events
 
 
+def _matches_the_reference(module, feeds, monkeypatch) -> None:
+    """The interpreter as configured equals it with reference semantics alone."""
+    got, got_events = _run(module, feeds)
+    with monkeypatch.context() as m:
+        _reference_impls(m)
+        want, want_events = _run(module, feeds)
+    for name in want:
+        same(got[name], want[name])
+    assert got_events == want_events
+
+
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize(
     "case",
@@ -283,13 +294,7 @@ def test_models_match_the_rules(case, policy, monkeypatch):
     monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
     monkeypatch.setattr(float_interpreter, "CHUNK_ELEMENTS", 1)
     monkeypatch.setattr(float_interpreter, "PIPELINE_ELEMENTS", 0)
-    got, got_events = _run(module, feeds)
-    with monkeypatch.context() as m:
-        _reference_impls(m)
-        want, want_events = _run(module, feeds)
-    for name in want:
-        same(got[name], want[name])
-    assert got_events == want_events
+    _matches_the_reference(module, feeds, monkeypatch)
 
 
 @pytest.mark.parametrize("hoisting", ["ahead", "ahead-then-serial", "serial"])
@@ -314,10 +319,4 @@ def test_bundled_example_matches_the_rules(hoisting, monkeypatch):
     else:
         monkeypatch.setattr(float_interpreter, "PIPELINE_PROBE", 2)
         monkeypatch.setattr(float_interpreter, "PIPELINE_MIN_CPU", 1e9)
-    got, got_events = _run(module, feeds)
-    with monkeypatch.context() as m:
-        _reference_impls(m)
-        want, want_events = _run(module, feeds)
-    for name in want:
-        same(got[name], want[name])
-    assert got_events == want_events
+    _matches_the_reference(module, feeds, monkeypatch)
