@@ -300,7 +300,7 @@ class _UnaryOp(IRDLOperation):
             if value == defs[name].default_value:
                 continue
             if isinstance(value, EnumAttribute):
-                value = StringAttr(value.data.value)
+                value = StringAttr(str(value.data))
             shown[name] = value
         printer.print_string(" ")
         printer.print_operand(self.input)
@@ -500,8 +500,6 @@ class ClipOp(IRDLOperation, FxpSemantics):
 
 
 # ------------------------------------------------------------------ activations
-
-SYMMETRIES = fixed.SYMMETRIES
 
 
 @irdl_op_definition
