@@ -270,7 +270,9 @@ class _UnaryOp(IRDLOperation):
     @classmethod
     def parse(cls, parser: Parser) -> Self:
         operand = parser.parse_unresolved_operand()
+        start = parser.pos
         attrs = parser.parse_optional_attr_dict()
+        end = parser.pos
         parser.parse_punctuation(":")
         src = parser.parse_type()
         parser.parse_punctuation("->")
@@ -284,7 +286,8 @@ class _UnaryOp(IRDLOperation):
                 try:
                     value = mode_attr(name, value.data)
                 except ValueError:
-                    parser.raise_error(_unknown_mode(cls.name, name, value.data))
+                    message = _unknown_mode(cls.name, name, value.data)
+                    parser.raise_error(message, start, end)
             props[name] = value
         return cls.build(
             operands=[parser.resolve_operand(operand, src)],

@@ -500,6 +500,23 @@ class Unsupported(RewritePattern):
             raise RnncError(f"{op.name} cannot be lowered to fixed point")
 
 
+class StopAtFirstError(RewritePattern):
+    """Applies `pattern` until it raises an RnncError, then nothing more: `lower`
+    raises that error as it is (the walker would attach the whole module to it)."""
+
+    def __init__(self, pattern: RewritePattern):
+        self.pattern = pattern
+        self.error: RnncError | None = None
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter):
+        if self.error is not None:
+            return
+        try:
+            self.pattern.match_and_rewrite(op, rewriter)
+        except RnncError as err:
+            self.error = err
+
+
 def patterns(low: Lowering) -> list[RewritePattern]:
     lowering = [
         LowerFunction,
@@ -564,8 +581,11 @@ def lower(module: ModuleOp, rounding: str, overflow: str) -> Lowering:
     if overflow not in fixed.OVERFLOW_MODES:
         raise RnncError(f"unknown overflow mode '{overflow}'")
     low = Lowering(rounding, overflow)
-    # In IR order, an op before the ops of its regions; new ops are not revisited.
     applier = GreedyRewritePatternApplier(patterns(low), dce_enabled=False)
-    PatternRewriteWalker(applier, apply_recursively=False).rewrite_module(module)
+    guarded = StopAtFirstError(applier)
+    # In IR order, an op before the ops of its regions; new ops are not revisited.
+    PatternRewriteWalker(guarded, apply_recursively=False).rewrite_module(module)
+    if guarded.error is not None:
+        raise guarded.error
     check_no_float(module)
     return low
