@@ -7,6 +7,12 @@ formats change. Constants are quantized (half-even, saturating), float inputs en
 through `fxp.quantize` and outputs leave through `fxp.dequantize`; tables and PWL
 constants of approximated activations are quantized to their input/output formats.
 After the pass no float arithmetic is left (checked by `check_no_float`).
+
+The conversion is one rewrite pattern per op kind (`patterns`), applied by a
+`PatternRewriteWalker` in IR order, so an op's operands are lowered before it; a
+recurrence retypes its body's arguments before the body is lowered and is rebuilt
+with its new result types when its `rnn.yield` is. Formats are read through the
+attribute names of `assign_formats` (FORMAT, QCLASS, STATE_FORMATS).
 """
 
 from __future__ import annotations
