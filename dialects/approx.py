@@ -10,43 +10,45 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnc.dialects.fixed import Symmetry, clamp_index, fold, folds
+
 SYMMETRY = {
-    "Sigmoid": "sigmoid",
-    "Tanh": "odd",
-    "Softsign": "odd",
-    "ScaledTanh": "odd",
+    "Sigmoid": Symmetry.SIGMOID,
+    "Tanh": Symmetry.ODD,
+    "Softsign": Symmetry.ODD,
+    "ScaledTanh": Symmetry.ODD,
 }
 
 
-def symmetry_of(kind: str) -> str:
-    return SYMMETRY.get(kind, "none")
+def symmetry_of(kind: str) -> Symmetry:
+    return SYMMETRY.get(kind, Symmetry.NONE)
 
 
 def bin_log2_width(log2_range: int, log2_entries: int, symmetry: str) -> int:
     """log2 of a bin's width: R/N over |x|, 2R/N over [-R, R)."""
-    return log2_range - log2_entries + (1 if symmetry == "none" else 0)
+    return log2_range - log2_entries + (0 if folds(symmetry) else 1)
 
 
 def centers(log2_range: int, log2_entries: int, symmetry: str) -> np.ndarray:
     """The input each entry is evaluated at: the middle of its bin."""
     width = 2.0 ** bin_log2_width(log2_range, log2_entries, symmetry)
-    start = -(2.0**log2_range) if symmetry == "none" else 0.0
+    start = 0.0 if folds(symmetry) else -(2.0**log2_range)
     return start + (np.arange(2**log2_entries) + 0.5) * width
 
 
 def float_index(x: np.ndarray, log2_range: int, log2_entries: int, symmetry: str):
-    """The entry a real input selects (the fixed-point shift gives the same)."""
-    n = 2**log2_entries
+    """The entry a real input selects: the index rule of `fixed.lut_index` on
+    reals (the fixed-point shift gives the same)."""
     scale = 2.0 ** -bin_log2_width(log2_range, log2_entries, symmetry)
-    if symmetry == "none":
-        return np.clip(np.floor(x * scale) + n // 2, 0, n - 1).astype(np.int64)
-    return np.minimum(np.floor(np.abs(x) * scale), n - 1).astype(np.int64)
+    steps = np.floor(fold(x, symmetry) * scale)
+    return clamp_index(steps, 2**log2_entries, symmetry)
 
 
 def rebuild_sign(x: np.ndarray, y: np.ndarray, symmetry: str) -> np.ndarray:
-    if symmetry == "odd":
+    """`fixed.reflection` on reals: f(-x) = -f(x) (odd), σ(-x) = 1 - σ(x)."""
+    if symmetry == Symmetry.ODD:
         return np.where(x < 0, -y, y)
-    if symmetry == "sigmoid":
+    if symmetry == Symmetry.SIGMOID:
         return np.where(x < 0, 1 - y, y)
     return y
 

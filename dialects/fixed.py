@@ -9,15 +9,42 @@ interpreters and the Verilog backend take their rules from here.
 
 from __future__ import annotations
 
-import hashlib
 import math
+import operator
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+from xdsl.utils.str_enum import StrEnum
 
-ROUNDING_MODES = ("floor", "half-up", "half-even")
-OVERFLOW_MODES = ("wrap", "saturate")
+
+class Rounding(StrEnum):
+    """How a cast chooses the integer n from raw · 2^-s (docs/fixed-point.md)."""
+
+    FLOOR = "floor"
+    HALF_UP = "half-up"
+    HALF_EVEN = "half-even"
+
+
+class Overflow(StrEnum):
+    """What a cast does with an integer outside the destination's range."""
+
+    WRAP = "wrap"
+    SATURATE = "saturate"
+
+
+class Symmetry(StrEnum):
+    """How a table covers the input: [-R, R), or |x| with the sign rebuilt."""
+
+    NONE = "none"
+    ODD = "odd"  # f(-x) = -f(x)
+    SIGMOID = "sigmoid"  # f(-x) = 1 - f(x)
+
+
+# The modes as plain strings (they compare equal to the enum members).
+ROUNDING_MODES = tuple(m.value for m in Rounding)
+OVERFLOW_MODES = tuple(m.value for m in Overflow)
+SYMMETRIES = tuple(m.value for m in Symmetry)
 MAX_WIDTH = 256
 INT64_WIDTH = 64  # up to this width raw values are int64 arrays; wider: Python ints
 
@@ -160,45 +187,83 @@ def matmul(a: np.ndarray, fa: Format, b: np.ndarray, fb: Format):
     return np.matmul(raw_array(a, out.width), raw_array(b, out.width)), out
 
 
+def cast_shift(src: Format, dst: Format) -> int:
+    """Bits a cast from src to dst drops (negative: zero bits it appends)."""
+    return src.frac - dst.frac
+
+
+def rescaled_width(src: Format, dst: Format) -> int:
+    """Bits of the re-scaled integer before the range check: a left shift by
+    -shift needs src.width - shift bits."""
+    return src.width - min(cast_shift(src, dst), 0)
+
+
+def rounds_up(rounding: str, half, below, odd, and_=operator.and_, or_=operator.or_):
+    """Whether the rounded integer is floor + 1 (None for `floor`), from the dropped
+    bits: `half` is the top dropped bit (d ≥ h), `below` whether a lower dropped bit
+    is set (d ≠ h given half), `odd` the floor's lowest bit. The one statement of
+    the rounding modes: numpy arrays use it as is, comb circuits pass their and/or.
+    """
+    if rounding == Rounding.FLOOR:
+        return None
+    if rounding == Rounding.HALF_UP:
+        return half
+    if rounding == Rounding.HALF_EVEN:
+        return and_(half, or_(below, odd))
+    raise ValueError(f"unknown rounding mode '{rounding}'")
+
+
+def round_float(v: np.ndarray, rounding: str, out: np.ndarray | None = None):
+    """`rounds_up` on exact float values v = raw · 2^-s: floor(v), floor(v + 1/2)
+    (ties up) and rint(v) (ties to even), exact while v + 1/2 still fits the
+    significand. v may be changed in place (half-up)."""
+    if rounding == Rounding.FLOOR:
+        return np.floor(v, out=out)
+    if rounding == Rounding.HALF_EVEN:
+        return np.rint(v, out=out)
+    if rounding == Rounding.HALF_UP:
+        v += 0.5
+        return np.floor(v, out=out)
+    raise ValueError(f"unknown rounding mode '{rounding}'")
+
+
+def _round_below_half(raw: np.ndarray, rounding: str, dtype) -> np.ndarray:
+    """raw · 2^-shift rounded when |raw · 2^-shift| < 1/2: every dropped bit at
+    and below the top one is a copy of the sign."""
+    negative = raw < 0
+    floor = np.where(negative, -1, 0).astype(dtype)
+    up = rounds_up(rounding, negative, negative, negative)
+    return floor if up is None else floor + up
+
+
 def round_shift(raw: np.ndarray, shift: int, rounding: str) -> np.ndarray:
     """raw · 2^-shift rounded to an integer (exact left shift when shift ≤ 0).
 
-    In float64 (|raw| < 2^53): scaling is exact, and floor, rint (ties to even)
-    and floor(v + 1/2) are exact too, since v + 1/2 still fits 53 bits."""
+    In float64 (|raw| < 2^53): scaling is exact, and so is `round_float`."""
     raw = np.asarray(raw)
     if shift <= 0:
         return _scale(raw, -shift)
     if raw.dtype.kind == "f":
         if shift > 60:  # |raw| < 2^53: |v| < 2^-7 (and 2^-shift may underflow)
-            if rounding == "floor":
-                return np.where(raw < 0, -1.0, 0.0).astype(raw.dtype)
-            return np.zeros_like(raw)
+            return _round_below_half(raw, rounding, raw.dtype)
         v = raw * raw.dtype.type(2.0**-shift)
-        if rounding == "floor":
-            return np.floor(v, out=v)
-        if rounding == "half-even":
-            return np.rint(v, out=v)
-        if rounding == "half-up":
-            v += 0.5
-            return np.floor(v, out=v)
-        raise ValueError(f"unknown rounding mode '{rounding}'")
+        return round_float(v, rounding, out=v)
     if raw.dtype != object:
         raw = raw.astype(np.int64, copy=False)
-        if shift >= 64:
-            # raw · 2^-shift is in [-1/2, 1/2): floor keeps the sign, others give 0.
-            floor = np.where(raw < 0, -1, 0).astype(np.int64)
-            return floor if rounding == "floor" else np.zeros_like(raw)
+        if shift >= 64:  # raw · 2^-shift is in [-1/2, 1/2)
+            return _round_below_half(raw, rounding, np.int64)
     floor = np.right_shift(raw, shift)
-    if rounding == "floor":
+    if rounding == Rounding.FLOOR:
         return floor
     rest = np.bitwise_and(raw, (1 << shift) - 1)  # the dropped bits, in [0, 2^shift)
     half = 1 << (shift - 1)
-    if rounding == "half-up":
-        return floor + (rest >= half)
-    if rounding == "half-even":
-        up = (rest > half) | ((rest == half) & (floor % 2 == 1))
-        return floor + up
-    raise ValueError(f"unknown rounding mode '{rounding}'")
+    up = rounds_up(
+        rounding,
+        rest >= half,
+        np.bitwise_and(rest, half - 1) != 0,
+        np.bitwise_and(floor, 1) == 1,
+    )
+    return floor + up
 
 
 def fit(raw: np.ndarray, dst: Format, overflow: str) -> tuple[np.ndarray, int]:
@@ -206,7 +271,7 @@ def fit(raw: np.ndarray, dst: Format, overflow: str) -> tuple[np.ndarray, int]:
     raw = np.asarray(raw)
     if raw.dtype == np.float32 and dst.width > FLOAT32_WIDTH:
         raw = raw.astype(np.float64)  # compare with bounds beyond float32's range
-    if overflow == "saturate":
+    if overflow == Overflow.SATURATE:
         if raw.dtype.kind == "f" and dst.width <= FLOAT64_WIDTH:
             # Exact float bounds take numpy's fast path.
             clipped = np.clip(raw, float(dst.min_raw), float(dst.max_raw))
@@ -214,7 +279,7 @@ def fit(raw: np.ndarray, dst: Format, overflow: str) -> tuple[np.ndarray, int]:
             clipped = np.clip(raw, dst.min_raw, dst.max_raw)
         count = int(np.count_nonzero(clipped != raw))
         return raw_array(clipped, dst.width), count
-    if overflow != "wrap":
+    if overflow != Overflow.WRAP:
         raise ValueError(f"unknown overflow mode '{overflow}'")
     outside = (raw < dst.min_raw) | (raw > dst.max_raw)
     count = int(np.count_nonzero(outside))
@@ -235,10 +300,8 @@ def cast(
     raw: np.ndarray, src: Format, dst: Format, rounding: str, overflow: str
 ) -> tuple[np.ndarray, int]:
     """The one lossy operation: re-scale with rounding, then fit with overflow."""
-    shift = src.frac - dst.frac
-    # A left shift by -shift needs src.width - shift bits before the range check.
-    shifted = round_shift(raw_array(raw, src.width - min(shift, 0)), shift, rounding)
-    return fit(shifted, dst, overflow)
+    raw = raw_array(raw, rescaled_width(src, dst))
+    return fit(round_shift(raw, cast_shift(src, dst), rounding), dst, overflow)
 
 
 def quantize(
@@ -259,15 +322,10 @@ def quantize(
         # x < 0 whose scaled value underflowed to -0.0: the exact floor is -1
         floor = np.where((values < 0) & (floor == 0), -1.0, floor)
         rest = scaled - floor  # exact, in [0, 1]; nan for ±inf
-        if rounding == "floor":
-            rounded = floor
-        elif rounding == "half-up":
-            rounded = floor + (rest >= 0.5)
-        elif rounding == "half-even":
-            odd = np.mod(floor, 2) == 1
-            rounded = floor + ((rest > 0.5) | ((rest == 0.5) & odd))
-        else:
-            raise ValueError(f"unknown rounding mode '{rounding}'")
+        up = rounds_up(
+            rounding, rest >= 0.5, np.fmod(rest, 0.5) != 0, np.mod(floor, 2) == 1
+        )
+        rounded = floor if up is None else floor + up
         if dst.width <= INT64_WIDTH and np.all(np.abs(rounded) < 2.0**63):
             return fit(rounded.astype(np.int64), dst, overflow)
     # ±inf stands for |x · 2^F| ≥ 2^1024: out of range, and ≡ 0 modulo 2^MAX_WIDTH
@@ -298,42 +356,45 @@ def format_for_range(lo: float, hi: float, width: int, guard_bits: int = 0) -> F
 
 # Constants (weights, tables, PWL parameters) are quantized with this rounding and
 # saturation (docs/fixed-point.md).
-CONSTANT_ROUNDING = "half-even"
-MSE_EXTRA_FRAC_BITS = 8  # how far below the covering lsb format_for_mse looks
-
-
-_MSE_MEMO: dict[tuple[bytes, int], Format] = {}  # a search refits the same weights
-_MSE_MEMO_SIZE = 256
-
-
-def format_for_mse(values: np.ndarray, width: int) -> Format:
-    """The format of `width` bits whose saturating quantization of `values` has the
-    least squared error: the covering format or one with up to MSE_EXTRA_FRAC_BITS
-    more fractional bits (finer steps, outliers clipped). Ties go to the covering
-    side. At 2-4 bits a finer step can beat covering the largest weight by far."""
-    values = np.asarray(values, np.float64).ravel()
-    key = (hashlib.blake2b(values.tobytes(), digest_size=16).digest(), width)
-    if key not in _MSE_MEMO:
-        if len(_MSE_MEMO) >= _MSE_MEMO_SIZE:
-            _MSE_MEMO.clear()
-        _MSE_MEMO[key] = _least_squares_format(values, width)
-    return _MSE_MEMO[key]
-
-
-def _least_squares_format(values: np.ndarray, width: int) -> Format:
-    lo, hi = (float(values.min()), float(values.max())) if values.size else (0, 0)
-    best, best_err = None, math.inf
-    cover = format_for_range(lo, hi, width)
-    for extra in range(MSE_EXTRA_FRAC_BITS + 1):
-        fmt = Format(width, cover.frac + extra)
-        raw, _ = quantize(values, fmt, CONSTANT_ROUNDING, "saturate")
-        err = float(np.sum((fmt.to_float(raw) - values) ** 2))
-        if err < best_err:
-            best, best_err = fmt, err
-    return best
+CONSTANT_ROUNDING = Rounding.HALF_EVEN
+CONSTANT_OVERFLOW = Overflow.SATURATE
 
 
 # ------------------------------------------------------------------ activations
+
+
+def folds(symmetry: str) -> bool:
+    """A symmetric table covers |x|; its sign is rebuilt by `reflection`."""
+    if symmetry not in SYMMETRIES:
+        raise ValueError(f"unknown symmetry '{symmetry}'")
+    return symmetry != Symmetry.NONE
+
+
+def fold(x: np.ndarray, symmetry: str) -> np.ndarray:
+    """The input a table is indexed by: |x| for a symmetric table, else x."""
+    return np.abs(x) if folds(symmetry) else x
+
+
+def index_offset(entries: int, symmetry: str) -> int:
+    """Added to the floored input: a table over [-R, R) starts at -R."""
+    return 0 if folds(symmetry) else entries // 2
+
+
+def clamp_index(steps: np.ndarray, entries: int, symmetry: str) -> np.ndarray:
+    """The entry selected by an input floored to table steps (`fold`ed first):
+    offset, then clamped to the table (inputs beyond its range take the end)."""
+    index = np.clip(steps + index_offset(entries, symmetry), 0, entries - 1)
+    return index.astype(np.int64)
+
+
+def reflection(symmetry: str, out: Format) -> int | None:
+    """A symmetric table's output for x < 0 is r - y: odd r = 0 (-y), sigmoid
+    r = 1.0 in the output format (0 when F < 0); None for a table over [-R, R)."""
+    if not folds(symmetry):
+        return None
+    if symmetry == Symmetry.SIGMOID and out.frac >= 0:
+        return 1 << out.frac
+    return 0
 
 
 def lut_index(raw: np.ndarray, shift: int, entries: int, symmetry: str) -> np.ndarray:
@@ -341,11 +402,8 @@ def lut_index(raw: np.ndarray, shift: int, entries: int, symmetry: str) -> np.nd
     raw = np.asarray(raw)
     if raw.dtype.kind != "f":
         raw = raw.astype(object)  # |min int64| does not fit int64
-    if symmetry == "none":
-        scaled = round_shift(raw, shift, "floor") + entries // 2
-        return np.clip(scaled, 0, entries - 1).astype(np.int64)
-    index = np.minimum(round_shift(np.abs(raw), shift, "floor"), entries - 1)
-    return index.astype(np.int64)
+    steps = round_shift(fold(raw, symmetry), shift, Rounding.FLOOR)
+    return clamp_index(steps, entries, symmetry)
 
 
 def lut(
@@ -355,12 +413,24 @@ def lut(
     raw = np.asarray(raw)
     entries = raw_array(table, out.width + 1)
     y = entries[lut_index(raw, shift, len(entries), symmetry)]
-    if symmetry == "odd":
-        y = np.where(raw < 0, -y, y)
-    elif symmetry == "sigmoid":
-        one = (1 << out.frac) if out.frac >= 0 else 0  # 1.0 in the output format
-        y = np.where(raw < 0, one - y, y)
-    return fit(y, out, "saturate")[0]
+    r = reflection(symmetry, out)
+    if r is not None:
+        y = np.where(raw < 0, r - y, y)
+    return fit(y, out, Overflow.SATURATE)[0]
+
+
+def pwl_widths(src: Format, slopes, out: Format) -> tuple[int, int]:
+    """Bits of the slope product s·x and of the intercepts (and the sum): enough
+    for every segment, so only the final fit can lose information."""
+    slopes = np.asarray(slopes, np.int64)
+    slope_bits = int(np.abs(slopes).max()).bit_length() + 1 if slopes.size else 1
+    width = src.width + slope_bits
+    return width, max(out.width, width) + 1
+
+
+def pwl_shift(src: Format, slope_frac: int, out: Format) -> int:
+    """Bits the product s·x (slope_frac + src.frac fractional bits) drops."""
+    return slope_frac + src.frac - out.frac
 
 
 def pwl(
@@ -375,12 +445,10 @@ def pwl(
     overflow: str,
 ) -> tuple[np.ndarray, int]:
     """Segment i covers [bp[i-1], bp[i]); y = cast(s_i·x, out) + c_i, then fit."""
-    slopes = np.asarray(slopes, np.int64)
-    slope_bits = int(np.abs(slopes).max()).bit_length() + 1 if slopes.size else 1
-    width = src.width + slope_bits
+    width, offset_width = pwl_widths(src, slopes, out)
     x = raw_array(raw, width)
     seg = np.searchsorted(np.asarray(breakpoints, np.int64), x, side="right")
-    product = raw_array(slopes, width)[seg] * x  # frac = slope_frac + src.frac
-    scaled = round_shift(product, slope_frac + src.frac - out.frac, rounding)
-    offsets = raw_array(intercepts, max(out.width, width) + 1)[seg]
+    product = raw_array(np.asarray(slopes, np.int64), width)[seg] * x
+    scaled = round_shift(product, pwl_shift(src, slope_frac, out), rounding)
+    offsets = raw_array(intercepts, offset_width)[seg]
     return fit(scaled + offsets, out, overflow)

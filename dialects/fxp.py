@@ -9,9 +9,11 @@ these tensors unchanged.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Self
 
+import numpy as np
 from xdsl.dialects.builtin import (
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
@@ -21,7 +23,15 @@ from xdsl.dialects.builtin import (
     TensorType,
     i64,
 )
-from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue, TypeAttribute
+from xdsl.dialects.utils import EnumAttribute
+from xdsl.ir import (
+    Attribute,
+    Dialect,
+    ParametrizedAttribute,
+    SpacedOpaqueSyntaxAttribute,
+    SSAValue,
+    TypeAttribute,
+)
 from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
@@ -34,13 +44,14 @@ from xdsl.irdl import (
     result_def,
     traits_def,
 )
-from xdsl.parser import AttrParser
+from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
 from rnnc.dialects import fixed, shapes
-from rnnc.dialects.fixed import Format
+from rnnc.dialects.arrays import array_of, numpy_dtype
+from rnnc.dialects.fixed import Format, Overflow, Rounding, Symmetry
 
 
 @irdl_attr_definition
@@ -120,24 +131,100 @@ def _check(op: IRDLOperation, expected_shape, expected_format: Format) -> None:
         )
 
 
-def _check_modes(op, rounding: StringAttr | None, overflow: StringAttr | None):
-    if rounding is not None and rounding.data not in fixed.ROUNDING_MODES:
-        raise VerifyException(
-            f"{op.name}: unknown rounding mode '{rounding.data}', expected one of "
-            + ", ".join(fixed.ROUNDING_MODES)
-        )
-    if overflow is not None and overflow.data not in fixed.OVERFLOW_MODES:
-        raise VerifyException(
-            f"{op.name}: unknown overflow mode '{overflow.data}', expected one of "
-            + ", ".join(fixed.OVERFLOW_MODES)
-        )
+# --------------------------------------------------------------------- modes
+
+
+@irdl_attr_definition
+class RoundingAttr(EnumAttribute[Rounding], SpacedOpaqueSyntaxAttribute):
+    """A cast's rounding mode (`fixed.Rounding`)."""
+
+    name = "fxp.rounding"
+
+
+@irdl_attr_definition
+class OverflowAttr(EnumAttribute[Overflow], SpacedOpaqueSyntaxAttribute):
+    """A cast's overflow mode (`fixed.Overflow`)."""
+
+    name = "fxp.overflow"
+
+
+@irdl_attr_definition
+class SymmetryAttr(EnumAttribute[Symmetry], SpacedOpaqueSyntaxAttribute):
+    """How a table covers its input (`fixed.Symmetry`)."""
+
+    name = "fxp.symmetry"
+
+
+MODE_ATTRS: dict[str, type[EnumAttribute]] = {
+    "rounding": RoundingAttr,
+    "overflow": OverflowAttr,
+    "symmetry": SymmetryAttr,
+}
+"""Mode properties by name: in the custom syntax they read and print as strings."""
+
+_MODE_WHAT = {"rounding": "rounding mode", "overflow": "overflow mode"}
+
+
+def mode_attr(name: str, value: str) -> EnumAttribute:
+    """The enum attribute of mode property `name` (ValueError if unknown)."""
+    attr = MODE_ATTRS[name]
+    return attr(attr.enum_type(value))
+
+
+def _unknown_mode(op_name: str, name: str, value: str) -> str:
+    attr = MODE_ATTRS[name]
+    if name == "symmetry":
+        return f"{op_name}: unknown symmetry '{value}'"
+    return (
+        f"{op_name}: unknown {_MODE_WHAT[name]} '{value}', expected one of "
+        + ", ".join(m.value for m in attr.enum_type)
+    )
+
+
+# --------------------------------------------------------- reference semantics
+
+
+class FxpSemantics(ABC):
+    """An fxp op's meaning on raw integer arrays, written with the rules of
+    `rnnc.dialects.fixed`: the one definition the interpreter's kernels and the
+    fxp → hw conversion are tested against (tests/test_fxp_semantics.py)."""
+
+    @abstractmethod
+    def reference(self, args: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
+        """The results (raw values in `fixed.raw_array` form; floats for
+        dequantize) and the number of values pushed out of range."""
+
+
+def reference(op, args: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
+    """`op.reference(args)`: results and overflow events of one fxp op."""
+    if not isinstance(op, FxpSemantics):
+        raise ValueError(f"{op.name} is not an fxp op")
+    return op.reference(args)
+
+
+def evaluate(op, args: list[np.ndarray]) -> list[np.ndarray]:
+    """One fxp op on operand arrays by its reference semantics: raw integers in and
+    out as int64 (Python-int object arrays above 64 bits); quantize takes floats,
+    dequantize returns floats."""
+    results, _ = reference(op, args)
+    out = []
+    for value, array in zip(op.results, results, strict=True):
+        if is_fixed(value):
+            width = format_of(value).width
+            array = np.asarray(array)
+            if width <= fixed.INT64_WIDTH:
+                array = array.astype(np.int64)
+            elif array.dtype != object:
+                array = fixed.raw_array(array, width)
+        out.append(array)
+    return out
 
 
 # ------------------------------------------------------------------- constants
 
 
 @irdl_op_definition
-class ConstantOp(IRDLOperation):
+class ConstantOp(IRDLOperation, FxpSemantics):
     """Raw integers (i64 dense) of a fixed-point tensor: weights, biases, tables."""
 
     name = "fxp.constant"
@@ -159,83 +246,157 @@ class ConstantOp(IRDLOperation):
             raise VerifyException("fxp.constant: raw values must be i64")
         if tuple(raw_type.get_shape()) != _shape(self.result):
             raise VerifyException("fxp.constant: value and result shapes differ")
-        from rnnc.dialects.arrays import array_of
-
         raw = array_of(self.value)
         if raw.size and (raw.min() < fmt.min_raw or raw.max() > fmt.max_raw):
             raise VerifyException(
                 f"fxp.constant: raw values outside the range of {fmt}"
             )
 
+    def reference(self, args):
+        return [fixed.raw_array(array_of(self.value), format_of(self.result).width)], 0
+
+
+# ------------------------------------------------------------- unary syntax
+
+
+class _UnaryOp(IRDLOperation):
+    """`op %x {props} : T -> U`. Properties sit in the attribute dictionary (as
+    MLIR allows), modes as strings (`rounding = "floor"`), defaults left out."""
+
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+
+    @classmethod
+    def parse(cls, parser: Parser) -> Self:
+        operand = parser.parse_unresolved_operand()
+        start = parser.pos
+        attrs = parser.parse_optional_attr_dict()
+        end = parser.pos
+        parser.parse_punctuation(":")
+        src = parser.parse_type()
+        parser.parse_punctuation("->")
+        dst = parser.parse_type()
+        props = {}
+        for name in cls.get_irdl_definition().properties:
+            if name not in attrs:
+                continue
+            value = attrs.pop(name)
+            if name in MODE_ATTRS and isinstance(value, StringAttr):
+                try:
+                    value = mode_attr(name, value.data)
+                except ValueError:
+                    message = _unknown_mode(cls.name, name, value.data)
+                    parser.raise_error(message, start, end)
+            props[name] = value
+        return cls.build(
+            operands=[parser.resolve_operand(operand, src)],
+            result_types=[dst],
+            properties=props,
+            attributes=attrs,
+        )
+
+    def print(self, printer: Printer) -> None:
+        defs = self.get_irdl_definition().properties
+        shown: dict[str, Attribute] = dict(self.attributes)
+        for name, value in self.properties.items():
+            if value == defs[name].default_value:
+                continue
+            if isinstance(value, EnumAttribute):
+                value = StringAttr(str(value.data))
+            shown[name] = value
+        printer.print_string(" ")
+        printer.print_operand(self.input)
+        printer.print_op_attributes(shown)
+        printer.print_string(" : ")
+        printer.print_attribute(self.input.type)
+        printer.print_string(" -> ")
+        printer.print_attribute(self.result.type)
+
+
+class _ModesOp(_UnaryOp):
+    rounding = prop_def(RoundingAttr, default_value=RoundingAttr(Rounding.HALF_EVEN))
+    overflow = prop_def(OverflowAttr, default_value=OverflowAttr(Overflow.SATURATE))
+
+    @staticmethod
+    def modes(rounding: str, overflow: str) -> dict[str, Attribute]:
+        return {
+            "rounding": mode_attr("rounding", rounding),
+            "overflow": mode_attr("overflow", overflow),
+        }
+
 
 # ------------------------------------------------------------- float boundary
 
 
-class _ModesOp(IRDLOperation):
-    rounding = prop_def(StringAttr, default_value=StringAttr("half-even"))
-    overflow = prop_def(StringAttr, default_value=StringAttr("saturate"))
-    irdl_options = (ParsePropInAttrDict(),)
-
-    def verify_(self) -> None:
-        _check_modes(self, self.rounding, self.overflow)
-
-
 @irdl_op_definition
-class QuantizeOp(_ModesOp):
+class QuantizeOp(_ModesOp, FxpSemantics):
     """Float tensor → fixed point (model inputs)."""
 
     name = "fxp.quantize"
-    input = operand_def(TensorType)
-    result = result_def(TensorType)
-    traits = traits_def(Pure())
-    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def verify_(self) -> None:
-        super().verify_()
         format_of(self.result)
         if _shape(self.input) != _shape(self.result):
             raise VerifyException("fxp.quantize: shapes differ")
 
+    def reference(self, args):
+        raw, bad = fixed.quantize(
+            args[0], format_of(self.result), self.rounding.data, self.overflow.data
+        )
+        return [raw], bad
+
 
 @irdl_op_definition
-class DequantizeOp(IRDLOperation):
+class DequantizeOp(_UnaryOp, FxpSemantics):
     """Fixed point → float, exact (model outputs)."""
 
     name = "fxp.dequantize"
-    input = operand_def(TensorType)
-    result = result_def(TensorType)
-    traits = traits_def(Pure())
-    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def verify_(self) -> None:
         format_of(self.input)
         if _shape(self.input) != _shape(self.result):
             raise VerifyException("fxp.dequantize: shapes differ")
 
+    def reference(self, args):
+        dtype = numpy_dtype(self.result.type.element_type)
+        return [format_of(self.input).to_float(args[0]).astype(dtype)], 0
+
 
 # ------------------------------------------------------------------ arithmetic
 
 
-class _BinaryOp(IRDLOperation):
+class _BinaryOp(IRDLOperation, FxpSemantics):
+    """An exact op of two tensors: its result shape and format follow from the
+    operands' (`result_type`), checked by the verifier."""
+
     lhs = operand_def(TensorType)
     rhs = operand_def(TensorType)
     result = result_def(TensorType)
     traits = traits_def(Pure())
     assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
 
-    RULE: ClassVar = None
+    RULE: ClassVar = None  # (lhs format, rhs format) -> result format
+
+    @classmethod
+    def result_type(cls, lhs: SSAValue, rhs: SSAValue) -> tuple[tuple, Format]:
+        """Raises ValueError when the shapes do not combine."""
+        shape = shapes.broadcast(_shape(lhs), _shape(rhs))
+        return shape, cls.RULE(format_of(lhs), format_of(rhs))
 
     def __init__(self, lhs: SSAValue, rhs: SSAValue):
-        shape = shapes.broadcast(_shape(lhs), _shape(rhs))
-        fmt = type(self).RULE(format_of(lhs), format_of(rhs))
+        shape, fmt = self.result_type(lhs, rhs)
         super().__init__(operands=[lhs, rhs], result_types=[fixed_tensor(shape, fmt)])
 
     def verify_(self) -> None:
         try:
-            shape = shapes.broadcast(_shape(self.lhs), _shape(self.rhs))
+            shape, fmt = self.result_type(self.lhs, self.rhs)
         except ValueError as err:
             raise VerifyException(f"{self.name}: {err}") from err
-        _check(self, shape, type(self).RULE(format_of(self.lhs), format_of(self.rhs)))
+        _check(self, shape, fmt)
+
+    def formats(self) -> tuple[Format, Format]:
+        return format_of(self.lhs), format_of(self.rhs)
 
 
 @irdl_op_definition
@@ -243,11 +404,19 @@ class AddOp(_BinaryOp):
     name = "fxp.add"
     RULE: ClassVar = staticmethod(fixed.add_format)
 
+    def reference(self, args):
+        fa, fb = self.formats()
+        return [fixed.add(args[0], fa, args[1], fb)[0]], 0
+
 
 @irdl_op_definition
 class SubOp(_BinaryOp):
     name = "fxp.sub"
     RULE: ClassVar = staticmethod(fixed.add_format)
+
+    def reference(self, args):
+        fa, fb = self.formats()
+        return [fixed.add(args[0], fa, args[1], fb, subtract=True)[0]], 0
 
 
 @irdl_op_definition
@@ -255,64 +424,61 @@ class MulOp(_BinaryOp):
     name = "fxp.mul"
     RULE: ClassVar = staticmethod(fixed.mul_format)
 
+    def reference(self, args):
+        fa, fb = self.formats()
+        return [fixed.mul(args[0], fa, args[1], fb)[0]], 0
+
 
 @irdl_op_definition
-class MatMulOp(IRDLOperation):
+class MatMulOp(_BinaryOp):
     """Exact matrix product: width grows by ceil(log2(K)) over the product width."""
 
     name = "fxp.matmul"
-    lhs = operand_def(TensorType)
-    rhs = operand_def(TensorType)
-    result = result_def(TensorType)
-    traits = traits_def(Pure())
-    assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
 
-    def __init__(self, lhs: SSAValue, rhs: SSAValue):
+    @classmethod
+    def result_type(cls, lhs: SSAValue, rhs: SSAValue) -> tuple[tuple, Format]:
         shape = shapes.matmul(_shape(lhs), _shape(rhs))
-        fmt = fixed.matmul_format(format_of(lhs), format_of(rhs), _shape(lhs)[-1])
-        super().__init__(operands=[lhs, rhs], result_types=[fixed_tensor(shape, fmt)])
+        terms = _shape(lhs)[-1]
+        return shape, fixed.matmul_format(format_of(lhs), format_of(rhs), terms)
 
-    def verify_(self) -> None:
-        try:
-            shape = shapes.matmul(_shape(self.lhs), _shape(self.rhs))
-        except ValueError as err:
-            raise VerifyException(f"fxp.matmul: {err}") from err
-        fmt = fixed.matmul_format(
-            format_of(self.lhs), format_of(self.rhs), _shape(self.lhs)[-1]
-        )
-        _check(self, shape, fmt)
+    def reference(self, args):
+        a, b = np.asarray(args[0]), np.asarray(args[1])
+        fa, fb = self.formats()
+        return [fixed.matmul(a, fa, b, fb)[0]], 0
 
 
 @irdl_op_definition
-class CastOp(_ModesOp):
+class CastOp(_ModesOp, FxpSemantics):
     """The only lossy op: re-scale with `rounding`, fit with `overflow`."""
 
     name = "fxp.cast"
-    input = operand_def(TensorType)
-    result = result_def(TensorType)
-    traits = traits_def(Pure())
-    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(self, input: SSAValue, fmt: Format, rounding: str, overflow: str):
         super().__init__(
             operands=[input],
             result_types=[fixed_tensor(_shape(input), fmt)],
-            properties={
-                "rounding": StringAttr(rounding),
-                "overflow": StringAttr(overflow),
-            },
+            properties=self.modes(rounding, overflow),
         )
 
     def verify_(self) -> None:
-        super().verify_()
         format_of(self.input)
         format_of(self.result)
         if not shapes.compatible(_shape(self.input), _shape(self.result)):
             raise VerifyException("fxp.cast: shapes differ")
 
+    def reference(self, args):
+        raw, bad = fixed.cast(
+            args[0],
+            format_of(self.input),
+            format_of(self.result),
+            self.rounding.data,
+            self.overflow.data,
+        )
+        return [raw], bad
+
 
 @irdl_op_definition
-class ClipOp(IRDLOperation):
+class ClipOp(IRDLOperation, FxpSemantics):
     """Clamp to [min, max], raw integers of the (unchanged) format."""
 
     name = "fxp.clip"
@@ -332,14 +498,15 @@ class ClipOp(IRDLOperation):
             properties={"min": IntegerAttr(lo, 64), "max": IntegerAttr(hi, 64)},
         )
 
+    def reference(self, args):
+        return [np.clip(args[0], self.min.value.data, self.max.value.data)], 0
+
 
 # ------------------------------------------------------------------ activations
 
-SYMMETRIES = ("none", "odd", "sigmoid")
-
 
 @irdl_op_definition
-class LutOp(IRDLOperation):
+class LutOp(_UnaryOp, FxpSemantics):
     """Table lookup over |x| (see docs/fixed-point.md, activation LUT).
 
     index = min(|raw| · 2^-shift, N-1); y = table[index], sign-reconstructed by
@@ -347,35 +514,36 @@ class LutOp(IRDLOperation):
     table covers [-R, R) and index = clamp((raw · 2^-shift) + N/2, 0, N-1)."""
 
     name = "fxp.lut"
-    input = operand_def(TensorType)
-    result = result_def(TensorType)
     table = prop_def(DenseIntOrFPElementsAttr)
     shift = prop_def(IntegerAttr)
-    symmetry = prop_def(StringAttr)
-    traits = traits_def(Pure())
-    irdl_options = (ParsePropInAttrDict(),)
-    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    symmetry = prop_def(SymmetryAttr)
 
     def verify_(self) -> None:
         format_of(self.input)
         out = format_of(self.result)
-        if self.symmetry.data not in SYMMETRIES:
-            raise VerifyException(f"fxp.lut: unknown symmetry '{self.symmetry.data}'")
         if _shape(self.input) != _shape(self.result):
             raise VerifyException("fxp.lut: shapes differ")
         if self.table.get_type().element_type != i64:
             raise VerifyException("fxp.lut: table must hold i64 raw values")
-        from rnnc.dialects.arrays import array_of
-
         table = array_of(self.table)
         if table.ndim != 1 or table.size == 0:
             raise VerifyException("fxp.lut: table must be a non-empty vector")
         if table.min() < out.min_raw or table.max() > out.max_raw:
             raise VerifyException(f"fxp.lut: table values outside the range of {out}")
 
+    def reference(self, args):
+        raw = fixed.lut(
+            args[0],
+            array_of(self.table),
+            self.shift.value.data,
+            self.symmetry.data,
+            format_of(self.result),
+        )
+        return [raw], 0
+
 
 @irdl_op_definition
-class PwlOp(_ModesOp):
+class PwlOp(_ModesOp, FxpSemantics):
     """Piecewise linear: segment i covers [breakpoints[i-1], breakpoints[i]).
 
     y = cast(slope_i · x, out, rounding) + intercept_i, then `overflow`. Breakpoints
@@ -383,17 +551,12 @@ class PwlOp(_ModesOp):
     intercepts raw in the output format."""
 
     name = "fxp.pwl"
-    input = operand_def(TensorType)
-    result = result_def(TensorType)
     breakpoints = prop_def(DenseArrayBase)
     slopes = prop_def(DenseArrayBase)
     intercepts = prop_def(DenseArrayBase)
     slope_frac = prop_def(IntegerAttr)
-    traits = traits_def(Pure())
-    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def verify_(self) -> None:
-        super().verify_()
         format_of(self.input)
         format_of(self.result)
         n = len(self.slopes.get_values())
@@ -404,6 +567,20 @@ class PwlOp(_ModesOp):
         bps = list(self.breakpoints.get_values())
         if bps != sorted(bps):
             raise VerifyException("fxp.pwl: breakpoints must be increasing")
+
+    def reference(self, args):
+        raw, bad = fixed.pwl(
+            args[0],
+            format_of(self.input),
+            np.array(self.breakpoints.get_values(), np.int64),
+            np.array(self.slopes.get_values(), np.int64),
+            self.slope_frac.value.data,
+            np.array(self.intercepts.get_values(), np.int64),
+            format_of(self.result),
+            self.rounding.data,
+            self.overflow.data,
+        )
+        return [raw], bad
 
 
 Fxp = Dialect(
@@ -421,5 +598,5 @@ Fxp = Dialect(
         LutOp,
         PwlOp,
     ],
-    [FixedType],
+    [FixedType, RoundingAttr, OverflowAttr, SymmetryAttr],
 )

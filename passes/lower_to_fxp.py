@@ -7,15 +7,19 @@ formats change. Constants are quantized (half-even, saturating), float inputs en
 through `fxp.quantize` and outputs leave through `fxp.dequantize`; tables and PWL
 constants of approximated activations are quantized to their input/output formats.
 After the pass no float arithmetic is left (checked by `check_no_float`).
+
+The conversion is one rewrite pattern per op kind (`patterns`), applied by a
+`PatternRewriteWalker` in IR order, so an op's operands are lowered before it; a
+recurrence retypes its body's arguments before the body is lowered and is rebuilt
+with its new result types when its `rnn.yield` is. Formats are read through the
+attribute names of `assign_formats` (FORMAT, QCLASS, STATE_FORMATS).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from xdsl.builder import Builder
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
@@ -24,19 +28,25 @@ from xdsl.dialects.builtin import (
     DictionaryAttr,
     IntegerAttr,
     ModuleOp,
-    StringAttr,
     TensorType,
     i64,
 )
-from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
 from xdsl.rewriter import InsertPoint
 
 from rnnc.dialects import approx, fixed, fxp, rnn
 from rnnc.dialects.arrays import array_of, dense_of
 from rnnc.dialects.errors import RnncError
 from rnnc.dialects.fixed import Format
-from rnnc.dialects.rnn_semantics import activate, main_function
+from rnnc.dialects.rnn_semantics import activate
 from rnnc.passes.assign_formats import FORMAT, QCLASS, STATE_FORMATS
 
 
@@ -54,35 +64,44 @@ def _shape(value: SSAValue) -> tuple[int, ...]:
     return rnn.shape_of(value)
 
 
+def _retyped(value: SSAValue, like: SSAValue) -> TensorType:
+    """`value`'s shape with the element type of `like`."""
+    return TensorType(rnn.element_type_of(like), list(_shape(value)))
+
+
+def _is_float(value: SSAValue) -> bool:
+    return rnn.element_type_of(value).name in ("f32", "f64")
+
+
+@dataclass
 class Lowering:
-    def __init__(self, rounding: str, overflow: str):
-        self.rounding = rounding
-        self.overflow = overflow
-        self.values: dict[SSAValue, SSAValue] = {}
-        self.builder: Builder | None = None
-        self.saturated_constants: list[str] = []
+    """What the patterns share: the cast modes and the report of constants that
+    saturated when quantized. The patterns run in IR order, so an op's operands
+    are already lowered when it is."""
 
-    # ------------------------------------------------------------- helpers
+    rounding: str
+    overflow: str
+    saturated_constants: list[str] = field(default_factory=list)
 
-    def emit(self, op: Operation, name: str | None = None) -> SSAValue:
-        assert self.builder is not None
-        self.builder.insert(op)
-        if not op.results:
-            return None  # type: ignore[return-value]
+    def emit(self, rewriter: PatternRewriter, op: Operation, name=None) -> SSAValue:
+        """Insert `op` before the op being lowered; its (first) result."""
+        rewriter.insert(op)
         if name:
             op.results[0].name_hint = name
         return op.results[0]
 
-    def cast(self, value: SSAValue, fmt: Format, name: str | None = None) -> SSAValue:
+    def cast(self, rewriter: PatternRewriter, value: SSAValue, fmt: Format):
         if fxp.format_of(value) == fmt:
             return value
-        return self.emit(fxp.CastOp(value, fmt, self.rounding, self.overflow), name)
+        cast = fxp.CastOp(value, fmt, self.rounding, self.overflow)
+        return self.emit(rewriter, cast)
 
-    def get(self, value: SSAValue) -> SSAValue:
-        return self.values[value]
-
-    def fixed_constant(self, array: np.ndarray, fmt: Format, name: str | None):
-        raw, _ = fixed.quantize(array, fmt, fixed.CONSTANT_ROUNDING, "saturate")
+    def fixed_constant(
+        self, rewriter: PatternRewriter, array: np.ndarray, fmt: Format, name
+    ) -> SSAValue:
+        raw, _ = fixed.quantize(
+            array, fmt, fixed.CONSTANT_ROUNDING, fixed.CONSTANT_OVERFLOW
+        )
         # Saturating the range's edge by < 1 lsb is rounding; report what is more.
         err = np.abs(fmt.to_float(raw) - np.asarray(array, np.float64))
         bad = int(np.count_nonzero(err > float(fmt.lsb)))
@@ -90,340 +109,442 @@ class Lowering:
             self.saturated_constants.append(
                 f"%{name or '?'}: {bad} values, max error {err.max():.3g}"
             )
-        return self.emit(fxp.ConstantOp(dense_of(raw.astype(np.int64)), fmt), name)
+        const = fxp.ConstantOp(dense_of(raw.astype(np.int64)), fmt)
+        return self.emit(rewriter, const, name)
 
-    # ------------------------------------------------------------- driving
 
-    def lower_function(self, fn: func.FuncOp) -> None:
-        old_block = fn.body.block
-        new_block = Block(arg_types=[a.type for a in old_block.args])
-        self.builder = Builder(InsertPoint.at_end(new_block))
+def _replace(rewriter: PatternRewriter, op: Operation, values) -> None:
+    """The lowered values take the place (and, unnamed, the names) of op's results."""
+    rewriter.replace(op, (), list(values))
+
+
+class LoweringPattern(RewritePattern):
+    def __init__(self, low: Lowering):
+        self.low = low
+
+
+# ------------------------------------------------------------ function boundary
+
+
+class LowerFunction(LoweringPattern):
+    """Inputs with a format enter through `fxp.quantize`; argument attributes keep
+    only the ONNX name and the format."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, fn: func.FuncOp, rewriter: PatternRewriter):
+        block = fn.body.block
         arg_attrs = fn.arg_attrs.data if fn.arg_attrs is not None else []
-        for i, (old, new) in enumerate(
-            zip(old_block.args, new_block.args, strict=True)
-        ):
-            new.name_hint = old.name_hint
+        quantized = []
+        for i, arg in enumerate(block.args):
             fmt_attr = arg_attrs[i].data.get(FORMAT) if i < len(arg_attrs) else None
-            if isinstance(fmt_attr, ArrayAttr):
-                fmt = fmt_attr.data[0].format
-                self.values[old] = self.emit(
-                    fxp.QuantizeOp.build(
-                        operands=[new],
-                        result_types=[fxp.fixed_tensor(_shape(old), fmt)],
-                        properties={
-                            "rounding": StringAttr(self.rounding),
-                            "overflow": StringAttr(self.overflow),
-                        },
-                    ),
-                    f"{old.name_hint or 'in'}_q",
-                )
-            else:
-                self.values[old] = new
-        self.lower_ops(old_block)
-        fn.body.detach_block(old_block)
-        fn.body.add_block(new_block)
+            if not isinstance(fmt_attr, ArrayAttr):
+                continue
+            quantize = fxp.QuantizeOp.build(
+                operands=[arg],
+                result_types=[fxp.fixed_tensor(_shape(arg), fmt_attr.data[0].format)],
+                properties=fxp.QuantizeOp.modes(self.low.rounding, self.low.overflow),
+            )
+            quantize.result.name_hint = f"{arg.name_hint or 'in'}_q"
+            quantized.append((arg, quantize))
+        first = block.first_op
+        for arg, quantize in quantized:
+            rewriter.insert(quantize, InsertPoint.before(first))
+            rewriter.replace_uses_with_if(
+                arg, quantize.result, lambda use, q=quantize: use.operation is not q
+            )
         if fn.arg_attrs is not None:
+            keep = ("onnx.name", FORMAT)
             fn.arg_attrs = ArrayAttr(
                 [
-                    DictionaryAttr(
-                        {k: v for k, v in d.data.items() if k in ("onnx.name", FORMAT)}
-                    )
+                    DictionaryAttr({k: v for k, v in d.data.items() if k in keep})
                     for d in fn.arg_attrs.data
                 ]
             )
 
-    def lower_ops(self, block: Block) -> None:
-        for op in block.ops:
-            self.lower_op(op)
 
-    def lower_op(self, op: Operation) -> None:
-        handler = HANDLERS.get(type(op))
-        if handler is None:
-            raise RnncError(f"{op.name} cannot be lowered to fixed point")
-        for old, new in zip(op.results, handler(self, op), strict=True):
-            if old.name_hint and not new.name_hint:
-                new.name_hint = old.name_hint
-            self.values[old] = new
+class LowerReturn(LoweringPattern):
+    """Outputs leave fixed point through `fxp.dequantize`."""
 
-
-Handler = Callable[[Lowering, Operation], list[SSAValue]]
-HANDLERS: dict[type[Operation], Handler] = {}
-
-
-def handles(*types: type[Operation]):
-    def register(fn: Handler) -> Handler:
-        for t in types:
-            HANDLERS[t] = fn
-        return fn
-
-    return register
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: func.ReturnOp, rewriter: PatternRewriter):
+        fn = op.parent_op()
+        assert isinstance(fn, func.FuncOp)
+        outs = []
+        for value, float_type in zip(
+            op.operands, fn.function_type.outputs.data, strict=True
+        ):
+            if fxp.is_fixed(value):
+                dequantize = fxp.DequantizeOp.build(
+                    operands=[value], result_types=[float_type]
+                )
+                name = f"{value.name_hint or 'out'}_f"
+                value = self.low.emit(rewriter, dequantize, name)
+            outs.append(value)
+        rewriter.replace(op, func.ReturnOp(*outs))
 
 
-@handles(func.ReturnOp)
-def _return(low: Lowering, op: func.ReturnOp):
-    outs = []
-    for value in op.operands:
-        new = low.get(value)
-        if fxp.is_fixed(new):
-            new = low.emit(
-                fxp.DequantizeOp.build(operands=[new], result_types=[value.type]),
-                f"{value.name_hint or 'out'}_f",
-            )
-        outs.append(new)
-    low.emit(func.ReturnOp(*outs))
-    return []
+# ------------------------------------------------------------------ arithmetic
 
 
-@handles(rnn.ConstantOp)
-def _constant(low: Lowering, op: rnn.ConstantOp):
-    if rnn.element_type_of(op.result).name not in ("f32", "f64"):
-        return [low.emit(rnn.ConstantOp(op.value))]  # shapes, indices, masks
-    const = low.fixed_constant(array_of(op.value), _assigned(op), op.result.name_hint)
-    const.owner.attributes[QCLASS] = op.attributes[QCLASS]
-    return [const]
+class LowerConstant(LoweringPattern):
+    """Float constants are quantized (half-even, saturating); shapes, indices and
+    masks stay `rnn.constant`."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: rnn.ConstantOp, rewriter: PatternRewriter):
+        if not _is_float(op.result):
+            _replace(rewriter, op, [self.low.emit(rewriter, rnn.ConstantOp(op.value))])
+            return
+        const = self.low.fixed_constant(
+            rewriter, array_of(op.value), _assigned(op), op.result.name_hint
+        )
+        const.owner.attributes[QCLASS] = op.attributes[QCLASS]
+        _replace(rewriter, op, [const])
 
 
 _EXACT = {rnn.AddOp: fxp.AddOp, rnn.SubOp: fxp.SubOp, rnn.MulOp: fxp.MulOp}
 
 
-@handles(*_EXACT)
-def _binary(low: Lowering, op):
-    exact = low.emit(_EXACT[type(op)](low.get(op.lhs), low.get(op.rhs)))
-    return [low.cast(exact, _assigned(op))]
+class LowerBinary(LoweringPattern):
+    """add, sub, mul: the exact fxp op, then a cast to the assigned format."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(
+        self, op: rnn.AddOp | rnn.SubOp | rnn.MulOp, rewriter: PatternRewriter
+    ):
+        exact = self.low.emit(rewriter, _EXACT[type(op)](op.lhs, op.rhs))
+        _replace(rewriter, op, [self.low.cast(rewriter, exact, _assigned(op))])
 
 
-@handles(rnn.MatMulOp)
-def _matmul(low: Lowering, op: rnn.MatMulOp):
-    exact = low.emit(fxp.MatMulOp(low.get(op.lhs), low.get(op.rhs)))
-    assigned = _assigned(op)
-    if fxp.format_of(exact).width <= assigned.width:
-        return [exact]  # the exact sum fits the accumulator: nothing to drop
-    return [low.cast(exact, assigned)]
+class LowerMatMul(LoweringPattern):
+    """The exact product; no cast when its sum fits the accumulator width."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: rnn.MatMulOp, rewriter: PatternRewriter):
+        exact = self.low.emit(rewriter, fxp.MatMulOp(op.lhs, op.rhs))
+        assigned = _assigned(op)
+        if fxp.format_of(exact).width > assigned.width:
+            exact = self.low.cast(rewriter, exact, assigned)
+        _replace(rewriter, op, [exact])
 
 
-@handles(rnn.GemmOp)
-def _gemm(low: Lowering, op: rnn.GemmOp):
-    if op.alpha.value.data != 1 or op.beta.value.data != 1:
-        raise RnncError("Gemm with alpha or beta other than 1 has no fixed-point form")
-    a, b = low.get(op.a), low.get(op.b)
-    if op.trans_a.value.data:
-        a = low.emit(rnn.TransposeOp(a, [1, 0]))
-    if op.trans_b.value.data:
-        b = low.emit(rnn.TransposeOp(b, [1, 0]))
-    acc = low.emit(fxp.MatMulOp(a, b))
-    if op.c is not None:
-        acc = low.emit(fxp.AddOp(acc, low.get(op.c)))
-    return [low.cast(acc, _assigned(op))]
+class LowerGemm(LoweringPattern):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: rnn.GemmOp, rewriter: PatternRewriter):
+        if op.alpha.value.data != 1 or op.beta.value.data != 1:
+            raise RnncError(
+                "Gemm with alpha or beta other than 1 has no fixed-point form"
+            )
+        a, b = op.a, op.b
+        if op.trans_a.value.data:
+            a = self.low.emit(rewriter, rnn.TransposeOp(a, [1, 0]))
+        if op.trans_b.value.data:
+            b = self.low.emit(rewriter, rnn.TransposeOp(b, [1, 0]))
+        acc = self.low.emit(rewriter, fxp.MatMulOp(a, b))
+        if op.c is not None:
+            acc = self.low.emit(rewriter, fxp.AddOp(acc, op.c))
+        _replace(rewriter, op, [self.low.cast(rewriter, acc, _assigned(op))])
 
 
-@handles(rnn.ReluOp)
-def _relu(low: Lowering, op: rnn.ReluOp):
-    x = low.get(op.input)
-    clipped = low.emit(fxp.ClipOp(x, 0, fxp.format_of(x).max_raw))
-    return [low.cast(clipped, _assigned(op))]
+class LowerRelu(LoweringPattern):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: rnn.ReluOp, rewriter: PatternRewriter):
+        x = op.input
+        clipped = self.low.emit(rewriter, fxp.ClipOp(x, 0, fxp.format_of(x).max_raw))
+        _replace(rewriter, op, [self.low.cast(rewriter, clipped, _assigned(op))])
 
 
-@handles(rnn.ClipOp)
-def _clip(low: Lowering, op: rnn.ClipOp):
-    x = low.get(op.input)
-    fmt = fxp.format_of(x)
-    lo, hi = fmt.min_raw, fmt.max_raw
-    if op.min is not None:
-        lo = max(lo, int(np.ceil(np.ldexp(op.min.value.data, fmt.frac))))
-    if op.max is not None:
-        hi = min(hi, int(np.floor(np.ldexp(op.max.value.data, fmt.frac))))
-    clipped = low.emit(fxp.ClipOp(x, lo, max(lo, hi)))
-    return [low.cast(clipped, _assigned(op))]
+class LowerClip(LoweringPattern):
+    """Bounds become the raw integers of the input format that stay inside."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: rnn.ClipOp, rewriter: PatternRewriter):
+        x = op.input
+        fmt = fxp.format_of(x)
+        lo, hi = fmt.min_raw, fmt.max_raw
+        if op.min is not None:
+            lo = max(lo, int(np.ceil(np.ldexp(op.min.value.data, fmt.frac))))
+        if op.max is not None:
+            hi = min(hi, int(np.floor(np.ldexp(op.max.value.data, fmt.frac))))
+        clipped = self.low.emit(rewriter, fxp.ClipOp(x, lo, max(lo, hi)))
+        _replace(rewriter, op, [self.low.cast(rewriter, clipped, _assigned(op))])
 
 
-@handles(rnn.LutOp)
-def _lut(low: Lowering, op: rnn.LutOp):
-    x = low.get(op.input)
-    out = _assigned(op)
-    kind, r, k = op.kind.data, op.log2_range.value.data, op.log2_entries.value.data
-    sym = approx.symmetry_of(kind)
-    alpha = None if op.alpha is None else op.alpha.value.data
-    beta = None if op.beta is None else op.beta.value.data
-    values = activate(kind, approx.centers(r, k, sym), alpha, beta)
-    table, _ = fixed.quantize(values, out, fixed.CONSTANT_ROUNDING, "saturate")
-    shift = approx.fixed_shift(r, k, sym, fxp.format_of(x).frac)
-    lut = fxp.LutOp.build(
-        operands=[x],
-        result_types=[fxp.fixed_tensor(_shape(op.result), out)],
-        properties={
-            "table": dense_of(table.astype(np.int64)),
-            "shift": IntegerAttr(shift, 64),
-            "symmetry": StringAttr(sym),
-        },
-    )
-    return [low.emit(lut)]
+# ------------------------------------------------------------------ activations
+
+
+class LowerLut(LoweringPattern):
+    """The table, evaluated at the bins' centres and quantized to the output."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: rnn.LutOp, rewriter: PatternRewriter):
+        x = op.input
+        out = _assigned(op)
+        kind, r, k = op.kind.data, op.log2_range.value.data, op.log2_entries.value.data
+        sym = approx.symmetry_of(kind)
+        alpha = None if op.alpha is None else op.alpha.value.data
+        beta = None if op.beta is None else op.beta.value.data
+        values = activate(kind, approx.centers(r, k, sym), alpha, beta)
+        table, _ = fixed.quantize(
+            values, out, fixed.CONSTANT_ROUNDING, fixed.CONSTANT_OVERFLOW
+        )
+        shift = approx.fixed_shift(r, k, sym, fxp.format_of(x).frac)
+        lut = fxp.LutOp.build(
+            operands=[x],
+            result_types=[fxp.fixed_tensor(_shape(op.result), out)],
+            properties={
+                "table": dense_of(table.astype(np.int64)),
+                "shift": IntegerAttr(shift, 64),
+                "symmetry": fxp.SymmetryAttr(sym),
+            },
+        )
+        _replace(rewriter, op, [self.low.emit(rewriter, lut)])
 
 
 SLOPE_BITS = 16
 
 
-@handles(rnn.PwlOp)
-def _pwl(low: Lowering, op: rnn.PwlOp):
-    x = low.get(op.input)
-    src, out = fxp.format_of(x), _assigned(op)
-    bps = np.array(op.breakpoints.get_values(), np.float64)
-    slopes = np.array(op.slopes.get_values(), np.float64)
-    intercepts = np.array(op.intercepts.get_values(), np.float64)
-    # x ≥ b  ⇔  raw ≥ ceil(b·2^F): breakpoints keep their meaning on the grid.
-    raw_bps = np.clip(np.ceil(np.ldexp(bps, src.frac)), -(2.0**62), 2.0**62)
-    m = float(np.abs(slopes).max()) if slopes.size else 0.0
-    slope_fmt = fixed.format_for_range(-m, m, SLOPE_BITS)
-    raw_slopes, _ = fixed.quantize(
-        slopes, slope_fmt, fixed.CONSTANT_ROUNDING, "saturate"
-    )
-    raw_icepts, _ = fixed.quantize(intercepts, out, fixed.CONSTANT_ROUNDING, "saturate")
-    pwl = fxp.PwlOp.build(
-        operands=[x],
-        result_types=[fxp.fixed_tensor(_shape(op.result), out)],
-        properties={
-            "breakpoints": DenseArrayBase.from_list(
-                i64, raw_bps.astype(np.int64).tolist()
-            ),
-            "slopes": DenseArrayBase.from_list(
-                i64, raw_slopes.astype(np.int64).tolist()
-            ),
-            "intercepts": DenseArrayBase.from_list(
-                i64, raw_icepts.astype(np.int64).tolist()
-            ),
-            "slope_frac": IntegerAttr(slope_fmt.frac, 64),
-            "rounding": StringAttr(low.rounding),
-            "overflow": StringAttr("saturate"),
-        },
-    )
-    return [low.emit(pwl)]
+class LowerPwl(LoweringPattern):
+    """Breakpoints on the input grid, slopes in SLOPE_BITS, intercepts in the
+    output format; saturating."""
 
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: rnn.PwlOp, rewriter: PatternRewriter):
+        x = op.input
+        src, out = fxp.format_of(x), _assigned(op)
+        bps = np.array(op.breakpoints.get_values(), np.float64)
+        slopes = np.array(op.slopes.get_values(), np.float64)
+        intercepts = np.array(op.intercepts.get_values(), np.float64)
+        # x ≥ b  ⇔  raw ≥ ceil(b·2^F): breakpoints keep their meaning on the grid.
+        raw_bps = np.clip(np.ceil(np.ldexp(bps, src.frac)), -(2.0**62), 2.0**62)
+        m = float(np.abs(slopes).max()) if slopes.size else 0.0
+        slope_fmt = fixed.format_for_range(-m, m, SLOPE_BITS)
+        rounding, overflow = fixed.CONSTANT_ROUNDING, fixed.CONSTANT_OVERFLOW
+        raw_slopes, _ = fixed.quantize(slopes, slope_fmt, rounding, overflow)
+        raw_icepts, _ = fixed.quantize(intercepts, out, rounding, overflow)
 
-@handles(rnn.SigmoidOp, rnn.TanhOp, rnn.ActivationOp)
-def _not_approximated(low: Lowering, op):
-    raise RnncError(
-        f"{op.name} %{op.results[0].name_hint or '?'} has no fixed-point form: run "
-        "approximate-activations before lower-to-fxp"
-    )
+        def ints(values: np.ndarray) -> DenseArrayBase:
+            return DenseArrayBase.from_list(i64, values.astype(np.int64).tolist())
 
-
-@handles(rnn.DivOp)
-def _div(low: Lowering, op):
-    raise RnncError("division (ONNX Div) is not supported in fixed point")
-
-
-def _retyped(value: SSAValue, like: SSAValue) -> TensorType:
-    """`value`'s shape with the element type of `like`."""
-    return TensorType(rnn.element_type_of(like), list(_shape(value)))
-
-
-@handles(*rnn.LAYOUT_OPS)
-def _shape_op(low: Lowering, op):
-    x = low.get(op.operands[0])
-    new = type(op).build(
-        operands=[x],
-        result_types=[_retyped(op.results[0], x)],
-        properties=dict(op.properties),
-    )
-    return [low.emit(new)]
-
-
-@handles(rnn.GatherOp)
-def _gather(low: Lowering, op: rnn.GatherOp):
-    data, idx = low.get(op.data), low.get(op.indices)
-    new = rnn.GatherOp.build(
-        operands=[data, idx],
-        result_types=[_retyped(op.result, data)],
-        properties=dict(op.properties),
-    )
-    return [low.emit(new)]
-
-
-@handles(rnn.SelectOp)
-def _select(low: Lowering, op: rnn.SelectOp):
-    on_true = low.get(op.on_true)
-    on_false = low.get(op.on_false)
-    if fxp.is_fixed(on_true):
-        on_false = low.cast(on_false, fxp.format_of(on_true))
-    return [low.emit(rnn.SelectOp(low.get(op.cond), on_true, on_false))]
-
-
-@handles(rnn.ConcatOp)
-def _concat(low: Lowering, op: rnn.ConcatOp):
-    parts = [low.get(v) for v in op.inputs]
-    if all(fxp.is_fixed(p) for p in parts):
-        common = fxp.format_of(parts[0])
-        for p in parts[1:]:
-            common = fixed.select_format(common, fxp.format_of(p))
-        parts = [low.cast(p, common) for p in parts]
-    return [low.emit(rnn.ConcatOp(parts, op.axis.value.data))]
-
-
-@handles(rnn.CastOp)
-def _cast(low: Lowering, op: rnn.CastOp):
-    x = low.get(op.input)
-    if fxp.is_fixed(x):
-        if op.result.type.element_type.name not in ("f32", "f64"):
-            raise RnncError("a cast from fixed point to integers is not supported")
-        return [x]
-    return [low.emit(rnn.CastOp.build(operands=[x], result_types=[op.result.type]))]
-
-
-@handles(rnn.SequenceMaskOp)
-def _mask(low: Lowering, op: rnn.SequenceMaskOp):
-    return [low.emit(rnn.SequenceMaskOp(low.get(op.seq_lens), low.get(op.like)))]
-
-
-@handles(rnn.SoftmaxOp, rnn.LogSoftmaxOp)
-def _softmax(low: Lowering, op):
-    uses = [u.operation for u in op.results[0].uses]
-    if not uses or not all(isinstance(u, func.ReturnOp) for u in uses):
-        raise RnncError(f"{op.name} inside the model has no fixed-point form")
-    x = low.get(op.operands[0])
-    if fxp.is_fixed(x):
-        x = low.emit(
-            fxp.DequantizeOp.build(operands=[x], result_types=[op.operands[0].type])
+        pwl = fxp.PwlOp.build(
+            operands=[x],
+            result_types=[fxp.fixed_tensor(_shape(op.result), out)],
+            properties={
+                "breakpoints": ints(raw_bps),
+                "slopes": ints(raw_slopes),
+                "intercepts": ints(raw_icepts),
+                "slope_frac": IntegerAttr(slope_fmt.frac, 64),
+                **fxp.PwlOp.modes(self.low.rounding, fixed.Overflow.SATURATE),
+            },
         )
-    new = type(op).build(
-        operands=[x], result_types=[op.results[0].type], properties=dict(op.properties)
-    )
-    return [low.emit(new)]
+        _replace(rewriter, op, [self.low.emit(rewriter, pwl)])
 
 
-@handles(rnn.RecurrenceOp)
-def _recurrence(low: Lowering, op: rnn.RecurrenceOp):
+class RejectFloatOnly(RewritePattern):
+    """Ops with no fixed-point form: exact activations, division."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter):
+        if isinstance(op, rnn.SigmoidOp | rnn.TanhOp | rnn.ActivationOp):
+            raise RnncError(
+                f"{op.name} %{op.results[0].name_hint or '?'} has no fixed-point "
+                "form: run approximate-activations before lower-to-fxp"
+            )
+        if isinstance(op, rnn.DivOp):
+            raise RnncError("division (ONNX Div) is not supported in fixed point")
+
+
+# ------------------------------------------------------- data movement, control
+
+
+class LowerLayout(LoweringPattern):
+    """Shape ops and gather move raw values unchanged: only the type changes."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter):
+        if not isinstance(op, (*rnn.LAYOUT_OPS, rnn.GatherOp)):
+            return
+        new = type(op).build(
+            operands=list(op.operands),
+            result_types=[_retyped(op.results[0], op.operands[0])],
+            properties=dict(op.properties),
+        )
+        _replace(rewriter, op, [self.low.emit(rewriter, new)])
+
+
+class LowerSelect(LoweringPattern):
+    """Both branches in the true branch's format."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: rnn.SelectOp, rewriter: PatternRewriter):
+        on_true, on_false = op.on_true, op.on_false
+        if fxp.is_fixed(on_true):
+            on_false = self.low.cast(rewriter, on_false, fxp.format_of(on_true))
+        new = rnn.SelectOp(op.cond, on_true, on_false)
+        _replace(rewriter, op, [self.low.emit(rewriter, new)])
+
+
+class LowerConcat(LoweringPattern):
+    """Parts in the smallest format that holds them all, without loss."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: rnn.ConcatOp, rewriter: PatternRewriter):
+        parts = list(op.inputs)
+        if all(fxp.is_fixed(p) for p in parts):
+            common = fxp.format_of(parts[0])
+            for p in parts[1:]:
+                common = fixed.select_format(common, fxp.format_of(p))
+            parts = [self.low.cast(rewriter, p, common) for p in parts]
+        new = rnn.ConcatOp(parts, op.axis.value.data)
+        _replace(rewriter, op, [self.low.emit(rewriter, new)])
+
+
+class LowerCast(LoweringPattern):
+    """A cast of fixed point to float is the value itself (it stays exact)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: rnn.CastOp, rewriter: PatternRewriter):
+        x = op.input
+        if fxp.is_fixed(x):
+            if op.result.type.element_type.name not in ("f32", "f64"):
+                raise RnncError("a cast from fixed point to integers is not supported")
+            _replace(rewriter, op, [x])
+            return
+        new = rnn.CastOp.build(operands=[x], result_types=[op.result.type])
+        _replace(rewriter, op, [self.low.emit(rewriter, new)])
+
+
+class LowerSequenceMask(LoweringPattern):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: rnn.SequenceMaskOp, rewriter: PatternRewriter):
+        new = rnn.SequenceMaskOp(op.seq_lens, op.like)
+        _replace(rewriter, op, [self.low.emit(rewriter, new)])
+
+
+class LowerSoftmax(LoweringPattern):
+    """A softmax head stays float, on the dequantized logits."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(
+        self, op: rnn.SoftmaxOp | rnn.LogSoftmaxOp, rewriter: PatternRewriter
+    ):
+        uses = [u.operation for u in op.results[0].uses]
+        if not uses or not all(isinstance(u, func.ReturnOp) for u in uses):
+            raise RnncError(f"{op.name} inside the model has no fixed-point form")
+        x = op.operands[0]
+        if fxp.is_fixed(x):
+            float_type = _retyped(x, op.results[0])
+            x = self.low.emit(
+                rewriter,
+                fxp.DequantizeOp.build(operands=[x], result_types=[float_type]),
+            )
+        new = type(op).build(
+            operands=[x],
+            result_types=[op.results[0].type],
+            properties=dict(op.properties),
+        )
+        _replace(rewriter, op, [self.low.emit(rewriter, new)])
+
+
+def _state_formats(op: rnn.RecurrenceOp) -> list[Format]:
     formats_attr = op.attributes.get(STATE_FORMATS)
     if not isinstance(formats_attr, ArrayAttr):
         raise RnncError("rnn.recurrence has no state_formats: run assign-formats first")
-    formats = [a.format for a in formats_attr.data]
-    seqs = [low.get(v) for v in op.seqs]
-    inits = [low.cast(low.get(v), f) for v, f in zip(op.inits, formats, strict=True)]
-    old_block = op.body.block
-    arg_types = [
-        TensorType(rnn.element_type_of(s), list(_shape(s)[1:])) for s in seqs
-    ] + [i.type for i in inits]
-    block = Block(arg_types=arg_types)
-    for old, new in zip(old_block.args, block.args, strict=True):
-        new.name_hint = old.name_hint
-        low.values[old] = new
-    outer = low.builder
-    low.builder = Builder(InsertPoint.at_end(block))
-    for body_op in old_block.ops:
-        if isinstance(body_op, rnn.YieldOp):
-            values = [low.get(v) for v in body_op.values]
-            n = len(formats)
-            states = [low.cast(v, f) for v, f in zip(values[:n], formats, strict=True)]
-            low.emit(rnn.YieldOp([*states, *values[n:]]))
-            yielded_outputs = values[n:]
-            break
-        low.lower_op(body_op)
-    low.builder = outer
-    steps = _shape(op.seqs[0])[0]
-    out_types = [
-        TensorType(rnn.element_type_of(v), [steps, *_shape(v)]) for v in yielded_outputs
+    return [a.format for a in formats_attr.data]
+
+
+class LowerRecurrence(LoweringPattern):
+    """Before its body: initial states cast to the state formats, the body's
+    arguments retyped (a sequence's element, the states)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: rnn.RecurrenceOp, rewriter: PatternRewriter):
+        formats = _state_formats(op)
+        n_seqs = len(op.seqs)
+        for i, (init, fmt) in enumerate(zip(op.inits, formats, strict=True)):
+            op.operands[n_seqs + i] = self.low.cast(rewriter, init, fmt)
+        block = op.body.block
+        arg_types = [
+            TensorType(rnn.element_type_of(s), list(_shape(s)[1:])) for s in op.seqs
+        ] + [i.type for i in op.inits]
+        for arg, typ in zip(block.args, arg_types, strict=True):
+            rewriter.replace_value_with_new_type(arg, typ)
+
+
+class LowerYield(LoweringPattern):
+    """After the body: states cast to their formats, and the recurrence rebuilt
+    with the result types its body now yields."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: rnn.YieldOp, rewriter: PatternRewriter):
+        loop = op.parent_op()
+        assert isinstance(loop, rnn.RecurrenceOp)
+        formats = _state_formats(loop)
+        values = list(op.values)
+        n = len(formats)
+        states = [
+            self.low.cast(rewriter, v, f)
+            for v, f in zip(values[:n], formats, strict=True)
+        ]
+        outputs = values[n:]
+        rewriter.replace(op, rnn.YieldOp([*states, *outputs]))
+        steps = _shape(loop.seqs[0])[0]
+        out_types = [
+            TensorType(rnn.element_type_of(v), [steps, *_shape(v)]) for v in outputs
+        ]
+        body = rewriter.move_region_contents_to_new_regions(loop.body)
+        new = rnn.RecurrenceOp(
+            list(loop.seqs), list(loop.inits), out_types, body, loop.is_reverse
+        )
+        rewriter.insert(new, InsertPoint.before(loop))
+        _replace(rewriter, loop, list(new.outs))
+
+
+class Unsupported(RewritePattern):
+    """Anything else has no fixed-point form (tried last)."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter):
+        if not isinstance(op, func.FuncOp):
+            raise RnncError(f"{op.name} cannot be lowered to fixed point")
+
+
+class StopAtFirstError(RewritePattern):
+    """Applies `pattern` until it raises an RnncError, then nothing more: `lower`
+    raises that error as it is (the walker would attach the whole module to it)."""
+
+    def __init__(self, pattern: RewritePattern):
+        self.pattern = pattern
+        self.error: RnncError | None = None
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter):
+        if self.error is not None:
+            return
+        try:
+            self.pattern.match_and_rewrite(op, rewriter)
+        except RnncError as err:
+            self.error = err
+
+
+def patterns(low: Lowering) -> list[RewritePattern]:
+    lowering = [
+        LowerFunction,
+        LowerReturn,
+        LowerConstant,
+        LowerBinary,
+        LowerMatMul,
+        LowerGemm,
+        LowerRelu,
+        LowerClip,
+        LowerLut,
+        LowerPwl,
+        LowerLayout,
+        LowerSelect,
+        LowerConcat,
+        LowerCast,
+        LowerSequenceMask,
+        LowerSoftmax,
+        LowerRecurrence,
+        LowerYield,
     ]
-    new = rnn.RecurrenceOp(seqs, inits, out_types, Region(block), op.is_reverse)
-    low.builder.insert(new)
-    return list(new.outs)
+    return [RejectFloatOnly(), *(p(low) for p in lowering), Unsupported()]
 
 
 FLOAT_ALLOWED = (
@@ -466,6 +587,11 @@ def lower(module: ModuleOp, rounding: str, overflow: str) -> Lowering:
     if overflow not in fixed.OVERFLOW_MODES:
         raise RnncError(f"unknown overflow mode '{overflow}'")
     low = Lowering(rounding, overflow)
-    low.lower_function(main_function(module))
+    applier = GreedyRewritePatternApplier(patterns(low), dce_enabled=False)
+    guarded = StopAtFirstError(applier)
+    # In IR order, an op before the ops of its regions; new ops are not revisited.
+    PatternRewriteWalker(guarded, apply_recursively=False).rewrite_module(module)
+    if guarded.error is not None:
+        raise guarded.error
     check_no_float(module)
     return low

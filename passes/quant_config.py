@@ -37,6 +37,7 @@ import numpy as np
 from rnnc.dialects import fixed
 from rnnc.dialects.errors import RnncError
 from rnnc.dialects.fixed import Format
+from rnnc.passes.weight_fit import format_for_mse
 
 CLASSES = (
     "input",
@@ -130,7 +131,7 @@ class QuantConfig:
             return spec
         width = spec if isinstance(spec, int) else self.bits[cls]
         if values is not None and self.weight_fit == "mse":
-            return fixed.format_for_mse(values, width)
+            return format_for_mse(values, width)
         return fixed.format_for_range(lo, hi, width, self.guard_bits)
 
 

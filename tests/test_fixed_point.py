@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from rnnc.dialects import fixed
 from rnnc.dialects.fixed import Format
+from rnnc.passes import weight_fit
 
 HALF = Fraction(1, 2)
 PAIRS = [(r, o) for r in fixed.ROUNDING_MODES for o in fixed.OVERFLOW_MODES]
@@ -169,6 +170,16 @@ def test_format_width_limit(width):
 # -------------------------------------------------------------------- add / sub
 
 
+def operand_pairs(draw, fa: Format, fb: Format) -> tuple[list[int], list[int]]:
+    """Raw operands of fa and fb: every pair of extremes, then random values."""
+    n = draw(st.integers(0, 6))
+    a = [fa.min_raw, fa.min_raw, fa.max_raw, fa.max_raw]
+    b = [fb.min_raw, fb.max_raw, fb.min_raw, fb.max_raw]
+    a += draw(arrays(raw_values(fa), n, n))
+    b += draw(arrays(raw_values(fb), n, n))
+    return a, b
+
+
 @st.composite
 def add_operands(draw):
     fa_frac = draw(FRACS)
@@ -178,12 +189,7 @@ def add_operands(draw):
     limit = draw(st.sampled_from([INT64, INT64, MAX_WIDTH]))
     fa = Format(draw(widths(1, limit - 1 - (frac - fa_frac))), fa_frac)
     fb = Format(draw(widths(1, limit - 1 - (frac - fb_frac))), fb_frac)
-    n = draw(st.integers(0, 6))
-    a = [fa.min_raw, fa.min_raw, fa.max_raw, fa.max_raw]
-    b = [fb.min_raw, fb.max_raw, fb.min_raw, fb.max_raw]
-    a += draw(arrays(raw_values(fa), n, n))
-    b += draw(arrays(raw_values(fb), n, n))
-    return fa, fb, a, b
+    return fa, fb, *operand_pairs(draw, fa, fb)
 
 
 @settings(max_examples=150, deadline=None)
@@ -222,12 +228,7 @@ def mul_operands(draw):
     wa = draw(widths(1, limit - 1))
     fa = Format(wa, draw(FRACS))
     fb = Format(draw(widths(1, limit - wa)), draw(FRACS))
-    n = draw(st.integers(0, 6))
-    a = [fa.min_raw, fa.min_raw, fa.max_raw, fa.max_raw]
-    b = [fb.min_raw, fb.max_raw, fb.min_raw, fb.max_raw]
-    a += draw(arrays(raw_values(fa), n, n))
-    b += draw(arrays(raw_values(fb), n, n))
-    return fa, fb, a, b
+    return fa, fb, *operand_pairs(draw, fa, fb)
 
 
 @settings(max_examples=120, deadline=None)
@@ -611,19 +612,19 @@ def ref_squared_error(values, fmt: Format) -> Fraction:
 def test_format_for_mse_is_least_squared_error(values, width):
     """No F from the covering one to MSE_EXTRA_FRAC_BITS finer has less exact error,
     and the covering format is never better than the choice."""
-    fmt = fixed.format_for_mse(np.array(values), width)
+    fmt = weight_fit.format_for_mse(np.array(values), width)
     cover = fixed.format_for_range(min(values), max(values), width)
     assert fmt.width == width
-    assert cover.frac <= fmt.frac <= cover.frac + fixed.MSE_EXTRA_FRAC_BITS
+    assert cover.frac <= fmt.frac <= cover.frac + weight_fit.MSE_EXTRA_FRAC_BITS
     best = ref_squared_error(values, fmt)
-    for frac in range(cover.frac, cover.frac + fixed.MSE_EXTRA_FRAC_BITS + 1):
+    for frac in range(cover.frac, cover.frac + weight_fit.MSE_EXTRA_FRAC_BITS + 1):
         assert best <= ref_squared_error(values, Format(width, frac))
 
 
 def test_format_for_mse_clips_a_rare_outlier():
     values = np.array([0.3, -0.3, 0.2, -0.2, 0.3, 0.25, -0.35, 1.0])
     assert fixed.format_for_range(-0.35, 1.0, 3) == Format(3, 1)
-    assert fixed.format_for_mse(values, 3) == Format(3, 2)
+    assert weight_fit.format_for_mse(values, 3) == Format(3, 2)
 
 
 def test_format_for_range_examples():

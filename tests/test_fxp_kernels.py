@@ -20,7 +20,6 @@ from rnnc.backends.interpreter import (
 )
 from rnnc.backends.interpreter import fxp_kernels as kernels
 from rnnc.dialects import fixed, fxp
-from rnnc.dialects.arrays import array_of
 from rnnc.dialects.fixed import Format
 from rnnc.passes.quant_config import load_config
 from rnnc.pipeline import quantize_model
@@ -202,8 +201,9 @@ def test_odd_operands(loops):
 
 
 def _reference_impls(monkeypatch):
-    """The interpreter with every fxp op run by the rules of `fixed` alone: no
-    compiled kernels, no fused products or chains."""
+    """The interpreter with every fxp op run by its reference semantics
+    (`fxp.reference`, the rules of `fixed`) alone: no compiled kernels, no fused
+    products or chains."""
     count = fxp_interpreter._count
     monkeypatch.setattr(
         float_interpreter,
@@ -214,50 +214,13 @@ def _reference_impls(monkeypatch):
     monkeypatch.setattr(fusion, "PRODUCT_FUSION", {})
     impls = dict(float_interpreter.IMPLS)
 
-    def constant(op, args):
-        return [fixed.raw_array(array_of(op.value), fxp.format_of(op.result).width)]
+    def reference(op, args):
+        results, bad = fxp.reference(op, args)
+        if isinstance(op, fxp.CastOp):
+            count(op, bad, results[0].size)
+        return results
 
-    def add(op, args):
-        sub = isinstance(op, fxp.SubOp)
-        fa, fb = fxp.format_of(op.lhs), fxp.format_of(op.rhs)
-        return [fixed.add(args[0], fa, args[1], fb, subtract=sub)[0]]
-
-    def mul(op, args):
-        fa, fb = fxp.format_of(op.lhs), fxp.format_of(op.rhs)
-        return [fixed.mul(args[0], fa, args[1], fb)[0]]
-
-    def matmul(op, args):
-        fa, fb = fxp.format_of(op.lhs), fxp.format_of(op.rhs)
-        return [fixed.matmul(args[0], fa, args[1], fb)[0]]
-
-    def cast(op, args):
-        raw, bad = fixed.cast(
-            args[0],
-            fxp.format_of(op.input),
-            fxp.format_of(op.result),
-            op.rounding.data,
-            op.overflow.data,
-        )
-        count(op, bad, raw.size)
-        return [raw]
-
-    def lut(op, args):
-        table = array_of(op.table)
-        out = fxp.format_of(op.result)
-        shift, symmetry = op.shift.value.data, op.symmetry.data
-        return [fixed.lut(args[0], table, shift, symmetry, out)]
-
-    impls.update(
-        {
-            fxp.ConstantOp: constant,
-            fxp.AddOp: add,
-            fxp.SubOp: add,
-            fxp.MulOp: mul,
-            fxp.MatMulOp: matmul,
-            fxp.CastOp: cast,
-            fxp.LutOp: lut,
-        }
-    )
+    impls.update(dict.fromkeys(FXP_OPS, reference))
     monkeypatch.setattr(float_interpreter, "IMPLS", impls)
 
 
@@ -308,6 +271,17 @@ def _run(module, feeds):
     return outputs, events
 
 
+def _matches_the_reference(module, feeds, monkeypatch) -> None:
+    """The interpreter as configured equals it with reference semantics alone."""
+    got, got_events = _run(module, feeds)
+    with monkeypatch.context() as m:
+        _reference_impls(m)
+        want, want_events = _run(module, feeds)
+    for name in want:
+        same(got[name], want[name])
+    assert got_events == want_events
+
+
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize(
     "case",
@@ -325,13 +299,7 @@ def test_models_match_the_rules(case, policy, monkeypatch):
     monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
     monkeypatch.setattr(float_interpreter, "CHUNK_ELEMENTS", 1)
     monkeypatch.setattr(float_interpreter, "PIPELINE_ELEMENTS", 0)
-    got, got_events = _run(module, feeds)
-    with monkeypatch.context() as m:
-        _reference_impls(m)
-        want, want_events = _run(module, feeds)
-    for name in want:
-        same(got[name], want[name])
-    assert got_events == want_events
+    _matches_the_reference(module, feeds, monkeypatch)
 
 
 @pytest.mark.parametrize("hoisting", ["ahead", "ahead-then-serial", "serial"])
@@ -356,10 +324,4 @@ def test_bundled_example_matches_the_rules(hoisting, monkeypatch):
     else:
         monkeypatch.setattr(float_interpreter, "PIPELINE_PROBE", 2)
         monkeypatch.setattr(float_interpreter, "PIPELINE_MIN_CPU", 1e9)
-    got, got_events = _run(module, feeds)
-    with monkeypatch.context() as m:
-        _reference_impls(m)
-        want, want_events = _run(module, feeds)
-    for name in want:
-        same(got[name], want[name])
-    assert got_events == want_events
+    _matches_the_reference(module, feeds, monkeypatch)

@@ -1,8 +1,9 @@
 """Bit-accurate interpreter for the `fxp` dialect.
 
 Fixed-point tensors are numpy arrays of raw values (`fixed.raw_array`); every op
-follows `rnnc.dialects.fixed` (the executable form of docs/fixed-point.md), through
-the compiled kernels of `fxp_kernels`, which return the same values
+follows its reference semantics (`FxpSemantics.reference` in `rnnc.dialects.fxp`,
+written with the rules of `rnnc.dialects.fixed`), run as is or through the
+compiled kernels of `fxp_kernels`, which return the same values
 with fewer passes (exact int8 digit products, add/mul fused with their cast).
 Shape ops, gather, select and recurrences reuse the float interpreter's
 implementations, which are element-type agnostic. Values pushed out of range by a
@@ -30,7 +31,7 @@ from rnnc.backends.interpreter.float_interpreter import (
 )
 from rnnc.backends.interpreter.fusion import CHAINS, PRODUCT_FUSION
 from rnnc.dialects import fixed, fxp, rnn
-from rnnc.dialects.arrays import array_of, numpy_dtype
+from rnnc.dialects.arrays import array_of
 
 
 @dataclass
@@ -93,24 +94,18 @@ def _counter(op: Operation) -> kernels.Count:
 
 @compiler(fxp.ConstantOp)
 def _constant(op: fxp.ConstantOp):
-    raw = fixed.raw_array(array_of(op.value), fxp.format_of(op.result).width)
+    (raw,), _ = fxp.reference(op, [])
     raw.flags.writeable = False  # one array for every run: kernels never write it
     return lambda args: [raw]
 
 
-@impl(fxp.QuantizeOp)
-def _quantize(op: fxp.QuantizeOp, args):
-    raw, bad = fixed.quantize(
-        args[0], fxp.format_of(op.result), op.rounding.data, op.overflow.data
-    )
-    _count(op, bad, raw.size)
-    return [raw]
-
-
-@impl(fxp.DequantizeOp)
-def _dequantize(op: fxp.DequantizeOp, args):
-    dtype = numpy_dtype(op.result.type.element_type)
-    return [fxp.format_of(op.input).to_float(args[0]).astype(dtype)]
+@impl(fxp.QuantizeOp, fxp.DequantizeOp, fxp.ClipOp, fxp.PwlOp)
+def _reference(op, args):
+    """The op's reference semantics, with its overflow events counted."""
+    results, bad = fxp.reference(op, args)
+    if isinstance(op, fxp.QuantizeOp | fxp.PwlOp):
+        _count(op, bad, results[0].size)
+    return results
 
 
 @compiler(fxp.AddOp, fxp.SubOp)
@@ -205,11 +200,6 @@ CHAINS[(fxp.AddOp, fxp.CastOp, fxp.LutOp)] = _add_cast_lut
 CHAINS[(fxp.SubOp, fxp.CastOp, fxp.LutOp)] = _add_cast_lut
 
 
-@impl(fxp.ClipOp)
-def _clip(op: fxp.ClipOp, args):
-    return [np.clip(args[0], op.min.value.data, op.max.value.data)]
-
-
 FULL_TABLE_MAX_WIDTH = 20
 
 
@@ -236,24 +226,7 @@ def _lut(op: fxp.LutOp):
         full = _full_table(table.tobytes(), shift, symmetry, src, out)
         lookup = kernels.full_table_lut(full, src)
         return lambda args: [lookup(args[0])]
-    return lambda args: [fixed.lut(args[0], table, shift, symmetry, out)]
-
-
-@impl(fxp.PwlOp)
-def _pwl(op: fxp.PwlOp, args):
-    raw, bad = fixed.pwl(
-        args[0],
-        fxp.format_of(op.input),
-        np.array(op.breakpoints.get_values(), np.int64),
-        np.array(op.slopes.get_values(), np.int64),
-        op.slope_frac.value.data,
-        np.array(op.intercepts.get_values(), np.int64),
-        fxp.format_of(op.result),
-        op.rounding.data,
-        op.overflow.data,
-    )
-    _count(op, bad, raw.size)
-    return [raw]
+    return lambda args: fxp.reference(op, args)[0]
 
 
 TIME_BROADCASTING.update(

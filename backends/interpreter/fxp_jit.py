@@ -24,17 +24,28 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-FLOOR, HALF_UP, HALF_EVEN = 0, 1, 2  # HALF_EVEN (rint) is exact on integers too
-MODES = {"floor": FLOOR, "half-up": HALF_UP, "half-even": HALF_EVEN}
+from rnnc.dialects.fixed import Rounding
+
+MODES = {mode: code for code, mode in enumerate(Rounding)}  # the loops' mode codes
+FLOOR, HALF_UP = MODES[Rounding.FLOOR], MODES[Rounding.HALF_UP]
 
 
 @njit(inline="always")
 def _round(v, mode):
-    # All three are computed and one is selected: the loops stay vectorised.
+    # fixed.round_float: all three are computed and one is selected, so the loops
+    # stay vectorised.
     down = np.floor(v)
     up = np.floor(v + 0.5)
     even = np.rint(v)
     return down if mode == FLOOR else (up if mode == HALF_UP else even)
+
+
+@njit(inline="always")
+def _round_fit(v, mode, lo, hi):
+    """v rounded and clamped to [lo, hi], and whether the clamp changed it."""
+    r = _round(v, mode)
+    m = min(max(r, lo), hi)
+    return m, m != r
 
 
 @njit(cache=True, nogil=True)
@@ -46,9 +57,28 @@ def cast(x, scale, mode, lo, hi, out):
         xr = x[i % rx]
         o = out[i]
         for j in range(cols):
-            v = _round(xr[j] * scale, mode)
-            m = min(max(v, lo), hi)
-            bad += m != v
+            m, outside = _round_fit(xr[j] * scale, mode, lo, hi)
+            bad += outside
+            o[j] = m
+    return bad
+
+
+@njit(cache=True, nogil=True)
+def _binary_cast(a, ka, b, kb, product, mode, lo, hi, out):
+    """v = (a·b)·ka (product) or a·ka + b·kb, rounded and clamped; the branch is
+    loop-invariant (compiled out of the loop)."""
+    rows, cols = out.shape
+    ra, rb = a.shape[0], b.shape[0]
+    bad = 0
+    for i in range(rows):
+        ar = a[i % ra]
+        br = b[i % rb]
+        o = out[i]
+        for j in range(cols):
+            x, y = np.float64(ar[j]), np.float64(br[j])
+            v = x * y * ka if product else x * ka + y * kb
+            m, outside = _round_fit(v, mode, lo, hi)
+            bad += outside
             o[j] = m
     return bad
 
@@ -56,43 +86,18 @@ def cast(x, scale, mode, lo, hi, out):
 @njit(cache=True, nogil=True)
 def add_cast(a, ka, b, kb, mode, lo, hi, out):
     """v = a·ka + b·kb (kb < 0 for a subtraction), rounded and clamped."""
-    rows, cols = out.shape
-    ra, rb = a.shape[0], b.shape[0]
-    bad = 0
-    for i in range(rows):
-        ar = a[i % ra]
-        br = b[i % rb]
-        o = out[i]
-        for j in range(cols):
-            v = _round(ar[j] * ka + br[j] * kb, mode)
-            m = min(max(v, lo), hi)
-            bad += m != v
-            o[j] = m
-    return bad
+    return _binary_cast(a, ka, b, kb, False, mode, lo, hi, out)
 
 
 @njit(cache=True, nogil=True)
 def mul_cast(a, b, scale, mode, lo, hi, out):
     """v = (a·b)·scale, rounded and clamped."""
-    rows, cols = out.shape
-    ra, rb = a.shape[0], b.shape[0]
-    bad = 0
-    for i in range(rows):
-        ar = a[i % ra]
-        br = b[i % rb]
-        o = out[i]
-        for j in range(cols):
-            p = np.float64(ar[j]) * np.float64(br[j])
-            v = _round(p * scale, mode)
-            m = min(max(v, lo), hi)
-            bad += m != v
-            o[j] = m
-    return bad
+    return _binary_cast(a, scale, b, 1.0, True, mode, lo, hi, out)
 
 
 @njit(inline="always")
-def _indices(r, shift, symmetric, n, index):
-    # the table index of each raw integer r[j] (see lut_small), vectorised
+def _indices(r, shift, symmetric, offset, n, index):
+    # fixed.lut_index of each raw integer r[j] (see lut_small), vectorised
     last = n - 1
     if symmetric:
         for j in range(r.size):
@@ -100,11 +105,11 @@ def _indices(r, shift, symmetric, n, index):
             index[j] = min(((r[j] ^ s) - s) >> shift, last) + (n & s)
     else:
         for j in range(r.size):
-            index[j] = min(max((r[j] >> shift) + n // 2, 0), last)
+            index[j] = min(max((r[j] >> shift) + offset, 0), last)
 
 
 @njit(cache=True, nogil=True)
-def add_cast_lut(a, ka, b, kb, shift, symmetric, table, mode, lo, hi, out):
+def add_cast_lut(a, ka, b, kb, shift, symmetric, offset, table, mode, lo, hi, out):
     """add_cast, then the table lookup of lut_small on the cast's result."""
     rows, cols = out.shape
     ra, rb = a.shape[0], b.shape[0]
@@ -116,11 +121,10 @@ def add_cast_lut(a, ka, b, kb, shift, symmetric, table, mode, lo, hi, out):
         ar = a[i % ra]
         br = b[i % rb]
         for j in range(cols):
-            v = _round(ar[j] * ka + br[j] * kb, mode)
-            m = min(max(v, lo), hi)
-            bad += m != v
+            m, outside = _round_fit(ar[j] * ka + br[j] * kb, mode, lo, hi)
+            bad += outside
             raw[j] = np.int64(m)
-        _indices(raw, shift, symmetric, n, index)
+        _indices(raw, shift, symmetric, offset, n, index)
         o = out[i]
         for j in range(cols):  # the gathers alone: the loops above vectorise
             o[j] = table[np.uint64(index[j])]
@@ -142,11 +146,12 @@ def lut(x, low, table, out):
 
 
 @njit(cache=True, nogil=True)
-def lut_small(x, shift, symmetric, table, out):
+def lut_small(x, shift, symmetric, offset, table, out):
     """fixed.lut with the table itself, which stays in L1 (unlike one of all 2^W
     inputs). Symmetric: table = [y_k saturated | (flip - y_k) saturated] and the
     index is min(|raw| >> shift, N-1), in the second half for raw < 0; otherwise
-    table = y_k saturated and the index clamp((raw >> shift) + N/2, 0, N-1).
+    table = y_k saturated and the index clamp((raw >> shift) + offset, 0, N-1)
+    (offset = N/2, fixed.index_offset).
     0 ≤ shift ≤ 62 and |raw| < 2^62."""
     rows, cols = out.shape
     n = table.size // 2 if symmetric else table.size
@@ -156,7 +161,7 @@ def lut_small(x, shift, symmetric, table, out):
         xr = x[i]
         for j in range(cols):
             raw[j] = np.int64(xr[j])
-        _indices(raw, shift, symmetric, n, index)
+        _indices(raw, shift, symmetric, offset, n, index)
         o = out[i]
         for j in range(cols):
             o[j] = table[np.uint64(index[j])]

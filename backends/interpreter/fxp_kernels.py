@@ -13,8 +13,10 @@ formats), with fewer passes over the data:
   add, sub or mul has W ≤ 53 bits (24), `a·2^ea ± b·2^eb`, `a·b·2^-s` computed in
   float are exact: IEEE operations are exact when the exact result is representable
   (docs/fixed-point.md, integer products on float BLAS).
-- Rounding the exact value `raw · 2^-s`: `floor`, `rint` (ties to even) and
-  `floor(v + 1/2)` (ties up) are exact, as in `fixed.round_shift`.
+- Rounding the exact value `raw · 2^-s` is `fixed.round_float` (`floor`, `rint`,
+  `floor(v + 1/2)`), exact as in `fixed.round_shift`; shifts, widths, bounds and
+  table geometry come from `fixed` too (`cast_shift`, `rescaled_width`,
+  `Format.min_raw/max_raw`, `index_offset`, `reflection`).
 - Overflow: the min and max are checked first; only an array with values out of
   range goes through `fixed.fit`. A float64 result rounded straight into float32 (24
   bits) keeps every out-of-range value out of range, so saturation and its count
@@ -113,20 +115,15 @@ def _rounder(
     lo, hi = float(dst.min_raw), float(dst.max_raw)
     # float32 output rounded straight from float64: only for saturation (wrap needs
     # the exact out-of-range integer).
-    direct = out_dtype is np.float32 and overflow == "saturate"
+    direct = out_dtype is np.float32 and overflow == fixed.Overflow.SATURATE
 
     def finish(v: np.ndarray) -> np.ndarray:
         if shift > 0:
-            if rounding == "half-up":
-                v += 0.5  # exact: v has need ≤ 53 (24) significant bits, shift ≥ 1
             target = v
             if direct and v.dtype != np.float32:
                 target = np.empty(v.shape, np.float32)
-            if rounding == "half-even":
-                np.rint(v, out=target)
-            else:
-                np.floor(v, out=target)
-            v = target
+            # exact: v has need ≤ 53 (24) significant bits and shift ≥ 1
+            v = fixed.round_float(v, rounding, out=target)
         if v.size and lo <= v.min() and v.max() <= hi:
             count(0, v.size)
             return v.astype(out_dtype, copy=False)
@@ -155,8 +152,7 @@ def cast(
     src: Format, dst: Format, rounding: str, overflow: str, count: Count = _no_count
 ) -> Callable[[np.ndarray], np.ndarray]:
     """fixed.cast(raw, src, dst, rounding, overflow) as a function of raw."""
-    shift = src.frac - dst.frac
-    need = src.width - min(shift, 0)
+    shift, need = fixed.cast_shift(src, dst), fixed.rescaled_width(src, dst)
     finish = _rounder(shift, need, dst, rounding, overflow, count)
     if finish is None:
 
@@ -203,10 +199,11 @@ def _loop(
     if j is None:
         return None
     loop = getattr(j, name)
-    mode = j.MODES[rounding] if shift > 0 else j.HALF_EVEN  # rint: exact on ints
+    # rint is exact on integers: the mode of a cast that drops no bits
+    mode = j.MODES[rounding if shift > 0 else fixed.Rounding.HALF_EVEN]
     lo, hi = float(dst.min_raw), float(dst.max_raw)
     out_dtype = out_dtype or representation(dst.width)
-    wrap = overflow == "wrap"
+    wrap = overflow == fixed.Overflow.WRAP
 
     def run(slow, args, shape, *loop_args):
         out = np.empty(shape, out_dtype)
@@ -281,8 +278,7 @@ def add_cast(
     """cast(a ± b) without the exact sum: v = a·2^ea ± b·2^eb is the sum's raw
     value scaled by 2^-shift, exact in float when the sum has ≤ 53 bits."""
     total = fixed.add_format(fa, fb)
-    shift = total.frac - dst.frac
-    need = total.width - min(shift, 0)
+    shift, need = fixed.cast_shift(total, dst), fixed.rescaled_width(total, dst)
     finish = _rounder(shift, need, dst, rounding, overflow, count)
     ea, eb = dst.frac - fa.frac, dst.frac - fb.frac
     if finish is None or max(abs(ea), abs(eb)) > MAX_EXPONENT:
@@ -303,14 +299,26 @@ def add_cast(
     loop = _loop(shift, dst, rounding, overflow, count, "add_cast")
     if loop is None or not compiled:
         return kernel
-    ka, kb = 2.0**ea, (-1.0 if subtract else 1.0) * 2.0**eb
+    return _pair_loop(loop, kernel, _add_scales(fa, fb, subtract, dst))
+
+
+def _add_scales(fa: Format, fb: Format, subtract: bool, dst: Format):
+    """(ka, kb) with a·ka + b·kb = (a ± b) · 2^-shift in dst's fractional bits."""
+    ka, kb = 2.0 ** (dst.frac - fa.frac), 2.0 ** (dst.frac - fb.frac)
+    return ka, -kb if subtract else kb
+
+
+def _pair_loop(loop, slow, scales: tuple[float, float], extra: tuple = ()):
+    """Runs the one-pass loop a·ka + b·kb (then `extra` arguments) on two operands
+    it can take as rows; `slow` otherwise."""
+    ka, kb = scales
 
     def fast(a, b):
         pair = _pair(a, b)
         if pair is None:
-            return kernel(a, b)
+            return slow(a, b)
         shape, a2, b2 = pair
-        return loop(kernel, (a, b), shape, a2, ka, b2, kb)
+        return loop(slow, (a, b), shape, a2, ka, b2, kb, *extra)
 
     return fast
 
@@ -325,8 +333,7 @@ def mul_cast(
 ) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
     """cast(a · b) without the exact product: v = a · b · 2^-shift."""
     product = fixed.mul_format(fa, fb)
-    shift = product.frac - dst.frac
-    need = product.width - min(shift, 0)
+    shift, need = fixed.cast_shift(product, dst), fixed.rescaled_width(product, dst)
     finish = _rounder(shift, need, dst, rounding, overflow, count)
     if finish is None:
         return None
@@ -509,26 +516,24 @@ def full_table_lut(full: np.ndarray, src: Format) -> Callable[[np.ndarray], np.n
 
 def _saturated_table(
     table: np.ndarray, shift: int, symmetry: str, src: Format, out: Format
-) -> tuple[np.ndarray, bool] | None:
-    """The table of fxp_jit.lut_small for fixed.lut(·, table, shift, symmetry, out)
-    and whether it is symmetric; None outside the loop's bounds."""
+) -> tuple[np.ndarray, bool, int] | None:
+    """The table of fxp_jit.lut_small for fixed.lut(·, table, shift, symmetry, out),
+    whether it is symmetric and its index offset; None outside the loop's bounds."""
     entries = np.asarray(table, dtype=np.int64)
     out_dtype = representation(out.width)
     if not 0 <= shift <= 62 or src.width > 62 or out_dtype is object:
         return None
-    if entries.ndim != 1 or entries.size == 0:
+    if entries.ndim != 1 or entries.size == 0 or symmetry not in fixed.SYMMETRIES:
         return None
     lo, hi = out.min_raw, out.max_raw
-    if symmetry == "none":
-        outputs = [entries.tolist()]
-    elif symmetry in ("odd", "sigmoid"):
-        # x < 0: -y (odd) or 1 - y (sigmoid, 1.0 in the output format)
-        flip = (1 << out.frac) if symmetry == "sigmoid" and out.frac >= 0 else 0
-        outputs = [entries.tolist(), [flip - y for y in entries.tolist()]]
-    else:
-        return None
+    outputs = [entries.tolist()]
+    r = fixed.reflection(symmetry, out)
+    if r is not None:  # x < 0: r - y, in the second half
+        outputs.append([r - y for y in entries.tolist()])
     values = [min(max(y, lo), hi) for part in outputs for y in part]
-    return np.array(values, dtype=out_dtype), symmetry != "none"  # exact: in range
+    offset = fixed.index_offset(entries.size, symmetry)
+    # exact: in range
+    return np.array(values, dtype=out_dtype), r is not None, offset
 
 
 def table_lut(
@@ -540,7 +545,7 @@ def table_lut(
     small = _saturated_table(table, shift, symmetry, src, out)
     if j is None or small is None:
         return None
-    saturated, symmetric = small
+    saturated, symmetric, offset = small
     entries = np.asarray(table, dtype=np.int64)
 
     def fast(x):
@@ -551,6 +556,7 @@ def table_lut(
             rows_of(x, x.shape),
             shift,
             symmetric,
+            offset,
             saturated,
             result.reshape(-1, x.shape[-1]),
         )
@@ -577,23 +583,15 @@ def add_cast_lut(
     small = _saturated_table(table, shift, symmetry, dst, out)
     if slow_cast is None or small is None or jit() is None:
         return None
-    saturated, symmetric = small
+    saturated, symmetric, offset = small
     entries = np.asarray(table, dtype=np.int64)
-    cast_shift = fixed.add_format(fa, fb).frac - dst.frac
+    cast_shift = fixed.cast_shift(fixed.add_format(fa, fb), dst)
     loop = _loop(
         cast_shift, dst, rounding, overflow, count, "add_cast_lut", saturated.dtype
     )
-    ea, eb = dst.frac - fa.frac, dst.frac - fb.frac
-    ka, kb = 2.0**ea, (-1.0 if subtract else 1.0) * 2.0**eb
+    lookup = (shift, symmetric, offset, saturated)
 
     def slow(a, b):
         return fixed.lut(slow_cast(a, b), entries, shift, symmetry, out)
 
-    def fast(a, b):
-        pair = _pair(a, b)
-        if pair is None:
-            return slow(a, b)
-        shape, a2, b2 = pair
-        return loop(slow, (a, b), shape, a2, ka, b2, kb, shift, symmetric, saturated)
-
-    return fast
+    return _pair_loop(loop, slow, _add_scales(fa, fb, subtract, dst), lookup)

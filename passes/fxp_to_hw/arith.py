@@ -8,6 +8,8 @@ ops at the current `ImplicitBuilder` (the caller sets it up).
 
 from __future__ import annotations
 
+import functools
+
 from xdsl.dialects import comb, hw
 from xdsl.dialects.builtin import IntegerAttr, IntegerType
 from xdsl.ir import SSAValue
@@ -79,9 +81,28 @@ def _any(value: SSAValue) -> SSAValue:
     return comb.ICmpOp(value, constant(0, width_of(value)), "ne").result
 
 
+def _bit(value) -> SSAValue:
+    """A 1-bit value, or the value a thunk builds: the rounding rule's bits are
+    built only when the mode needs them, operands before their users."""
+    return value() if callable(value) else value
+
+
+def _and(a, b):
+    if a is b:
+        return a
+    return functools.cache(lambda: comb.AndOp([_bit(a), _bit(b)]).result)
+
+
+def _or(a, b):
+    if a is b:
+        return a
+    return functools.cache(lambda: comb.OrOp([_bit(a), _bit(b)]).result)
+
+
 def round_shift(x: SSAValue, shift: int, rounding: str) -> SSAValue:
-    """x · 2^-shift rounded (shift > 0); the result has one spare top bit for the
-    rounding carry: width max(W - shift, 1) + 1."""
+    """x · 2^-shift rounded (shift > 0) by `fixed.rounds_up` on the dropped bits;
+    the result has one spare top bit for the rounding carry: width
+    max(W - shift, 1) + 1."""
     w = width_of(x)
     if shift >= w:
         floor = sign_bit(x)  # -1 or 0 in one bit
@@ -90,24 +111,23 @@ def round_shift(x: SSAValue, shift: int, rounding: str) -> SSAValue:
         floor = bits(x, shift, w - shift)
         kept = w - shift
     floor = sext(floor, kept + 1)
-    if rounding == "floor":
-        return floor
     if shift > w:
-        # |x · 2^-shift| < 1/2 strictly: a negative x is above floor + 1/2.
-        if rounding not in ("half-up", "half-even"):
-            raise ValueError(f"unknown rounding mode '{rounding}'")
-        up = sign_bit(x)
-        return comb.AddOp([floor, sext_unsigned(up, kept + 1)]).result
-    half = bits(x, shift - 1, 1)  # the most significant dropped bit
-    if rounding == "half-up":
-        up = half
-    elif rounding == "half-even":
-        below = _any(bits(x, 0, shift - 1)) if 1 < shift <= w else constant(0, 1)
-        lsb = bits(floor, 0, 1)
-        up = comb.AndOp([half, comb.OrOp([below, lsb]).result]).result
+        # |x · 2^-shift| < 1/2: every dropped bit at and below the top one, and
+        # the floor's lowest bit, is a copy of the sign.
+        sign = functools.cache(lambda: sign_bit(x))
+        up = fixed.rounds_up(rounding, sign, sign, sign, _and, _or)
     else:
-        raise ValueError(f"unknown rounding mode '{rounding}'")
-    return comb.AddOp([floor, sext_unsigned(up, kept + 1)]).result
+        up = fixed.rounds_up(
+            rounding,
+            lambda: bits(x, shift - 1, 1),  # the most significant dropped bit
+            lambda: _any(bits(x, 0, shift - 1)) if shift > 1 else constant(0, 1),
+            lambda: bits(floor, 0, 1),
+            _and,
+            _or,
+        )
+    if up is None:
+        return floor
+    return comb.AddOp([floor, sext_unsigned(_bit(up), kept + 1)]).result
 
 
 def sext_unsigned(bit: SSAValue, width: int) -> SSAValue:
@@ -123,9 +143,9 @@ def fit(y: SSAValue, dst: Format, overflow: str) -> SSAValue:
     if w <= dst.width:
         return sext(y, dst.width)
     low = bits(y, 0, dst.width)
-    if overflow == "wrap":
+    if overflow == fixed.Overflow.WRAP:
         return low
-    if overflow != "saturate":
+    if overflow != fixed.Overflow.SATURATE:
         raise ValueError(f"unknown overflow mode '{overflow}'")
     # In range iff the top w - dst.width + 1 bits are all equal (all copies of the
     # sign): compare them with the replicated sign bit.
@@ -141,9 +161,9 @@ def fit(y: SSAValue, dst: Format, overflow: str) -> SSAValue:
 
 def cast(x: SSAValue, src: Format, dst: Format, rounding: str, overflow: str):
     """fixed.cast in hardware: re-scale with rounding, then fit."""
-    shift = src.frac - dst.frac
+    shift = fixed.cast_shift(src, dst)
     if shift <= 0:
-        shifted = sext(shift_left(x, -shift), src.width - shift)
+        shifted = sext(shift_left(x, -shift), fixed.rescaled_width(src, dst))
     else:
         shifted = round_shift(x, shift, rounding)
     return fit(shifted, dst, overflow)
@@ -177,15 +197,16 @@ def lut(
     w = src.width + 1
     wide = sext(x, w)
     sign = sign_bit(x)
-    if symmetry == "none":
-        scaled = _shift_signed(wide, shift)
-        offset = comb.AddOp([scaled, constant(n // 2, width_of(scaled))]).result
-        negative = sign_bit(offset)
-        clamped = comb.MuxOp(negative, constant(0, width_of(offset)), offset).result
-        index = _clamp_unsigned(clamped, n - 1)
-    else:
-        magnitude = comb.MuxOp(sign, _negate(wide), wide).result
-        index = _clamp_unsigned(_shift_signed(magnitude, shift), n - 1)
+    folded = (
+        comb.MuxOp(sign, _negate(wide), wide).result if fixed.folds(symmetry) else wide
+    )
+    index = _shift_signed(folded, shift)
+    if not fixed.folds(symmetry):  # a table over [-R, R): offset, clamp at 0
+        offset = constant(fixed.index_offset(n, symmetry), width_of(index))
+        index = comb.AddOp([index, offset]).result
+        negative = sign_bit(index)
+        index = comb.MuxOp(negative, constant(0, width_of(index)), index).result
+    index = _clamp_unsigned(index, n - 1)
     index = bits(sext(index, max(width_of(index), index_bits)), 0, index_bits)
     entries = [constant(v, out.width + 1) for v in table]
     if n == 1:
@@ -194,12 +215,10 @@ def lut(
         # hw.array_create puts its last operand at index 0.
         array = hw.ArrayCreateOp(*reversed(entries)).result
         y = hw.ArrayGetOp(array, index).result
-    if symmetry == "odd":
-        y = comb.MuxOp(sign, _negate(y), y).result
-    elif symmetry == "sigmoid":
-        one = constant((1 << out.frac) if out.frac >= 0 else 0, out.width + 1)
-        y = comb.MuxOp(sign, comb.SubOp(one, y).result, y).result
-    return fit(y, out, "saturate")
+    r = fixed.reflection(symmetry, out)
+    if r is not None:
+        y = comb.MuxOp(sign, comb.SubOp(constant(r, out.width + 1), y).result, y).result
+    return fit(y, out, fixed.Overflow.SATURATE)
 
 
 def _shift_signed(value: SSAValue, shift: int) -> SSAValue:
@@ -231,11 +250,9 @@ def pwl(
 ) -> SSAValue:
     """fixed.pwl in hardware: comparators pick the segment (breakpoints ascend),
     one multiplier, the rounding shift, the intercept, then fit."""
-    slope_bits = max(abs(s) for s in slopes).bit_length() + 1 if slopes else 1
-    width = src.width + slope_bits
+    width, offset_width = fixed.pwl_widths(src, slopes, out)
     wide = sext(x, width)
     slope = constant(slopes[0], width)
-    offset_width = max(out.width, width) + 1
     offset = constant(intercepts[0], offset_width)
     for i, bp in enumerate(breakpoints):
         past = comb.ICmpOp(wide, constant(bp, width), "sge").result
@@ -244,7 +261,7 @@ def pwl(
             past, constant(intercepts[i + 1], offset_width), offset
         ).result
     product = comb.MulOp([wide, slope]).result  # exact: |s·x| < 2^(width-1)
-    shift = slope_frac + src.frac - out.frac
+    shift = fixed.pwl_shift(src, slope_frac, out)
     if shift > 0:
         scaled = round_shift(product, shift, rounding)
     else:

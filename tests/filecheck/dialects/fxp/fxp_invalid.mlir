@@ -24,14 +24,6 @@ func.func @wrong_matmul(%a: tensor<2x5x!fxp.fixed<8, 4>>, %b: tensor<5x3x!fxp.fi
 
 // -----
 
-func.func @bad_rounding(%a: tensor<4x!fxp.fixed<8, 4>>) {
-  %s = fxp.cast %a {rounding = "nearest"} : tensor<4x!fxp.fixed<8, 4>> -> tensor<4x!fxp.fixed<4, 2>>
-  func.return
-}
-// CHECK: fxp.cast: unknown rounding mode 'nearest', expected one of floor, half-up, half-even
-
-// -----
-
 func.func @raw_out_of_range() {
   %w = fxp.constant dense<[1, 200]> : tensor<2xi64> -> tensor<2x!fxp.fixed<8, 7>>
   func.return
