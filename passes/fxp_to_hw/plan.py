@@ -36,7 +36,7 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 
 from rnnc.dialects import fixed, fxp, hwplan, rnn, rnn_semantics
-from rnnc.dialects.arrays import array_of, dense_of
+from rnnc.dialects.arrays import dense_of
 from rnnc.dialects.errors import RnncError
 from rnnc.dialects.rnn import shape_of
 from rnnc.dialects.rnn_semantics import main_function
@@ -72,63 +72,10 @@ _ADDRESS_BITS = 32
 _OUTER_BITS = 26  # buffer · batch + batch; above them, a 5-bit shift
 
 
-def _fxp_fallback(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
-    """An fxp op on raw int64 arrays, by the rules of dialects/fixed.py.
-
-    TODO(lead): replace by rnnc.dialects.fxp.evaluate at merge."""
-    f = fxp.format_of
-    if isinstance(op, fxp.ConstantOp):
-        out = array_of(op.value)
-    elif isinstance(op, fxp.CastOp):
-        out = fixed.cast(
-            args[0], f(op.input), f(op.result), op.rounding.data, op.overflow.data
-        )[0]
-    elif isinstance(op, fxp.AddOp | fxp.SubOp):
-        out = fixed.add(
-            args[0], f(op.lhs), args[1], f(op.rhs), isinstance(op, fxp.SubOp)
-        )[0]
-    elif isinstance(op, fxp.MulOp):
-        out = fixed.mul(args[0], f(op.lhs), args[1], f(op.rhs))[0]
-    elif isinstance(op, fxp.MatMulOp):
-        out = fixed.matmul(args[0], f(op.lhs), args[1], f(op.rhs))[0]
-    elif isinstance(op, fxp.ClipOp):
-        out = np.clip(args[0], op.min.value.data, op.max.value.data)
-    elif isinstance(op, fxp.LutOp):
-        out = fixed.lut(
-            args[0],
-            array_of(op.table),
-            op.shift.value.data,
-            op.symmetry.data,
-            f(op.result),
-        )
-    elif isinstance(op, fxp.PwlOp):
-        out = fixed.pwl(
-            args[0],
-            f(op.input),
-            np.array(op.breakpoints.get_values(), np.int64),
-            np.array(op.slopes.get_values(), np.int64),
-            op.slope_frac.value.data,
-            np.array(op.intercepts.get_values(), np.int64),
-            f(op.result),
-            op.rounding.data,
-            op.overflow.data,
-        )[0]
-    else:
-        raise _unsupported(f"'{op.name}' on constants")
-    out = np.asarray(out)
-    return [out if out.dtype == object else out.astype(np.int64)]
-
-
-try:  # TODO(lead): keep only the import at merge
-    from rnnc.dialects.fxp import evaluate as _fxp_evaluate
-except ImportError:
-    _fxp_evaluate = _fxp_fallback
-
-
 def _evaluate(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
     """One op on arrays at compile time, by its dialect's reference semantics."""
     if op.name.startswith("fxp."):
-        return _fxp_evaluate(op, args)
+        return fxp.evaluate(op, args)
     return rnn_semantics.evaluate(op, args)
 
 

@@ -5,12 +5,12 @@
 // An add is exact in fxp, then cast to its assigned format; inputs and outputs
 // cross with quantize (the pass's modes) and dequantize; arguments keep only their
 // ONNX name and format.
-func.func @add(%x: tensor<2xf32> {onnx.name = "x", calib = [array<f64: -1.0, 1.0>], format = [!fxp.fixed<8, 6>]}, %y: tensor<2xf32> {format = [!fxp.fixed<8, 4>]}) -> tensor<2xf32> {
-  %s = rnn.add %x, %y {format = [!fxp.fixed<8, 5>]} : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+func.func @add(%x: tensor<2xf32> {onnx.name = "x", rnnc.calib = [array<f64: -1.0, 1.0>], rnnc.format = [!fxp.fixed<8, 6>]}, %y: tensor<2xf32> {rnnc.format = [!fxp.fixed<8, 4>]}) -> tensor<2xf32> {
+  %s = rnn.add %x, %y {rnnc.format = [!fxp.fixed<8, 5>]} : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
   func.return %s : tensor<2xf32>
 }
 
-// CHECK-LABEL: func.func @add(%x: tensor<2xf32> {onnx.name = "x", format = [!fxp.fixed<8, 6>]}, %y: tensor<2xf32> {format = [!fxp.fixed<8, 4>]}) -> tensor<2xf32> {
+// CHECK-LABEL: func.func @add(%x: tensor<2xf32> {onnx.name = "x", rnnc.format = [!fxp.fixed<8, 6>]}, %y: tensor<2xf32> {rnnc.format = [!fxp.fixed<8, 4>]}) -> tensor<2xf32> {
 // CHECK-NEXT:  %x_q = fxp.quantize %x {rounding = "half-up", overflow = "wrap"} : tensor<2xf32> -> tensor<2x!fxp.fixed<8, 6>>
 // CHECK-NEXT:  %y_q = fxp.quantize %y {rounding = "half-up", overflow = "wrap"} : tensor<2xf32> -> tensor<2x!fxp.fixed<8, 4>>
 // CHECK-NEXT:  %[[V0:[0-9]+]] = fxp.add %x_q, %y_q : (tensor<2x!fxp.fixed<8, 6>>, tensor<2x!fxp.fixed<8, 4>>) -> tensor<2x!fxp.fixed<11, 6>>
@@ -21,9 +21,9 @@ func.func @add(%x: tensor<2xf32> {onnx.name = "x", calib = [array<f64: -1.0, 1.0
 // -----
 
 // A sub whose exact format is the assigned one needs no cast; a mul does.
-func.func @sub_mul(%x: tensor<2xf32> {format = [!fxp.fixed<8, 6>]}) -> tensor<2xf32> {
-  %d = rnn.sub %x, %x {format = [!fxp.fixed<9, 6>]} : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
-  %p = rnn.mul %d, %d {format = [!fxp.fixed<8, 4>]} : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+func.func @sub_mul(%x: tensor<2xf32> {rnnc.format = [!fxp.fixed<8, 6>]}) -> tensor<2xf32> {
+  %d = rnn.sub %x, %x {rnnc.format = [!fxp.fixed<9, 6>]} : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  %p = rnn.mul %d, %d {rnnc.format = [!fxp.fixed<8, 4>]} : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
   func.return %p : tensor<2xf32>
 }
 
@@ -40,16 +40,16 @@ func.func @sub_mul(%x: tensor<2xf32> {format = [!fxp.fixed<8, 6>]}) -> tensor<2x
 // Weights are quantized half-even and saturating whatever the pass's modes, and
 // keep their class; a mat-vec whose exact sum fits the accumulator is not cast,
 // one that does not fit is.
-func.func @matmul(%x: tensor<1x2xf32> {format = [!fxp.fixed<8, 6>]}) -> (tensor<1x2xf32>, tensor<1x2xf32>) {
-  %w = rnn.constant dense<[[0.5, -0.25], [1.5, 0.75]]> : tensor<2x2xf32> {format = [!fxp.fixed<8, 6>], qclass = "weight"}
-  %fits = rnn.matmul %x, %w {format = [!fxp.fixed<32, 12>]} : (tensor<1x2xf32>, tensor<2x2xf32>) -> tensor<1x2xf32>
-  %narrow = rnn.matmul %x, %w {format = [!fxp.fixed<8, 4>]} : (tensor<1x2xf32>, tensor<2x2xf32>) -> tensor<1x2xf32>
+func.func @matmul(%x: tensor<1x2xf32> {rnnc.format = [!fxp.fixed<8, 6>]}) -> (tensor<1x2xf32>, tensor<1x2xf32>) {
+  %w = rnn.constant dense<[[0.5, -0.25], [1.5, 0.75]]> : tensor<2x2xf32> {rnnc.format = [!fxp.fixed<8, 6>], rnnc.qclass = "weight"}
+  %fits = rnn.matmul %x, %w {rnnc.format = [!fxp.fixed<32, 12>]} : (tensor<1x2xf32>, tensor<2x2xf32>) -> tensor<1x2xf32>
+  %narrow = rnn.matmul %x, %w {rnnc.format = [!fxp.fixed<8, 4>]} : (tensor<1x2xf32>, tensor<2x2xf32>) -> tensor<1x2xf32>
   func.return %fits, %narrow : tensor<1x2xf32>, tensor<1x2xf32>
 }
 
 // CHECK-LABEL: func.func @matmul
 // CHECK-NEXT:  %x_q = fxp.quantize %x {rounding = "half-up", overflow = "wrap"} : tensor<1x2xf32> -> tensor<1x2x!fxp.fixed<8, 6>>
-// CHECK-NEXT:  %w = fxp.constant dense<{{\[}}[32, -16], [96, 48]]> : tensor<2x2xi64> {qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+// CHECK-NEXT:  %w = fxp.constant dense<{{\[}}[32, -16], [96, 48]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
 // CHECK-NEXT:  %fits = fxp.matmul %x_q, %w : (tensor<1x2x!fxp.fixed<8, 6>>, tensor<2x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<17, 12>>
 // CHECK-NEXT:  %[[V0:[0-9]+]] = fxp.matmul %x_q, %w : (tensor<1x2x!fxp.fixed<8, 6>>, tensor<2x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<17, 12>>
 // CHECK-NEXT:  %narrow = fxp.cast %[[V0]] {rounding = "half-up", overflow = "wrap"} : tensor<1x2x!fxp.fixed<17, 12>> -> tensor<1x2x!fxp.fixed<8, 4>>
@@ -60,17 +60,17 @@ func.func @matmul(%x: tensor<1x2xf32> {format = [!fxp.fixed<8, 6>]}) -> (tensor<
 // -----
 
 // Gemm: the transposes, the exact product and bias, one cast.
-func.func @gemm(%a: tensor<1x2xf32> {format = [!fxp.fixed<8, 6>]}) -> tensor<1x3xf32> {
-  %w = rnn.constant dense<[[0.5, -0.25], [1.0, 0.75], [0.0, 0.125]]> : tensor<3x2xf32> {format = [!fxp.fixed<8, 6>], qclass = "weight"}
-  %b = rnn.constant dense<[0.5, 0.25, -0.5]> : tensor<3xf32> {format = [!fxp.fixed<8, 7>], qclass = "bias"}
-  %g = rnn.gemm %a, %w, %b {trans_b = 1 : i64, format = [!fxp.fixed<10, 6>]} : (tensor<1x2xf32>, tensor<3x2xf32>, tensor<3xf32>) -> tensor<1x3xf32>
+func.func @gemm(%a: tensor<1x2xf32> {rnnc.format = [!fxp.fixed<8, 6>]}) -> tensor<1x3xf32> {
+  %w = rnn.constant dense<[[0.5, -0.25], [1.0, 0.75], [0.0, 0.125]]> : tensor<3x2xf32> {rnnc.format = [!fxp.fixed<8, 6>], rnnc.qclass = "weight"}
+  %b = rnn.constant dense<[0.5, 0.25, -0.5]> : tensor<3xf32> {rnnc.format = [!fxp.fixed<8, 7>], rnnc.qclass = "bias"}
+  %g = rnn.gemm %a, %w, %b {trans_b = 1 : i64, rnnc.format = [!fxp.fixed<10, 6>]} : (tensor<1x2xf32>, tensor<3x2xf32>, tensor<3xf32>) -> tensor<1x3xf32>
   func.return %g : tensor<1x3xf32>
 }
 
 // CHECK-LABEL: func.func @gemm
 // CHECK-NEXT:  %a_q = fxp.quantize %a {rounding = "half-up", overflow = "wrap"} : tensor<1x2xf32> -> tensor<1x2x!fxp.fixed<8, 6>>
-// CHECK-NEXT:  %w = fxp.constant dense<{{\[}}[32, -16], [64, 48], [0, 8]]> : tensor<3x2xi64> {qclass = "weight"} -> tensor<3x2x!fxp.fixed<8, 6>>
-// CHECK-NEXT:  %b = fxp.constant dense<[64, 32, -64]> : tensor<3xi64> {qclass = "bias"} -> tensor<3x!fxp.fixed<8, 7>>
+// CHECK-NEXT:  %w = fxp.constant dense<{{\[}}[32, -16], [64, 48], [0, 8]]> : tensor<3x2xi64> {rnnc.qclass = "weight"} -> tensor<3x2x!fxp.fixed<8, 6>>
+// CHECK-NEXT:  %b = fxp.constant dense<[64, 32, -64]> : tensor<3xi64> {rnnc.qclass = "bias"} -> tensor<3x!fxp.fixed<8, 7>>
 // CHECK-NEXT:  %[[V0:[0-9]+]] = rnn.transpose %w {perm = array<i64: 1, 0>} : tensor<3x2x!fxp.fixed<8, 6>> -> tensor<2x3x!fxp.fixed<8, 6>>
 // CHECK-NEXT:  %[[V1:[0-9]+]] = fxp.matmul %a_q, %[[V0]] : (tensor<1x2x!fxp.fixed<8, 6>>, tensor<2x3x!fxp.fixed<8, 6>>) -> tensor<1x3x!fxp.fixed<17, 12>>
 // CHECK-NEXT:  %[[V2:[0-9]+]] = fxp.add %[[V1]], %b : (tensor<1x3x!fxp.fixed<17, 12>>, tensor<3x!fxp.fixed<8, 7>>) -> tensor<1x3x!fxp.fixed<18, 12>>
@@ -82,9 +82,9 @@ func.func @gemm(%a: tensor<1x2xf32> {format = [!fxp.fixed<8, 6>]}) -> tensor<1x3
 
 // Relu clips at raw 0; clip bounds become the raw values of the input format
 // inside them (ceil of the lower, floor of the upper).
-func.func @relu_clip(%x: tensor<4xf32> {format = [!fxp.fixed<8, 4>]}) -> (tensor<4xf32>, tensor<4xf32>) {
-  %r = rnn.relu %x {format = [!fxp.fixed<8, 4>]} : tensor<4xf32>
-  %c = rnn.clip %x {min = -1.03 : f32, max = 2.5 : f32, format = [!fxp.fixed<6, 3>]} : tensor<4xf32>
+func.func @relu_clip(%x: tensor<4xf32> {rnnc.format = [!fxp.fixed<8, 4>]}) -> (tensor<4xf32>, tensor<4xf32>) {
+  %r = rnn.relu %x {rnnc.format = [!fxp.fixed<8, 4>]} : tensor<4xf32>
+  %c = rnn.clip %x {min = -1.03 : f32, max = 2.5 : f32, rnnc.format = [!fxp.fixed<6, 3>]} : tensor<4xf32>
   func.return %r, %c : tensor<4xf32>, tensor<4xf32>
 }
 
@@ -101,8 +101,8 @@ func.func @relu_clip(%x: tensor<4xf32> {format = [!fxp.fixed<8, 4>]}) -> (tensor
 
 // A sigmoid table over |x|: entries at the bins' centres in the output format,
 // the index shift from the input's fractional bits.
-func.func @lut(%x: tensor<2xf32> {format = [!fxp.fixed<8, 4>]}) -> tensor<2xf32> {
-  %s = rnn.lut "Sigmoid" %x {log2_range = 3 : i64, log2_entries = 3 : i64, format = [!fxp.fixed<8, 7>]} : tensor<2xf32>
+func.func @lut(%x: tensor<2xf32> {rnnc.format = [!fxp.fixed<8, 4>]}) -> tensor<2xf32> {
+  %s = rnn.lut "Sigmoid" %x {log2_range = 3 : i64, log2_entries = 3 : i64, rnnc.format = [!fxp.fixed<8, 7>]} : tensor<2xf32>
   func.return %s : tensor<2xf32>
 }
 
@@ -116,8 +116,8 @@ func.func @lut(%x: tensor<2xf32> {format = [!fxp.fixed<8, 4>]}) -> tensor<2xf32>
 
 // PWL: breakpoints on the input grid, slopes in 16 bits, intercepts in the output
 // format; the pass's rounding, always saturating.
-func.func @pwl(%x: tensor<2xf32> {format = [!fxp.fixed<8, 4>]}) -> tensor<2xf32> {
-  %p = rnn.pwl %x {breakpoints = array<f64: -1.0, 1.0>, slopes = array<f64: 0.0, 0.5, 0.0>, intercepts = array<f64: -0.5, 0.0, 0.5>, format = [!fxp.fixed<8, 6>]} : tensor<2xf32>
+func.func @pwl(%x: tensor<2xf32> {rnnc.format = [!fxp.fixed<8, 4>]}) -> tensor<2xf32> {
+  %p = rnn.pwl %x {breakpoints = array<f64: -1.0, 1.0>, slopes = array<f64: 0.0, 0.5, 0.0>, intercepts = array<f64: -0.5, 0.0, 0.5>, rnnc.format = [!fxp.fixed<8, 6>]} : tensor<2xf32>
   func.return %p : tensor<2xf32>
 }
 
@@ -131,7 +131,7 @@ func.func @pwl(%x: tensor<2xf32> {format = [!fxp.fixed<8, 4>]}) -> tensor<2xf32>
 
 // Select casts the false branch to the true branch's format; concat casts every
 // part to the smallest format holding them all; layout ops only change types.
-func.func @select_concat(%m: tensor<2x1xi1>, %x: tensor<2x1xf32> {format = [!fxp.fixed<8, 6>]}, %y: tensor<2x1xf32> {format = [!fxp.fixed<8, 4>]}) -> (tensor<2x1xf32>, tensor<2x2xf32>) {
+func.func @select_concat(%m: tensor<2x1xi1>, %x: tensor<2x1xf32> {rnnc.format = [!fxp.fixed<8, 6>]}, %y: tensor<2x1xf32> {rnnc.format = [!fxp.fixed<8, 4>]}) -> (tensor<2x1xf32>, tensor<2x2xf32>) {
   %s = rnn.select %m, %x, %y : (tensor<2x1xi1>, tensor<2x1xf32>, tensor<2x1xf32>) -> tensor<2x1xf32>
   %c = rnn.concat %x, %y {axis = 1 : i64} : (tensor<2x1xf32>, tensor<2x1xf32>) -> tensor<2x2xf32>
   %t = rnn.transpose %c {perm = array<i64: 1, 0>} : tensor<2x2xf32> -> tensor<2x2xf32>
@@ -154,7 +154,7 @@ func.func @select_concat(%m: tensor<2x1xi1>, %x: tensor<2x1xf32> {format = [!fxp
 // -----
 
 // A softmax head stays float, on the dequantized logits.
-func.func @softmax(%x: tensor<1x3xf32> {format = [!fxp.fixed<8, 4>]}) -> tensor<1x3xf32> {
+func.func @softmax(%x: tensor<1x3xf32> {rnnc.format = [!fxp.fixed<8, 4>]}) -> tensor<1x3xf32> {
   %s = rnn.softmax %x {axis = 1 : i64} : tensor<1x3xf32>
   func.return %s : tensor<1x3xf32>
 }
@@ -169,11 +169,11 @@ func.func @softmax(%x: tensor<1x3xf32> {format = [!fxp.fixed<8, 4>]}) -> tensor<
 
 // A recurrence: its initial state cast to the state format, the body's arguments
 // retyped, the next state cast back to it before the yield.
-func.func @recurrence(%x: tensor<3x1x2xf32> {format = [!fxp.fixed<8, 6>]}) -> tensor<1x2xf32> {
-  %h0 = rnn.constant dense<0.0> : tensor<1x2xf32> {format = [!fxp.fixed<8, 7>], qclass = "state"}
+func.func @recurrence(%x: tensor<3x1x2xf32> {rnnc.format = [!fxp.fixed<8, 6>]}) -> tensor<1x2xf32> {
+  %h0 = rnn.constant dense<0.0> : tensor<1x2xf32> {rnnc.format = [!fxp.fixed<8, 7>], rnnc.qclass = "state"}
   %h, %ys = rnn.recurrence seqs(%x : tensor<3x1x2xf32>) inits(%h0 : tensor<1x2xf32>) {state_formats = [!fxp.fixed<8, 5>]} -> tensor<1x2xf32>, tensor<3x1x2xf32> {
   ^bb0(%xt: tensor<1x2xf32>, %hp: tensor<1x2xf32>):
-    %hn = rnn.add %xt, %hp {format = [!fxp.fixed<10, 6>]} : (tensor<1x2xf32>, tensor<1x2xf32>) -> tensor<1x2xf32>
+    %hn = rnn.add %xt, %hp {rnnc.format = [!fxp.fixed<10, 6>]} : (tensor<1x2xf32>, tensor<1x2xf32>) -> tensor<1x2xf32>
     rnn.yield %hn, %hn : tensor<1x2xf32>, tensor<1x2xf32>
   }
   func.return %h : tensor<1x2xf32>
@@ -181,7 +181,7 @@ func.func @recurrence(%x: tensor<3x1x2xf32> {format = [!fxp.fixed<8, 6>]}) -> te
 
 // CHECK-LABEL: func.func @recurrence
 // CHECK-NEXT:  %x_q = fxp.quantize %x {rounding = "half-up", overflow = "wrap"} : tensor<3x1x2xf32> -> tensor<3x1x2x!fxp.fixed<8, 6>>
-// CHECK-NEXT:  %h0 = fxp.constant dense<0> : tensor<1x2xi64> {qclass = "state"} -> tensor<1x2x!fxp.fixed<8, 7>>
+// CHECK-NEXT:  %h0 = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<8, 7>>
 // CHECK-NEXT:  %[[V0:[0-9]+]] = fxp.cast %h0 {rounding = "half-up", overflow = "wrap"} : tensor<1x2x!fxp.fixed<8, 7>> -> tensor<1x2x!fxp.fixed<8, 5>>
 // CHECK-NEXT:  %h, %ys = rnn.recurrence seqs(%x_q : tensor<3x1x2x!fxp.fixed<8, 6>>) inits(%[[V0]] : tensor<1x2x!fxp.fixed<8, 5>>) -> tensor<1x2x!fxp.fixed<8, 5>>, tensor<3x1x2x!fxp.fixed<10, 6>> {
 // CHECK-NEXT:  ^bb0(%xt: tensor<1x2x!fxp.fixed<8, 6>>, %hp: tensor<1x2x!fxp.fixed<8, 5>>):
