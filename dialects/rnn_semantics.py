@@ -30,13 +30,22 @@ class InterpretationError(Exception):
     """The IR cannot be run on the given inputs."""
 
 
-def impl(*op_types: type[Operation]):
-    def register(fn: Impl) -> Impl:
-        for t in op_types:
-            IMPLS[t] = fn
-        return fn
+def registrar(table: dict[type[Operation], Callable]) -> Callable:
+    """A decorator factory: `@reg(OpA, OpB)` puts the function in `table` for
+    those op types (the interpreters build their own tables the same way)."""
 
-    return register
+    def register_for(*op_types: type[Operation]):
+        def register(fn):
+            for t in op_types:
+                table[t] = fn
+            return fn
+
+        return register
+
+    return register_for
+
+
+impl = registrar(IMPLS)
 
 
 # ------------------------------------------------------------------- activations

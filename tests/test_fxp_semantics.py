@@ -28,7 +28,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Block
 
-from rnnc.backends.interpreter import float_interpreter, fxp_interpreter
+from rnnc.backends.interpreter import float_interpreter, fusion, fxp_interpreter
 from rnnc.dialects import fixed, fxp
 from rnnc.dialects.arrays import dense_of
 from rnnc.dialects.fixed import Format
@@ -230,7 +230,7 @@ def test_fused_chains_equal_reference(seed):
     chain = [binary, cast]
     if first is not fxp.MulOp and rng.integers(0, 2):
         chain.append(lut(cast.result, rng, fmt(rng, 1, 30)))
-    make = float_interpreter.CHAINS[tuple(type(op) for op in chain)]
+    make = fusion.CHAINS[tuple(type(op) for op in chain)]
     counter = fxp_interpreter.OverflowCounter()
     token = fxp_interpreter._COUNTER.set(counter)
     try:

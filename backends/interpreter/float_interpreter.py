@@ -31,7 +31,12 @@ from rnnc.backends.interpreter.fusion import (
 )
 from rnnc.dialects import rnn, rnn_semantics
 from rnnc.dialects.arrays import numpy_dtype
-from rnnc.dialects.rnn_semantics import Impl, InterpretationError, main_function
+from rnnc.dialects.rnn_semantics import (
+    Impl,
+    InterpretationError,
+    main_function,
+    registrar,
+)
 
 # The interpreter's op table: the rnn dialect's reference semantics, to which the
 # fixed-point interpreter adds the fxp ops.
@@ -42,22 +47,10 @@ IMPLS: dict[type[Operation], Impl] = dict(rnn_semantics.IMPLS)
 COMPILERS: dict[type[Operation], Callable[[Operation], Kernel]] = {}
 
 
-def impl(*op_types: type[Operation]):
-    def register(fn: Impl) -> Impl:
-        for t in op_types:
-            IMPLS[t] = fn
-        return fn
-
-    return register
+impl = registrar(IMPLS)
 
 
-def compiler(*op_types: type[Operation]):
-    def register(fn: Callable[[Operation], Kernel]) -> Callable[[Operation], Kernel]:
-        for t in op_types:
-            COMPILERS[t] = fn
-        return fn
-
-    return register
+compiler = registrar(COMPILERS)
 
 
 # ------------------------------------------------------------------ recurrence
