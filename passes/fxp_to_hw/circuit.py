@@ -66,13 +66,17 @@ def add_const(value: SSAValue, amount: int) -> SSAValue:
 
 
 def select(index: SSAValue, values: list[SSAValue]) -> SSAValue:
-    """values[index] (index below len(values)); a constant index needs no mux."""
+    """values[index] (index below len(values)) as one parallel case, not a chain
+    of `?:`; one value needs no mux."""
     if len(values) == 1:
         return values[0]
-    out = values[0]
-    for i, v in enumerate(values[1:], start=1):
-        out = mux(eq(index, i), v, out)
-    return out
+    if len(values) == 2:
+        return mux(bits(index, 0, 1) if width_of(index) > 1 else index, *values[::-1])
+    size = 1 << clog2(len(values))
+    padded = list(values) + [values[-1]] * (size - len(values))
+    # hw.array_create puts its last operand at index 0.
+    array = hw.ArrayCreateOp(*reversed(padded)).result
+    return hw.ArrayGetOp(array, resize(index, clog2(size))).result
 
 
 def table(index: SSAValue, entries: list[int], width: int) -> SSAValue:
@@ -115,17 +119,28 @@ class Circuit:
             self._always = sv.AlwaysFFOp(clk, []).body.block
         return self._always
 
-    def reg(self, width: int, reset: int = 0) -> Reg:
-        return Reg(self, width, reset)
+    def reg(self, width: int, reset: int | None = 0, name: str | None = None) -> Reg:
+        """A register cleared to `reset` by the reset input; `reset=None` for
+        a pure datapath register (no reset logic: its value before first use
+        does not matter)."""
+        r = Reg(self, width, reset)
+        if name:
+            r.op.attributes["name"] = StringAttr(name)
+        return r
 
-    def delay(self, value: SSAValue, cycles: int, name: str | None = None) -> SSAValue:
-        """`value` through `cycles` registers (the first one named `name`)."""
+    def delay(
+        self,
+        value: SSAValue,
+        cycles: int,
+        name: str | None = None,
+        reset: bool = True,
+    ) -> SSAValue:
+        """`value` through `cycles` registers (the first one named `name`);
+        `reset=False` for data, whose stale values nothing uses."""
         for _ in range(cycles):
-            r = self.reg(width_of(value))
+            r = self.reg(width_of(value), 0 if reset else None, name)
             r.next(value)
-            if name:
-                r.op.attributes["name"] = StringAttr(name)
-                name = None
+            name = None
             value = r.q
         return value
 
@@ -148,14 +163,15 @@ class Circuit:
 
 
 class Reg:
-    """A `seq.compreg` with synchronous reset whose input is set later."""
+    """A `seq.compreg` (with synchronous reset unless `reset` is None) whose
+    input is set later."""
 
-    def __init__(self, circuit: Circuit, width: int, reset: int):
+    def __init__(self, circuit: Circuit, width: int, reset: int | None):
         self.placeholder = hw.ConstantOp(0, IntegerType(width))
         self.op = seq.CompRegOp(
             self.placeholder.result,
             circuit.clock,
-            reset=(circuit.reset, constant(reset, width)),
+            reset=None if reset is None else (circuit.reset, constant(reset, width)),
         )
         self.q = self.op.results[0]
 

@@ -51,8 +51,13 @@ from rnnc.passes.fxp_to_hw.circuit import (
 from rnnc.passes.fxp_to_hw.plan_view import Fetch, HardwarePlan, Stage
 
 TOP = "rnnc_top"
+MAC_DELAY = 3
+"""Pipeline of a MAC lane: issue (operand fetch, weight address) → operand and
+weight registers → product register → accumulator: the sum including the
+product issued at cycle c is in the accumulator at c + MAC_DELAY."""
 MAC_LATENCY = 3
-"""Cycles from the last mat-vec issue until the result memories hold the sums."""
+"""Cycles from the end of the mat-vec phase (C) until the elementwise phase may
+read the result memories: the last issue at C - 1 is written at C + 2."""
 
 
 @dataclass
@@ -114,11 +119,17 @@ def _var_counter(c: Circuit, index: SSAValue, ends: list[int], step: SSAValue):
 
 
 def _times(value: SSAValue, factor: int, width: int) -> SSAValue:
-    """value · factor as an unsigned `width`-bit number."""
+    """value · factor as an unsigned `width`-bit number: shifts and adds of the
+    constant's set bits (an address, not worth a multiplier block)."""
     value = resize(value, width)
-    if factor == 1:
-        return value
-    return comb.MulOp([value, constant(factor, width)]).result
+    terms = [
+        resize(hw_fixed.shift_left(value, b), width)
+        for b in range(factor.bit_length())
+        if factor >> b & 1 and b < width
+    ]
+    if not terms:
+        return constant(0, width)
+    return terms[0] if len(terms) == 1 else comb.AddOp(terms).result
 
 
 def _plus(a: SSAValue, b: SSAValue) -> SSAValue:
@@ -132,11 +143,83 @@ def _bank_address(bank: SSAValue, words: int, address: SSAValue) -> SSAValue:
     return _plus(offset, resize(address, width))
 
 
+class MacArray:
+    """P multiply-accumulate lanes shared by every stage (one stage runs at a
+    time): lane p's weight ROM holds the columns j ≡ p (mod P) of every stage's
+    mat-vecs, each stage's from its base address on; the stage that runs
+    drives the operand and the weight address. One signed multiply per lane.
+    """
+
+    def __init__(self, c: Circuit, plan: HardwarePlan, lanes: int, mode: SSAValue):
+        self.c, self.lanes, self.mode = c, lanes, mode
+        mvs = [m for s in plan.stages for m in s.matvecs]
+        self.x_width = max(m.lhs_fmt.width for m in mvs)
+        self.w_width = max(m.weight_fmt.width for m in mvs)
+        self.acc_width = max(m.out_fmt.width for m in mvs)
+        words = sum(ceil(m.weight.shape[1] / lanes) * m.weight.shape[0] for m in mvs)
+        self.address_bits = clog2(words)
+        self.weights: list[list[int]] = [[] for _ in range(lanes)]
+        self.issues: list[tuple[int, SSAValue, SSAValue, SSAValue, SSAValue]] = []
+        self.acc_regs = [
+            c.reg(self.acc_width, None, f"mac_acc{p}") for p in range(lanes)
+        ]
+        self.acc = [r.q for r in self.acc_regs]
+
+    def add_weights(self, mvs, groups: list[int]) -> int:
+        """Append a stage's weights to the lanes' ROMs (columns in (mat-vec,
+        group, k) order); returns their base address."""
+        base = len(self.weights[0])
+        for lane in range(self.lanes):
+            for m, gg in zip(mvs, groups, strict=True):
+                w = np.zeros((m.weight.shape[0], gg * self.lanes), np.int64)
+                w[:, : m.weight.shape[1]] = m.weight
+                self.weights[lane] += w[:, lane :: self.lanes].T.reshape(-1).tolist()
+        return base
+
+    def issue(self, mode: int, on, first, x, address) -> None:
+        """While `mode` runs: multiply x by the weights at `address` when `on`,
+        starting a new sum when `first`."""
+        self.issues.append((mode, on, and_(on, first), x, address))
+
+    def _by_mode(self, values: list[SSAValue], width: int) -> SSAValue:
+        """The running stage's value of one issue field (zero in other modes)."""
+        table = [constant(0, width)] * (1 << width_of(self.mode))
+        for issue, value in zip(self.issues, values, strict=True):
+            table[issue[0]] = value
+        return select(self.mode, table)
+
+    def build(self) -> None:
+        """The lanes, once every stage has issued."""
+        c = self.c
+        on = _or([i[1] for i in self.issues])
+        first = _or([i[2] for i in self.issues])
+        xs = [sext(i[3], self.x_width) for i in self.issues]
+        x1 = c.delay(self._by_mode(xs, self.x_width), 1, "mac_x", reset=False)
+        addresses = [resize(i[4], self.address_bits) for i in self.issues]
+        address = self._by_mode(addresses, self.address_bits)
+        on2, first2 = c.delay(on, 2), c.delay(first, 2)
+        for lane, acc in enumerate(self.acc_regs):
+            rom = c.rom(f"mac_w{lane}", self.w_width, self.weights[lane])
+            w1 = c.delay(rom.read(address), 1, f"mac_w{lane}_q", reset=False)
+            prod = hw_fixed.signed_product(x1, w1, self.acc_width, f"mac_prod{lane}")
+            prod2 = c.delay(prod, 1, f"mac_prod{lane}_q", reset=False)
+            summed = comb.AddOp([acc.q, prod2]).result
+            acc.next(mux(on2, mux(first2, prod2, summed), acc.q))
+
+
+def _or(values: list[SSAValue]) -> SSAValue:
+    return values[0] if len(values) == 1 else comb.OrOp(values).result
+
+
 class _StageBuilder:
-    def __init__(self, c, plan, stage: Stage, memories, active, seq_len, lanes, bank):
+    def __init__(
+        self, c, plan, stage: Stage, memories, mode, mode_value, mac, seq_len, bank
+    ):
         self.c, self.plan, self.stage = c, plan, stage
         self.memories: list[Memory] = memories
-        self.active, self.seq_len, self.lanes = active, seq_len, lanes
+        self.mode_value, self.mac = mode_value, mac
+        self.active = eq(mode, mode_value)  # the controller runs this stage
+        self.seq_len, self.lanes = seq_len, mac.lanes if mac else 1
         self.input_bank = bank  # the input buffer bank being computed on
 
     def address(self, buffer: int, row: SSAValue | int, col: SSAValue) -> SSAValue:
@@ -227,9 +310,10 @@ class _StageBuilder:
         self.first_step = eq(t, 0) if stage.steps > 1 else constant(1, 1)
 
     def _mac_unit(self, mac_cycles: int, ks: list[int]) -> None:
-        """P lanes: operand fetch, weight ROMs, exact multiply-accumulate, result
-        memories (one per lane and mat-vec)."""
-        c, stage, lanes, sc = self.c, self.stage, self.lanes, self.sc
+        """The stage's use of the shared MAC array: operand fetch and weight
+        address per cycle, and its result memories (one per lane and mat-vec)
+        written from the lanes' accumulators."""
+        c, stage, sc = self.c, self.stage, self.sc
         mvs, groups = stage.matvecs, self.groups
         mac_on = and_(self.active, ult(sc, mac_cycles))
         m_count = len(mvs)
@@ -243,8 +327,6 @@ class _StageBuilder:
             adv = and_(mac_on, k_end, g_end)
             i_reg.next(mux(adv, mux(last_i, constant(0, i_width), add_const(i, 1)), i))
         x_width = max(m.lhs_fmt.width for m in mvs)
-        w_width = max(m.weight_fmt.width for m in mvs)
-        acc_width = max(m.out_fmt.width for m in mvs)
         operands: dict[int, SSAValue] = {}
         per_mv = []
         for m in mvs:
@@ -252,41 +334,20 @@ class _StageBuilder:
             if key not in operands:
                 operands[key] = self.fetch(m.lhs, k, x_width)
             per_mv.append(operands[key])
-        x = select(i, per_mv)
-        x1 = c.delay(x, 1)
-        on1 = c.delay(mac_on, 1)
-        first1 = c.delay(eq(k, 0), 1)
-        last1 = c.delay(k_end, 1)
-        i1, g1 = c.delay(i, 1), c.delay(g, 1)
-        last2 = c.delay(and_(on1, last1), 1)
-        i2, g2 = c.delay(i1, 1), c.delay(g1, 1)
-        rom_address = resize(sc, clog2(mac_cycles))
-        product_width = x_width + w_width
+        base = self.mac.add_weights(mvs, groups)
+        address = add_const(resize(sc, self.mac.address_bits), base)
+        self.mac.issue(self.mode_value, mac_on, eq(k, 0), select(i, per_mv), address)
+        # The sum of the last k of a group is in the accumulators MAC_DELAY
+        # cycles after its issue.
+        last = c.delay(and_(mac_on, k_end), MAC_DELAY)
+        i_d, g_d = c.delay(i, MAC_DELAY), c.delay(g, MAC_DELAY)
         self.result_mems = []
-        for lane in range(lanes):
-            values = []
-            for m, gg in zip(mvs, groups, strict=False):
-                w = np.zeros((m.weight.shape[0], gg * lanes), np.int64)
-                w[:, : m.weight.shape[1]] = m.weight
-                values += w[:, lane::lanes].T.reshape(-1).tolist()
-            rom = c.rom(f"{stage.name}_w{lane}", w_width, values)
-            w1 = c.delay(rom.read(rom_address), 1)
-            prod = comb.MulOp([sext(x1, product_width), sext(w1, product_width)]).result
-            prod = (
-                sext(prod, acc_width)
-                if product_width < acc_width
-                else bits(prod, 0, acc_width)
-            )
-            acc = c.reg(acc_width)
-            summed = comb.AddOp([acc.q, prod]).result
-            acc.next(mux(on1, mux(first1, prod, summed), acc.q))
-            # One result memory per lane and mat-vec (one write, one read
-            # port each), holding the exact sums at the mat-vec's width.
+        for lane, acc in enumerate(self.mac.acc):
             row = []
             for index, (m, gg) in enumerate(zip(mvs, groups, strict=True)):
                 mem = c.memory(f"{stage.name}_acc{lane}_{index}", gg, m.out_fmt.width)
-                we = and_(last2, eq(i2, index)) if len(mvs) > 1 else last2
-                mem.write(we, g2, bits(acc.q, 0, m.out_fmt.width))
+                we = and_(last, eq(i_d, index)) if len(mvs) > 1 else last
+                mem.write(we, g_d, bits(acc, 0, m.out_fmt.width))
                 row.append(mem)
             self.result_mems.append(row)
 
@@ -307,19 +368,21 @@ class _StageBuilder:
         for index, m in enumerate(mvs):
             reads = [row[index].read(jg) for row in self.result_mems]
             value = select(jp, reads) if lanes > 1 else reads[0]
-            signals[m.result] = (c.delay(value, 1), 0)
+            signals[m.result] = (c.delay(value, 1, reset=False), 0)
         needed = {v for op in stage.ops for v in op.operands} | set(written)
         for value, fetch in stage.fetches.items():
             if value not in needed:
                 continue
             width = fxp.format_of(value).width
-            signals[value] = (c.delay(self.fetch(fetch, j, width), 1), 0)
+            fetched = self.fetch(fetch, j, width)
+            signals[value] = (c.delay(fetched, 1, reset=False), 0)
         for value, raw in stage.constants.items():
             width = fxp.format_of(value).width
             if raw.size == 1:
                 signals[value] = (constant(int(raw[0]), width), None)
             else:
-                signals[value] = (c.delay(table(j, [int(v) for v in raw], width), 1), 0)
+                entries = table(j, [int(v) for v in raw], width)
+                signals[value] = (c.delay(entries, 1, reset=False), 0)
         if stage.mask is not None:
             tw = max(width_of(self.t_actual), width_of(self.seq_len))
             live = comb.ICmpOp(
@@ -332,16 +395,16 @@ class _StageBuilder:
             args = []
             for v in op.operands:
                 sig, lv = signals[v]
-                args.append(sig if lv is None else c.delay(sig, level - lv))
+                args.append(
+                    sig if lv is None else c.delay(sig, level - lv, reset=False)
+                )
             out = _elementwise(op, args)
-            signals[op.results[0]] = (
-                c.delay(out, 1, f"{stage.name}_{op.results[0].name_hint or 'v'}"),
-                level + 1,
-            )
+            name = f"{stage.name}_{op.results[0].name_hint or 'v'}"
+            signals[op.results[0]] = (c.delay(out, 1, name, reset=False), level + 1)
 
         def aligned(value):
             sig, lv = signals[value]
-            return sig if lv is None else c.delay(sig, depth - lv)
+            return sig if lv is None else c.delay(sig, depth - lv, reset=False)
 
         we = c.delay(ew_on, 1 + depth)
         wj = c.delay(j, 1 + depth)
@@ -523,14 +586,17 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         start = and_(eq(mode.q, 0), mux(run_bank.q, full[1].q, full[0].q))
         advance = [start]
         stage_done = []
+        has_macs = any(stage.matvecs for stage in plan.stages)
+        mac = MacArray(c, plan, lanes, mode.q) if has_macs else None
         for s, stage in enumerate(plan.stages):
-            active = eq(mode.q, s + 1)
             builder = _StageBuilder(
-                c, plan, stage, memories, active, seq_len, lanes, run_bank.q
+                c, plan, stage, memories, mode.q, s + 1, mac, seq_len, run_bank.q
             )
             design.stages.append(builder.build())
             advance.append(builder.done)
             stage_done.append(builder.done)
+        if mac:
+            mac.build()
         # The last stage frees its input bank.
         release = and_(eq(mode.q, n_stages), stage_done[-1])
         for bank in (0, 1):
