@@ -183,6 +183,8 @@ class MacArray:
 
     def _by_mode(self, values: list[SSAValue], width: int) -> SSAValue:
         """The running stage's value of one issue field (zero in other modes)."""
+        if len(values) == 1:  # one stage drives the array: no mux
+            return values[0]
         table = [constant(0, width)] * (1 << width_of(self.mode))
         for issue, value in zip(self.issues, values, strict=True):
             table[issue[0]] = value
