@@ -58,6 +58,8 @@ product issued at cycle c is in the accumulator at c + MAC_DELAY."""
 MAC_LATENCY = 3
 """Cycles from the end of the mat-vec phase (C) until the elementwise phase may
 read the result memories: the last issue at C - 1 is written at C + 2."""
+OUTPUT_LATENCY = 1
+"""The output register between the result buffers and `out_data`."""
 
 
 @dataclass
@@ -91,7 +93,9 @@ class Design:
 
     @property
     def compute_cycles(self) -> int:
-        return sum(s.steps * s.cycles_per_step for s in self.stages)
+        """Cycles from the start of a sequence to its first output word."""
+        stages = sum(s.steps * s.cycles_per_step for s in self.stages)
+        return stages + OUTPUT_LATENCY
 
 
 def _wrap_counter(c: Circuit, n: int, step: SSAValue, clear=None):
@@ -609,10 +613,14 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
             )
         load_bank.next(mux(load_done, not_(load_bank.q), load_bank.q))
         run_bank.next(mux(release, not_(run_bank.q), run_bank.q))
-        # Output: the results' runs, one element per beat.
+        # Output: the results' runs, one element per beat, through an output
+        # register (`out_data` comes from a flip-flop): a word is read (`take`)
+        # when the register is empty or being emptied.
         runs = [r for o in plan.outputs for r in o.runs]
         sending = eq(mode.q, n_stages + 1)
-        fire = and_(sending, args["out_ready"])
+        valid, last_q, read_all = c.reg(1), c.reg(1), c.reg(1)
+        room = comb.OrOp([not_(valid.q), args["out_ready"]]).result
+        fire = and_(sending, not_(read_all.q), room)
         run_index, run_w = (
             (constant(0, 1), 1) if len(runs) == 1 else (None, clog2(len(runs)))
         )
@@ -640,7 +648,12 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
                     rr.q,
                 )
             )
-        out_done = and_(fire, run_end, last_run)
+        last_word = and_(run_end, last_run)
+        out_done = and_(valid.q, args["out_ready"], last_q.q)
+        one, zero = constant(1, 1), constant(0, 1)
+        valid.next(mux(fire, one, mux(args["out_ready"], zero, valid.q)))
+        last_q.next(mux(fire, last_word, last_q.q))
+        read_all.next(mux(and_(fire, last_word), one, mux(out_done, zero, read_all.q)))
         advance.append(out_done)
         sources = sorted({(r.buffer, r.shift) for r in runs})
         reads = []
@@ -656,7 +669,8 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
             [sources.index((r.buffer, r.shift)) for r in runs],
             clog2(len(sources)),
         )
-        data = select(which, reads)
+        data_q = c.reg(out_width, None, "out_data_q")
+        data_q.next(mux(fire, select(which, reads), data_q.q))
         # Mode: load -> stages -> output -> load.
         mw = width_of(mode.q)
         nxt = mode.q
@@ -664,7 +678,7 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
             target = constant((m + 1) % (n_stages + 2), mw)
             nxt = mux(and_(eq(mode.q, m), cond), target, nxt)
         mode.next(nxt)
-        hw.OutputOp([in_ready, sending, data, and_(sending, run_end, last_run)])
+        hw.OutputOp([in_ready, valid.q, data_q.q, and_(valid.q, last_q.q)])
     module_type = hw.ModuleType(
         ArrayAttr(
             [hw.ModulePort(StringAttr(n), t, hw.DirectionAttr(d)) for n, t, d in ports]
