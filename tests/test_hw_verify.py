@@ -8,6 +8,7 @@ self-checking testbench whose expected words come from the interpreter.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import onnx
@@ -21,6 +22,7 @@ from rnnc.backends.verilog import simulate
 from rnnc.backends.verilog.hardware import random_batches, verify
 from rnnc.backends.verilog.simulate import have_tool
 from rnnc.cli import main
+from rnnc.dialects import fxp
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.passes.quant_config import load_config
 from rnnc.quantize import quantize_model
@@ -204,12 +206,31 @@ def test_rtl_matches_interpreter(tmp_path, name):
     planned = json.loads((rtl / "manifest.json").read_text())["compute_cycles"]
     assert report.cycles_per_sequence
     assert all(planned <= c <= planned + 2 for c in report.cycles_per_sequence)
+    _check_products(rtl, module, lanes)
     sources = [rtl / "rnnc_top.sv"]
     if have_tool("verilator"):
         assert simulate.lint_verilator(sources, top="rnnc_top") == ""
     if have_tool("yosys"):
         result = simulate.synth_yosys(sources, "rnnc_top", workdir=rtl)
         assert result.stats["num_cells"] > 0
+
+
+_MAC_PRODUCT = re.compile(r"= \$signed\(mac_x\) \* \$signed\((\w+)\);")
+
+
+def _check_products(rtl, module, lanes):
+    """One MAC array shared by every stage and head: exactly P multipliers of the
+    operand register by a lane's weight register, one weight ROM per lane; the
+    other multipliers are the elementwise products (fxp.mul, PWL slopes), each
+    a signed multiply (no unsigned multiply of sign-extended operands)."""
+    text = (rtl / "rnnc_top.sv").read_text()
+    mac = sorted(_MAC_PRODUCT.findall(text))
+    assert mac == sorted(f"mac_w{p}_q" for p in range(lanes))
+    roms = sorted(p.name for p in rtl.glob("*.hex") if not p.name.startswith("tb_"))
+    assert roms == sorted(f"mac_w{p}.hex" for p in range(lanes))
+    elementwise = sum(isinstance(op, fxp.MulOp | fxp.PwlOp) for op in module.walk())
+    assert text.count(" * ") == lanes + elementwise
+    assert text.count(") * $signed(") == text.count(" * ")
 
 
 def _gru_default_case(tmp_path):
