@@ -20,6 +20,14 @@ from rnnc.dialects.seq import FromClockOp
 from rnnc.passes.fxp_to_hw.arith import bits, constant, sext, width_of
 
 
+def name_hint(value: SSAValue, name: str) -> SSAValue:
+    """Name the Verilog wire CIRCT declares for `value` if it needs one
+    (`sv.namehint`; CIRCT otherwise names it `_GEN_nnn`)."""
+    if isinstance(value, OpResult) and not isinstance(value.owner, hw.ConstantOp):
+        value.owner.attributes.setdefault("sv.namehint", StringAttr(name))
+    return value
+
+
 def clog2(n: int) -> int:
     """Bits to count 0..n-1 (at least 1)."""
     return max((n - 1).bit_length(), 1)

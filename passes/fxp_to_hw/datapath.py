@@ -41,6 +41,7 @@ from rnnc.passes.fxp_to_hw.circuit import (
     clog2,
     eq,
     mux,
+    name_hint,
     not_,
     resize,
     select,
@@ -98,12 +99,12 @@ class Design:
         return stages + OUTPUT_LATENCY
 
 
-def _wrap_counter(c: Circuit, n: int, step: SSAValue, clear=None):
+def _wrap_counter(c: Circuit, n: int, step: SSAValue, clear=None, name=None):
     """Counts `step`s modulo n; returns (value, `step` at the last value)."""
     width = clog2(n)
     if n == 1:
         return constant(0, width), step
-    r = c.reg(width)
+    r = c.reg(width, name=name)
     at_end = eq(r.q, n - 1)
     nxt = mux(step, mux(at_end, constant(0, width), add_const(r.q, 1)), r.q)
     if clear is not None:
@@ -112,10 +113,10 @@ def _wrap_counter(c: Circuit, n: int, step: SSAValue, clear=None):
     return r.q, and_(step, at_end)
 
 
-def _var_counter(c: Circuit, index: SSAValue, ends: list[int], step: SSAValue):
+def _var_counter(c: Circuit, index: SSAValue, ends: list[int], step: SSAValue, name):
     """Counts `step`s up to ends[index] (inclusive), then wraps."""
     width = clog2(max(ends) + 1)
-    r = c.reg(width)
+    r = c.reg(width, name=name)
     end = table(index, ends, width)
     at_end = comb.ICmpOp(r.q, end, "eq").result
     r.next(mux(step, mux(at_end, constant(0, width), add_const(r.q, 1)), r.q))
@@ -297,7 +298,7 @@ class _StageBuilder:
         """Cycle-in-step counter `sc`, step counter t, time index, ping-pong row."""
         c, stage = self.c, self.stage
         length = timing.cycles_per_step
-        sc_reg = c.reg(clog2(length))
+        sc_reg = c.reg(clog2(length), name=f"{stage.name}_cycle")
         sc = self.sc = sc_reg.q
         at_end = eq(sc, length - 1)
         sc_reg.next(
@@ -307,7 +308,9 @@ class _StageBuilder:
                 constant(0, width_of(sc)),
             )
         )
-        t, self.done = _wrap_counter(c, stage.steps, and_(self.active, at_end))
+        t, self.done = _wrap_counter(
+            c, stage.steps, and_(self.active, at_end), name=f"{stage.name}_t"
+        )
         if stage.reverse:
             self.t_actual = comb.SubOp(constant(stage.steps - 1, width_of(t)), t).result
         else:
@@ -324,10 +327,12 @@ class _StageBuilder:
         mac_on = and_(self.active, ult(sc, mac_cycles))
         m_count = len(mvs)
         i_width = clog2(m_count)
-        i_reg = c.reg(i_width) if m_count > 1 else None
+        i_reg = c.reg(i_width, name=f"{stage.name}_mv") if m_count > 1 else None
         i = i_reg.q if i_reg else constant(0, 1)
-        k, k_end = _var_counter(c, i, [kk - 1 for kk in ks], mac_on)
-        g, g_end = _var_counter(c, i, [gg - 1 for gg in groups], and_(mac_on, k_end))
+        k, k_end = _var_counter(c, i, [kk - 1 for kk in ks], mac_on, f"{stage.name}_k")
+        g, g_end = _var_counter(
+            c, i, [gg - 1 for gg in groups], and_(mac_on, k_end), f"{stage.name}_g"
+        )
         if i_reg:
             last_i = eq(i, m_count - 1)
             adv = and_(mac_on, k_end, g_end)
@@ -366,10 +371,10 @@ class _StageBuilder:
         ew_start = timing.mac_cycles + MAC_LATENCY if mvs else 0
         ew_on = and_(self.active, uge(sc, ew_start), ult(sc, ew_start + n))
         clear = not_(ew_on)
-        j, _ = _wrap_counter(c, n, ew_on, clear)
+        j, _ = _wrap_counter(c, n, ew_on, clear, f"{stage.name}_j")
         if mvs:
-            jp, jp_wrap = _wrap_counter(c, lanes, ew_on, clear)
-            jg, _ = _wrap_counter(c, max(groups), jp_wrap, clear)
+            jp, jp_wrap = _wrap_counter(c, lanes, ew_on, clear, f"{stage.name}_lane")
+            jg, _ = _wrap_counter(c, max(groups), jp_wrap, clear, f"{stage.name}_group")
         signals: dict[SSAValue, tuple[SSAValue, int | None]] = {}
         for index, m in enumerate(mvs):
             reads = [row[index].read(jg) for row in self.result_mems]
@@ -405,6 +410,7 @@ class _StageBuilder:
                     sig if lv is None else c.delay(sig, level - lv, reset=False)
                 )
             out = _elementwise(op, args)
+            name_hint(out, f"{stage.name}_{op.results[0].name_hint or 'v'}_d")
             name = f"{stage.name}_{op.results[0].name_hint or 'v'}"
             signals[op.results[0]] = (c.delay(out, 1, name, reset=False), level + 1)
 
@@ -556,7 +562,7 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         sv.VerbatimOp("// verilator lint_off UNUSEDSIGNAL")
         c = Circuit(args["clk"], args["rst"])
         n_stages = len(plan.stages)
-        mode = c.reg(clog2(n_stages + 2))
+        mode = c.reg(clog2(n_stages + 2), name="mode")
         used = plan.read_buffers() | {plan.input_buffer}
         memories = [
             c.memory(
@@ -571,11 +577,12 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         # Input: one beat per element, time-major, into one of two banks: the next
         # sequence loads while the current one is computed.
         words = plan.buffers[plan.input_buffer].words
-        load_bank, run_bank = c.reg(1), c.reg(1)
-        full = [c.reg(1), c.reg(1)]
+        load_bank = c.reg(1, name="load_bank")
+        run_bank = c.reg(1, name="run_bank")
+        full = [c.reg(1, name="bank0_full"), c.reg(1, name="bank1_full")]
         in_ready = not_(mux(load_bank.q, full[1].q, full[0].q))
         beat = and_(args["in_valid"], in_ready)
-        load_count, load_done = _wrap_counter(c, words, beat)
+        load_count, load_done = _wrap_counter(c, words, beat, name="load_count")
         memories[plan.input_buffer].write(
             beat, _bank_address(load_bank.q, words, load_count), args["in_data"]
         )
@@ -584,7 +591,7 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
             first_beat = and_(beat, eq(load_count, 0))
             held = []
             for bank in (0, 1):
-                r = c.reg(len_width)
+                r = c.reg(len_width, name=f"seq_len{bank}")
                 mine = and_(first_beat, eq(load_bank.q, bank))
                 r.next(mux(mine, args["seq_len"], r.q))
                 held.append(r.q)
@@ -618,19 +625,21 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         # when the register is empty or being emptied.
         runs = [r for o in plan.outputs for r in o.runs]
         sending = eq(mode.q, n_stages + 1)
-        valid, last_q, read_all = c.reg(1), c.reg(1), c.reg(1)
+        valid = c.reg(1, name="out_valid_q")
+        last_q = c.reg(1, name="out_last_q")
+        read_all = c.reg(1, name="out_read_all")
         room = comb.OrOp([not_(valid.q), args["out_ready"]]).result
         fire = and_(sending, not_(read_all.q), room)
         run_index, run_w = (
             (constant(0, 1), 1) if len(runs) == 1 else (None, clog2(len(runs)))
         )
-        rr = c.reg(run_w) if len(runs) > 1 else None
+        rr = c.reg(run_w, name="out_run") if len(runs) > 1 else None
         if rr:
             run_index = rr.q
         length = table(
             run_index, [r.length - 1 for r in runs], clog2(max(r.length for r in runs))
         )
-        off = c.reg(width_of(length))
+        off = c.reg(width_of(length), name="out_offset")
         run_end = comb.ICmpOp(off.q, length, "eq").result
         off.next(
             mux(

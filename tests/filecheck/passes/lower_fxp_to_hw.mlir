@@ -44,7 +44,7 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed
 // CHECK-NEXT:     sv.verbatim "// verilator lint_off UNUSEDSIGNAL"
 // The controller's mode (idle, r0, h1, output), then the buffers.
 // CHECK-NEXT:     %{{.*}} = hw.constant 0 : i2
-// CHECK-NEXT:     %[[MODE:.*]] = seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} : i2
+// CHECK-NEXT:     %[[MODE:.*]] = seq.compreg %{{.*}}, %clk reset %rst, %{{[0-9]+}} {name = "mode"} : i2
 // CHECK-NEXT:     %buf_input = sv.reg name "buf_input" : !hw.inout<uarray<12xi8>>
 // CHECK-NEXT:     %buf_r0_hp = sv.reg name "buf_r0_hp" : !hw.inout<uarray<4xi8>>
 // CHECK-NEXT:     %buf_h1_o = sv.reg name "buf_h1_o" : !hw.inout<uarray<2xi10>>
@@ -148,7 +148,7 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.
 // CHECK-NEXT:   hw.module @rnnc_top(in %clk: !seq.clock, in %rst: i1, in %in_valid: i1, in %in_data: i8, in %seq_len: i2, in %out_ready: i1, out in_ready: i1, out out_valid: i1, out out_data: i9, out out_last: i1) {
 // CHECK-NEXT:     sv.verbatim "// verilator lint_off UNUSEDSIGNAL"
 // CHECK-NEXT:     %{{.*}} = hw.constant 0 : i2
-// CHECK-NEXT:     %[[MODE:.*]] = seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} : i2
+// CHECK-NEXT:     %[[MODE:.*]] = seq.compreg %{{.*}}, %clk reset %rst, %{{[0-9]+}} {name = "mode"} : i2
 // CHECK-NEXT:     %buf_input = sv.reg name "buf_input" : !hw.inout<uarray<12xi8>>
 // CHECK-NEXT:     %buf_r0_h_prev = sv.reg name "buf_r0_h_prev" : !hw.inout<uarray<4xi8>>
 // CHECK-NEXT:     %buf_r0_y_fwd = sv.reg name "buf_r0_y_fwd" : !hw.inout<uarray<6xi8>>
