@@ -220,14 +220,22 @@ _MAC_PRODUCT = re.compile(r"= \$signed\(mac_x\) \* \$signed\((\w+)\);")
 
 def _check_products(rtl, module, lanes):
     """One MAC array shared by every stage and head: exactly P multipliers of the
-    operand register by a lane's weight register, one weight ROM per lane; the
+    operand register by a lane's weight (a field of the one weight ROM); the
     other multipliers are the elementwise products (fxp.mul, PWL slopes), each
     a signed multiply (no unsigned multiply of sign-extended operands)."""
     text = (rtl / "rnnc_top.sv").read_text()
     mac = sorted(_MAC_PRODUCT.findall(text))
-    assert mac == sorted(f"mac_w{p}_q" for p in range(lanes))
-    roms = sorted(p.name for p in rtl.glob("*.hex") if not p.name.startswith("tb_"))
-    assert roms == sorted(f"mac_w{p}.hex" for p in range(lanes))
+    assert mac == (
+        sorted(f"mac_w{p}" for p in range(lanes)) if lanes > 1 else ["mac_w_q"]
+    )
+    # One weight ROM whose word holds every lane's weight of an address.
+    roms = [p.name for p in rtl.glob("*.hex") if not p.name.startswith("tb_")]
+    assert roms == ["mac_w.hex"]
+    rom_width = int(re.search(r"reg\s+\[(\d+):0\]\s+mac_w\[", text)[1]) + 1
+    lane_widths = re.findall(r"wire\s+\[(\d+):0\]\s+mac_w\d+ = mac_w_q\[", text)
+    assert len(lane_widths) == (lanes if lanes > 1 else 0)
+    if lanes > 1:
+        assert rom_width == lanes * (int(lane_widths[0]) + 1)
     elementwise = sum(isinstance(op, fxp.MulOp | fxp.PwlOp) for op in module.walk())
     assert text.count(" * ") == lanes + elementwise
     assert text.count(") * $signed(") == text.count(" * ")

@@ -100,15 +100,25 @@ def table(index: SSAValue, entries: list[int], width: int) -> SSAValue:
 
 @dataclass
 class Rom:
-    """Contents of a `$readmemh` memory, written next to the Verilog."""
+    """Contents of a `$readmemh` memory, written next to the Verilog: `values`
+    holds `lanes` fields of `width` bits per word (field p in bits
+    [p·width, (p+1)·width)), word after word."""
 
     width: int
     values: list[int]
+    lanes: int = 1
+
+    def words(self) -> list[int]:
+        mask = (1 << self.width) - 1
+        fields = [v & mask for v in self.values]
+        return [
+            sum(f << (p * self.width) for p, f in enumerate(fields[a : a + self.lanes]))
+            for a in range(0, len(fields), self.lanes)
+        ]
 
     def hex_text(self) -> str:
-        digits = max((self.width + 3) // 4, 1)
-        mask = (1 << self.width) - 1
-        return "".join(f"{v & mask:0{digits}x}\n" for v in self.values)
+        digits = max((self.width * self.lanes + 3) // 4, 1)
+        return "".join(f"{w:0{digits}x}\n" for w in self.words())
 
 
 @dataclass
@@ -158,16 +168,25 @@ class Circuit:
         reg = sv.RegOp(typ.element_type, name)
         return Memory(self, reg.result, depth, width)
 
-    def rom(self, name: str, width: int, values: list[int]) -> Memory:
-        mem = self.memory(name, len(values), width)
+    def rom(self, name: str, width: int, values: list[int], lanes: int = 1) -> Memory:
+        """A ROM of `lanes` fields of `width` bits per word (`values`: the
+        fields word after word), read from `name`.hex."""
+        depth = len(values) // lanes
+        mem = self.memory(name, depth, width * lanes)
         if self._initial is None:
             op = sv.InitialOp([])
             self._initial = op.body.block
         with ImplicitBuilder(self._initial):
             sv.ReadMemOp(mem.array, f"{name}.hex", sv.MemBase.MemBaseHex)
-        padded = list(values) + [0] * (mem.depth - len(values))
-        self.roms[name] = Rom(width, padded)
+        padded = list(values) + [0] * ((mem.depth - depth) * lanes)
+        self.roms[name] = Rom(width, padded, lanes)
         return mem
+
+    def wire(self, value: SSAValue, name: str) -> SSAValue:
+        """`value` through a named Verilog wire."""
+        wire = sv.WireOp(value.type, name)
+        sv.AssignOp(wire.result, value)
+        return sv.ReadInOutOp(wire.result).result
 
 
 class Reg:

@@ -150,9 +150,10 @@ def _bank_address(bank: SSAValue, words: int, address: SSAValue) -> SSAValue:
 
 class MacArray:
     """P multiply-accumulate lanes shared by every stage (one stage runs at a
-    time): lane p's weight ROM holds the columns j ≡ p (mod P) of every stage's
-    mat-vecs, each stage's from its base address on; the stage that runs
-    drives the operand and the weight address. One signed multiply per lane.
+    time): lane p's field of the weight ROM holds the columns j ≡ p (mod P) of
+    every stage's mat-vecs, each stage's from its base address on; the stage
+    that runs drives the operand and the weight address. One signed multiply
+    per lane.
     """
 
     def __init__(self, c: Circuit, plan: HardwarePlan, lanes: int, mode: SSAValue):
@@ -205,9 +206,18 @@ class MacArray:
         addresses = [resize(i[4], self.address_bits) for i in self.issues]
         address = self._by_mode(addresses, self.address_bits)
         on2, first2 = c.delay(on, 2), c.delay(first, 2)
+        # One ROM word holds every lane's weight of an address (lane p in
+        # bits [p·w, (p+1)·w)): one wide memory, read synchronously.
+        fields = [w for word in zip(*self.weights, strict=True) for w in word]
+        rom = c.rom("mac_w", self.w_width, fields, self.lanes)
+        row = c.delay(rom.read(address), 1, "mac_w_q", reset=False)
         for lane, acc in enumerate(self.acc_regs):
-            rom = c.rom(f"mac_w{lane}", self.w_width, self.weights[lane])
-            w1 = c.delay(rom.read(address), 1, f"mac_w{lane}_q", reset=False)
+            w = self.w_width
+            w1 = (
+                c.wire(bits(row, lane * w, w), f"mac_w{lane}")
+                if self.lanes > 1
+                else row
+            )
             prod = hw_fixed.signed_product(x1, w1, self.acc_width, f"mac_prod{lane}")
             prod2 = c.delay(prod, 1, f"mac_prod{lane}_q", reset=False)
             summed = comb.AddOp([acc.q, prod2]).result

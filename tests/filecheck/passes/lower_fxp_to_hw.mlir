@@ -38,8 +38,8 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed
   func.return %o_f : tensor<1x2xf32>
 }
 
-// L2:         builtin.module attributes {rnnc.memories = {mac_w0 = dense<[32, 96]> : tensor<2xi64>, mac_w1 = dense<[-16, 48]> : tensor<2xi64>}} {
-// L1:         builtin.module attributes {rnnc.memories = {mac_w0 = dense<[32, 96, -16, 48]> : tensor<4xi64>}} {
+// L2:         builtin.module attributes {rnnc.memories = {mac_w = dense<{{\[}}[32, -16], [96, 48]]> : tensor<2x2xi64>}} {
+// L1:         builtin.module attributes {rnnc.memories = {mac_w = dense<[32, 96, -16, 48]> : tensor<4xi64>}} {
 // CHECK-NEXT:   hw.module @rnnc_top(in %clk: !seq.clock, in %rst: i1, in %in_valid: i1, in %in_data: i8, in %out_ready: i1, out in_ready: i1, out out_valid: i1, out out_data: i10, out out_last: i1) {
 // CHECK-NEXT:     sv.verbatim "// verilator lint_off UNUSEDSIGNAL"
 // The controller's mode (idle, r0, h1, output), then the buffers.
@@ -66,20 +66,26 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed
 // CHECK-NEXT:     %prod = sv.wire name "prod" : !hw.inout<i16>
 // CHECK-NEXT:     sv.assign %prod, %[[SQ]] : i16
 // CHECK:          seq.compreg %{{.*}}, %clk {name = "h1_o"} : i10
-// The lanes: operand register, weight ROM and its register, signed product,
-// product register (then the accumulator).
+// The lanes: operand register, one weight ROM whose word holds both lanes'
+// weights and its register, the lane's field, signed product, product register
+// (then the accumulator).
 // CHECK:          %[[X:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_x"} : i8
-// L2:             sv.readmem %mac_w0, "mac_w0.hex", MemBaseHex : !hw.inout<uarray<2xi8>>
-// L2-NEXT:        sv.readmem %mac_w1, "mac_w1.hex", MemBaseHex : !hw.inout<uarray<2xi8>>
-// L1:             sv.readmem %mac_w0, "mac_w0.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
-// L1-NOT:         sv.readmem
-// CHECK:          %[[W0:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w0_q"} : i8
+// L2:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<2xi16>>
+// L2:             %[[ROW:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_q"} : i16
+// L2-NEXT:        %[[F0:.*]] = comb.extract %[[ROW]] from 0 : (i16) -> i8
+// L2-NEXT:        %mac_w0 = sv.wire name "mac_w0" : !hw.inout<i8>
+// L2-NEXT:        sv.assign %mac_w0, %[[F0]] : i8
+// L2-NEXT:        %[[W0:.*]] = sv.read_inout %mac_w0 : !hw.inout<i8>
+// L1:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
+// L1:             %[[W0:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_q"} : i8
+// CHECK-NOT:      sv.readmem
 // CHECK-NEXT:     %[[P0:.*]] = sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %[[W0]]) : (i8, i8) -> i17
 // CHECK-NEXT:     %mac_prod0 = sv.wire name "mac_prod0" : !hw.inout<i17>
 // CHECK-NEXT:     sv.assign %mac_prod0, %[[P0]] : i17
 // CHECK-NEXT:     %[[P0R:.*]] = sv.read_inout %mac_prod0 : !hw.inout<i17>
 // CHECK-NEXT:     seq.compreg %[[P0R]], %clk {name = "mac_prod0_q"} : i17
-// L2:             %[[W1:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w1_q"} : i8
+// L2:             %{{.*}} = comb.extract %[[ROW]] from 8 : (i16) -> i8
+// L2:             %[[W1:.*]] = sv.read_inout %mac_w1 : !hw.inout<i8>
 // L2-NEXT:        sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %[[W1]]) : (i8, i8) -> i17
 // CHECK-NOT:      sv.verbatim.expr
 // Mode transitions: idle -> r0 -> h1 -> output -> idle.
@@ -90,7 +96,7 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed
 
 // A bidirectional RNN with sequence lengths (hard activations, 8-bit values):
 // the `seq_len` port, two stages sharing one MAC array (each lane's ROM holds
-// both directions' weights, the reverse one from address 4 with two lanes),
+// both directions' weights, the reverse one's from address 4 with two lanes),
 // length masks, and the output interleaving both directions' buffers.
 func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed<8, 6>]}, %lens: tensor<1xi32> {onnx.name = "lens"}) -> (tensor<3x2x1x2xf32> {onnx.name = "Y"}) {
   %x_q = fxp.quantize %x : tensor<3x1x2xf32> -> tensor<3x1x2x!fxp.fixed<8, 6>>
@@ -143,8 +149,8 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.
   func.return %Y_f : tensor<3x2x1x2xf32>
 }
 
-// L2:         builtin.module attributes {rnnc.memories = {mac_w0 = dense<[-51, -85, 48, 105, 73, 7, -61, 102]> : tensor<8xi64>, mac_w1 = dense<[-16, 27, 17, -79, -35, -50, 13, -111]> : tensor<8xi64>}} {
-// L1:         builtin.module attributes {rnnc.memories = {mac_w0 = dense<[-51, -85, -16, 27, 48, 105, 17, -79, 73, 7, -35, -50, -61, 102, 13, -111]> : tensor<16xi64>}} {
+// L2:         builtin.module attributes {rnnc.memories = {mac_w = dense<{{\[}}[-51, -16], [-85, 27], [48, 17], [105, -79], [73, -35], [7, -50], [-61, 13], [102, -111]]> : tensor<8x2xi64>}} {
+// L1:         builtin.module attributes {rnnc.memories = {mac_w = dense<[-51, -85, -16, 27, 48, 105, 17, -79, 73, 7, -35, -50, -61, 102, 13, -111]> : tensor<16xi64>}} {
 // CHECK-NEXT:   hw.module @rnnc_top(in %clk: !seq.clock, in %rst: i1, in %in_valid: i1, in %in_data: i8, in %seq_len: i2, in %out_ready: i1, out in_ready: i1, out out_valid: i1, out out_data: i9, out out_last: i1) {
 // CHECK-NEXT:     sv.verbatim "// verilator lint_off UNUSEDSIGNAL"
 // CHECK-NEXT:     %{{.*}} = hw.constant 0 : i2
@@ -172,10 +178,9 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.
 // CHECK:          %[[XS:.*]] = hw.array_create %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : i8
 // CHECK-NEXT:     %[[XSEL:.*]] = hw.array_get %[[XS]][%[[MODE]]] : !hw.array<4xi8>, i2
 // CHECK-NEXT:     %[[X:.*]] = seq.compreg %[[XSEL]], %clk {name = "mac_x"} : i8
-// L2:             sv.readmem %mac_w0, "mac_w0.hex", MemBaseHex : !hw.inout<uarray<8xi8>>
-// L2-NEXT:        sv.readmem %mac_w1, "mac_w1.hex", MemBaseHex : !hw.inout<uarray<8xi8>>
-// L1:             sv.readmem %mac_w0, "mac_w0.hex", MemBaseHex : !hw.inout<uarray<16xi8>>
-// L1-NOT:         sv.readmem
+// L2:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<8xi16>>
+// L1:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<16xi8>>
+// CHECK-NOT:      sv.readmem
 // CHECK:          sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %{{.*}}) : (i8, i8) -> i17
 // L2:             sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %{{.*}}) : (i8, i8) -> i17
 // CHECK-NOT:      sv.verbatim.expr
