@@ -8,6 +8,8 @@ ops at the current `ImplicitBuilder` (the caller sets it up).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from xdsl.dialects import comb, hw
 from xdsl.dialects.builtin import IntegerAttr, IntegerType
 from xdsl.ir import SSAValue
@@ -88,10 +90,17 @@ def signed_product(
     return sv.ReadInOutOp(wire.result).result
 
 
-def mul(a: SSAValue, fa: Format, b: SSAValue, fb: Format):
+Multiplier = Callable[[SSAValue, SSAValue, int], SSAValue]
+"""Builds a · b of signed values as `width` bits (`signed_product`, or a shared
+multiplier)."""
+
+
+def mul(
+    a: SSAValue, fa: Format, b: SSAValue, fb: Format, multiply: Multiplier | None = None
+):
     """fxp.mul: the exact signed product in the product format."""
     out = fixed.mul_format(fa, fb)
-    return signed_product(a, b, out.width), out
+    return (multiply or signed_product)(a, b, out.width), out
 
 
 def _any(value: SSAValue) -> SSAValue:
@@ -248,6 +257,7 @@ def pwl(
     out: Format,
     rounding: str,
     overflow: str,
+    multiply: Multiplier | None = None,
 ) -> SSAValue:
     """fixed.pwl in hardware: comparators pick the segment (breakpoints ascend),
     one signed multiplier, the rounding shift, the intercept, then fit."""
@@ -263,7 +273,10 @@ def pwl(
         offset = comb.MuxOp(
             past, constant(intercepts[i + 1], offset_width), offset
         ).result
-    product = signed_product(x, slope, width, "pwl_prod")  # exact
+    if multiply is None:
+        product = signed_product(x, slope, width, "pwl_prod")  # exact
+    else:
+        product = multiply(x, slope, width)
     shift = slope_frac + src.frac - out.frac
     if shift > 0:
         scaled = round_shift(product, shift, rounding)

@@ -153,7 +153,9 @@ class MacArray:
     time): lane p's field of the weight ROM holds the columns j ≡ p (mod P) of
     every stage's mat-vecs, each stage's from its base address on; the stage
     that runs drives the operand and the weight address. One signed multiply
-    per lane.
+    per lane; outside the mat-vec phase the lanes' multipliers compute the
+    running stage's elementwise products (the first P of them), so an LSTM or
+    GRU cell needs no multiplier of its own when P ≥ 3.
     """
 
     def __init__(self, c: Circuit, plan: HardwarePlan, lanes: int, mode: SSAValue):
@@ -170,6 +172,16 @@ class MacArray:
             c.reg(self.acc_width, None, f"mac_acc{p}") for p in range(lanes)
         ]
         self.acc = [r.q for r in self.acc_regs]
+        # Elementwise products on the lanes' multipliers: (mode, lane, a, b,
+        # the placeholder of the product).
+        self.lent: list[tuple[int, int, SSAValue, SSAValue, hw.ConstantOp]] = []
+
+    def lend(self, mode: int, lane: int, a: SSAValue, b: SSAValue, width: int):
+        """a · b (signed, `width` bits) on lane `lane`'s multiplier while
+        `mode` runs outside its mat-vec phase."""
+        placeholder = hw.ConstantOp(0, IntegerType(width))
+        self.lent.append((mode, lane, a, b, placeholder))
+        return placeholder.result
 
     def add_weights(self, mvs, groups: list[int]) -> int:
         """Append a stage's weights to the lanes' ROMs (columns in (mat-vec,
@@ -205,12 +217,19 @@ class MacArray:
         x1 = c.delay(self._by_mode(xs, self.x_width), 1, "mac_x", reset=False)
         addresses = [resize(i[4], self.address_bits) for i in self.issues]
         address = self._by_mode(addresses, self.address_bits)
-        on2, first2 = c.delay(on, 2), c.delay(first, 2)
+        on1 = c.delay(on, 1)
+        on2, first2 = c.delay(on1, 1), c.delay(first, 2)
         # One ROM word holds every lane's weight of an address (lane p in
         # bits [p·w, (p+1)·w)): one wide memory, read synchronously.
         fields = [w for word in zip(*self.weights, strict=True) for w in word]
         rom = c.rom("mac_w", self.w_width, fields, self.lanes)
         row = c.delay(rom.read(address), 1, "mac_w_q", reset=False)
+        widths = [
+            (width_of(a), width_of(b), width_of(p.result)) for *_, a, b, p in self.lent
+        ]
+        a_width = max([self.x_width] + [w[0] for w in widths])
+        b_width = max([self.w_width] + [w[1] for w in widths])
+        p_width = max([self.acc_width] + [w[2] for w in widths])
         for lane, acc in enumerate(self.acc_regs):
             w = self.w_width
             w1 = (
@@ -218,8 +237,30 @@ class MacArray:
                 if self.lanes > 1
                 else row
             )
-            prod = hw_fixed.signed_product(x1, w1, self.acc_width, f"mac_prod{lane}")
-            prod2 = c.delay(prod, 1, f"mac_prod{lane}_q", reset=False)
+            a, b = x1, w1
+            lent = [entry for entry in self.lent if entry[1] == lane]
+            if lent:  # outside the mat-vec phase, the running stage's operands
+                a, b = sext(x1, a_width), sext(w1, b_width)
+                by_mode_a = [a] * (1 << width_of(self.mode))
+                by_mode_b = [b] * len(by_mode_a)
+                for mode, _, ea, eb, _ in lent:
+                    by_mode_a[mode], by_mode_b[mode] = (
+                        sext(ea, a_width),
+                        sext(eb, b_width),
+                    )
+                a = mux(on1, a, select(self.mode, by_mode_a))
+                b = mux(on1, b, select(self.mode, by_mode_b))
+            width = p_width if lent else self.acc_width
+            prod = hw_fixed.signed_product(a, b, width, f"mac_prod{lane}")
+            for *_, placeholder in lent:
+                placeholder.result.replace_all_uses_with(
+                    bits(prod, 0, width_of(placeholder.result))
+                )
+                placeholder.detach()
+                placeholder.erase()
+            prod2 = c.delay(
+                bits(prod, 0, self.acc_width), 1, f"mac_prod{lane}_q", reset=False
+            )
             summed = comb.AddOp([acc.q, prod2]).result
             acc.next(mux(on2, mux(first2, prod2, summed), acc.q))
 
@@ -235,6 +276,7 @@ class _StageBuilder:
         self.c, self.plan, self.stage = c, plan, stage
         self.memories: list[Memory] = memories
         self.mode_value, self.mac = mode_value, mac
+        self.products = 0  # elementwise products built so far
         self.active = eq(mode, mode_value)  # the controller runs this stage
         self.seq_len, self.lanes = seq_len, mac.lanes if mac else 1
         self.input_bank = bank  # the input buffer bank being computed on
@@ -372,6 +414,15 @@ class _StageBuilder:
                 row.append(mem)
             self.result_mems.append(row)
 
+    def _multiply(self, a: SSAValue, b: SSAValue, width: int) -> SSAValue:
+        """An elementwise product: on a MAC lane's multiplier (idle while the
+        elementwise ops run) when the stage has a lane left, else its own."""
+        index = self.products
+        self.products += 1
+        if self.mac is not None and index < self.mac.lanes:
+            return self.mac.lend(self.mode_value, index, a, b, width)
+        return hw_fixed.signed_product(a, b, width)
+
     def _elementwise_unit(self, timing: StageTiming) -> None:
         """One unit index per cycle through the step's elementwise ops (one
         register stage each), then the writes of states and step outputs."""
@@ -419,7 +470,7 @@ class _StageBuilder:
                 args.append(
                     sig if lv is None else c.delay(sig, level - lv, reset=False)
                 )
-            out = _elementwise(op, args)
+            out = _elementwise(op, args, self._multiply)
             name_hint(out, f"{stage.name}_{op.results[0].name_hint or 'v'}_d")
             name = f"{stage.name}_{op.results[0].name_hint or 'v'}"
             signals[op.results[0]] = (c.delay(out, 1, name, reset=False), level + 1)
@@ -461,7 +512,7 @@ def _levels(stage: Stage) -> dict[SSAValue, int | None]:
     return levels
 
 
-def _elementwise(op, args: list[SSAValue]) -> SSAValue:
+def _elementwise(op, args: list[SSAValue], multiply) -> SSAValue:
     if isinstance(op, fxp.AddOp | fxp.SubOp):
         out, fmt = hw_fixed.add(
             args[0],
@@ -473,7 +524,7 @@ def _elementwise(op, args: list[SSAValue]) -> SSAValue:
         return _check(op, out, fmt)
     if isinstance(op, fxp.MulOp):
         out, fmt = hw_fixed.mul(
-            args[0], fxp.format_of(op.lhs), args[1], fxp.format_of(op.rhs)
+            args[0], fxp.format_of(op.lhs), args[1], fxp.format_of(op.rhs), multiply
         )
         return _check(op, out, fmt)
     if isinstance(op, fxp.CastOp):
@@ -506,6 +557,7 @@ def _elementwise(op, args: list[SSAValue]) -> SSAValue:
             fxp.format_of(op.result),
             op.rounding.data,
             op.overflow.data,
+            multiply,
         )
     if isinstance(op, rnn.SelectOp):
         a, b = args[1], args[2]

@@ -61,10 +61,8 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed
 // CHECK:          seq.compreg %{{.*}}, %clk {name = "r0_zb"} : i8
 // CHECK:          seq.compreg %{{.*}}, %clk {name = "r0_a"} : i8
 // CHECK:          seq.compreg %{{.*}}, %clk {name = "r0_hn"} : i8
-// The head's fxp.mul h · h: one signed product.
-// CHECK:          %[[SQ:.*]] = sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[H:.*]], %[[H]]) : (i8, i8) -> i16
-// CHECK-NEXT:     %prod = sv.wire name "prod" : !hw.inout<i16>
-// CHECK-NEXT:     sv.assign %prod, %[[SQ]] : i16
+// The head's fxp.mul h · h (on lane 0's multiplier, below).
+// CHECK:          %{{.*}} = seq.compreg %[[SQ:.*]], %clk {name = "h1_v"} : i16
 // CHECK:          seq.compreg %{{.*}}, %clk {name = "h1_o"} : i10
 // The lanes: operand register, one weight ROM whose word holds both lanes'
 // weights and its register, the lane's field, signed product, product register
@@ -79,10 +77,20 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed
 // L1:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
 // L1:             %[[W0:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_q"} : i8
 // CHECK-NOT:      sv.readmem
-// CHECK-NEXT:     %[[P0:.*]] = sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %[[W0]]) : (i8, i8) -> i17
+// Lane 0's multiplier takes the MAC operand and weight in the mat-vec phase
+// (the delayed issue flag), else the running stage's elementwise operands: in
+// mode 2 (the head) h and h, whose product goes to the head's register.
+// CHECK:          %[[AS:.*]] = hw.array_create %[[X]], %[[H:.*]], %[[X]], %[[X]] : i8
+// CHECK-NEXT:     %[[AM:.*]] = hw.array_get %[[AS]][%[[MODE]]] : !hw.array<4xi8>, i2
+// CHECK-NEXT:     %[[A:.*]] = comb.mux %[[ON:.*]], %[[X]], %[[AM]] : i8
+// CHECK-NEXT:     %[[BS:.*]] = hw.array_create %[[W0]], %[[H]], %[[W0]], %[[W0]] : i8
+// CHECK-NEXT:     %[[BM:.*]] = hw.array_get %[[BS]][%[[MODE]]] : !hw.array<4xi8>, i2
+// CHECK-NEXT:     %[[B:.*]] = comb.mux %[[ON]], %[[W0]], %[[BM]] : i8
+// CHECK-NEXT:     %[[P0:.*]] = sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[A]], %[[B]]) : (i8, i8) -> i17
 // CHECK-NEXT:     %mac_prod0 = sv.wire name "mac_prod0" : !hw.inout<i17>
 // CHECK-NEXT:     sv.assign %mac_prod0, %[[P0]] : i17
 // CHECK-NEXT:     %[[P0R:.*]] = sv.read_inout %mac_prod0 : !hw.inout<i17>
+// CHECK-NEXT:     %[[SQ]] = comb.extract %[[P0R]] from 0 : {{ *}}(i17) -> i16
 // CHECK-NEXT:     seq.compreg %[[P0R]], %clk {name = "mac_prod0_q"} : i17
 // L2:             %{{.*}} = comb.extract %[[ROW]] from 8 : (i16) -> i8
 // L2:             %[[W1:.*]] = sv.read_inout %mac_w1 : !hw.inout<i8>
@@ -175,13 +183,18 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.
 // CHECK:          {name = "r1_h_kept"} : i8
 // One MAC array: the running stage (mode 1 or 2) picks the operand and the
 // weight address; one ROM and one signed product per lane.
+// CHECK-NOT:      sv.verbatim.expr
 // CHECK:          %[[XS:.*]] = hw.array_create %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : i8
 // CHECK-NEXT:     %[[XSEL:.*]] = hw.array_get %[[XS]][%[[MODE]]] : !hw.array<4xi8>, i2
 // CHECK-NEXT:     %[[X:.*]] = seq.compreg %[[XSEL]], %clk {name = "mac_x"} : i8
 // L2:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<8xi16>>
 // L1:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<16xi8>>
 // CHECK-NOT:      sv.readmem
-// CHECK:          sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %{{.*}}) : (i8, i8) -> i17
+// Lane 0's multiplier also computes each direction's PWL slope product (modes
+// 1 and 2) outside the mat-vec phase: no multiplier of their own.
+// CHECK:          %[[AS:.*]] = hw.array_create %[[X]], %{{.*}}, %{{.*}}, %[[X]] : i8
+// CHECK-NEXT:     hw.array_get %[[AS]][%[[MODE]]] : !hw.array<4xi8>, i2
+// CHECK:          sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%{{.*}}, %{{.*}}) : (i8, i16) -> i24
 // L2:             sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %{{.*}}) : (i8, i8) -> i17
 // CHECK-NOT:      sv.verbatim.expr
 // CHECK:          hw.output %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : i1, i1, i9, i1
