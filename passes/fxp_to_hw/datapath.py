@@ -52,13 +52,14 @@ from rnnc.passes.fxp_to_hw.circuit import (
 from rnnc.passes.fxp_to_hw.plan_view import Fetch, HardwarePlan, Stage
 
 TOP = "rnnc_top"
-MAC_DELAY = 3
-"""Pipeline of a MAC lane: issue (operand fetch, weight address) → operand and
-weight registers → product register → accumulator: the sum including the
-product issued at cycle c is in the accumulator at c + MAC_DELAY."""
-MAC_LATENCY = 3
+MAC_DELAY = 4
+"""Pipeline of a MAC lane: issue (operand fetch, weight address) → weight ROM
+read (synchronous) → weight and operand registers → product register →
+accumulator: the sum including the product issued at cycle c is in the
+accumulator at c + MAC_DELAY."""
+MAC_LATENCY = 4
 """Cycles from the end of the mat-vec phase (C) until the elementwise phase may
-read the result memories: the last issue at C - 1 is written at C + 2."""
+read the result memories: the last issue at C - 1 is written at C + 3."""
 OUTPUT_LATENCY = 1
 """The output register between the result buffers and `out_data`."""
 
@@ -214,16 +215,22 @@ class MacArray:
         on = _or([i[1] for i in self.issues])
         first = _or([i[2] for i in self.issues])
         xs = [sext(i[3], self.x_width) for i in self.issues]
-        x1 = c.delay(self._by_mode(xs, self.x_width), 1, "mac_x", reset=False)
+        # The operand waits for its weight (ROM read, then weight register).
+        x0 = c.delay(self._by_mode(xs, self.x_width), 1, "mac_x_d", reset=False)
+        x1 = c.delay(x0, 1, "mac_x", reset=False)
         addresses = [resize(i[4], self.address_bits) for i in self.issues]
         address = self._by_mode(addresses, self.address_bits)
-        on1 = c.delay(on, 1)
-        on2, first2 = c.delay(on1, 1), c.delay(first, 2)
+        # Flags of the cycle the multipliers and the accumulators work on.
+        on1 = c.delay(on, 2)
+        on2, first2 = c.delay(on1, 1), c.delay(first, 3)
         # One ROM word holds every lane's weight of an address (lane p in
-        # bits [p·w, (p+1)·w)): one wide memory, read synchronously.
+        # bits [p·w, (p+1)·w)): one wide memory, read synchronously, then
+        # registered (block RAM output register: no logic between the memory
+        # and the multipliers).
         fields = [w for word in zip(*self.weights, strict=True) for w in word]
         rom = c.rom("mac_w", self.w_width, fields, self.lanes)
-        row = c.delay(rom.read(address), 1, "mac_w_q", reset=False)
+        read = c.delay(rom.read(address), 1, "mac_w_rd", reset=False)
+        row = c.delay(read, 1, "mac_w_q", reset=False)
         widths = [
             (width_of(a), width_of(b), width_of(p.result)) for *_, a, b, p in self.lent
         ]

@@ -64,12 +64,13 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.fixed
 // The head's fxp.mul h · h (on lane 0's multiplier, below).
 // CHECK:          %{{.*}} = seq.compreg %[[SQ:.*]], %clk {name = "h1_v"} : i16
 // CHECK:          seq.compreg %{{.*}}, %clk {name = "h1_o"} : i10
-// The lanes: operand register, one weight ROM whose word holds both lanes'
-// weights and its register, the lane's field, signed product, product register
-// (then the accumulator).
+// The lanes: operand registers, one weight ROM whose word holds both lanes'
+// weights, read synchronously and registered, the lane's field, signed
+// product, product register (then the accumulator).
 // CHECK:          %[[X:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_x"} : i8
 // L2:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<2xi16>>
-// L2:             %[[ROW:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_q"} : i16
+// L2:             %[[RD:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_rd"} : i16
+// L2-NEXT:        %[[ROW:.*]] = seq.compreg %[[RD]], %clk {name = "mac_w_q"} : i16
 // L2-NEXT:        %[[F0:.*]] = comb.extract %[[ROW]] from 0 : (i16) -> i8
 // L2-NEXT:        %mac_w0 = sv.wire name "mac_w0" : !hw.inout<i8>
 // L2-NEXT:        sv.assign %mac_w0, %[[F0]] : i8
@@ -186,7 +187,8 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", format = [!fxp.
 // CHECK-NOT:      sv.verbatim.expr
 // CHECK:          %[[XS:.*]] = hw.array_create %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : i8
 // CHECK-NEXT:     %[[XSEL:.*]] = hw.array_get %[[XS]][%[[MODE]]] : !hw.array<4xi8>, i2
-// CHECK-NEXT:     %[[X:.*]] = seq.compreg %[[XSEL]], %clk {name = "mac_x"} : i8
+// CHECK-NEXT:     %[[XD:.*]] = seq.compreg %[[XSEL]], %clk {name = "mac_x_d"} : i8
+// CHECK-NEXT:     %[[X:.*]] = seq.compreg %[[XD]], %clk {name = "mac_x"} : i8
 // L2:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<8xi16>>
 // L1:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<16xi8>>
 // CHECK-NOT:      sv.readmem
