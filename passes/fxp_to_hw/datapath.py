@@ -1,19 +1,23 @@
 """The RTL of a hardware plan: controller, mat-vec lanes, elementwise pipeline.
 
 Built as one `hw.module` of hw/comb/seq/sv ops (docs/hardware.md has the picture
-and the timing formula). Per stage and time step:
+and the timing formula). One stage runs at a time; per stage and time step:
 
-1. **Mat-vec phase**, C = Σ_i ceil(N/P)·K_i cycles: P lanes; cycle c reads operand
-   element k of mat-vec i (from a buffer, or the state) and each lane's weight from
-   its ROM at address c, multiplies exactly and accumulates; the sum of each output
-   unit goes to the lane's result memory.
-2. **Elementwise phase**, N + D + 4 cycles: unit j enters per cycle; its mat-vec
+1. **Mat-vec phase**, C = Σ_i ceil(N/P)·K_i cycles, on the one array of P MAC
+   lanes all stages share (`MacArray`): cycle c reads operand element k of
+   mat-vec i (from a buffer, or the state) and the word of the weight ROM at the
+   stage's base address + c (one weight per lane), multiplies exactly (signed)
+   and accumulates; the sum of each output unit goes to the stage's result
+   memory of its lane.
+2. **Elementwise phase**, N + D + 5 cycles: unit j enters per cycle; its mat-vec
    results, states and constants are read, then the step's elementwise ops run with
-   one register stage per op (D = the longest op chain); results are written to
-   the state buffers (the row not being read) and output buffers.
+   one register stage per op (D = the longest op chain; the first P products
+   use the idle lanes' multipliers); results are written to the state buffers
+   (the row not being read) and output buffers.
 
 Arithmetic uses `hw_fixed`, the hardware form of docs/fixed-point.md, so the result
-is bit-exact with the fixed-point interpreter.
+is bit-exact with the fixed-point interpreter. Data registers have no reset;
+control registers (counters, flags, the mode) have a synchronous one.
 """
 
 from __future__ import annotations
@@ -583,7 +587,7 @@ def _check(op, out: SSAValue, fmt) -> SSAValue:
 
 
 def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
-    """The `rnnc_top` hw.module for `plan` with `lanes` MAC lanes per stage."""
+    """The `rnnc_top` hw.module for `plan` with one array of `lanes` MAC lanes."""
     if lanes < 1:
         raise RnncError(f"hardware lanes must be at least 1 (got {lanes})")
     in_width = plan.buffers[plan.input_buffer].fmt.width

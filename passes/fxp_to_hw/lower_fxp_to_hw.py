@@ -4,12 +4,12 @@ Two steps, as CIRCT keeps conversions apart from emission: `plan-hardware`
 (passes/fxp_to_hw/plan.py) turns the function into a `hwplan.design`, printable
 IR; `build-datapath` (passes/fxp_to_hw/datapath.py) builds the circuit from it.
 The module's function becomes `rnnc_top`: input and output streams with valid/ready
-handshakes, P MAC lanes per stage with weight ROMs, an elementwise pipeline, state
-and sequence buffers and the controller (see docs/hardware.md and
-passes/fxp_to_hw/datapath.py). The ROM contents go into the module attribute
-`rnnc.memories` (name → raw words; words × fields for a ROM whose word packs
-several lanes' fields), which `rnnc --emit=verilog` writes as the
-`$readmemh` files next to the Verilog.
+handshakes, one array of P MAC lanes shared by all stages with its weight ROM,
+an elementwise pipeline, state and sequence buffers and the controller (see
+docs/hardware.md and passes/fxp_to_hw/datapath.py). The ROM contents go into the
+module attribute `rnnc.memories` (name → raw words; words × fields for a ROM
+whose word packs several lanes' fields), which `rnnc --emit=verilog` writes as
+the `$readmemh` files next to the Verilog.
 """
 
 from __future__ import annotations
