@@ -8,6 +8,7 @@ self-checking testbench whose expected words come from the interpreter.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import onnx
@@ -22,7 +23,10 @@ from rnnc.backends.verilog import simulate
 from rnnc.backends.verilog.hardware import random_batches, verify
 from rnnc.backends.verilog.simulate import have_tool
 from rnnc.cli import main
+from rnnc.dialects import fxp
 from rnnc.frontend.onnx_loader import load_model
+from rnnc.passes.fxp_to_hw.plan import plan_design
+from rnnc.passes.fxp_to_hw.plan_view import read_plan
 from rnnc.passes.quant_config import load_config
 from rnnc.pipeline import quantize_model
 
@@ -203,12 +207,39 @@ def test_rtl_matches_interpreter(tmp_path, name):
     planned = json.loads((rtl / "manifest.json").read_text())["compute_cycles"]
     assert report.cycles_per_sequence
     assert all(planned <= c <= planned + 2 for c in report.cycles_per_sequence)
+    _check_products(rtl, module, lanes)
     sources = [rtl / "rnnc_top.sv"]
     if have_tool("verilator"):
         assert simulate.lint_verilator(sources, top="rnnc_top") == ""
     if have_tool("yosys"):
         result = simulate.synth_yosys(sources, "rnnc_top", workdir=rtl)
         assert result.stats["num_cells"] > 0
+
+
+def _check_products(rtl, module, lanes):
+    """One MAC array shared by every stage and head: P multipliers, one per
+    lane, fed by the operand register and the lane's field of the one weight
+    ROM, and lent to the running stage's first P elementwise products (fxp.mul,
+    PWL slopes); only the products beyond P have their own multiplier. Every
+    product is a signed multiply (no unsigned multiply of sign-extended
+    operands)."""
+    text = (rtl / "rnnc_top.sv").read_text()
+    lanes_found = re.findall(r"wire\s+\[\d+:0\]\s+mac_prod(\d+) =", text)
+    assert sorted(map(int, lanes_found)) == list(range(lanes))
+    roms = [p.name for p in rtl.glob("*.hex") if not p.name.startswith("tb_")]
+    assert roms == ["mac_w.hex"]
+    rom_width = int(re.search(r"reg\s+\[(\d+):0\]\s+mac_w\[", text)[1]) + 1
+    lane_widths = re.findall(r"wire\s+\[(\d+):0\]\s+mac_w\d+ = mac_w_q\[", text)
+    assert len(lane_widths) == (lanes if lanes > 1 else 0)
+    if lanes > 1:
+        assert rom_width == lanes * (int(lane_widths[0]) + 1)
+    design_op, _ = plan_design(module)
+    own = sum(
+        max(sum(isinstance(op, fxp.MulOp | fxp.PwlOp) for op in s.ops) - lanes, 0)
+        for s in read_plan(design_op).stages
+    )
+    assert text.count(" * ") == lanes + own
+    assert text.count(") * $signed(") == text.count(" * ")
 
 
 def _gru_default_case(tmp_path):

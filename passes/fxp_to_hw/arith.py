@@ -9,12 +9,13 @@ ops at the current `ImplicitBuilder` (the caller sets it up).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from xdsl.dialects import comb, hw
 from xdsl.dialects.builtin import IntegerAttr, IntegerType
 from xdsl.ir import SSAValue
 
-from rnnc.dialects import fixed
+from rnnc.dialects import fixed, sv
 from rnnc.dialects.fixed import Format
 
 
@@ -70,10 +71,37 @@ def add(a: SSAValue, fa: Format, b: SSAValue, fb: Format, subtract=False):
     return comb.AddOp([x, y]).result, out
 
 
-def mul(a: SSAValue, fa: Format, b: SSAValue, fb: Format):
-    """Signed product: both operands sign-extended to the product width."""
+def signed_product(
+    a: SSAValue, b: SSAValue, width: int | None = None, name: str = "prod"
+) -> SSAValue:
+    """a · b of two's-complement values, as `width` bits (default the exact
+    width wa + wb; fewer keeps the low bits, more sign-extends).
+
+    Every product of the datapath goes through here. It is written
+    `$signed(a) * $signed(b)` in a named wire of the result's width (the wire's
+    context sign-extends both operands, so the product is exact), because
+    `comb.mul` has no signedness and exports as an unsigned multiply of
+    sign-extended operands, which synthesis maps to 2-3 DSP blocks instead of one.
+    """
+    width = width_of(a) + width_of(b) if width is None else width
+    typ = IntegerType(width)
+    expr = sv.VerbatimExprOp("$signed({{0}}) * $signed({{1}})", [a, b], typ)
+    wire = sv.WireOp(typ, name)
+    sv.AssignOp(wire.result, expr.result)
+    return sv.ReadInOutOp(wire.result).result
+
+
+Multiplier = Callable[[SSAValue, SSAValue, int], SSAValue]
+"""Builds a · b of signed values as `width` bits (`signed_product`, or a shared
+multiplier)."""
+
+
+def mul(
+    a: SSAValue, fa: Format, b: SSAValue, fb: Format, multiply: Multiplier | None = None
+):
+    """fxp.mul: the exact signed product in the product format."""
     out = fixed.mul_format(fa, fb)
-    return comb.MulOp([sext(a, out.width), sext(b, out.width)]).result, out
+    return (multiply or signed_product)(a, b, out.width), out
 
 
 def _any(value: SSAValue) -> SSAValue:
@@ -247,20 +275,25 @@ def pwl(
     out: Format,
     rounding: str,
     overflow: str,
+    multiply: Multiplier | None = None,
 ) -> SSAValue:
     """fixed.pwl in hardware: comparators pick the segment (breakpoints ascend),
-    one multiplier, the rounding shift, the intercept, then fit."""
+    one signed multiplier, the rounding shift, the intercept, then fit."""
     width, offset_width = fixed.pwl_widths(src, slopes, out)
+    slope_bits = width - src.width
     wide = sext(x, width)
-    slope = constant(slopes[0], width)
+    slope = constant(slopes[0], slope_bits)
     offset = constant(intercepts[0], offset_width)
     for i, bp in enumerate(breakpoints):
         past = comb.ICmpOp(wide, constant(bp, width), "sge").result
-        slope = comb.MuxOp(past, constant(slopes[i + 1], width), slope).result
+        slope = comb.MuxOp(past, constant(slopes[i + 1], slope_bits), slope).result
         offset = comb.MuxOp(
             past, constant(intercepts[i + 1], offset_width), offset
         ).result
-    product = comb.MulOp([wide, slope]).result  # exact: |s·x| < 2^(width-1)
+    if multiply is None:
+        product = signed_product(x, slope, width, "pwl_prod")  # exact
+    else:
+        product = multiply(x, slope, width)
     shift = fixed.pwl_shift(src, slope_frac, out)
     if shift > 0:
         scaled = round_shift(product, shift, rounding)

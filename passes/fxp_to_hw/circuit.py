@@ -20,6 +20,14 @@ from rnnc.dialects.seq import FromClockOp
 from rnnc.passes.fxp_to_hw.arith import bits, constant, sext, width_of
 
 
+def name_hint(value: SSAValue, name: str) -> SSAValue:
+    """Name the Verilog wire CIRCT declares for `value` if it needs one
+    (`sv.namehint`; CIRCT otherwise names it `_GEN_nnn`)."""
+    if isinstance(value, OpResult) and not isinstance(value.owner, hw.ConstantOp):
+        value.owner.attributes.setdefault("sv.namehint", StringAttr(name))
+    return value
+
+
 def clog2(n: int) -> int:
     """Bits to count 0..n-1 (at least 1)."""
     return max((n - 1).bit_length(), 1)
@@ -66,13 +74,17 @@ def add_const(value: SSAValue, amount: int) -> SSAValue:
 
 
 def select(index: SSAValue, values: list[SSAValue]) -> SSAValue:
-    """values[index] (index below len(values)); a constant index needs no mux."""
+    """values[index] (index below len(values)) as one parallel case, not a chain
+    of `?:`; one value needs no mux."""
     if len(values) == 1:
         return values[0]
-    out = values[0]
-    for i, v in enumerate(values[1:], start=1):
-        out = mux(eq(index, i), v, out)
-    return out
+    if len(values) == 2:
+        return mux(bits(index, 0, 1) if width_of(index) > 1 else index, *values[::-1])
+    size = 1 << clog2(len(values))
+    padded = list(values) + [values[-1]] * (size - len(values))
+    # hw.array_create puts its last operand at index 0.
+    array = hw.ArrayCreateOp(*reversed(padded)).result
+    return hw.ArrayGetOp(array, resize(index, clog2(size))).result
 
 
 def table(index: SSAValue, entries: list[int], width: int) -> SSAValue:
@@ -88,15 +100,25 @@ def table(index: SSAValue, entries: list[int], width: int) -> SSAValue:
 
 @dataclass
 class Rom:
-    """Contents of a `$readmemh` memory, written next to the Verilog."""
+    """Contents of a `$readmemh` memory, written next to the Verilog: `values`
+    holds `lanes` fields of `width` bits per word (field p in bits
+    [p·width, (p+1)·width)), word after word."""
 
     width: int
     values: list[int]
+    lanes: int = 1
+
+    def words(self) -> list[int]:
+        mask = (1 << self.width) - 1
+        fields = [v & mask for v in self.values]
+        return [
+            sum(f << (p * self.width) for p, f in enumerate(fields[a : a + self.lanes]))
+            for a in range(0, len(fields), self.lanes)
+        ]
 
     def hex_text(self) -> str:
-        digits = max((self.width + 3) // 4, 1)
-        mask = (1 << self.width) - 1
-        return "".join(f"{v & mask:0{digits}x}\n" for v in self.values)
+        digits = max((self.width * self.lanes + 3) // 4, 1)
+        return "".join(f"{w:0{digits}x}\n" for w in self.words())
 
 
 @dataclass
@@ -115,17 +137,28 @@ class Circuit:
             self._always = sv.AlwaysFFOp(clk, []).body.block
         return self._always
 
-    def reg(self, width: int, reset: int = 0) -> Reg:
-        return Reg(self, width, reset)
+    def reg(self, width: int, reset: int | None = 0, name: str | None = None) -> Reg:
+        """A register cleared to `reset` by the reset input; `reset=None` for
+        a pure datapath register (no reset logic: its value before first use
+        does not matter)."""
+        r = Reg(self, width, reset)
+        if name:
+            r.op.attributes["name"] = StringAttr(name)
+        return r
 
-    def delay(self, value: SSAValue, cycles: int, name: str | None = None) -> SSAValue:
-        """`value` through `cycles` registers (the first one named `name`)."""
+    def delay(
+        self,
+        value: SSAValue,
+        cycles: int,
+        name: str | None = None,
+        reset: bool = True,
+    ) -> SSAValue:
+        """`value` through `cycles` registers (the first one named `name`);
+        `reset=False` for data, whose stale values nothing uses."""
         for _ in range(cycles):
-            r = self.reg(width_of(value))
+            r = self.reg(width_of(value), 0 if reset else None, name)
             r.next(value)
-            if name:
-                r.op.attributes["name"] = StringAttr(name)
-                name = None
+            name = None
             value = r.q
         return value
 
@@ -135,27 +168,37 @@ class Circuit:
         reg = sv.RegOp(typ.element_type, name)
         return Memory(self, reg.result, depth, width)
 
-    def rom(self, name: str, width: int, values: list[int]) -> Memory:
-        mem = self.memory(name, len(values), width)
+    def rom(self, name: str, width: int, values: list[int], lanes: int = 1) -> Memory:
+        """A ROM of `lanes` fields of `width` bits per word (`values`: the
+        fields word after word), read from `name`.hex."""
+        depth = len(values) // lanes
+        mem = self.memory(name, depth, width * lanes)
         if self._initial is None:
             op = sv.InitialOp([])
             self._initial = op.body.block
         with ImplicitBuilder(self._initial):
             sv.ReadMemOp(mem.array, f"{name}.hex", sv.MemBase.MemBaseHex)
-        padded = list(values) + [0] * (mem.depth - len(values))
-        self.roms[name] = Rom(width, padded)
+        padded = list(values) + [0] * ((mem.depth - depth) * lanes)
+        self.roms[name] = Rom(width, padded, lanes)
         return mem
+
+    def wire(self, value: SSAValue, name: str) -> SSAValue:
+        """`value` through a named Verilog wire."""
+        wire = sv.WireOp(value.type, name)
+        sv.AssignOp(wire.result, value)
+        return sv.ReadInOutOp(wire.result).result
 
 
 class Reg:
-    """A `seq.compreg` with synchronous reset whose input is set later."""
+    """A `seq.compreg` (with synchronous reset unless `reset` is None) whose
+    input is set later."""
 
-    def __init__(self, circuit: Circuit, width: int, reset: int):
+    def __init__(self, circuit: Circuit, width: int, reset: int | None):
         self.placeholder = hw.ConstantOp(0, IntegerType(width))
         self.op = seq.CompRegOp(
             self.placeholder.result,
             circuit.clock,
-            reset=(circuit.reset, constant(reset, width)),
+            reset=None if reset is None else (circuit.reset, constant(reset, width)),
         )
         self.q = self.op.results[0]
 

@@ -1,19 +1,23 @@
 """The RTL of a hardware plan: controller, mat-vec lanes, elementwise pipeline.
 
 Built as one `hw.module` of hw/comb/seq/sv ops (docs/hardware.md has the picture
-and the timing formula). Per stage and time step:
+and the timing formula). One stage runs at a time; per stage and time step:
 
-1. **Mat-vec phase**, C = Σ_i ceil(N/P)·K_i cycles: P lanes; cycle c reads operand
-   element k of mat-vec i (from a buffer, or the state) and each lane's weight from
-   its ROM at address c, multiplies exactly and accumulates; the sum of each output
-   unit goes to the lane's result memory.
-2. **Elementwise phase**, N + D + 4 cycles: unit j enters per cycle; its mat-vec
+1. **Mat-vec phase**, C = Σ_i ceil(N/P)·K_i cycles, on the one array of P MAC
+   lanes all stages share (`MacArray`): cycle c reads operand element k of
+   mat-vec i (from a buffer, or the state) and the word of the weight ROM at the
+   stage's base address + c (one weight per lane), multiplies exactly (signed)
+   and accumulates; the sum of each output unit goes to the stage's result
+   memory of its lane.
+2. **Elementwise phase**, N + D + 5 cycles: unit j enters per cycle; its mat-vec
    results, states and constants are read, then the step's elementwise ops run with
-   one register stage per op (D = the longest op chain); results are written to
-   the state buffers (the row not being read) and output buffers.
+   one register stage per op (D = the longest op chain; the first P products
+   use the idle lanes' multipliers); results are written to the state buffers
+   (the row not being read) and output buffers.
 
 Arithmetic uses `hw_fixed`, the hardware form of docs/fixed-point.md, so the result
-is bit-exact with the fixed-point interpreter.
+is bit-exact with the fixed-point interpreter. Data registers have no reset;
+control registers (counters, flags, the mode) have a synchronous one.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from rnnc.passes.fxp_to_hw.circuit import (
     clog2,
     eq,
     mux,
+    name_hint,
     not_,
     resize,
     select,
@@ -51,8 +56,16 @@ from rnnc.passes.fxp_to_hw.circuit import (
 from rnnc.passes.fxp_to_hw.plan_view import Fetch, HardwarePlan, Stage
 
 TOP = "rnnc_top"
-MAC_LATENCY = 3
-"""Cycles from the last mat-vec issue until the result memories hold the sums."""
+MAC_DELAY = 4
+"""Pipeline of a MAC lane: issue (operand fetch, weight address) → weight ROM
+read (synchronous) → weight and operand registers → product register →
+accumulator: the sum including the product issued at cycle c is in the
+accumulator at c + MAC_DELAY."""
+MAC_LATENCY = 4
+"""Cycles from the end of the mat-vec phase (C) until the elementwise phase may
+read the result memories: the last issue at C - 1 is written at C + 3."""
+OUTPUT_LATENCY = 1
+"""The output register between the result buffers and `out_data`."""
 
 
 @dataclass
@@ -86,15 +99,17 @@ class Design:
 
     @property
     def compute_cycles(self) -> int:
-        return sum(s.steps * s.cycles_per_step for s in self.stages)
+        """Cycles from the start of a sequence to its first output word."""
+        stages = sum(s.steps * s.cycles_per_step for s in self.stages)
+        return stages + OUTPUT_LATENCY
 
 
-def _wrap_counter(c: Circuit, n: int, step: SSAValue, clear=None):
+def _wrap_counter(c: Circuit, n: int, step: SSAValue, clear=None, name=None):
     """Counts `step`s modulo n; returns (value, `step` at the last value)."""
     width = clog2(n)
     if n == 1:
         return constant(0, width), step
-    r = c.reg(width)
+    r = c.reg(width, name=name)
     at_end = eq(r.q, n - 1)
     nxt = mux(step, mux(at_end, constant(0, width), add_const(r.q, 1)), r.q)
     if clear is not None:
@@ -103,10 +118,10 @@ def _wrap_counter(c: Circuit, n: int, step: SSAValue, clear=None):
     return r.q, and_(step, at_end)
 
 
-def _var_counter(c: Circuit, index: SSAValue, ends: list[int], step: SSAValue):
+def _var_counter(c: Circuit, index: SSAValue, ends: list[int], step: SSAValue, name):
     """Counts `step`s up to ends[index] (inclusive), then wraps."""
     width = clog2(max(ends) + 1)
-    r = c.reg(width)
+    r = c.reg(width, name=name)
     end = table(index, ends, width)
     at_end = comb.ICmpOp(r.q, end, "eq").result
     r.next(mux(step, mux(at_end, constant(0, width), add_const(r.q, 1)), r.q))
@@ -114,11 +129,17 @@ def _var_counter(c: Circuit, index: SSAValue, ends: list[int], step: SSAValue):
 
 
 def _times(value: SSAValue, factor: int, width: int) -> SSAValue:
-    """value · factor as an unsigned `width`-bit number."""
+    """value · factor as an unsigned `width`-bit number: shifts and adds of the
+    constant's set bits (an address, not worth a multiplier block)."""
     value = resize(value, width)
-    if factor == 1:
-        return value
-    return comb.MulOp([value, constant(factor, width)]).result
+    terms = [
+        resize(hw_fixed.shift_left(value, b), width)
+        for b in range(factor.bit_length())
+        if factor >> b & 1 and b < width
+    ]
+    if not terms:
+        return constant(0, width)
+    return terms[0] if len(terms) == 1 else comb.AddOp(terms).result
 
 
 def _plus(a: SSAValue, b: SSAValue) -> SSAValue:
@@ -132,11 +153,143 @@ def _bank_address(bank: SSAValue, words: int, address: SSAValue) -> SSAValue:
     return _plus(offset, resize(address, width))
 
 
+class MacArray:
+    """P multiply-accumulate lanes shared by every stage (one stage runs at a
+    time): lane p's field of the weight ROM holds the columns j ≡ p (mod P) of
+    every stage's mat-vecs, each stage's from its base address on; the stage
+    that runs drives the operand and the weight address. One signed multiply
+    per lane; outside the mat-vec phase the lanes' multipliers compute the
+    running stage's elementwise products (the first P of them), so an LSTM or
+    GRU cell needs no multiplier of its own when P ≥ 3.
+    """
+
+    def __init__(self, c: Circuit, plan: HardwarePlan, lanes: int, mode: SSAValue):
+        self.c, self.lanes, self.mode = c, lanes, mode
+        mvs = [m for s in plan.stages for m in s.matvecs]
+        self.x_width = max(m.lhs_fmt.width for m in mvs)
+        self.w_width = max(m.weight_fmt.width for m in mvs)
+        self.acc_width = max(m.out_fmt.width for m in mvs)
+        words = sum(ceil(m.weight.shape[1] / lanes) * m.weight.shape[0] for m in mvs)
+        self.address_bits = clog2(words)
+        self.weights: list[list[int]] = [[] for _ in range(lanes)]
+        self.issues: list[tuple[int, SSAValue, SSAValue, SSAValue, SSAValue]] = []
+        self.acc_regs = [
+            c.reg(self.acc_width, None, f"mac_acc{p}") for p in range(lanes)
+        ]
+        self.acc = [r.q for r in self.acc_regs]
+        # Elementwise products on the lanes' multipliers: (mode, lane, a, b,
+        # the placeholder of the product).
+        self.lent: list[tuple[int, int, SSAValue, SSAValue, hw.ConstantOp]] = []
+
+    def lend(self, mode: int, lane: int, a: SSAValue, b: SSAValue, width: int):
+        """a · b (signed, `width` bits) on lane `lane`'s multiplier while
+        `mode` runs outside its mat-vec phase."""
+        placeholder = hw.ConstantOp(0, IntegerType(width))
+        self.lent.append((mode, lane, a, b, placeholder))
+        return placeholder.result
+
+    def add_weights(self, mvs, groups: list[int]) -> int:
+        """Append a stage's weights to the lanes' ROMs (columns in (mat-vec,
+        group, k) order); returns their base address."""
+        base = len(self.weights[0])
+        for lane in range(self.lanes):
+            for m, gg in zip(mvs, groups, strict=True):
+                w = np.zeros((m.weight.shape[0], gg * self.lanes), np.int64)
+                w[:, : m.weight.shape[1]] = m.weight
+                self.weights[lane] += w[:, lane :: self.lanes].T.reshape(-1).tolist()
+        return base
+
+    def issue(self, mode: int, on, first, x, address) -> None:
+        """While `mode` runs: multiply x by the weights at `address` when `on`,
+        starting a new sum when `first`."""
+        self.issues.append((mode, on, and_(on, first), x, address))
+
+    def _by_mode(self, values: list[SSAValue], width: int) -> SSAValue:
+        """The running stage's value of one issue field (zero in other modes)."""
+        if len(values) == 1:  # one stage drives the array: no mux
+            return values[0]
+        table = [constant(0, width)] * (1 << width_of(self.mode))
+        for issue, value in zip(self.issues, values, strict=True):
+            table[issue[0]] = value
+        return select(self.mode, table)
+
+    def build(self) -> None:
+        """The lanes, once every stage has issued."""
+        c = self.c
+        on = _or([i[1] for i in self.issues])
+        first = _or([i[2] for i in self.issues])
+        xs = [sext(i[3], self.x_width) for i in self.issues]
+        # The operand waits for its weight (ROM read, then weight register).
+        x0 = c.delay(self._by_mode(xs, self.x_width), 1, "mac_x_d", reset=False)
+        x1 = c.delay(x0, 1, "mac_x", reset=False)
+        addresses = [resize(i[4], self.address_bits) for i in self.issues]
+        address = self._by_mode(addresses, self.address_bits)
+        # Flags of the cycle the multipliers and the accumulators work on.
+        on1 = c.delay(on, 2)
+        on2, first2 = c.delay(on1, 1), c.delay(first, 3)
+        # One ROM word holds every lane's weight of an address (lane p in
+        # bits [p·w, (p+1)·w)): one wide memory, read synchronously, then
+        # registered (block RAM output register: no logic between the memory
+        # and the multipliers).
+        fields = [w for word in zip(*self.weights, strict=True) for w in word]
+        rom = c.rom("mac_w", self.w_width, fields, self.lanes)
+        read = c.delay(rom.read(address), 1, "mac_w_rd", reset=False)
+        row = c.delay(read, 1, "mac_w_q", reset=False)
+        widths = [
+            (width_of(a), width_of(b), width_of(p.result)) for *_, a, b, p in self.lent
+        ]
+        a_width = max([self.x_width] + [w[0] for w in widths])
+        b_width = max([self.w_width] + [w[1] for w in widths])
+        p_width = max([self.acc_width] + [w[2] for w in widths])
+        for lane, acc in enumerate(self.acc_regs):
+            w = self.w_width
+            w1 = (
+                c.wire(bits(row, lane * w, w), f"mac_w{lane}")
+                if self.lanes > 1
+                else row
+            )
+            a, b = x1, w1
+            lent = [entry for entry in self.lent if entry[1] == lane]
+            if lent:  # outside the mat-vec phase, the running stage's operands
+                a, b = sext(x1, a_width), sext(w1, b_width)
+                by_mode_a = [a] * (1 << width_of(self.mode))
+                by_mode_b = [b] * len(by_mode_a)
+                for mode, _, ea, eb, _ in lent:
+                    by_mode_a[mode], by_mode_b[mode] = (
+                        sext(ea, a_width),
+                        sext(eb, b_width),
+                    )
+                a = mux(on1, a, select(self.mode, by_mode_a))
+                b = mux(on1, b, select(self.mode, by_mode_b))
+            width = p_width if lent else self.acc_width
+            prod = hw_fixed.signed_product(a, b, width, f"mac_prod{lane}")
+            for *_, placeholder in lent:
+                placeholder.result.replace_all_uses_with(
+                    bits(prod, 0, width_of(placeholder.result))
+                )
+                placeholder.detach()
+                placeholder.erase()
+            prod2 = c.delay(
+                bits(prod, 0, self.acc_width), 1, f"mac_prod{lane}_q", reset=False
+            )
+            summed = comb.AddOp([acc.q, prod2]).result
+            acc.next(mux(on2, mux(first2, prod2, summed), acc.q))
+
+
+def _or(values: list[SSAValue]) -> SSAValue:
+    return values[0] if len(values) == 1 else comb.OrOp(values).result
+
+
 class _StageBuilder:
-    def __init__(self, c, plan, stage: Stage, memories, active, seq_len, lanes, bank):
+    def __init__(
+        self, c, plan, stage: Stage, memories, mode, mode_value, mac, seq_len, bank
+    ):
         self.c, self.plan, self.stage = c, plan, stage
         self.memories: list[Memory] = memories
-        self.active, self.seq_len, self.lanes = active, seq_len, lanes
+        self.mode_value, self.mac = mode_value, mac
+        self.products = 0  # elementwise products built so far
+        self.active = eq(mode, mode_value)  # the controller runs this stage
+        self.seq_len, self.lanes = seq_len, mac.lanes if mac else 1
         self.input_bank = bank  # the input buffer bank being computed on
 
     def address(self, buffer: int, row: SSAValue | int, col: SSAValue) -> SSAValue:
@@ -208,7 +361,7 @@ class _StageBuilder:
         """Cycle-in-step counter `sc`, step counter t, time index, ping-pong row."""
         c, stage = self.c, self.stage
         length = timing.cycles_per_step
-        sc_reg = c.reg(clog2(length))
+        sc_reg = c.reg(clog2(length), name=f"{stage.name}_cycle")
         sc = self.sc = sc_reg.q
         at_end = eq(sc, length - 1)
         sc_reg.next(
@@ -218,7 +371,9 @@ class _StageBuilder:
                 constant(0, width_of(sc)),
             )
         )
-        t, self.done = _wrap_counter(c, stage.steps, and_(self.active, at_end))
+        t, self.done = _wrap_counter(
+            c, stage.steps, and_(self.active, at_end), name=f"{stage.name}_t"
+        )
         if stage.reverse:
             self.t_actual = comb.SubOp(constant(stage.steps - 1, width_of(t)), t).result
         else:
@@ -227,24 +382,25 @@ class _StageBuilder:
         self.first_step = eq(t, 0) if stage.steps > 1 else constant(1, 1)
 
     def _mac_unit(self, mac_cycles: int, ks: list[int]) -> None:
-        """P lanes: operand fetch, weight ROMs, exact multiply-accumulate, result
-        memories (one per lane and mat-vec)."""
-        c, stage, lanes, sc = self.c, self.stage, self.lanes, self.sc
+        """The stage's use of the shared MAC array: operand fetch and weight
+        address per cycle, and its result memories (one per lane and mat-vec)
+        written from the lanes' accumulators."""
+        c, stage, sc = self.c, self.stage, self.sc
         mvs, groups = stage.matvecs, self.groups
         mac_on = and_(self.active, ult(sc, mac_cycles))
         m_count = len(mvs)
         i_width = clog2(m_count)
-        i_reg = c.reg(i_width) if m_count > 1 else None
+        i_reg = c.reg(i_width, name=f"{stage.name}_mv") if m_count > 1 else None
         i = i_reg.q if i_reg else constant(0, 1)
-        k, k_end = _var_counter(c, i, [kk - 1 for kk in ks], mac_on)
-        g, g_end = _var_counter(c, i, [gg - 1 for gg in groups], and_(mac_on, k_end))
+        k, k_end = _var_counter(c, i, [kk - 1 for kk in ks], mac_on, f"{stage.name}_k")
+        g, g_end = _var_counter(
+            c, i, [gg - 1 for gg in groups], and_(mac_on, k_end), f"{stage.name}_g"
+        )
         if i_reg:
             last_i = eq(i, m_count - 1)
             adv = and_(mac_on, k_end, g_end)
             i_reg.next(mux(adv, mux(last_i, constant(0, i_width), add_const(i, 1)), i))
         x_width = max(m.lhs_fmt.width for m in mvs)
-        w_width = max(m.weight_fmt.width for m in mvs)
-        acc_width = max(m.out_fmt.width for m in mvs)
         operands: dict[int, SSAValue] = {}
         per_mv = []
         for m in mvs:
@@ -252,43 +408,31 @@ class _StageBuilder:
             if key not in operands:
                 operands[key] = self.fetch(m.lhs, k, x_width)
             per_mv.append(operands[key])
-        x = select(i, per_mv)
-        x1 = c.delay(x, 1)
-        on1 = c.delay(mac_on, 1)
-        first1 = c.delay(eq(k, 0), 1)
-        last1 = c.delay(k_end, 1)
-        i1, g1 = c.delay(i, 1), c.delay(g, 1)
-        last2 = c.delay(and_(on1, last1), 1)
-        i2, g2 = c.delay(i1, 1), c.delay(g1, 1)
-        rom_address = resize(sc, clog2(mac_cycles))
-        product_width = x_width + w_width
+        base = self.mac.add_weights(mvs, groups)
+        address = add_const(resize(sc, self.mac.address_bits), base)
+        self.mac.issue(self.mode_value, mac_on, eq(k, 0), select(i, per_mv), address)
+        # The sum of the last k of a group is in the accumulators MAC_DELAY
+        # cycles after its issue.
+        last = c.delay(and_(mac_on, k_end), MAC_DELAY)
+        i_d, g_d = c.delay(i, MAC_DELAY), c.delay(g, MAC_DELAY)
         self.result_mems = []
-        for lane in range(lanes):
-            values = []
-            for m, gg in zip(mvs, groups, strict=False):
-                w = np.zeros((m.weight.shape[0], gg * lanes), np.int64)
-                w[:, : m.weight.shape[1]] = m.weight
-                values += w[:, lane::lanes].T.reshape(-1).tolist()
-            rom = c.rom(f"{stage.name}_w{lane}", w_width, values)
-            w1 = c.delay(rom.read(rom_address), 1)
-            prod = comb.MulOp([sext(x1, product_width), sext(w1, product_width)]).result
-            prod = (
-                sext(prod, acc_width)
-                if product_width < acc_width
-                else bits(prod, 0, acc_width)
-            )
-            acc = c.reg(acc_width)
-            summed = comb.AddOp([acc.q, prod]).result
-            acc.next(mux(on1, mux(first1, prod, summed), acc.q))
-            # One result memory per lane and mat-vec (one write, one read
-            # port each), holding the exact sums at the mat-vec's width.
+        for lane, acc in enumerate(self.mac.acc):
             row = []
             for index, (m, gg) in enumerate(zip(mvs, groups, strict=True)):
                 mem = c.memory(f"{stage.name}_acc{lane}_{index}", gg, m.out_fmt.width)
-                we = and_(last2, eq(i2, index)) if len(mvs) > 1 else last2
-                mem.write(we, g2, bits(acc.q, 0, m.out_fmt.width))
+                we = and_(last, eq(i_d, index)) if len(mvs) > 1 else last
+                mem.write(we, g_d, bits(acc, 0, m.out_fmt.width))
                 row.append(mem)
             self.result_mems.append(row)
+
+    def _multiply(self, a: SSAValue, b: SSAValue, width: int) -> SSAValue:
+        """An elementwise product: on a MAC lane's multiplier (idle while the
+        elementwise ops run) when the stage has a lane left, else its own."""
+        index = self.products
+        self.products += 1
+        if self.mac is not None and index < self.mac.lanes:
+            return self.mac.lend(self.mode_value, index, a, b, width)
+        return hw_fixed.signed_product(a, b, width)
 
     def _elementwise_unit(self, timing: StageTiming) -> None:
         """One unit index per cycle through the step's elementwise ops (one
@@ -299,27 +443,29 @@ class _StageBuilder:
         ew_start = timing.mac_cycles + MAC_LATENCY if mvs else 0
         ew_on = and_(self.active, uge(sc, ew_start), ult(sc, ew_start + n))
         clear = not_(ew_on)
-        j, _ = _wrap_counter(c, n, ew_on, clear)
+        j, _ = _wrap_counter(c, n, ew_on, clear, f"{stage.name}_j")
         if mvs:
-            jp, jp_wrap = _wrap_counter(c, lanes, ew_on, clear)
-            jg, _ = _wrap_counter(c, max(groups), jp_wrap, clear)
+            jp, jp_wrap = _wrap_counter(c, lanes, ew_on, clear, f"{stage.name}_lane")
+            jg, _ = _wrap_counter(c, max(groups), jp_wrap, clear, f"{stage.name}_group")
         signals: dict[SSAValue, tuple[SSAValue, int | None]] = {}
         for index, m in enumerate(mvs):
             reads = [row[index].read(jg) for row in self.result_mems]
             value = select(jp, reads) if lanes > 1 else reads[0]
-            signals[m.result] = (c.delay(value, 1), 0)
+            signals[m.result] = (c.delay(value, 1, reset=False), 0)
         needed = {v for op in stage.ops for v in op.operands} | set(written)
         for value, fetch in stage.fetches.items():
             if value not in needed:
                 continue
             width = fxp.format_of(value).width
-            signals[value] = (c.delay(self.fetch(fetch, j, width), 1), 0)
+            fetched = self.fetch(fetch, j, width)
+            signals[value] = (c.delay(fetched, 1, reset=False), 0)
         for value, raw in stage.constants.items():
             width = fxp.format_of(value).width
             if raw.size == 1:
                 signals[value] = (constant(int(raw[0]), width), None)
             else:
-                signals[value] = (c.delay(table(j, [int(v) for v in raw], width), 1), 0)
+                entries = table(j, [int(v) for v in raw], width)
+                signals[value] = (c.delay(entries, 1, reset=False), 0)
         if stage.mask is not None:
             tw = max(width_of(self.t_actual), width_of(self.seq_len))
             live = comb.ICmpOp(
@@ -332,16 +478,17 @@ class _StageBuilder:
             args = []
             for v in op.operands:
                 sig, lv = signals[v]
-                args.append(sig if lv is None else c.delay(sig, level - lv))
-            out = _elementwise(op, args)
-            signals[op.results[0]] = (
-                c.delay(out, 1, f"{stage.name}_{op.results[0].name_hint or 'v'}"),
-                level + 1,
-            )
+                args.append(
+                    sig if lv is None else c.delay(sig, level - lv, reset=False)
+                )
+            out = _elementwise(op, args, self._multiply)
+            name_hint(out, f"{stage.name}_{op.results[0].name_hint or 'v'}_d")
+            name = f"{stage.name}_{op.results[0].name_hint or 'v'}"
+            signals[op.results[0]] = (c.delay(out, 1, name, reset=False), level + 1)
 
         def aligned(value):
             sig, lv = signals[value]
-            return sig if lv is None else c.delay(sig, depth - lv)
+            return sig if lv is None else c.delay(sig, depth - lv, reset=False)
 
         we = c.delay(ew_on, 1 + depth)
         wj = c.delay(j, 1 + depth)
@@ -376,7 +523,7 @@ def _levels(stage: Stage) -> dict[SSAValue, int | None]:
     return levels
 
 
-def _elementwise(op, args: list[SSAValue]) -> SSAValue:
+def _elementwise(op, args: list[SSAValue], multiply) -> SSAValue:
     if isinstance(op, fxp.AddOp | fxp.SubOp):
         out, fmt = hw_fixed.add(
             args[0],
@@ -388,7 +535,7 @@ def _elementwise(op, args: list[SSAValue]) -> SSAValue:
         return _check(op, out, fmt)
     if isinstance(op, fxp.MulOp):
         out, fmt = hw_fixed.mul(
-            args[0], fxp.format_of(op.lhs), args[1], fxp.format_of(op.rhs)
+            args[0], fxp.format_of(op.lhs), args[1], fxp.format_of(op.rhs), multiply
         )
         return _check(op, out, fmt)
     if isinstance(op, fxp.CastOp):
@@ -421,6 +568,7 @@ def _elementwise(op, args: list[SSAValue]) -> SSAValue:
             fxp.format_of(op.result),
             op.rounding.data,
             op.overflow.data,
+            multiply,
         )
     if isinstance(op, rnn.SelectOp):
         a, b = args[1], args[2]
@@ -439,7 +587,7 @@ def _check(op, out: SSAValue, fmt) -> SSAValue:
 
 
 def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
-    """The `rnnc_top` hw.module for `plan` with `lanes` MAC lanes per stage."""
+    """The `rnnc_top` hw.module for `plan` with one array of `lanes` MAC lanes."""
     if lanes < 1:
         raise RnncError(f"hardware lanes must be at least 1 (got {lanes})")
     in_width = plan.buffers[plan.input_buffer].fmt.width
@@ -487,7 +635,7 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         sv.VerbatimOp("// verilator lint_off UNUSEDSIGNAL")
         c = Circuit(args["clk"], args["rst"])
         n_stages = len(plan.stages)
-        mode = c.reg(clog2(n_stages + 2))
+        mode = c.reg(clog2(n_stages + 2), name="mode")
         used = plan.read_buffers() | {plan.input_buffer}
         memories = [
             c.memory(
@@ -502,11 +650,12 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         # Input: one beat per element, time-major, into one of two banks: the next
         # sequence loads while the current one is computed.
         words = plan.buffers[plan.input_buffer].words
-        load_bank, run_bank = c.reg(1), c.reg(1)
-        full = [c.reg(1), c.reg(1)]
+        load_bank = c.reg(1, name="load_bank")
+        run_bank = c.reg(1, name="run_bank")
+        full = [c.reg(1, name="bank0_full"), c.reg(1, name="bank1_full")]
         in_ready = not_(mux(load_bank.q, full[1].q, full[0].q))
         beat = and_(args["in_valid"], in_ready)
-        load_count, load_done = _wrap_counter(c, words, beat)
+        load_count, load_done = _wrap_counter(c, words, beat, name="load_count")
         memories[plan.input_buffer].write(
             beat, _bank_address(load_bank.q, words, load_count), args["in_data"]
         )
@@ -515,7 +664,7 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
             first_beat = and_(beat, eq(load_count, 0))
             held = []
             for bank in (0, 1):
-                r = c.reg(len_width)
+                r = c.reg(len_width, name=f"seq_len{bank}")
                 mine = and_(first_beat, eq(load_bank.q, bank))
                 r.next(mux(mine, args["seq_len"], r.q))
                 held.append(r.q)
@@ -523,14 +672,17 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         start = and_(eq(mode.q, 0), mux(run_bank.q, full[1].q, full[0].q))
         advance = [start]
         stage_done = []
+        has_macs = any(stage.matvecs for stage in plan.stages)
+        mac = MacArray(c, plan, lanes, mode.q) if has_macs else None
         for s, stage in enumerate(plan.stages):
-            active = eq(mode.q, s + 1)
             builder = _StageBuilder(
-                c, plan, stage, memories, active, seq_len, lanes, run_bank.q
+                c, plan, stage, memories, mode.q, s + 1, mac, seq_len, run_bank.q
             )
             design.stages.append(builder.build())
             advance.append(builder.done)
             stage_done.append(builder.done)
+        if mac:
+            mac.build()
         # The last stage frees its input bank.
         release = and_(eq(mode.q, n_stages), stage_done[-1])
         for bank in (0, 1):
@@ -541,20 +693,26 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
             )
         load_bank.next(mux(load_done, not_(load_bank.q), load_bank.q))
         run_bank.next(mux(release, not_(run_bank.q), run_bank.q))
-        # Output: the results' runs, one element per beat.
+        # Output: the results' runs, one element per beat, through an output
+        # register (`out_data` comes from a flip-flop): a word is read (`take`)
+        # when the register is empty or being emptied.
         runs = [r for o in plan.outputs for r in o.runs]
         sending = eq(mode.q, n_stages + 1)
-        fire = and_(sending, args["out_ready"])
+        valid = c.reg(1, name="out_valid_q")
+        last_q = c.reg(1, name="out_last_q")
+        read_all = c.reg(1, name="out_read_all")
+        room = comb.OrOp([not_(valid.q), args["out_ready"]]).result
+        fire = and_(sending, not_(read_all.q), room)
         run_index, run_w = (
             (constant(0, 1), 1) if len(runs) == 1 else (None, clog2(len(runs)))
         )
-        rr = c.reg(run_w) if len(runs) > 1 else None
+        rr = c.reg(run_w, name="out_run") if len(runs) > 1 else None
         if rr:
             run_index = rr.q
         length = table(
             run_index, [r.length - 1 for r in runs], clog2(max(r.length for r in runs))
         )
-        off = c.reg(width_of(length))
+        off = c.reg(width_of(length), name="out_offset")
         run_end = comb.ICmpOp(off.q, length, "eq").result
         off.next(
             mux(
@@ -572,7 +730,12 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
                     rr.q,
                 )
             )
-        out_done = and_(fire, run_end, last_run)
+        last_word = and_(run_end, last_run)
+        out_done = and_(valid.q, args["out_ready"], last_q.q)
+        one, zero = constant(1, 1), constant(0, 1)
+        valid.next(mux(fire, one, mux(args["out_ready"], zero, valid.q)))
+        last_q.next(mux(fire, last_word, last_q.q))
+        read_all.next(mux(and_(fire, last_word), one, mux(out_done, zero, read_all.q)))
         advance.append(out_done)
         sources = sorted({(r.buffer, r.shift) for r in runs})
         reads = []
@@ -588,7 +751,8 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
             [sources.index((r.buffer, r.shift)) for r in runs],
             clog2(len(sources)),
         )
-        data = select(which, reads)
+        data_q = c.reg(out_width, None, "out_data_q")
+        data_q.next(mux(fire, select(which, reads), data_q.q))
         # Mode: load -> stages -> output -> load.
         mw = width_of(mode.q)
         nxt = mode.q
@@ -596,7 +760,7 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
             target = constant((m + 1) % (n_stages + 2), mw)
             nxt = mux(and_(eq(mode.q, m), cond), target, nxt)
         mode.next(nxt)
-        hw.OutputOp([in_ready, sending, data, and_(sending, run_end, last_run)])
+        hw.OutputOp([in_ready, valid.q, data_q.q, and_(valid.q, last_q.q)])
     module_type = hw.ModuleType(
         ArrayAttr(
             [hw.ModulePort(StringAttr(n), t, hw.DirectionAttr(d)) for n, t, d in ports]

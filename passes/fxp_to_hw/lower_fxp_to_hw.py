@@ -4,11 +4,12 @@ Two steps, as CIRCT keeps conversions apart from emission: `plan-hardware`
 (passes/fxp_to_hw/plan.py) turns the function into a `hwplan.design`, printable
 IR; `build-datapath` (passes/fxp_to_hw/datapath.py) builds the circuit from it.
 The module's function becomes `rnnc_top`: input and output streams with valid/ready
-handshakes, P MAC lanes per stage with weight ROMs, an elementwise pipeline, state
-and sequence buffers and the controller (see docs/hardware.md and
-passes/fxp_to_hw/datapath.py). The ROM contents go into the module attribute
-`rnnc.memories` (name → raw words), which `rnnc --emit=verilog` writes as the
-`$readmemh` files next to the Verilog.
+handshakes, one array of P MAC lanes shared by all stages with its weight ROM,
+an elementwise pipeline, state and sequence buffers and the controller (see
+docs/hardware.md and passes/fxp_to_hw/datapath.py). The ROM contents go into the
+module attribute `rnnc.memories` (name → raw words; words × fields for a ROM
+whose word packs several lanes' fields), which `rnnc --emit=verilog` writes as
+the `$readmemh` files next to the Verilog.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ def build(module: ModuleOp, lanes: int = 1) -> Design:
     design.module = module
     module.attributes[MEMORIES] = DictionaryAttr(
         {
-            name: dense_of(np.asarray(rom.values, np.int64))
+            name: dense_of(np.asarray(rom.values, np.int64).reshape(-1, rom.lanes))
+            if rom.lanes > 1
+            else dense_of(np.asarray(rom.values, np.int64))
             for name, rom in design.roms.items()
         }
     )
@@ -70,10 +73,12 @@ def take_memories(module: ModuleOp) -> dict[str, Rom]:
             name = op.filename.data.removesuffix(".hex")
             array = op.dest.type.element_type
             widths[name] = array.element_type.width.data
-    return {
-        name: Rom(widths[name], array_of(value).tolist())
-        for name, value in attr.data.items()
-    }
+    roms = {}
+    for name, value in attr.data.items():
+        fields = array_of(value)
+        lanes = fields.shape[1] if fields.ndim == 2 else 1
+        roms[name] = Rom(widths[name] // lanes, fields.reshape(-1).tolist(), lanes)
+    return roms
 
 
 @dataclass(frozen=True)

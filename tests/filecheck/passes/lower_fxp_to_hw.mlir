@@ -11,10 +11,11 @@
 
 // A 3-step recurrence (mat-vec, bias, cast, LUT, add) and an elementwise head on
 // its final state. Two MAC lanes: one weight ROM per lane holding its output
-// columns in (group, k) order, exact products into an accumulator of the
-// fxp.matmul width, per-lane result memories, one named register per
-// elementwise op, state/input/output buffers, and the ROM contents as a module
-// attribute for the .hex files. The input buffer has two banks (load while computing).
+// columns in (group, k) order, exact signed products (`$signed(x) * $signed(w)`,
+// registered) into an accumulator of the fxp.matmul width, per-lane result
+// memories, one named register per elementwise op (no reset: datapath),
+// state/input/output buffers, and the ROM contents as a module attribute for
+// the .hex files. The input buffer has two banks (load while computing).
 func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.fixed<8, 6>]}) -> tensor<1x2xf32> {
   %x_q = fxp.quantize %x {rounding = "floor"} : tensor<3x1x2xf32> -> tensor<3x1x2x!fxp.fixed<8, 6>>
   %w = fxp.constant dense<[[32, -16], [96, 48]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
@@ -37,32 +38,65 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.
   func.return %o_f : tensor<1x2xf32>
 }
 
-// L2:         builtin.module attributes {rnnc.memories = {r0_w0 = dense<[32, 96]> : tensor<2xi64>, r0_w1 = dense<[-16, 48]> : tensor<2xi64>}} {
-// L1:         builtin.module attributes {rnnc.memories = {r0_w0 = dense<[32, 96, -16, 48]> : tensor<4xi64>}} {
+// L2:         builtin.module attributes {rnnc.memories = {mac_w = dense<{{\[}}[32, -16], [96, 48]]> : tensor<2x2xi64>}} {
+// L1:         builtin.module attributes {rnnc.memories = {mac_w = dense<[32, 96, -16, 48]> : tensor<4xi64>}} {
 // CHECK-NEXT:   hw.module @rnnc_top(in %clk: !seq.clock, in %rst: i1, in %in_valid: i1, in %in_data: i8, in %out_ready: i1, out in_ready: i1, out out_valid: i1, out out_data: i10, out out_last: i1) {
 // CHECK-NEXT:     sv.verbatim "// verilator lint_off UNUSEDSIGNAL"
 // The controller's mode (idle, r0, h1, output), then the buffers.
 // CHECK-NEXT:     %{{.*}} = hw.constant 0 : i2
-// CHECK-NEXT:     %[[MODE:.*]] = seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} : i2
+// CHECK-NEXT:     %[[MODE:.*]] = seq.compreg %{{.*}}, %clk reset %rst, %{{[0-9]+}} {name = "mode"} : i2
 // CHECK-NEXT:     %buf_input = sv.reg name "buf_input" : !hw.inout<uarray<12xi8>>
 // CHECK-NEXT:     %buf_r0_hp = sv.reg name "buf_r0_hp" : !hw.inout<uarray<4xi8>>
 // CHECK-NEXT:     %buf_h1_o = sv.reg name "buf_h1_o" : !hw.inout<uarray<2xi10>>
 // CHECK:          sv.alwaysff(posedge %{{.*}}) {
 // CHECK:            sv.passign %{{.*}}, %in_data : i8
-// L2:             sv.readmem %r0_w0, "r0_w0.hex", MemBaseHex : !hw.inout<uarray<2xi8>>
-// L2-NEXT:        sv.readmem %r0_w1, "r0_w1.hex", MemBaseHex : !hw.inout<uarray<2xi8>>
-// L1:             sv.readmem %r0_w0, "r0_w0.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
-// L1-NOT:         sv.readmem
-// CHECK:          %{{.*}} = comb.mul %{{.*}}, %{{.*}} : i16
+// The MAC array's accumulators, then the stage's result memories.
+// CHECK:          seq.compreg %{{.*}}, %clk {name = "mac_acc0"} : i17
+// L2-NEXT:        seq.compreg %{{.*}}, %clk {name = "mac_acc1"} : i17
+// L1-NOT:         mac_acc1
 // CHECK:          sv.reg name "r0_acc0_0" : !hw.inout<uarray<2xi17>>
-// L2:             %{{.*}} = comb.mul %{{.*}}, %{{.*}} : i16
 // L2:             sv.reg name "r0_acc1_0" : !hw.inout<uarray<2xi17>>
 // L1-NOT:         r0_acc1_0
-// CHECK:          seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} {name = "r0_v"} : i24
-// CHECK:          seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} {name = "r0_zb"} : i8
-// CHECK:          seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} {name = "r0_a"} : i8
-// CHECK:          seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} {name = "r0_hn"} : i8
-// CHECK:          seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} {name = "h1_o"} : i10
+// CHECK:          seq.compreg %{{.*}}, %clk {name = "r0_v"} : i24
+// CHECK:          seq.compreg %{{.*}}, %clk {name = "r0_zb"} : i8
+// CHECK:          seq.compreg %{{.*}}, %clk {name = "r0_a"} : i8
+// CHECK:          seq.compreg %{{.*}}, %clk {name = "r0_hn"} : i8
+// The head's fxp.mul h · h (on lane 0's multiplier, below).
+// CHECK:          %{{.*}} = seq.compreg %[[SQ:.*]], %clk {name = "h1_v"} : i16
+// CHECK:          seq.compreg %{{.*}}, %clk {name = "h1_o"} : i10
+// The lanes: operand registers, one weight ROM whose word holds both lanes'
+// weights, read synchronously and registered, the lane's field, signed
+// product, product register (then the accumulator).
+// CHECK:          %[[X:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_x"} : i8
+// L2:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<2xi16>>
+// L2:             %[[RD:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_rd"} : i16
+// L2-NEXT:        %[[ROW:.*]] = seq.compreg %[[RD]], %clk {name = "mac_w_q"} : i16
+// L2-NEXT:        %[[F0:.*]] = comb.extract %[[ROW]] from 0 : (i16) -> i8
+// L2-NEXT:        %mac_w0 = sv.wire name "mac_w0" : !hw.inout<i8>
+// L2-NEXT:        sv.assign %mac_w0, %[[F0]] : i8
+// L2-NEXT:        %[[W0:.*]] = sv.read_inout %mac_w0 : !hw.inout<i8>
+// L1:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
+// L1:             %[[W0:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_q"} : i8
+// CHECK-NOT:      sv.readmem
+// Lane 0's multiplier takes the MAC operand and weight in the mat-vec phase
+// (the delayed issue flag), else the running stage's elementwise operands: in
+// mode 2 (the head) h and h, whose product goes to the head's register.
+// CHECK:          %[[AS:.*]] = hw.array_create %[[X]], %[[H:.*]], %[[X]], %[[X]] : i8
+// CHECK-NEXT:     %[[AM:.*]] = hw.array_get %[[AS]][%[[MODE]]] : !hw.array<4xi8>, i2
+// CHECK-NEXT:     %[[A:.*]] = comb.mux %[[ON:.*]], %[[X]], %[[AM]] : i8
+// CHECK-NEXT:     %[[BS:.*]] = hw.array_create %[[W0]], %[[H]], %[[W0]], %[[W0]] : i8
+// CHECK-NEXT:     %[[BM:.*]] = hw.array_get %[[BS]][%[[MODE]]] : !hw.array<4xi8>, i2
+// CHECK-NEXT:     %[[B:.*]] = comb.mux %[[ON]], %[[W0]], %[[BM]] : i8
+// CHECK-NEXT:     %[[P0:.*]] = sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[A]], %[[B]]) : (i8, i8) -> i17
+// CHECK-NEXT:     %mac_prod0 = sv.wire name "mac_prod0" : !hw.inout<i17>
+// CHECK-NEXT:     sv.assign %mac_prod0, %[[P0]] : i17
+// CHECK-NEXT:     %[[P0R:.*]] = sv.read_inout %mac_prod0 : !hw.inout<i17>
+// CHECK-NEXT:     %[[SQ]] = comb.extract %[[P0R]] from 0 : {{ *}}(i17) -> i16
+// CHECK-NEXT:     seq.compreg %[[P0R]], %clk {name = "mac_prod0_q"} : i17
+// L2:             %{{.*}} = comb.extract %[[ROW]] from 8 : (i16) -> i8
+// L2:             %[[W1:.*]] = sv.read_inout %mac_w1 : !hw.inout<i8>
+// L2-NEXT:        sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %[[W1]]) : (i8, i8) -> i17
+// CHECK-NOT:      sv.verbatim.expr
 // Mode transitions: idle -> r0 -> h1 -> output -> idle.
 // CHECK:          comb.icmp eq %[[MODE]], %{{.*}} : i2
 // CHECK:          hw.output %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : i1, i1, i10, i1
@@ -70,8 +104,9 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.
 // -----
 
 // A bidirectional RNN with sequence lengths (hard activations, 8-bit values):
-// the `seq_len` port, two stages with their own ROMs (one per lane), length
-// masks, and the output interleaving both directions' buffers.
+// the `seq_len` port, two stages sharing one MAC array (each lane's ROM holds
+// both directions' weights, the reverse one's from address 4 with two lanes),
+// length masks, and the output interleaving both directions' buffers.
 func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.fixed<8, 6>]}, %lens: tensor<1xi32> {onnx.name = "lens"}) -> (tensor<3x2x1x2xf32> {onnx.name = "Y"}) {
   %x_q = fxp.quantize %x : tensor<3x1x2xf32> -> tensor<3x1x2x!fxp.fixed<8, 6>>
   %mask = rnn.sequence_mask %lens, %x_q : (tensor<1xi32>, tensor<3x1x2x!fxp.fixed<8, 6>>) -> tensor<3x1x1xi1>
@@ -123,12 +158,12 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [
   func.return %Y_f : tensor<3x2x1x2xf32>
 }
 
-// L2:         builtin.module attributes {rnnc.memories = {r0_w0 = dense<[-51, -85, 48, 105]> : tensor<4xi64>, r0_w1 = dense<[-16, 27, 17, -79]> : tensor<4xi64>, r1_w0 = dense<[73, 7, -61, 102]> : tensor<4xi64>, r1_w1 = dense<[-35, -50, 13, -111]> : tensor<4xi64>}} {
-// L1:         builtin.module attributes {rnnc.memories = {r0_w0 = dense<[-51, -85, -16, 27, 48, 105, 17, -79]> : tensor<8xi64>, r1_w0 = dense<[73, 7, -35, -50, -61, 102, 13, -111]> : tensor<8xi64>}} {
+// L2:         builtin.module attributes {rnnc.memories = {mac_w = dense<{{\[}}[-51, -16], [-85, 27], [48, 17], [105, -79], [73, -35], [7, -50], [-61, 13], [102, -111]]> : tensor<8x2xi64>}} {
+// L1:         builtin.module attributes {rnnc.memories = {mac_w = dense<[-51, -85, -16, 27, 48, 105, 17, -79, 73, 7, -35, -50, -61, 102, 13, -111]> : tensor<16xi64>}} {
 // CHECK-NEXT:   hw.module @rnnc_top(in %clk: !seq.clock, in %rst: i1, in %in_valid: i1, in %in_data: i8, in %seq_len: i2, in %out_ready: i1, out in_ready: i1, out out_valid: i1, out out_data: i9, out out_last: i1) {
 // CHECK-NEXT:     sv.verbatim "// verilator lint_off UNUSEDSIGNAL"
 // CHECK-NEXT:     %{{.*}} = hw.constant 0 : i2
-// CHECK-NEXT:     %[[MODE:.*]] = seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} : i2
+// CHECK-NEXT:     %[[MODE:.*]] = seq.compreg %{{.*}}, %clk reset %rst, %{{[0-9]+}} {name = "mode"} : i2
 // CHECK-NEXT:     %buf_input = sv.reg name "buf_input" : !hw.inout<uarray<12xi8>>
 // CHECK-NEXT:     %buf_r0_h_prev = sv.reg name "buf_r0_h_prev" : !hw.inout<uarray<4xi8>>
 // CHECK-NEXT:     %buf_r0_y_fwd = sv.reg name "buf_r0_y_fwd" : !hw.inout<uarray<6xi8>>
@@ -138,12 +173,6 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [
 // CHECK-COUNT-4:  seq.compreg %{{.*}}, %clk reset %rst, %{{.*}} : i1
 // The sequence length is sampled per bank with the first input beat.
 // CHECK:          comb.mux %{{.*}}, %seq_len, %{{.*}} : i2
-// L2:             sv.readmem %r0_w0, "r0_w0.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
-// L2-NEXT:        sv.readmem %r0_w1, "r0_w1.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
-// L2-NEXT:        sv.readmem %r1_w0, "r1_w0.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
-// L2-NEXT:        sv.readmem %r1_w1, "r1_w1.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
-// L1:             sv.readmem %r0_w0, "r0_w0.hex", MemBaseHex : !hw.inout<uarray<8xi8>>
-// L1-NEXT:        sv.readmem %r1_w0, "r1_w0.hex", MemBaseHex : !hw.inout<uarray<8xi8>>
 // CHECK:          sv.reg name "r0_acc0_0" : !hw.inout<uarray<2xi17>>
 // CHECK:          sv.reg name "r0_acc0_1" : !hw.inout<uarray<2xi17>>
 // L2:             sv.reg name "r0_acc1_0" : !hw.inout<uarray<2xi17>>
@@ -153,6 +182,23 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [
 // L2:             sv.reg name "r1_acc1_0" : !hw.inout<uarray<2xi17>>
 // CHECK:          {name = "r1_y_t"} : i8
 // CHECK:          {name = "r1_h_kept"} : i8
+// One MAC array: the running stage (mode 1 or 2) picks the operand and the
+// weight address; one ROM and one signed product per lane.
+// CHECK-NOT:      sv.verbatim.expr
+// CHECK:          %[[XS:.*]] = hw.array_create %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : i8
+// CHECK-NEXT:     %[[XSEL:.*]] = hw.array_get %[[XS]][%[[MODE]]] : !hw.array<4xi8>, i2
+// CHECK-NEXT:     %[[XD:.*]] = seq.compreg %[[XSEL]], %clk {name = "mac_x_d"} : i8
+// CHECK-NEXT:     %[[X:.*]] = seq.compreg %[[XD]], %clk {name = "mac_x"} : i8
+// L2:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<8xi16>>
+// L1:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<16xi8>>
+// CHECK-NOT:      sv.readmem
+// Lane 0's multiplier also computes each direction's PWL slope product (modes
+// 1 and 2) outside the mat-vec phase: no multiplier of their own.
+// CHECK:          %[[AS:.*]] = hw.array_create %[[X]], %{{.*}}, %{{.*}}, %[[X]] : i8
+// CHECK-NEXT:     hw.array_get %[[AS]][%[[MODE]]] : !hw.array<4xi8>, i2
+// CHECK:          sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%{{.*}}, %{{.*}}) : (i8, i16) -> i24
+// L2:             sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %{{.*}}) : (i8, i8) -> i17
+// CHECK-NOT:      sv.verbatim.expr
 // CHECK:          hw.output %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : i1, i1, i9, i1
 
 // LANES: hardware lanes must be at least 1 (got 0)

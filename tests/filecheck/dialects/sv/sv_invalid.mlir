@@ -16,3 +16,12 @@ hw.module @m() {
   hw.output
 }
 // CHECK: sv.wire: expected an !hw.inout type
+
+// -----
+
+// sv.verbatim.expr has one result, given by a function type.
+hw.module @verbatim_type(in %a : i8) {
+  %p = sv.verbatim.expr "{{0}}"(%a) : i8
+}
+
+// CHECK: sv.verbatim.expr: expected a function type with one result

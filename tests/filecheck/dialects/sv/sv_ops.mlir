@@ -80,3 +80,21 @@ hw.module @regs(in %a : i8, in %i : i2, out y : i16) {
 // GENERIC:         %r = "sv.reg"(%c) {name = "state", keep} : (i8) -> !hw.inout<i8>
 // GENERIC-NEXT:    %m = "sv.reg"() {name = "table"} : () -> !hw.inout<uarray<4xarray<2xi8>>>
 // GENERIC:           "sv.readmem"(%m) {filename = "table.bin", base = 0 : i32}
+
+// A signed product as a verbatim expression (what the datapath emits for every
+// multiply), one without operands, and a discardable attribute after the type.
+
+hw.module @signed_mul(in %a : i16, in %b : i8, out p : i24, out k : i4) {
+  %p = sv.verbatim.expr "$signed({{0}}) * $signed({{1}})"(%a, %b) : (i16, i8) -> i24 {note = "mac"}
+  %k = sv.verbatim.expr "4'd3" : () -> i4
+  hw.output %p, %k : i24, i4
+}
+
+// CHECK-LABEL: hw.module @signed_mul(in %a: i16, in %b: i8, out p: i24, out k: i4) {
+// CHECK-NEXT:    %p = sv.verbatim.expr "$signed({{[{][{]}}0{{[}][}]}}) * $signed({{[{][{]}}1{{[}][}]}})"(%a, %b) : (i16, i8) -> i24 {note = "mac"}
+// CHECK-NEXT:    %k = sv.verbatim.expr "4'd3" : () -> i4
+// CHECK-NEXT:    hw.output %p, %k : i24, i4
+
+// GENERIC-LABEL: "hw.module"()
+// GENERIC:         %p = "sv.verbatim.expr"(%a, %b) {format_string = "$signed({{[{][{]}}0{{[}][}]}}) * $signed({{[{][{]}}1{{[}][}]}})", note = "mac"} : (i16, i8) -> i24
+// GENERIC-NEXT:    %k = "sv.verbatim.expr"() {format_string = "4'd3"} : () -> i4
