@@ -523,7 +523,7 @@ def _levels(stage: Stage) -> dict[SSAValue, int | None]:
     return levels
 
 
-def _elementwise(op, args: list[SSAValue], multiply) -> SSAValue:
+def _elementwise(op, args: list[SSAValue], multiply=None) -> SSAValue:
     if isinstance(op, fxp.AddOp | fxp.SubOp):
         out, fmt = hw_fixed.add(
             args[0],
