@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from lstm_classifier import Classifier
 
-from rnnc.backends.verilog.hardware import random_batches, verify
 from rnnc.backends.verilog.simulate import have_tool
+from rnnc.backends.verilog.testbench import random_batches, verify
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.passes.fxp_to_hw.datapath import MAC_LATENCY
 from rnnc.passes.quant_config import load_config

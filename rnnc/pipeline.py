@@ -132,6 +132,6 @@ def quantize_model(
 def emit_verilog(module: ModuleOp, out_dir: str | Path, lanes: int = 1):
     """fxp module → RTL directory (plan, fxp → hw conversion, CIRCT export);
     returns the backend's `Emitted`. Imported on use: it loads the hardware flow."""
-    from rnnc.backends.verilog.hardware import emit_verilog
+    from rnnc.backends.verilog.emit import emit_verilog
 
     return emit_verilog(module, out_dir, lanes)

@@ -20,8 +20,8 @@ from torch import nn
 from torch_models import export_onnx
 
 from rnnc.backends.verilog import simulate
-from rnnc.backends.verilog.hardware import random_batches, verify
 from rnnc.backends.verilog.simulate import have_tool
+from rnnc.backends.verilog.testbench import random_batches, verify
 from rnnc.cli import main
 from rnnc.dialects import fxp
 from rnnc.frontend.onnx_loader import load_model

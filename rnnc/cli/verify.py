@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnc.backends.verilog.hardware import random_batches, verify
+    from rnnc.backends.verilog.testbench import random_batches, verify
     from rnnc.passes.fxp_to_hw.plan import plan_hardware
 
     module = fixed_point_module(args)

@@ -1,0 +1,72 @@
+"""Verilog generation: `rnnc --emit=verilog`.
+
+fxp module → plan-hardware (hwplan IR) → build-datapath (hw/comb/seq/sv) → CIRCT
+ExportVerilog → out/*.sv + ROM .hex files + manifest.json (what a host or a
+testbench needs to drive the design).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from xdsl.dialects.builtin import ModuleOp
+
+from rnnc.backends.verilog.export import export_split
+from rnnc.passes.fxp_to_hw.datapath import TOP, Design
+from rnnc.passes.fxp_to_hw.lower_fxp_to_hw import build, take_memories
+from rnnc.passes.fxp_to_hw.plan import plan_design
+from rnnc.passes.fxp_to_hw.plan_view import HardwarePlan, read_plan
+
+
+@dataclass
+class Emitted:
+    out_dir: Path
+    sources: list[Path]
+    design: Design
+    plan: HardwarePlan
+
+    def manifest(self) -> dict:
+        d = self.design
+        return {
+            "top": TOP,
+            "lanes": d.lanes,
+            "sources": [p.name for p in self.sources],
+            "memories": sorted(f"{name}.hex" for name in d.roms),
+            "input": {
+                "steps": self.plan.steps,
+                "size": self.plan.input_size,
+                "width": d.input_width,
+                "frac": self.plan.buffers[self.plan.input_buffer].fmt.frac,
+            },
+            "seq_len_width": d.seq_len_width,
+            "outputs": [
+                {
+                    "name": o.name or None,
+                    "elements": int(sum(r.length for r in o.runs)),
+                }
+                for o in self.plan.outputs
+            ],
+            "output_width": d.output_width,
+            "stages": [
+                {**asdict(s), "cycles_per_step": s.cycles_per_step} for s in d.stages
+            ],
+            "compute_cycles": d.compute_cycles,
+        }
+
+
+def emit_verilog(module: ModuleOp, out_dir: str | Path, lanes: int = 1) -> Emitted:
+    """Write the RTL of a lowered fxp module into `out_dir`."""
+    out = Path(out_dir)
+    design_op, host = plan_design(module)  # binds to `module`, which the tb runs
+    plan = read_plan(design_op, host)
+    hw_module = ModuleOp([design_op])
+    design = build(hw_module, lanes)
+    roms = take_memories(hw_module)
+    sources = export_split(hw_module, out)
+    for name, rom in roms.items():
+        (out / f"{name}.hex").write_text(rom.hex_text())
+    emitted = Emitted(out, sources, design, plan)
+    (out / "manifest.json").write_text(json.dumps(emitted.manifest(), indent=2) + "\n")
+    return emitted
