@@ -79,6 +79,10 @@ class Resolved:
         return Path(self.argv[0]).name if not self.wasm else self.argv[-1]
 
 
+def _has_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
 def resolve_tool(name: str) -> Resolved:
     """The YoWASP wheel of `name` if installed (its command on PATH, else its
     module run by this Python), else the native `name` on PATH; an RnncError
@@ -88,7 +92,7 @@ def resolve_tool(name: str) -> Resolved:
         path = shutil.which(wheel.command)
         if path is not None:
             return Resolved((path,), wasm=True)
-        if importlib.util.find_spec(wheel.module) is not None:
+        if _has_module(wheel.module):
             code = (
                 f"import sys, {wheel.module} as m; "
                 f"sys.argv[0] = {wheel.command!r}; "
@@ -405,6 +409,9 @@ def synth_yosys(
             netlist_name = str(Path(tmp) / "netlist.json")
         steps = [f'read_verilog -sv "{name}"' for name in names]
         steps.append(" ".join([SYNTH_COMMANDS[target], "-top", top, *flags]))
+        # yosys >= 0.4x keeps `$scopeinfo` cells for flattened instances: not
+        # hardware (nextpnr-ice40 0.4 cannot place them), so dropped.
+        steps.append("delete t:$scopeinfo")
         if extra.strip():
             steps.append(extra.strip())
         if write_json is not None:

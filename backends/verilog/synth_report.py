@@ -116,7 +116,13 @@ def _count(cells: dict[str, int], test) -> int:
 
 
 def generic_summary(result: simulate.SynthResult) -> dict:
-    cells = result.cells_by_type
+    # yosys 0.70 also lists instances of the design's own modules by type
+    # (not counted in num_cells): only the leaf cells are kept.
+    cells = {
+        cell: n
+        for cell, n in result.cells_by_type.items()
+        if cell not in result.modules
+    }
     return {
         "total_cells": result.num_cells,
         "ffs": _count(cells, lambda c: "DFF" in c),
