@@ -245,9 +245,9 @@ def conditions(args) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--lanes", default="1,4,16,64")
-    p.add_argument("--cells", default="lstm,gru")
-    p.add_argument("--hidden", default="64,128")
+    p.add_argument("--lanes", default="1,4,16,64", help="MAC lanes P, comma-separated")
+    p.add_argument("--cells", default="lstm,gru", help="lstm and/or gru")
+    p.add_argument("--hidden", default="64,128", help="hidden sizes")
     p.add_argument("--jobs", type=int, default=1, help="designs placed at once")
     p.add_argument("--steps", type=int, default=8, help="sequence length T")
     p.add_argument("--freq", type=float, help="nextpnr target MHz (default 100)")
