@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import warnings
 
 import numpy as np
@@ -76,7 +75,9 @@ def loops(request, monkeypatch):
 def _installed(tool: str) -> bool:
     if tool == "circt":  # CIRCT's Python bindings (ExportVerilog)
         return importlib.util.find_spec("circt") is not None
-    return shutil.which(tool) is not None
+    from rnnc.backends.verilog import simulate
+
+    return simulate.have_resolved(tool)  # on PATH, or its YoWASP wheel's command
 
 
 def require(*tools: str) -> None:

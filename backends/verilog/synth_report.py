@@ -1,9 +1,10 @@
 """Synthesis report of exported RTL: cell counts, FPGA resource estimates, fmax.
 
-    rnnc synth-report OUT_DIR [--top NAME] [--json r.json] [--no-ice40]
+    rnnc synth-report OUT_DIR [--top NAME] [--json r.json]
+        [--target generic,xilinx,ice40,ecp5] [--no-ice40] [--freq MHZ]
 
-Three yosys runs on the SystemVerilog sources (run in `workdir`, where the
-`$readmemh` files live):
+yosys runs on the SystemVerilog sources (run in `workdir`, where the
+`$readmemh` files live), one per selected target (default: all four):
 
 1. `synth -top TOP`: technology-independent gate counts (per module, too);
 2. `synth_xilinx -top TOP -flatten`: a 7-series estimate (LUT1..6, FD* flip-flops,
@@ -12,10 +13,22 @@ Three yosys runs on the SystemVerilog sources (run in `workdir`, where the
    smallest device it fits (UP5K in SG48 with its 8 DSPs, else HX8K in CT256,
    multipliers in logic): the achieved clock frequency and the LC/RAM/DSP/IO use.
    When the design is too large, or nextpnr-ice40 is missing, the "ice40" entry
-   says why it was skipped.
+   says why it was skipped;
+4. `synth_ecp5 -top TOP`, then `nextpnr-ecp5 --85k --speed 8 --package CABGA381`:
+   real place and route on a Lattice ECP5 LFE5U-85F, reporting LUT4, FF,
+   MULT18X18D, DP16KD and nextpnr's fmax.
 
-A missing yosys or a failing tool is an `RnncError` naming the tool and its first
-error line.
+Every target uses the same yosys: the YoWASP wheel (yosys 0.70, `pip install
+"rnnc[hw]"`) when installed, else the native one (Debian: 0.23); nextpnr-ecp5 is
+the YoWASP wheel (0.11), nextpnr-ice40 the native one. Measured on the P = 4
+LSTM of bench/hw_qor.py: yosys 0.70 maps each 16x8 signed product to one DSP
+(11 DSP48E1, 2,001 LUTs; 11 MULT18X18D on ECP5) where 0.23 uses 25 DSP48E1 and
+2,375 LUTs (33 MULT18X18D); `synth_ecp5` takes 19 s against 26 s, `synth_xilinx`
+28 s against 14 s. The versions used are in the report ("tools").
+
+A missing yosys, a missing tool of an explicitly selected target, or a failing tool
+is an `RnncError` naming the tool (and how to install it, or its first error
+line); with the default selection a missing nextpnr skips that target, saying why.
 """
 
 from __future__ import annotations
@@ -26,7 +39,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +47,14 @@ from rnnc.backends.verilog import simulate
 from rnnc.dialects.errors import RnncError
 
 DEFAULT_TIMEOUT = simulate.DEFAULT_TIMEOUT
-DEFAULT_FREQ_MHZ = 12.0
+DEFAULT_FREQ_MHZ = 12.0  # iCE40 timing target
+ECP5_FREQ_MHZ = 100.0  # ECP5 timing target (fmax is what nextpnr achieves)
 NEXTPNR = "nextpnr-ice40"
+NEXTPNR_ECP5 = "nextpnr-ecp5"
+TARGETS = ("generic", "xilinx", "ice40", "ecp5")
+DP16KD_BITS = 18 * 1024  # one ECP5 block RAM, parity bits included
+
+Progress = Callable[[str], None]
 VERILOG_SUFFIXES = (".sv", ".v")
 
 
@@ -63,6 +82,32 @@ ICE40_DEVICES = (
 _CAPACITY_ERRORS = ("no BELs remaining", "Unable to find a placement location")
 
 
+@dataclass(frozen=True)
+class Ecp5Device:
+    """The ECP5 part nextpnr-ecp5 places on."""
+
+    name: str  # part name
+    flag: str  # nextpnr-ecp5 size flag without dashes
+    package: str
+    speed: int
+    luts: int  # TRELLIS_COMB (LUT4) sites
+    ffs: int
+    mults: int  # MULT18X18D
+    ebrs: int  # DP16KD
+
+
+ECP5 = Ecp5Device(
+    "LFE5U-85F",
+    "85k",
+    "CABGA381",
+    speed=8,
+    luts=83640,
+    ffs=83640,
+    mults=156,
+    ebrs=208,
+)
+
+
 # ----------------------------------------------------------------- cell counts
 
 
@@ -71,7 +116,13 @@ def _count(cells: dict[str, int], test) -> int:
 
 
 def generic_summary(result: simulate.SynthResult) -> dict:
-    cells = result.cells_by_type
+    # yosys 0.70 also lists instances of the design's own modules by type
+    # (not counted in num_cells): only the leaf cells are kept.
+    cells = {
+        cell: n
+        for cell, n in result.cells_by_type.items()
+        if cell not in result.modules
+    }
     return {
         "total_cells": result.num_cells,
         "ffs": _count(cells, lambda c: "DFF" in c),
@@ -160,7 +211,9 @@ _ASYNC = re.compile(r"Max delay <async> -> <async>:\s+(?P<ns>[\d.]+) ns")
 
 
 def _clock_name(net: str) -> str:
-    name = net.split("$", 1)[0]
+    """`clk` from nextpnr's global net names (iCE40 `clk$SB_IO_IN_$glb_clk`,
+    ECP5 `$glbnet$clk$TRELLIS_IO_IN`)."""
+    name = net.removeprefix("$glbnet$").split("$", 1)[0]
     return name or net
 
 
@@ -259,13 +312,139 @@ def place_and_route(
     return out
 
 
+def place_and_route_ecp5(
+    netlist: Path,
+    *,
+    top: str,
+    device: Ecp5Device = ECP5,
+    freq_mhz: float = ECP5_FREQ_MHZ,
+    seed: int = 1,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict:
+    """nextpnr-ecp5 on a synth_ecp5 JSON netlist (in its own directory: the
+    WebAssembly build sees only its working directory): fmax and utilisation.
+    "log" is nextpnr's output, kept for the reader and the tests."""
+    tool = simulate.resolve_tool(NEXTPNR_ECP5)
+    start = time.perf_counter()
+    proc = simulate._run(
+        NEXTPNR_ECP5,
+        [
+            f"--{device.flag}",
+            "--speed",
+            str(device.speed),
+            "--package",
+            device.package,
+            "--json",
+            netlist.name,
+            "--textcfg",
+            netlist.with_suffix(".config").name,
+            "--top",
+            top,
+            "--freq",
+            f"{freq_mhz:g}",
+            "--timing-allow-fail",
+            "--seed",
+            str(seed),
+            "--report",
+            "nextpnr-report.json",
+        ],
+        cwd=netlist.parent,
+        timeout=timeout,
+        what=f"place and route of {top} on {device.name}",
+        resolved=tool,
+    )
+    seconds = time.perf_counter() - start
+    log = proc.stderr + proc.stdout
+    try:
+        report = json.loads((netlist.parent / "nextpnr-report.json").read_text())
+    except (OSError, ValueError):
+        report = None
+    clocks = parse_fmax(report, log)
+    util = parse_utilisation(report, log)
+
+    def used(bel: str) -> int:
+        return util[bel]["used"] if bel in util else 0
+
+    out = {
+        "device": device.name,
+        "package": device.package,
+        "speed": device.speed,
+        "fmax_mhz": min(clocks.values()) if clocks else None,
+        "clocks": clocks,
+        "target_mhz": freq_mhz,
+        "luts": used("TRELLIS_COMB"),
+        "luts_available": device.luts,
+        "ffs": used("TRELLIS_FF"),
+        "ffs_available": device.ffs,
+        "mult18": used("MULT18X18D"),
+        "mult18_available": device.mults,
+        "dp16kd": used("DP16KD"),
+        "dp16kd_available": device.ebrs,
+        "ebr_bits": used("DP16KD") * DP16KD_BITS,
+        "utilization": util,
+        "pnr_seconds": round(seconds, 2),
+        "log": log,
+    }
+    if not clocks:
+        out["note"] = "no clocked paths (combinational design)"
+        delays = _ASYNC.findall(log)
+        out["comb_delay_ns"] = float(delays[-1]) if delays else None
+    return out
+
+
+_UTIL_LINE = re.compile(
+    r"^Info:\s+(?P<bel>\w+):\s+(?P<used>\d+)/\s*(?P<avail>\d+)", re.M
+)
+
+
+def parse_utilisation(report: dict | None, log: str) -> dict[str, dict[str, int]]:
+    """Used and available BELs by type: from nextpnr's `--report` JSON when it
+    has them, else from the log's "Device utilisation" table (the last one)."""
+    table = (report or {}).get("utilization") or {}
+    if table:
+        return {
+            bel: {
+                "used": int(v.get("used", 0)),
+                "available": int(v.get("available", 0)),
+            }
+            for bel, v in sorted(table.items())
+        }
+    found: dict[str, dict[str, int]] = {}
+    for match in _UTIL_LINE.finditer(log):
+        found[match["bel"]] = {
+            "used": int(match["used"]),
+            "available": int(match["avail"]),
+        }
+    return dict(sorted(found.items()))
+
+
+def ecp5_cells(cells: dict[str, int]) -> dict:
+    """What synth_ecp5 leaves, before placement."""
+    return {
+        "lut4": _count(cells, lambda c: c == "LUT4"),
+        "ff": _count(cells, lambda c: c == "TRELLIS_FF"),
+        "mult18": _count(cells, lambda c: c == "MULT18X18D"),
+        "dp16kd": _count(cells, lambda c: c == "DP16KD"),
+        "lutram": _count(cells, lambda c: c.startswith("TRELLIS_DPR16X4")),
+        "carry": _count(cells, lambda c: c == "CCU2C"),
+    }
+
+
 # ----------------------------------------------------------------- the report
 
 
-def _stage(fn, *args, **kwargs):
+def _quiet(_: str) -> None:
+    pass
+
+
+def _stage(progress: Progress, label: str, fn, *args, **kwargs):
+    """Run one tool stage, announcing it and its elapsed time on `progress`."""
+    progress(f"{label} ...")
     start = time.perf_counter()
     result = fn(*args, **kwargs)
-    return result, round(time.perf_counter() - start, 2)
+    seconds = round(time.perf_counter() - start, 2)
+    progress(f"{label} done ({seconds:.1f} s)")
+    return result, seconds
 
 
 def _ice40(
@@ -273,10 +452,11 @@ def _ice40(
     top: str,
     *,
     workdir: Path | None,
-    xilinx: dict,
+    xilinx: dict | None,
     device: str | None,
     freq_mhz: float,
     timeout: float,
+    progress: Progress = _quiet,
 ) -> dict:
     devices = [d for d in ICE40_DEVICES if device in (None, d.name)]
     if not devices:
@@ -290,7 +470,7 @@ def _ice40(
     # A cheap first filter: a 7-series LUT6 is at least one iCE40 LUT4, and
     # synth_ice40 on a hopeless design can take long.
     largest = max(d.lcs for d in devices)
-    if max(xilinx["luts"], xilinx["ffs"]) > largest:
+    if xilinx is not None and max(xilinx["luts"], xilinx["ffs"]) > largest:
         return {
             "skipped": f"too large for iCE40: {xilinx['luts']} LUTs and "
             f"{xilinx['ffs']} FFs in the Xilinx mapping > {largest} LCs"
@@ -302,7 +482,10 @@ def _ice40(
         for dev in devices:
             if dev.yosys_flags not in netlists:
                 netlist = Path(tmp) / f"{top}-{len(netlists)}.json"
-                result = simulate.synth_yosys(
+                result, _ = _stage(
+                    progress,
+                    f"[ice40] synth_ice40 {' '.join(dev.yosys_flags)}".rstrip(),
+                    simulate.synth_yosys,
                     sources,
                     top,
                     target="ice40",
@@ -320,8 +503,15 @@ def _ice40(
                 reasons.append(why)
                 continue
             try:
-                out = place_and_route(
-                    netlist, dev, top=top, freq_mhz=freq_mhz, timeout=timeout
+                out, _ = _stage(
+                    progress,
+                    f"[ice40] {NEXTPNR} on {dev.name}-{dev.package}",
+                    place_and_route,
+                    netlist,
+                    dev,
+                    top=top,
+                    freq_mhz=freq_mhz,
+                    timeout=timeout,
                 )
             except RnncError as err:
                 if not any(text in str(err) for text in _CAPACITY_ERRORS):
@@ -334,20 +524,91 @@ def _ice40(
     return {"skipped": "does not fit: " + "; ".join(reasons)}
 
 
+def _ecp5(
+    sources: list[Path],
+    top: str,
+    *,
+    workdir: Path | None,
+    freq_mhz: float,
+    timeout: float,
+    progress: Progress = _quiet,
+) -> dict:
+    """synth_ecp5, then nextpnr-ecp5 on the LFE5U-85F."""
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="rnnc-ecp5-") as tmp:
+        netlist = Path(tmp) / "netlist.json"
+        result, synth_seconds = _stage(
+            progress,
+            "[ecp5] synth_ecp5",
+            simulate.synth_yosys,
+            sources,
+            top,
+            target="ecp5",
+            workdir=workdir,
+            write_json=netlist,
+            timeout=timeout,
+        )
+        out, _ = _stage(
+            progress,
+            f"[ecp5] {NEXTPNR_ECP5} on {ECP5.name}-{ECP5.speed} {ECP5.package}",
+            place_and_route_ecp5,
+            netlist,
+            top=top,
+            freq_mhz=freq_mhz,
+            timeout=timeout,
+        )
+    return {
+        **out,
+        "synth": ecp5_cells(result.cells_by_type),
+        "cells": result.cells_by_type,
+        "synth_seconds": synth_seconds,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+
+
+def parse_targets(text: str | Sequence[str] | None) -> tuple[str, ...]:
+    """`generic,xilinx,ice40,ecp5` (any subset, any order; `all`) in TARGETS order."""
+    if text is None:
+        return TARGETS
+    items = text.split(",") if isinstance(text, str) else list(text)
+    names = {t.strip().lower() for t in items if t.strip()}
+    if "all" in names:
+        names = (names - {"all"}) | set(TARGETS)
+    unknown = sorted(names - set(TARGETS))
+    if unknown or not names:
+        raise RnncError(
+            f"unknown target {', '.join(unknown) or repr(text)} "
+            f"(choose from {', '.join(TARGETS)}, comma-separated)"
+        )
+    return tuple(t for t in TARGETS if t in names)
+
+
+def _tool_versions(targets: Sequence[str], timeout: float) -> dict[str, str]:
+    versions = {"yosys": simulate.tool_version("yosys", timeout)}
+    if "ecp5" in targets and simulate.have_resolved(NEXTPNR_ECP5):
+        versions[NEXTPNR_ECP5] = simulate.tool_version(NEXTPNR_ECP5, timeout)
+    if "ice40" in targets and simulate.have_tool(NEXTPNR):
+        versions[NEXTPNR] = simulate.tool_version(NEXTPNR, timeout)
+    return versions
+
+
 def synth_report(
     sources: Sequence[str | Path],
     top: str,
     *,
     workdir: str | Path | None = None,
+    targets: str | Sequence[str] | None = None,
     ice40: bool = True,
     ice40_device: str | None = None,
-    freq_mhz: float = DEFAULT_FREQ_MHZ,
+    freq_mhz: float | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    progress: Progress | None = None,
 ) -> dict:
-    """Synthesise `sources` (top module `top`) for a generic, a Xilinx 7-series and
-    (with `ice40`) an iCE40 target; returns a JSON-serialisable dict:
+    """Synthesise `sources` (top module `top`) for the selected `targets` (default
+    all of TARGETS; `ice40=False` drops iCE40); returns a JSON-serialisable dict:
 
-    - "top", "sources", "yosys" (version line), "seconds" (wall time in total);
+    - "top", "sources", "targets", "yosys" (version line), "tools" (version of
+      each tool used), "seconds" (wall time in total);
     - "generic": total_cells, ffs, latches, cells (by type), modules (cells per
       module, hierarchy kept), seconds;
     - "xilinx": luts, ffs, dsps, brams (RAMB18 + RAMB36 cells), bram36_equiv,
@@ -357,10 +618,19 @@ def synth_report(
       rams, dsps, ios (used, each with `*_available`), utilization (nextpnr's
       table), cells, pnr_seconds, seconds; or
       {"skipped": reason} when ice40 is off, nextpnr-ice40 is missing or the
-      design does not fit.
+      design does not fit;
+    - "ecp5": device, package, speed, fmax_mhz, clocks, target_mhz, luts
+      (TRELLIS_COMB, i.e. LUT4 sites), ffs (TRELLIS_FF), mult18 (MULT18X18D),
+      dp16kd, ebr_bits (DP16KD x 18 kbit), each with `*_available`,
+      utilization, synth (yosys' LUT4/FF/MULT18X18D/DP16KD/LUT RAM/CCU2C
+      cells), cells, log (nextpnr's output), synth_seconds, pnr_seconds,
+      seconds; or {"skipped": reason} when ECP5 is selected by default and
+      nextpnr-ecp5 is missing.
 
     `workdir` is where yosys runs (`$readmemh` file names are relative to it);
-    `timeout` applies to each tool run.
+    `freq_mhz` is nextpnr's timing target (default 12 MHz on iCE40, 100 MHz on
+    ECP5); `timeout` applies to each tool run; `progress` receives a line when
+    each stage starts and ends.
     """
     paths = [Path(s).resolve() for s in sources]
     if not paths:
@@ -368,39 +638,80 @@ def synth_report(
     work = Path(workdir).resolve() if workdir is not None else None
     if work is not None and not work.is_dir():
         raise RnncError(f"working directory not found: {work}")
-    simulate.find_tool("yosys")
+    explicit = targets is not None
+    chosen = parse_targets(targets)
+    if not ice40:
+        chosen = tuple(t for t in chosen if t != "ice40")
+    simulate.resolve_tool("yosys")
+    if explicit and "ecp5" in chosen:
+        simulate.resolve_tool(NEXTPNR_ECP5)
+    if explicit and "ice40" in chosen:
+        simulate.find_tool(NEXTPNR)
+    say = progress or _quiet
     start = time.perf_counter()
-    report: dict = {"top": top, "sources": [str(p) for p in paths]}
+    tools = _tool_versions(chosen, timeout)
+    report: dict = {
+        "top": top,
+        "sources": [str(p) for p in paths],
+        "targets": list(chosen),
+        "yosys": tools["yosys"],
+        "tools": tools,
+    }
+    if "generic" in chosen:
+        generic, seconds = _stage(
+            say,
+            "[generic] synth",
+            simulate.synth_yosys,
+            paths,
+            top,
+            workdir=work,
+            timeout=timeout,
+        )
+        report["generic"] = {**generic_summary(generic), "seconds": seconds}
 
-    generic, seconds = _stage(
-        simulate.synth_yosys, paths, top, workdir=work, timeout=timeout
-    )
-    report["yosys"] = generic.version
-    report["generic"] = {**generic_summary(generic), "seconds": seconds}
+    if "xilinx" in chosen:
+        xilinx, seconds = _stage(
+            say,
+            "[xilinx] synth_xilinx",
+            simulate.synth_yosys,
+            paths,
+            top,
+            target="xilinx",
+            workdir=work,
+            flags=("-flatten",),
+            timeout=timeout,
+        )
+        report["xilinx"] = {**xilinx_summary(xilinx), "seconds": seconds}
 
-    xilinx, seconds = _stage(
-        simulate.synth_yosys,
-        paths,
-        top,
-        target="xilinx",
-        workdir=work,
-        flags=("-flatten",),
-        timeout=timeout,
-    )
-    report["xilinx"] = {**xilinx_summary(xilinx), "seconds": seconds}
-
-    if ice40:
+    if "ice40" in chosen:
         report["ice40"] = _ice40(
             paths,
             top,
             workdir=work,
-            xilinx=report["xilinx"],
+            xilinx=report.get("xilinx"),
             device=ice40_device,
-            freq_mhz=freq_mhz,
+            freq_mhz=freq_mhz or DEFAULT_FREQ_MHZ,
             timeout=timeout,
+            progress=say,
         )
-    else:
+    elif not ice40:
         report["ice40"] = {"skipped": "disabled (--no-ice40)"}
+
+    if "ecp5" in chosen:
+        if simulate.have_resolved(NEXTPNR_ECP5):
+            report["ecp5"] = _ecp5(
+                paths,
+                top,
+                workdir=work,
+                freq_mhz=freq_mhz or ECP5_FREQ_MHZ,
+                timeout=timeout,
+                progress=say,
+            )
+        else:
+            try:
+                simulate.resolve_tool(NEXTPNR_ECP5)
+            except RnncError as err:
+                report["ecp5"] = {"skipped": str(err)}
     report["seconds"] = round(time.perf_counter() - start, 2)
     return report
 
@@ -411,6 +722,7 @@ def synth_report(
 def format_report(report: dict) -> str:
     """A short table: one line per target."""
     g, x, i = report.get("generic", {}), report.get("xilinx", {}), report.get("ice40")
+    e = report.get("ecp5")
     sources = report.get("sources", [])
     lines = [
         f"synthesis report: {report.get('top')} "
@@ -453,6 +765,22 @@ def format_report(report: dict) -> str:
                     "ice40",
                     f"{i['device']}-{i['package']} | {speed} | LC {of('lcs')} | "
                     f"RAM {of('rams')} | DSP {of('dsps')} | IO {of('ios')}",
+                )
+            )
+    if e is not None:
+        if "skipped" in e:
+            rows.append(("ecp5", f"skipped: {e['skipped']}"))
+        else:
+            fmax = e.get("fmax_mhz")
+            speed = f"fmax {fmax:.1f} MHz" if fmax is not None else "fmax n/a"
+            rows.append(
+                (
+                    "ecp5",
+                    f"{e['device']}-{e['speed']} {e['package']} | {speed} | "
+                    f"LUT4 {e['luts']} | FF {e['ffs']} | "
+                    f"MULT18X18D {e['mult18']}/{e['mult18_available']} | "
+                    f"DP16KD {e['dp16kd']}/{e['dp16kd_available']} "
+                    f"({e['ebr_bits']} bits)",
                 )
             )
     width = max((len(name) for name, _ in rows), default=0)
@@ -570,6 +898,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     parser.add_argument(
+        "--target",
+        dest="targets",
+        metavar="LIST",
+        help=f"comma-separated targets among {','.join(TARGETS)} "
+        "(default: all; a missing nextpnr then skips its target)",
+    )
+    parser.add_argument(
         "--no-ice40",
         dest="ice40",
         action="store_false",
@@ -583,9 +918,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--freq",
         type=float,
-        default=DEFAULT_FREQ_MHZ,
         metavar="MHZ",
-        help=f"nextpnr target frequency (default {DEFAULT_FREQ_MHZ:g})",
+        help=f"nextpnr timing target (default {DEFAULT_FREQ_MHZ:g} on iCE40, "
+        f"{ECP5_FREQ_MHZ:g} on ECP5)",
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress lines on stderr",
     )
     parser.add_argument(
         "--workdir",
@@ -600,6 +940,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def stderr_progress(prefix: str = "rnnc synth-report") -> Progress:
+    """Progress lines on stderr, each with the time elapsed since this call."""
+    start = time.perf_counter()
+
+    def say(text: str) -> None:
+        elapsed = time.perf_counter() - start
+        print(f"{prefix}: [{elapsed:6.1f} s] {text}", file=sys.stderr, flush=True)
+
+    return say
+
+
 def run(args: argparse.Namespace) -> int:
     files, workdir, manifest_top = collect_sources(args.inputs)
     top = args.top or manifest_top or find_top(files)
@@ -607,10 +958,12 @@ def run(args: argparse.Namespace) -> int:
         files,
         top,
         workdir=getattr(args, "workdir", None) or workdir,
+        targets=getattr(args, "targets", None),
         ice40=args.ice40,
         ice40_device=getattr(args, "device", None),
-        freq_mhz=getattr(args, "freq", DEFAULT_FREQ_MHZ),
+        freq_mhz=getattr(args, "freq", None),
         timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
+        progress=None if getattr(args, "quiet", False) else stderr_progress(),
     )
     sys.stdout.write(format_report(report))
     if args.json:
@@ -627,7 +980,8 @@ def command(argv: Sequence[str]) -> int:
     """`rnnc synth-report ...` (for the main CLI's command table)."""
     parser = _Parser(
         prog="rnnc synth-report",
-        description="Synthesis report of exported Verilog (yosys, nextpnr-ice40).",
+        description="Synthesis report of exported Verilog "
+        "(yosys; nextpnr-ice40, nextpnr-ecp5 place and route).",
     )
     add_arguments(parser)
     return run(parser.parse_args(list(argv)))
