@@ -43,10 +43,10 @@ from torch import nn
 
 from rnnc.backends.verilog import simulate
 from rnnc.backends.verilog import synth_report as sr
-from rnnc.backends.verilog.hardware import emit_verilog
+from rnnc.backends.verilog.emit import emit_verilog
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.passes.quant_config import load_config
-from rnnc.quantize import quantize_model
+from rnnc.pipeline import quantize_model
 
 WEIGHT_BITS = 8
 VOCAB = 100
