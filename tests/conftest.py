@@ -93,6 +93,16 @@ def require(*tools: str) -> None:
     pytest.skip(message)
 
 
+def available(tool: str) -> bool:
+    """For an extra check inside a test that runs anyway: whether `tool` is
+    installed; in CI a missing tool fails the test instead."""
+    if _installed(tool):
+        return True
+    if os.environ.get("CI"):
+        pytest.fail(f"{tool} not installed (CI must install every hardware tool)")
+    return False
+
+
 def needs(*tools: str) -> pytest.MarkDecorator:
     """`require` as a marker, for a test or a module's pytestmark."""
     return pytest.mark.needs_tools(*tools)

@@ -14,13 +14,12 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import needs
+from conftest import available, needs
 from onnx import TensorProto, helper
 from torch import nn
 from torch_models import export_onnx
 
 from rnnc.backends.verilog import simulate
-from rnnc.backends.verilog.simulate import have_tool
 from rnnc.backends.verilog.testbench import random_batches, verify
 from rnnc.cli import main
 from rnnc.dialects import fxp
@@ -209,9 +208,9 @@ def test_rtl_matches_interpreter(tmp_path, name):
     assert all(planned <= c <= planned + 2 for c in report.cycles_per_sequence)
     _check_products(rtl, module, lanes)
     sources = [rtl / "rnnc_top.sv"]
-    if have_tool("verilator"):
+    if available("verilator"):
         assert simulate.lint_verilator(sources, top="rnnc_top") == ""
-    if have_tool("yosys"):
+    if available("yosys"):
         result = simulate.synth_yosys(sources, "rnnc_top", workdir=rtl)
         assert result.stats["num_cells"] > 0
 
