@@ -95,6 +95,14 @@ Multiplier = Callable[[SSAValue, SSAValue, int], SSAValue]
 """Builds a · b of signed values as `width` bits (`signed_product`, or a shared
 multiplier)."""
 
+Stage = Callable[[SSAValue], SSAValue]
+"""A pipeline register: the value one cycle later (a multi-stage op calls it
+on every signal that crosses a stage boundary)."""
+
+
+def _same(value: SSAValue) -> SSAValue:
+    return value
+
 
 def mul(
     a: SSAValue, fa: Format, b: SSAValue, fb: Format, multiply: Multiplier | None = None
@@ -209,6 +217,11 @@ def _clamp_unsigned(value: SSAValue, limit: int) -> SSAValue:
     return comb.MuxOp(over, constant(limit, width_of(value)), value).result
 
 
+LUT_STAGES = 2
+"""Registers inside a pipelined `lut` (index | table read | fix-up): with the
+register after the fix-up the op takes three cycles."""
+
+
 def lut(
     x: SSAValue,
     src: Format,
@@ -216,9 +229,16 @@ def lut(
     shift: int,
     symmetry: str,
     out: Format,
+    stage: Stage | None = None,
 ) -> SSAValue:
     """fixed.lut in hardware: index from the shifted (absolute) input, a table of
-    constants (hw.array), sign rebuilt, saturated to the output format."""
+    constants (hw.array), sign rebuilt, saturated to the output format.
+
+    With `stage`, a register follows the index (fold, shift, clamp) and another
+    the table read, so the table is a ROM read at a registered address (a
+    synchronous ROM: block or distributed RAM) and the reflection and
+    saturation get a cycle of their own."""
+    stage = stage or _same
     n = len(table)
     assert n & (n - 1) == 0, "table sizes are powers of two"
     index_bits = max(n.bit_length() - 1, 1)
@@ -236,6 +256,10 @@ def lut(
         index = comb.MuxOp(negative, constant(0, width_of(index)), index).result
     index = _clamp_unsigned(index, n - 1)
     index = bits(sext(index, max(width_of(index), index_bits)), 0, index_bits)
+    r = fixed.reflection(symmetry, out)
+    if r is not None:
+        sign = stage(sign)
+    index = stage(index)
     entries = [constant(v, out.width + 1) for v in table]
     if n == 1:
         y = entries[0]
@@ -243,8 +267,9 @@ def lut(
         # hw.array_create puts its last operand at index 0.
         array = hw.ArrayCreateOp(*reversed(entries)).result
         y = hw.ArrayGetOp(array, index).result
-    r = fixed.reflection(symmetry, out)
+    y = stage(y)
     if r is not None:
+        sign = stage(sign)
         y = comb.MuxOp(sign, comb.SubOp(constant(r, out.width + 1), y).result, y).result
     return fit(y, out, fixed.Overflow.SATURATE)
 

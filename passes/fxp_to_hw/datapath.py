@@ -472,6 +472,10 @@ class _StageBuilder:
                 resize(self.t_actual, tw), resize(self.seq_len, tw), "ult"
             ).result
             signals[stage.mask] = (live, None)
+
+        def pipe(value: SSAValue) -> SSAValue:
+            return c.delay(value, 1, reset=False)
+
         for op in stage.ops:
             levels = [signals[v][1] for v in op.operands if signals[v][1] is not None]
             level = max(levels, default=0)
@@ -481,10 +485,13 @@ class _StageBuilder:
                 args.append(
                     sig if lv is None else c.delay(sig, level - lv, reset=False)
                 )
-            out = _elementwise(op, args, self._multiply)
+            out = _elementwise(op, args, self._multiply, pipe)
             name_hint(out, f"{stage.name}_{op.results[0].name_hint or 'v'}_d")
             name = f"{stage.name}_{op.results[0].name_hint or 'v'}"
-            signals[op.results[0]] = (c.delay(out, 1, name, reset=False), level + 1)
+            signals[op.results[0]] = (
+                c.delay(out, 1, name, reset=False),
+                level + latency(op),
+            )
 
         def aligned(value):
             sig, lv = signals[value]
@@ -507,9 +514,18 @@ class _StageBuilder:
             mem.write(we, self.address(buffer, row, wj), aligned(value))
 
 
+def latency(op) -> int:
+    """Register stages of an elementwise op: its output register plus the
+    registers inside a pipelined circuit (`hw_fixed.LUT_STAGES` for a table)."""
+    if isinstance(op, fxp.LutOp):
+        return 1 + hw_fixed.LUT_STAGES
+    return 1
+
+
 def _levels(stage: Stage) -> dict[SSAValue, int | None]:
-    """Pipeline level of each elementwise value: sources 0, one per op; None for
-    values that hold still during a step (scalar constants, the length mask)."""
+    """Pipeline level of each elementwise value: sources 0, each op `latency`
+    after its latest operand; None for values that hold still during a step
+    (scalar constants, the length mask)."""
     levels: dict[SSAValue, int | None] = {}
     for value, raw in stage.constants.items():
         levels[value] = None if raw.size == 1 else 0
@@ -517,13 +533,15 @@ def _levels(stage: Stage) -> dict[SSAValue, int | None]:
         levels[stage.mask] = None
     for op in stage.ops:
         known = [levels.get(v, 0) for v in op.operands]
-        levels[op.results[0]] = (
-            max((lv for lv in known if lv is not None), default=0) + 1
-        )
+        levels[op.results[0]] = max(
+            (lv for lv in known if lv is not None), default=0
+        ) + latency(op)
     return levels
 
 
-def _elementwise(op, args: list[SSAValue], multiply=None) -> SSAValue:
+def _elementwise(op, args: list[SSAValue], multiply=None, stage=None) -> SSAValue:
+    """The circuit of one elementwise op; `stage` registers the inside of a
+    multi-stage op (`latency`), None builds it in one cycle."""
     if isinstance(op, fxp.AddOp | fxp.SubOp):
         out, fmt = hw_fixed.add(
             args[0],
@@ -556,6 +574,7 @@ def _elementwise(op, args: list[SSAValue], multiply=None) -> SSAValue:
             op.shift.value.data,
             op.symmetry.data,
             fxp.format_of(op.result),
+            stage,
         )
     if isinstance(op, fxp.PwlOp):
         return hw_fixed.pwl(
