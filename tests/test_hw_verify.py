@@ -177,6 +177,18 @@ CASES = {
         5,
     ),
     "bigru_lengths": (_lengths_case, {"rounding": "floor"}, 4),
+    # Multi-stage ops (three-stage tables, saturating casts) beside one-stage
+    # ones, hidden 5 on 3 lanes: operands of different latencies meet.
+    "lstm_sequence_saturating_tables": (
+        lambda p: _sequence_case(p, "lstm"),
+        {
+            "activation_bits": 6,
+            "state_bits": 6,
+            "preactivation_bits": 6,
+            "range": "percentile",
+        },
+        3,
+    ),
 }
 
 
@@ -208,6 +220,7 @@ def test_rtl_matches_interpreter(tmp_path, name):
     assert report.cycles_per_sequence
     assert all(planned <= c <= planned + 2 for c in report.cycles_per_sequence)
     _check_products(rtl, module, lanes)
+    _check_tables(rtl, name)
     sources = [rtl / "rnnc_top.sv"]
     if have_tool("verilator"):
         assert simulate.lint_verilator(sources, top="rnnc_top") == ""
@@ -240,6 +253,35 @@ def _check_products(rtl, module, lanes):
     )
     assert text.count(" * ") == lanes + own
     assert text.count(") * $signed(") == text.count(" * ")
+
+
+_CASE = re.compile(
+    r"reg\s+(?:\[\d+:0\]\s+)?(\w+);\s*always_comb begin\s*casez \((\w+)\)(.*?)endcase",
+    re.S,
+)
+
+
+def _check_tables(rtl, name):
+    """Every activation table (a constant `casez` of 16 or more entries) is a
+    ROM read at a registered address whose word goes straight into a
+    register: a synchronous ROM, which synthesis maps to block or distributed
+    RAM, with the index and the fix-up logic in the stages around it."""
+    text = (rtl / "rnnc_top.sv").read_text()
+    tables = 0
+    for tmp, select, arms in _CASE.findall(text):
+        values = re.findall(rf"{tmp} = (.*?);", arms)
+        if len(values) < 16:
+            continue  # control logic, per-unit constants
+        if not all(re.fullmatch(r"\d+'h[0-9A-F]+", v) for v in values):
+            continue  # a select of signals, not a table
+        tables += 1
+        assert re.search(rf"reg\s+(?:\[\d+:0\]\s+)?{select};", text), select
+        assert re.search(rf"\b{select} <=", text), select
+        uses = re.findall(rf"[^\n]*\b{tmp}\b[^\n]*", text)
+        reads = [u for u in uses if not re.search(rf"reg .*{tmp};|{tmp} =", u)]
+        assert reads and all(re.fullmatch(rf"\s*\w+ <= {tmp};", u) for u in reads)
+    if "lstm" in name and "hard" not in name:
+        assert tables >= 2  # sigmoid and tanh
 
 
 def _gru_default_case(tmp_path):
