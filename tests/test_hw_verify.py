@@ -24,6 +24,7 @@ from rnnc.backends.verilog.simulate import have_tool
 from rnnc.backends.verilog.testbench import random_batches, verify
 from rnnc.cli import main
 from rnnc.dialects import fxp
+from rnnc.dialects.arrays import array_of
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.passes.fxp_to_hw.plan import plan_design
 from rnnc.passes.fxp_to_hw.plan_view import read_plan
@@ -220,7 +221,7 @@ def test_rtl_matches_interpreter(tmp_path, name):
     assert report.cycles_per_sequence
     assert all(planned <= c <= planned + 2 for c in report.cycles_per_sequence)
     _check_products(rtl, module, lanes)
-    _check_tables(rtl, name)
+    _check_tables(rtl, module)
     sources = [rtl / "rnnc_top.sv"]
     if have_tool("verilator"):
         assert simulate.lint_verilator(sources, top="rnnc_top") == ""
@@ -242,7 +243,7 @@ def _check_products(rtl, module, lanes):
     roms = [p.name for p in rtl.glob("*.hex") if not p.name.startswith("tb_")]
     assert roms == ["mac_w.hex"]
     rom_width = int(re.search(r"reg\s+\[(\d+):0\]\s+mac_w\[", text)[1]) + 1
-    lane_widths = re.findall(r"wire\s+\[(\d+):0\]\s+mac_w\d+ = mac_w_q\[", text)
+    lane_widths = re.findall(r"wire\s+\[(\d+):0\]\s+mac_w\d+ = mac_w_(?:q|rd)\[", text)
     assert len(lane_widths) == (lanes if lanes > 1 else 0)
     if lanes > 1:
         assert rom_width == lanes * (int(lane_widths[0]) + 1)
@@ -261,27 +262,31 @@ _CASE = re.compile(
 )
 
 
-def _check_tables(rtl, name):
-    """Every activation table (a constant `casez` of 16 or more entries) is a
-    ROM read at a registered address whose word goes straight into a
-    register: a synchronous ROM, which synthesis maps to block or distributed
-    RAM, with the index and the fix-up logic in the stages around it."""
+def _check_tables(rtl, module):
+    """Every activation table is a ROM read at a registered address (the
+    `_index` register of its fxp.lut) whose word goes straight into a register:
+    a synchronous ROM, which synthesis maps to block or distributed RAM, with
+    the index and the fix-up logic in the stages around it."""
     text = (rtl / "rnnc_top.sv").read_text()
     tables = 0
     for tmp, select, arms in _CASE.findall(text):
-        values = re.findall(rf"{tmp} = (.*?);", arms)
-        if len(values) < 16:
-            continue  # control logic, per-unit constants
-        if not all(re.fullmatch(r"\d+'h[0-9A-F]+", v) for v in values):
-            continue  # a select of signals, not a table
+        if not select.endswith("_index"):
+            continue
         tables += 1
         assert re.search(rf"reg\s+(?:\[\d+:0\]\s+)?{select};", text), select
         assert re.search(rf"\b{select} <=", text), select
+        values = re.findall(rf"{tmp} = (.*?);", arms)
+        assert all(re.fullmatch(r"\d+'h[0-9A-F]+", v) for v in values)
         uses = re.findall(rf"[^\n]*\b{tmp}\b[^\n]*", text)
         reads = [u for u in uses if not re.search(rf"reg .*{tmp};|{tmp} =", u)]
-        assert reads and all(re.fullmatch(rf"\s*\w+ <= {tmp};", u) for u in reads)
-    if "lstm" in name and "hard" not in name:
-        assert tables >= 2  # sigmoid and tanh
+        assert reads and all(re.fullmatch(rf"\s*\w+_entry <= {tmp};", u) for u in reads)
+    design_op, _ = plan_design(module)
+    luts = sum(
+        isinstance(op, fxp.LutOp) and array_of(op.table).size > 1
+        for s in read_plan(design_op).stages
+        for op in s.ops
+    )
+    assert tables == luts
 
 
 def _gru_default_case(tmp_path):

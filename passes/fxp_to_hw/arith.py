@@ -95,12 +95,13 @@ Multiplier = Callable[[SSAValue, SSAValue, int], SSAValue]
 """Builds a · b of signed values as `width` bits (`signed_product`, or a shared
 multiplier)."""
 
-Stage = Callable[[SSAValue], SSAValue]
+Stage = Callable[[SSAValue, str], SSAValue]
 """A pipeline register: the value one cycle later (a multi-stage op calls it
-on every signal that crosses a stage boundary)."""
+on every signal that crosses a stage boundary, with the signal's role as a
+name)."""
 
 
-def _same(value: SSAValue) -> SSAValue:
+def _same(value: SSAValue, role: str) -> SSAValue:
     return value
 
 
@@ -258,8 +259,8 @@ def lut(
     index = bits(sext(index, max(width_of(index), index_bits)), 0, index_bits)
     r = fixed.reflection(symmetry, out)
     if r is not None:
-        sign = stage(sign)
-    index = stage(index)
+        sign = stage(sign, "sign")
+    index = stage(index, "index")
     entries = [constant(v, out.width + 1) for v in table]
     if n == 1:
         y = entries[0]
@@ -267,9 +268,9 @@ def lut(
         # hw.array_create puts its last operand at index 0.
         array = hw.ArrayCreateOp(*reversed(entries)).result
         y = hw.ArrayGetOp(array, index).result
-    y = stage(y)
+    y = stage(y, "entry")
     if r is not None:
-        sign = stage(sign)
+        sign = stage(sign, "sign_q")
         y = comb.MuxOp(sign, comb.SubOp(constant(r, out.width + 1), y).result, y).result
     return fit(y, out, fixed.Overflow.SATURATE)
 
@@ -301,9 +302,13 @@ def pwl(
     rounding: str,
     overflow: str,
     multiply: Multiplier | None = None,
+    stage: Stage | None = None,
 ) -> SSAValue:
     """fixed.pwl in hardware: comparators pick the segment (breakpoints ascend),
-    one signed multiplier, the rounding shift, the intercept, then fit."""
+    one signed multiplier, the rounding shift, the intercept, then fit.
+
+    With `stage`, `multiply` is pipelined (its product comes one cycle after
+    its operands) and the intercept is registered alongside."""
     width, offset_width = fixed.pwl_widths(src, slopes, out)
     slope_bits = width - src.width
     wide = sext(x, width)
@@ -319,6 +324,8 @@ def pwl(
         product = signed_product(x, slope, width, "pwl_prod")  # exact
     else:
         product = multiply(x, slope, width)
+    if stage is not None:
+        offset = stage(offset, "intercept")
     shift = fixed.pwl_shift(src, slope_frac, out)
     if shift > 0:
         scaled = round_shift(product, shift, rounding)

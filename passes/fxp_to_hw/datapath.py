@@ -183,7 +183,8 @@ class MacArray:
 
     def lend(self, mode: int, lane: int, a: SSAValue, b: SSAValue, width: int):
         """a · b (signed, `width` bits) on lane `lane`'s multiplier while
-        `mode` runs outside its mat-vec phase."""
+        `mode` runs outside its mat-vec phase, one cycle later (a and b go
+        through the lane's operand registers)."""
         placeholder = hw.ConstantOp(0, IntegerType(width))
         self.lent.append((mode, lane, a, b, placeholder))
         return placeholder.result
@@ -221,12 +222,11 @@ class MacArray:
         xs = [sext(i[3], self.x_width) for i in self.issues]
         # The operand waits for its weight (ROM read, then weight register).
         x0 = c.delay(self._by_mode(xs, self.x_width), 1, "mac_x_d", reset=False)
-        x1 = c.delay(x0, 1, "mac_x", reset=False)
         addresses = [resize(i[4], self.address_bits) for i in self.issues]
         address = self._by_mode(addresses, self.address_bits)
         # Flags of the cycle the multipliers and the accumulators work on.
-        on1 = c.delay(on, 2)
-        on2, first2 = c.delay(on1, 1), c.delay(first, 3)
+        on0 = c.delay(on, 1)
+        on2, first2 = c.delay(on0, 2), c.delay(first, 3)
         # One ROM word holds every lane's weight of an address (lane p in
         # bits [p·w, (p+1)·w)): one wide memory, read synchronously, then
         # registered (block RAM output register: no logic between the memory
@@ -234,7 +234,10 @@ class MacArray:
         fields = [w for word in zip(*self.weights, strict=True) for w in word]
         rom = c.rom("mac_w", self.w_width, fields, self.lanes)
         read = c.delay(rom.read(address), 1, "mac_w_rd", reset=False)
-        row = c.delay(read, 1, "mac_w_q", reset=False)
+        lent_lanes = {entry[1] for entry in self.lent}
+        if len(lent_lanes) < self.lanes:  # lanes that only multiply-accumulate
+            x1 = c.delay(x0, 1, "mac_x", reset=False)
+            row = c.delay(read, 1, "mac_w_q", reset=False)
         widths = [
             (width_of(a), width_of(b), width_of(p.result)) for *_, a, b, p in self.lent
         ]
@@ -243,24 +246,30 @@ class MacArray:
         p_width = max([self.acc_width] + [w[2] for w in widths])
         for lane, acc in enumerate(self.acc_regs):
             w = self.w_width
-            w1 = (
-                c.wire(bits(row, lane * w, w), f"mac_w{lane}")
-                if self.lanes > 1
-                else row
-            )
-            a, b = x1, w1
             lent = [entry for entry in self.lent if entry[1] == lane]
-            if lent:  # outside the mat-vec phase, the running stage's operands
-                a, b = sext(x1, a_width), sext(w1, b_width)
-                by_mode_a = [a] * (1 << width_of(self.mode))
-                by_mode_b = [b] * len(by_mode_a)
+            if not lent:
+                a = x1
+                b = (
+                    c.wire(bits(row, lane * w, w), f"mac_w{lane}")
+                    if self.lanes > 1
+                    else row
+                )
+            else:
+                # Outside the mat-vec phase the running stage's operands: the
+                # choice is made before the operand registers, so the
+                # multiplier's inputs come straight from registers.
+                w0 = bits(read, lane * w, w)
+                if self.lanes > 1:
+                    w0 = c.wire(w0, f"mac_w{lane}")
+                by_mode_a = [sext(x0, a_width)] * (1 << width_of(self.mode))
+                by_mode_b = [sext(w0, b_width)] * len(by_mode_a)
                 for mode, _, ea, eb, _ in lent:
-                    by_mode_a[mode], by_mode_b[mode] = (
-                        sext(ea, a_width),
-                        sext(eb, b_width),
-                    )
-                a = mux(on1, a, select(self.mode, by_mode_a))
-                b = mux(on1, b, select(self.mode, by_mode_b))
+                    by_mode_a[mode] = sext(ea, a_width)
+                    by_mode_b[mode] = sext(eb, b_width)
+                a = mux(on0, sext(x0, a_width), select(self.mode, by_mode_a))
+                b = mux(on0, sext(w0, b_width), select(self.mode, by_mode_b))
+                a = c.delay(a, 1, f"mac_a{lane}", reset=False)
+                b = c.delay(b, 1, f"mac_b{lane}", reset=False)
             width = p_width if lent else self.acc_width
             prod = hw_fixed.signed_product(a, b, width, f"mac_prod{lane}")
             for *_, placeholder in lent:
@@ -426,13 +435,20 @@ class _StageBuilder:
             self.result_mems.append(row)
 
     def _multiply(self, a: SSAValue, b: SSAValue, width: int) -> SSAValue:
-        """An elementwise product: on a MAC lane's multiplier (idle while the
+        """An elementwise product, one cycle after its operands (registered at
+        the multiplier's inputs): on a MAC lane's multiplier (idle while the
         elementwise ops run) when the stage has a lane left, else its own."""
         index = self.products
         self.products += 1
         if self.mac is not None and index < self.mac.lanes:
             return self.mac.lend(self.mode_value, index, a, b, width)
-        return hw_fixed.signed_product(a, b, width)
+        return hw_fixed.signed_product(self._pipe(a), self._pipe(b), width)
+
+    def _pipe(self, value: SSAValue, role: str | None = None) -> SSAValue:
+        """A pipeline register inside the elementwise op being built, named
+        after its result and `role`."""
+        name = f"{self.op_name}_{role}" if role else None
+        return self.c.delay(value, 1, name, reset=False)
 
     def _elementwise_unit(self, timing: StageTiming) -> None:
         """One unit index per cycle through the step's elementwise ops (one
@@ -473,9 +489,6 @@ class _StageBuilder:
             ).result
             signals[stage.mask] = (live, None)
 
-        def pipe(value: SSAValue) -> SSAValue:
-            return c.delay(value, 1, reset=False)
-
         for op in stage.ops:
             levels = [signals[v][1] for v in op.operands if signals[v][1] is not None]
             level = max(levels, default=0)
@@ -485,9 +498,9 @@ class _StageBuilder:
                 args.append(
                     sig if lv is None else c.delay(sig, level - lv, reset=False)
                 )
-            out = _elementwise(op, args, self._multiply, pipe)
-            name_hint(out, f"{stage.name}_{op.results[0].name_hint or 'v'}_d")
-            name = f"{stage.name}_{op.results[0].name_hint or 'v'}"
+            name = self.op_name = f"{stage.name}_{op.results[0].name_hint or 'v'}"
+            out = _elementwise(op, args, self._multiply, self._pipe)
+            name_hint(out, f"{name}_d")
             signals[op.results[0]] = (
                 c.delay(out, 1, name, reset=False),
                 level + latency(op),
@@ -516,9 +529,12 @@ class _StageBuilder:
 
 def latency(op) -> int:
     """Register stages of an elementwise op: its output register plus the
-    registers inside a pipelined circuit (`hw_fixed.LUT_STAGES` for a table)."""
+    registers inside a pipelined circuit (`hw_fixed.LUT_STAGES` for a table;
+    a product's operand registers)."""
     if isinstance(op, fxp.LutOp):
         return 1 + hw_fixed.LUT_STAGES
+    if isinstance(op, fxp.MulOp | fxp.PwlOp):
+        return 2
     return 1
 
 
@@ -588,6 +604,7 @@ def _elementwise(op, args: list[SSAValue], multiply=None, stage=None) -> SSAValu
             op.rounding.data,
             op.overflow.data,
             multiply,
+            stage,
         )
     if isinstance(op, rnn.SelectOp):
         a, b = args[1], args[2]
