@@ -201,8 +201,8 @@ class MacArray:
         return base
 
     def issue(self, mode: int, on, first, x, address) -> None:
-        """While `mode` runs: multiply x by the weights at `address` when `on`,
-        starting a new sum when `first`."""
+        """While `mode` runs: multiply x (given one cycle after the issue) by
+        the weights at `address` when `on`, starting a new sum when `first`."""
         self.issues.append((mode, on, and_(on, first), x, address))
 
     def _by_mode(self, values: list[SSAValue], width: int) -> SSAValue:
@@ -221,7 +221,7 @@ class MacArray:
         first = _or([i[2] for i in self.issues])
         xs = [sext(i[3], self.x_width) for i in self.issues]
         # The operand waits for its weight (ROM read, then weight register).
-        x0 = c.delay(self._by_mode(xs, self.x_width), 1, "mac_x_d", reset=False)
+        x0 = c.wire(self._by_mode(xs, self.x_width), "mac_x_d")
         addresses = [resize(i[4], self.address_bits) for i in self.issues]
         address = self._by_mode(addresses, self.address_bits)
         # Flags of the cycle the multipliers and the accumulators work on.
@@ -316,7 +316,12 @@ class _StageBuilder:
         return address
 
     def fetch(self, fetch: Fetch, k: SSAValue, width: int) -> SSAValue:
-        """Element k of a vector operand, sign-extended to `width` bits."""
+        """Element k of a vector operand, sign-extended to `width` bits, one
+        cycle later: every memory word is registered as it is read (a
+        synchronous read, which maps to block RAM) and the choice among
+        sources follows the registers."""
+        c = self.c
+        k_q = c.delay(k, 1, reset=False)
         if fetch.state is not None:
             state = self.stage.states[fetch.state]
             n = self.stage.units
@@ -326,9 +331,10 @@ class _StageBuilder:
                 _plus(resize(k, mem.address_bits), constant(n, mem.address_bits)),
                 resize(k, mem.address_bits),
             )
-            held = sext(mem.read(addr), width)
-            init = sext(table(k, [int(v) for v in state.init], mem.width), width)
-            return mux(self.first_step, init, held)
+            held = sext(c.delay(mem.read(addr), 1, reset=False), width)
+            init = table(k_q, [int(v) for v in state.init], mem.width)
+            first = c.delay(self.first_step, 1, reset=False)
+            return mux(first, sext(init, width), held)
         value = None
         for seg in fetch.segments:
             row = self.t_actual if seg.row is None else seg.row
@@ -337,11 +343,12 @@ class _StageBuilder:
             if seg.lo != seg.col0:  # k - lo + col0, exact while the segment holds k
                 col = add_const(col, seg.col0 - seg.lo)
             word = self.memories[seg.buffer].read(self.address(seg.buffer, row, col))
+            word = c.delay(word, 1, reset=False)
             data = sext(hw_fixed.shift_left(word, seg.shift), width)
             if value is None:
                 value = data
             else:
-                value = mux(uge(k, seg.lo), data, value)
+                value = mux(uge(k_q, seg.lo), data, value)
         return value
 
     def build(self) -> StageTiming:
@@ -419,7 +426,8 @@ class _StageBuilder:
             per_mv.append(operands[key])
         base = self.mac.add_weights(mvs, groups)
         address = add_const(resize(sc, self.mac.address_bits), base)
-        self.mac.issue(self.mode_value, mac_on, eq(k, 0), select(i, per_mv), address)
+        x = select(c.delay(i, 1, reset=False), per_mv)  # one cycle after the issue
+        self.mac.issue(self.mode_value, mac_on, eq(k, 0), x, address)
         # The sum of the last k of a group is in the accumulators MAC_DELAY
         # cycles after its issue.
         last = c.delay(and_(mac_on, k_end), MAC_DELAY)
@@ -464,17 +472,19 @@ class _StageBuilder:
             jp, jp_wrap = _wrap_counter(c, lanes, ew_on, clear, f"{stage.name}_lane")
             jg, _ = _wrap_counter(c, max(groups), jp_wrap, clear, f"{stage.name}_group")
         signals: dict[SSAValue, tuple[SSAValue, int | None]] = {}
+        # Sources one cycle after j: memory words registered as they are read.
+        jp_q = c.delay(jp, 1, reset=False) if mvs and lanes > 1 else None
         for index, m in enumerate(mvs):
-            reads = [row[index].read(jg) for row in self.result_mems]
-            value = select(jp, reads) if lanes > 1 else reads[0]
-            signals[m.result] = (c.delay(value, 1, reset=False), 0)
+            reads = [
+                c.delay(row[index].read(jg), 1, reset=False) for row in self.result_mems
+            ]
+            signals[m.result] = (select(jp_q, reads) if lanes > 1 else reads[0], 0)
         needed = {v for op in stage.ops for v in op.operands} | set(written)
         for value, fetch in stage.fetches.items():
             if value not in needed:
                 continue
             width = fxp.format_of(value).width
-            fetched = self.fetch(fetch, j, width)
-            signals[value] = (c.delay(fetched, 1, reset=False), 0)
+            signals[value] = (self.fetch(fetch, j, width), 0)
         for value, raw in stage.constants.items():
             width = fxp.format_of(value).width
             if raw.size == 1:

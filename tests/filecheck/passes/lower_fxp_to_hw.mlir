@@ -54,6 +54,11 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.
 // CHECK:          seq.compreg %{{.*}}, %clk {name = "mac_acc0"} : i17
 // L2-NEXT:        seq.compreg %{{.*}}, %clk {name = "mac_acc1"} : i17
 // L1-NOT:         mac_acc1
+// The mat-vec operand x_t: the input buffer word registered as it is read (a
+// synchronous read), then the lanes' operand (mac_x_d, below).
+// CHECK:          %[[XA:.*]] = sv.array_index_inout %buf_input[%{{.*}}] : !hw.inout<uarray<12xi8>>, i4
+// CHECK-NEXT:     %[[XW:.*]] = sv.read_inout %[[XA]] : !hw.inout<i8>
+// CHECK-NEXT:     %[[XQ:.*]] = seq.compreg %[[XW]], %clk : i8
 // CHECK:          sv.reg name "r0_acc0_0" : !hw.inout<uarray<2xi17>>
 // L2:             sv.reg name "r0_acc1_0" : !hw.inout<uarray<2xi17>>
 // L1-NOT:         r0_acc1_0
@@ -86,7 +91,8 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.
 // synchronously and registered; lane 1 multiplies the operand register by its
 // field of the second weight register; lane 0, lent to the head, chooses its
 // operands before its own operand registers.
-// CHECK:          %[[XD:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_x_d"} : i8
+// CHECK:          sv.assign %mac_x_d, %[[XQ]] : i8
+// CHECK-NEXT:     %[[XD:.*]] = sv.read_inout %mac_x_d : !hw.inout<i8>
 // L2:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<2xi16>>
 // L2:             %[[RD:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_rd"} : i16
 // L2-NEXT:        %[[X:.*]] = seq.compreg %[[XD]], %clk {name = "mac_x"} : i8
@@ -210,7 +216,9 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [
 // CHECK-NOT:      sv.verbatim.expr
 // CHECK:          %[[XS:.*]] = hw.array_create %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : i8
 // CHECK-NEXT:     %[[XSEL:.*]] = hw.array_get %[[XS]][%[[MODE]]] : !hw.array<4xi8>, i2
-// CHECK-NEXT:     %[[XD:.*]] = seq.compreg %[[XSEL]], %clk {name = "mac_x_d"} : i8
+// CHECK-NEXT:     %mac_x_d = sv.wire name "mac_x_d" : !hw.inout<i8>
+// CHECK-NEXT:     sv.assign %mac_x_d, %[[XSEL]] : i8
+// CHECK-NEXT:     %[[XD:.*]] = sv.read_inout %mac_x_d : !hw.inout<i8>
 // L2:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<8xi16>>
 // L2:             %[[X:.*]] = seq.compreg %[[XD]], %clk {name = "mac_x"} : i8
 // L1:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<16xi8>>
