@@ -56,14 +56,19 @@ from rnnc.passes.fxp_to_hw.circuit import (
 from rnnc.passes.fxp_to_hw.plan_view import Fetch, HardwarePlan, Stage
 
 TOP = "rnnc_top"
-MAC_DELAY = 4
-"""Pipeline of a MAC lane: issue (operand fetch, weight address) → weight ROM
-read (synchronous) → weight and operand registers → product register →
+FETCH_DELAY = 2
+"""Cycles from an operand's address to its value: the memory word registered
+as it is read (a block RAM's read register), then again in the fabric (a
+block RAM's clock-to-output is half a cycle)."""
+MAC_DELAY = 5
+"""Pipeline of a MAC lane: issue (operand fetch, weight address) → operand
+fetch (FETCH_DELAY) beside the weight address register and the synchronous
+weight ROM read → operand and weight registers → product register →
 accumulator: the sum including the product issued at cycle c is in the
 accumulator at c + MAC_DELAY."""
-MAC_LATENCY = 4
+MAC_LATENCY = 5
 """Cycles from the end of the mat-vec phase (C) until the elementwise phase may
-read the result memories: the last issue at C - 1 is written at C + 3."""
+read the result memories: the last issue at C - 1 is written at C + 4."""
 OUTPUT_LATENCY = 1
 """The output register between the result buffers and `out_data`."""
 
@@ -201,7 +206,7 @@ class MacArray:
         return base
 
     def issue(self, mode: int, on, first, x, address) -> None:
-        """While `mode` runs: multiply x (given one cycle after the issue) by
+        """While `mode` runs: multiply x (given FETCH_DELAY after the issue) by
         the weights at `address` when `on`, starting a new sum when `first`."""
         self.issues.append((mode, on, and_(on, first), x, address))
 
@@ -220,13 +225,18 @@ class MacArray:
         on = _or([i[1] for i in self.issues])
         first = _or([i[2] for i in self.issues])
         xs = [sext(i[3], self.x_width) for i in self.issues]
-        # The operand waits for its weight (ROM read, then weight register).
+        # The operand (FETCH_DELAY after the issue) meets its weight: address
+        # register, ROM read, then the operand and weight registers.
         x0 = c.wire(self._by_mode(xs, self.x_width), "mac_x_d")
         addresses = [resize(i[4], self.address_bits) for i in self.issues]
-        address = self._by_mode(addresses, self.address_bits)
-        # Flags of the cycle the multipliers and the accumulators work on.
-        on0 = c.delay(on, 1)
-        on2, first2 = c.delay(on0, 2), c.delay(first, 3)
+        address = c.delay(
+            self._by_mode(addresses, self.address_bits), 1, "mac_w_addr", reset=False
+        )
+        # Flags of the cycle before the operand registers, and of the cycle
+        # the accumulators work on.
+        on0 = c.delay(on, FETCH_DELAY)
+        on2 = c.delay(on0, 2)
+        first2 = c.delay(first, FETCH_DELAY + 2)
         # One ROM word holds every lane's weight of an address (lane p in
         # bits [p·w, (p+1)·w)): one wide memory, read synchronously, then
         # registered (block RAM output register: no logic between the memory
@@ -316,12 +326,12 @@ class _StageBuilder:
         return address
 
     def fetch(self, fetch: Fetch, k: SSAValue, width: int) -> SSAValue:
-        """Element k of a vector operand, sign-extended to `width` bits, one
-        cycle later: every memory word is registered as it is read (a
-        synchronous read, which maps to block RAM) and the choice among
-        sources follows the registers."""
+        """Element k of a vector operand, sign-extended to `width` bits,
+        FETCH_DELAY cycles later: every memory word is registered as it is
+        read (a synchronous read, which maps to block RAM) and the choice
+        among sources follows the registers."""
         c = self.c
-        k_q = c.delay(k, 1, reset=False)
+        k_q = c.delay(k, FETCH_DELAY, reset=False)
         if fetch.state is not None:
             state = self.stage.states[fetch.state]
             n = self.stage.units
@@ -331,9 +341,9 @@ class _StageBuilder:
                 _plus(resize(k, mem.address_bits), constant(n, mem.address_bits)),
                 resize(k, mem.address_bits),
             )
-            held = sext(c.delay(mem.read(addr), 1, reset=False), width)
+            held = sext(c.delay(mem.read(addr), FETCH_DELAY, reset=False), width)
             init = table(k_q, [int(v) for v in state.init], mem.width)
-            first = c.delay(self.first_step, 1, reset=False)
+            first = c.delay(self.first_step, FETCH_DELAY, reset=False)
             return mux(first, sext(init, width), held)
         value = None
         for seg in fetch.segments:
@@ -343,7 +353,7 @@ class _StageBuilder:
             if seg.lo != seg.col0:  # k - lo + col0, exact while the segment holds k
                 col = add_const(col, seg.col0 - seg.lo)
             word = self.memories[seg.buffer].read(self.address(seg.buffer, row, col))
-            word = c.delay(word, 1, reset=False)
+            word = c.delay(word, FETCH_DELAY, reset=False)
             data = sext(hw_fixed.shift_left(word, seg.shift), width)
             if value is None:
                 value = data
@@ -426,7 +436,7 @@ class _StageBuilder:
             per_mv.append(operands[key])
         base = self.mac.add_weights(mvs, groups)
         address = add_const(resize(sc, self.mac.address_bits), base)
-        x = select(c.delay(i, 1, reset=False), per_mv)  # one cycle after the issue
+        x = select(c.delay(i, FETCH_DELAY, reset=False), per_mv)
         self.mac.issue(self.mode_value, mac_on, eq(k, 0), x, address)
         # The sum of the last k of a group is in the accumulators MAC_DELAY
         # cycles after its issue.
@@ -484,7 +494,7 @@ class _StageBuilder:
             if value not in needed:
                 continue
             width = fxp.format_of(value).width
-            signals[value] = (self.fetch(fetch, j, width), 0)
+            signals[value] = (self.fetch(fetch, j, width), FETCH_DELAY - 1)
         for value, raw in stage.constants.items():
             width = fxp.format_of(value).width
             if raw.size == 1:
@@ -549,10 +559,12 @@ def latency(op) -> int:
 
 
 def _levels(stage: Stage) -> dict[SSAValue, int | None]:
-    """Pipeline level of each elementwise value: sources 0, each op `latency`
-    after its latest operand; None for values that hold still during a step
-    (scalar constants, the length mask)."""
+    """Pipeline level of each elementwise value: sources 0 (operand fetches
+    FETCH_DELAY - 1), each op `latency` after its latest operand; None for
+    values that hold still during a step (scalar constants, the length mask)."""
     levels: dict[SSAValue, int | None] = {}
+    for value in stage.fetches:
+        levels[value] = FETCH_DELAY - 1
     for value, raw in stage.constants.items():
         levels[value] = None if raw.size == 1 else 0
     if stage.mask is not None:

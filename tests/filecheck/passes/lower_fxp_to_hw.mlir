@@ -55,10 +55,11 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.
 // L2-NEXT:        seq.compreg %{{.*}}, %clk {name = "mac_acc1"} : i17
 // L1-NOT:         mac_acc1
 // The mat-vec operand x_t: the input buffer word registered as it is read (a
-// synchronous read), then the lanes' operand (mac_x_d, below).
+// synchronous read) and once more, then the lanes' operand (mac_x_d, below).
 // CHECK:          %[[XA:.*]] = sv.array_index_inout %buf_input[%{{.*}}] : !hw.inout<uarray<12xi8>>, i4
 // CHECK-NEXT:     %[[XW:.*]] = sv.read_inout %[[XA]] : !hw.inout<i8>
-// CHECK-NEXT:     %[[XQ:.*]] = seq.compreg %[[XW]], %clk : i8
+// CHECK-NEXT:     %[[XR:.*]] = seq.compreg %[[XW]], %clk : i8
+// CHECK-NEXT:     %[[XQ:.*]] = seq.compreg %[[XR]], %clk : i8
 // CHECK:          sv.reg name "r0_acc0_0" : !hw.inout<uarray<2xi17>>
 // L2:             sv.reg name "r0_acc1_0" : !hw.inout<uarray<2xi17>>
 // L1-NOT:         r0_acc1_0
@@ -93,7 +94,10 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.
 // operands before its own operand registers.
 // CHECK:          sv.assign %mac_x_d, %[[XQ]] : i8
 // CHECK-NEXT:     %[[XD:.*]] = sv.read_inout %mac_x_d : !hw.inout<i8>
+// L2:             %[[WA:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_addr"} : i1
+// L1:             %[[WA:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_addr"} : i2
 // L2:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<2xi16>>
+// L2:             sv.assign %mac_w_raddr, %[[WA]] : i1
 // L2:             %[[RD:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_rd"} : i16
 // L2-NEXT:        %[[X:.*]] = seq.compreg %[[XD]], %clk {name = "mac_x"} : i8
 // L2-NEXT:        %[[ROW:.*]] = seq.compreg %[[RD]], %clk {name = "mac_w_q"} : i16
@@ -102,6 +106,7 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.
 // L2-NEXT:        sv.assign %mac_w0, %[[F0]] : i8
 // L2-NEXT:        %[[W0:.*]] = sv.read_inout %mac_w0 : !hw.inout<i8>
 // L1:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
+// L1:             sv.assign %mac_w_raddr, %[[WA]] : i2
 // L1:             %[[W0:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_rd"} : i8
 // L1-NOT:         mac_w_q
 // CHECK-NOT:      sv.readmem
