@@ -62,10 +62,10 @@ as it is read (a block RAM's read register), then again in the fabric (a
 block RAM's clock-to-output is half a cycle)."""
 MAC_DELAY = 5
 """Pipeline of a MAC lane: issue (operand fetch, weight address) → operand
-fetch (FETCH_DELAY) beside the weight address register and the synchronous
-weight ROM read → operand and weight registers → product register →
-accumulator: the sum including the product issued at cycle c is in the
-accumulator at c + MAC_DELAY."""
+fetch (FETCH_DELAY) beside the synchronous weight ROM read and its fabric
+register → operand and weight registers → product register → accumulator:
+the sum including the product issued at cycle c is in the accumulator at
+c + MAC_DELAY."""
 MAC_LATENCY = 5
 """Cycles from the end of the mat-vec phase (C) until the elementwise phase may
 read the result memories: the last issue at C - 1 is written at C + 4."""
@@ -229,9 +229,7 @@ class MacArray:
         # register, ROM read, then the operand and weight registers.
         x0 = c.wire(self._by_mode(xs, self.x_width), "mac_x_d")
         addresses = [resize(i[4], self.address_bits) for i in self.issues]
-        address = c.delay(
-            self._by_mode(addresses, self.address_bits), 1, "mac_w_addr", reset=False
-        )
+        address = self._by_mode(addresses, self.address_bits)
         # Flags of the cycle before the operand registers, and of the cycle
         # the accumulators work on.
         on0 = c.delay(on, FETCH_DELAY)
@@ -239,15 +237,16 @@ class MacArray:
         first2 = c.delay(first, FETCH_DELAY + 2)
         # One ROM word holds every lane's weight of an address (lane p in
         # bits [p·w, (p+1)·w)): one wide memory, read synchronously, then
-        # registered (block RAM output register: no logic between the memory
-        # and the multipliers).
+        # registered in the fabric (a block RAM's clock-to-output is half a
+        # cycle; deep ROMs add a mux of block RAM outputs), then the lanes'
+        # weight registers.
         fields = [w for word in zip(*self.weights, strict=True) for w in word]
         rom = c.rom("mac_w", self.w_width, fields, self.lanes)
         read = c.delay(rom.read(address), 1, "mac_w_rd", reset=False)
+        row = c.delay(read, 1, "mac_w_q", reset=False)
         lent_lanes = {entry[1] for entry in self.lent}
         if len(lent_lanes) < self.lanes:  # lanes that only multiply-accumulate
             x1 = c.delay(x0, 1, "mac_x", reset=False)
-            row = c.delay(read, 1, "mac_w_q", reset=False)
         widths = [
             (width_of(a), width_of(b), width_of(p.result)) for *_, a, b, p in self.lent
         ]
@@ -257,20 +256,16 @@ class MacArray:
         for lane, acc in enumerate(self.acc_regs):
             w = self.w_width
             lent = [entry for entry in self.lent if entry[1] == lane]
+            w0 = bits(row, lane * w, w)
+            if self.lanes > 1:
+                w0 = c.wire(w0, f"mac_w{lane}")
             if not lent:
                 a = x1
-                b = (
-                    c.wire(bits(row, lane * w, w), f"mac_w{lane}")
-                    if self.lanes > 1
-                    else row
-                )
+                b = c.delay(w0, 1, f"mac_b{lane}", reset=False)
             else:
                 # Outside the mat-vec phase the running stage's operands: the
                 # choice is made before the operand registers, so the
                 # multiplier's inputs come straight from registers.
-                w0 = bits(read, lane * w, w)
-                if self.lanes > 1:
-                    w0 = c.wire(w0, f"mac_w{lane}")
                 by_mode_a = [sext(x0, a_width)] * (1 << width_of(self.mode))
                 by_mode_b = [sext(w0, b_width)] * len(by_mode_a)
                 for mode, _, ea, eb, _ in lent:

@@ -89,26 +89,24 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.
 // CHECK:          %{{.*}} = seq.compreg %[[SQ:.*]], %clk {name = "h1_v"} : i16
 // CHECK:          seq.compreg %{{.*}}, %clk {name = "h1_o"} : i10
 // The lanes: one weight ROM whose word holds both lanes' weights, read
-// synchronously and registered; lane 1 multiplies the operand register by its
-// field of the second weight register; lane 0, lent to the head, chooses its
-// operands before its own operand registers.
+// synchronously and registered twice (the block RAM's register, then the
+// fabric's); each lane's field of it; lane 1 multiplies the operand register
+// by its weight register; lane 0, lent to the head, chooses its operands
+// before its own operand registers.
 // CHECK:          sv.assign %mac_x_d, %[[XQ]] : i8
 // CHECK-NEXT:     %[[XD:.*]] = sv.read_inout %mac_x_d : !hw.inout<i8>
-// L2:             %[[WA:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_addr"} : i1
-// L1:             %[[WA:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_addr"} : i2
 // L2:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<2xi16>>
-// L2:             sv.assign %mac_w_raddr, %[[WA]] : i1
 // L2:             %[[RD:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_rd"} : i16
-// L2-NEXT:        %[[X:.*]] = seq.compreg %[[XD]], %clk {name = "mac_x"} : i8
 // L2-NEXT:        %[[ROW:.*]] = seq.compreg %[[RD]], %clk {name = "mac_w_q"} : i16
-// L2-NEXT:        %[[F0:.*]] = comb.extract %[[RD]] from 0 : (i16) -> i8
+// L2-NEXT:        %[[X:.*]] = seq.compreg %[[XD]], %clk {name = "mac_x"} : i8
+// L2-NEXT:        %[[F0:.*]] = comb.extract %[[ROW]] from 0 : (i16) -> i8
 // L2-NEXT:        %mac_w0 = sv.wire name "mac_w0" : !hw.inout<i8>
 // L2-NEXT:        sv.assign %mac_w0, %[[F0]] : i8
 // L2-NEXT:        %[[W0:.*]] = sv.read_inout %mac_w0 : !hw.inout<i8>
 // L1:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
-// L1:             sv.assign %mac_w_raddr, %[[WA]] : i2
-// L1:             %[[W0:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_rd"} : i8
-// L1-NOT:         mac_w_q
+// L1:             %[[RD:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_rd"} : i8
+// L1-NEXT:        %[[W0:.*]] = seq.compreg %[[RD]], %clk {name = "mac_w_q"} : i8
+// L1-NOT:         mac_x"
 // CHECK-NOT:      sv.readmem
 // Lane 0's multiplier takes the MAC operand and weight in the mat-vec phase
 // (the delayed issue flag), else the running stage's elementwise operands: in
@@ -129,7 +127,8 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.
 // CHECK-NEXT:     seq.compreg %[[P0R]], %clk {name = "mac_prod0_q"} : i17
 // L2:             %{{.*}} = comb.extract %[[ROW]] from 8 : (i16) -> i8
 // L2:             %[[W1:.*]] = sv.read_inout %mac_w1 : !hw.inout<i8>
-// L2-NEXT:        sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %[[W1]]) : (i8, i8) -> i17
+// L2-NEXT:        %[[B1:.*]] = seq.compreg %[[W1]], %clk {name = "mac_b1"} : i8
+// L2-NEXT:        sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %[[B1]]) : (i8, i8) -> i17
 // CHECK-NOT:      sv.verbatim.expr
 // Mode transitions: idle -> r0 -> h1 -> output -> idle.
 // CHECK:          comb.icmp eq %[[MODE]], %{{.*}} : i2
