@@ -23,6 +23,7 @@ from rnnc.backends.verilog import simulate
 from rnnc.backends.verilog.testbench import random_batches, verify
 from rnnc.cli import main
 from rnnc.dialects import fxp
+from rnnc.dialects.arrays import array_of
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.passes.fxp_to_hw.plan import plan_design
 from rnnc.passes.fxp_to_hw.plan_view import read_plan
@@ -176,6 +177,18 @@ CASES = {
         5,
     ),
     "bigru_lengths": (_lengths_case, {"rounding": "floor"}, 4),
+    # Multi-stage ops (three-stage tables, saturating casts) beside one-stage
+    # ones, hidden 5 on 3 lanes: operands of different latencies meet.
+    "lstm_sequence_saturating_tables": (
+        lambda p: _sequence_case(p, "lstm"),
+        {
+            "activation_bits": 6,
+            "state_bits": 6,
+            "preactivation_bits": 6,
+            "range": "percentile",
+        },
+        3,
+    ),
 }
 
 
@@ -207,6 +220,7 @@ def test_rtl_matches_interpreter(tmp_path, name):
     assert report.cycles_per_sequence
     assert all(planned <= c <= planned + 2 for c in report.cycles_per_sequence)
     _check_products(rtl, module, lanes)
+    _check_tables(rtl, module)
     sources = [rtl / "rnnc_top.sv"]
     if available("verilator"):
         assert simulate.lint_verilator(sources, top="rnnc_top") == ""
@@ -228,7 +242,7 @@ def _check_products(rtl, module, lanes):
     roms = [p.name for p in rtl.glob("*.hex") if not p.name.startswith("tb_")]
     assert roms == ["mac_w.hex"]
     rom_width = int(re.search(r"reg\s+\[(\d+):0\]\s+mac_w\[", text)[1]) + 1
-    lane_widths = re.findall(r"wire\s+\[(\d+):0\]\s+mac_w\d+ = mac_w_q\[", text)
+    lane_widths = re.findall(r"wire\s+\[(\d+):0\]\s+mac_w\d+ = mac_w_(?:q|rd)\[", text)
     assert len(lane_widths) == (lanes if lanes > 1 else 0)
     if lanes > 1:
         assert rom_width == lanes * (int(lane_widths[0]) + 1)
@@ -239,6 +253,39 @@ def _check_products(rtl, module, lanes):
     )
     assert text.count(" * ") == lanes + own
     assert text.count(") * $signed(") == text.count(" * ")
+
+
+_CASE = re.compile(
+    r"reg\s+(?:\[\d+:0\]\s+)?(\w+);\s*always_comb begin\s*casez \((\w+)\)(.*?)endcase",
+    re.S,
+)
+
+
+def _check_tables(rtl, module):
+    """Every activation table is a ROM read at a registered address (the
+    `_index` register of its fxp.lut) whose word goes straight into a register:
+    a synchronous ROM, which synthesis maps to block or distributed RAM, with
+    the index and the fix-up logic in the stages around it."""
+    text = (rtl / "rnnc_top.sv").read_text()
+    tables = 0
+    for tmp, select, arms in _CASE.findall(text):
+        if not select.endswith("_index"):
+            continue
+        tables += 1
+        assert re.search(rf"reg\s+(?:\[\d+:0\]\s+)?{select};", text), select
+        assert re.search(rf"\b{select} <=", text), select
+        values = re.findall(rf"{tmp} = (.*?);", arms)
+        assert all(re.fullmatch(r"\d+'h[0-9A-F]+", v) for v in values)
+        uses = re.findall(rf"[^\n]*\b{tmp}\b[^\n]*", text)
+        reads = [u for u in uses if not re.search(rf"reg .*{tmp};|{tmp} =", u)]
+        assert reads and all(re.fullmatch(rf"\s*\w+_entry <= {tmp};", u) for u in reads)
+    design_op, _ = plan_design(module)
+    luts = sum(
+        isinstance(op, fxp.LutOp) and array_of(op.table).size > 1
+        for s in read_plan(design_op).stages
+        for op in s.ops
+    )
+    assert tables == luts
 
 
 def _gru_default_case(tmp_path):

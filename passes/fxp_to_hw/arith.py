@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+import numpy as np
 from xdsl.dialects import comb, hw
 from xdsl.dialects.builtin import IntegerAttr, IntegerType
 from xdsl.ir import SSAValue
@@ -94,6 +95,15 @@ def signed_product(
 Multiplier = Callable[[SSAValue, SSAValue, int], SSAValue]
 """Builds a · b of signed values as `width` bits (`signed_product`, or a shared
 multiplier)."""
+
+Stage = Callable[[SSAValue, str], SSAValue]
+"""A pipeline register: the value one cycle later (a multi-stage op calls it
+on every signal that crosses a stage boundary, with the signal's role as a
+name)."""
+
+
+def _same(value: SSAValue, role: str) -> SSAValue:
+    return value
 
 
 def mul(
@@ -209,6 +219,21 @@ def _clamp_unsigned(value: SSAValue, limit: int) -> SSAValue:
     return comb.MuxOp(over, constant(limit, width_of(value)), value).result
 
 
+LUT_STAGES = 2
+"""Registers inside a pipelined `lut` (index | table read): with the register
+after the table read the op takes three cycles."""
+
+
+def lut_entries(table: list[int], symmetry: str, out: Format) -> list[int]:
+    """The words of a table ROM: the entry of each index as fixed.lut gives it,
+    sign rebuilt (r - y for x < 0 at index N + i of a symmetric table) and
+    saturated, so no logic follows the read."""
+    y = fixed.raw_array(np.asarray(table), out.width + 1)
+    r = fixed.reflection(symmetry, out)
+    words = y if r is None else np.concatenate([y, r - y])
+    return [int(v) for v in fixed.fit(words, out, fixed.Overflow.SATURATE)[0]]
+
+
 def lut(
     x: SSAValue,
     src: Format,
@@ -216,9 +241,15 @@ def lut(
     shift: int,
     symmetry: str,
     out: Format,
+    stage: Stage | None = None,
 ) -> SSAValue:
-    """fixed.lut in hardware: index from the shifted (absolute) input, a table of
-    constants (hw.array), sign rebuilt, saturated to the output format."""
+    """fixed.lut in hardware: index from the shifted (absolute) input and, for
+    a symmetric table, the input's sign; a ROM of `lut_entries`.
+
+    With `stage`, a register follows the index (fold, shift, clamp) and another
+    the read: a ROM read at a registered address (a synchronous ROM: block or
+    distributed RAM) whose word needs no fix-up."""
+    stage = stage or _same
     n = len(table)
     assert n & (n - 1) == 0, "table sizes are powers of two"
     index_bits = max(n.bit_length() - 1, 1)
@@ -236,17 +267,15 @@ def lut(
         index = comb.MuxOp(negative, constant(0, width_of(index)), index).result
     index = _clamp_unsigned(index, n - 1)
     index = bits(sext(index, max(width_of(index), index_bits)), 0, index_bits)
-    entries = [constant(v, out.width + 1) for v in table]
-    if n == 1:
-        y = entries[0]
-    else:
-        # hw.array_create puts its last operand at index 0.
-        array = hw.ArrayCreateOp(*reversed(entries)).result
-        y = hw.ArrayGetOp(array, index).result
-    r = fixed.reflection(symmetry, out)
-    if r is not None:
-        y = comb.MuxOp(sign, comb.SubOp(constant(r, out.width + 1), y).result, y).result
-    return fit(y, out, fixed.Overflow.SATURATE)
+    entries = lut_entries(table, symmetry, out)
+    if fixed.reflection(symmetry, out) is not None:  # the reflected half
+        index = comb.ConcatOp([sign, index], IntegerType(index_bits + 1)).result
+    if len(set(entries)) == 1:
+        return constant(entries[0], out.width)
+    words = [constant(v, out.width) for v in entries]
+    # hw.array_create puts its last operand at index 0.
+    array = hw.ArrayCreateOp(*reversed(words)).result
+    return stage(hw.ArrayGetOp(array, stage(index, "index")).result, "entry")
 
 
 def _shift_signed(value: SSAValue, shift: int) -> SSAValue:
@@ -276,9 +305,13 @@ def pwl(
     rounding: str,
     overflow: str,
     multiply: Multiplier | None = None,
+    stage: Stage | None = None,
 ) -> SSAValue:
     """fixed.pwl in hardware: comparators pick the segment (breakpoints ascend),
-    one signed multiplier, the rounding shift, the intercept, then fit."""
+    one signed multiplier, the rounding shift, the intercept, then fit.
+
+    With `stage`, `multiply` is pipelined (its product comes one cycle after
+    its operands) and the intercept is registered alongside."""
     width, offset_width = fixed.pwl_widths(src, slopes, out)
     slope_bits = width - src.width
     wide = sext(x, width)
@@ -294,6 +327,8 @@ def pwl(
         product = signed_product(x, slope, width, "pwl_prod")  # exact
     else:
         product = multiply(x, slope, width)
+    if stage is not None:
+        offset = stage(offset, "intercept")
     shift = fixed.pwl_shift(src, slope_frac, out)
     if shift > 0:
         scaled = round_shift(product, shift, rounding)

@@ -56,14 +56,19 @@ from rnnc.passes.fxp_to_hw.circuit import (
 from rnnc.passes.fxp_to_hw.plan_view import Fetch, HardwarePlan, Stage
 
 TOP = "rnnc_top"
-MAC_DELAY = 4
-"""Pipeline of a MAC lane: issue (operand fetch, weight address) → weight ROM
-read (synchronous) → weight and operand registers → product register →
-accumulator: the sum including the product issued at cycle c is in the
-accumulator at c + MAC_DELAY."""
-MAC_LATENCY = 4
+FETCH_DELAY = 2
+"""Cycles from an operand's address to its value: the memory word registered
+as it is read (a block RAM's read register), then again in the fabric (a
+block RAM's clock-to-output is half a cycle)."""
+MAC_DELAY = 5
+"""Pipeline of a MAC lane: issue (operand fetch, weight address) → operand
+fetch (FETCH_DELAY) beside the synchronous weight ROM read and its fabric
+register → operand and weight registers → product register → accumulator:
+the sum including the product issued at cycle c is in the accumulator at
+c + MAC_DELAY."""
+MAC_LATENCY = 5
 """Cycles from the end of the mat-vec phase (C) until the elementwise phase may
-read the result memories: the last issue at C - 1 is written at C + 3."""
+read the result memories: the last issue at C - 1 is written at C + 4."""
 OUTPUT_LATENCY = 1
 """The output register between the result buffers and `out_data`."""
 
@@ -183,7 +188,8 @@ class MacArray:
 
     def lend(self, mode: int, lane: int, a: SSAValue, b: SSAValue, width: int):
         """a · b (signed, `width` bits) on lane `lane`'s multiplier while
-        `mode` runs outside its mat-vec phase."""
+        `mode` runs outside its mat-vec phase, one cycle later (a and b go
+        through the lane's operand registers)."""
         placeholder = hw.ConstantOp(0, IntegerType(width))
         self.lent.append((mode, lane, a, b, placeholder))
         return placeholder.result
@@ -200,8 +206,8 @@ class MacArray:
         return base
 
     def issue(self, mode: int, on, first, x, address) -> None:
-        """While `mode` runs: multiply x by the weights at `address` when `on`,
-        starting a new sum when `first`."""
+        """While `mode` runs: multiply x (given FETCH_DELAY after the issue) by
+        the weights at `address` when `on`, starting a new sum when `first`."""
         self.issues.append((mode, on, and_(on, first), x, address))
 
     def _by_mode(self, values: list[SSAValue], width: int) -> SSAValue:
@@ -219,22 +225,28 @@ class MacArray:
         on = _or([i[1] for i in self.issues])
         first = _or([i[2] for i in self.issues])
         xs = [sext(i[3], self.x_width) for i in self.issues]
-        # The operand waits for its weight (ROM read, then weight register).
-        x0 = c.delay(self._by_mode(xs, self.x_width), 1, "mac_x_d", reset=False)
-        x1 = c.delay(x0, 1, "mac_x", reset=False)
+        # The operand (FETCH_DELAY after the issue) meets its weight: address
+        # register, ROM read, then the operand and weight registers.
+        x0 = c.wire(self._by_mode(xs, self.x_width), "mac_x_d")
         addresses = [resize(i[4], self.address_bits) for i in self.issues]
         address = self._by_mode(addresses, self.address_bits)
-        # Flags of the cycle the multipliers and the accumulators work on.
-        on1 = c.delay(on, 2)
-        on2, first2 = c.delay(on1, 1), c.delay(first, 3)
+        # Flags of the cycle before the operand registers, and of the cycle
+        # the accumulators work on.
+        on0 = c.delay(on, FETCH_DELAY)
+        on2 = c.delay(on0, 2)
+        first2 = c.delay(first, FETCH_DELAY + 2)
         # One ROM word holds every lane's weight of an address (lane p in
         # bits [p·w, (p+1)·w)): one wide memory, read synchronously, then
-        # registered (block RAM output register: no logic between the memory
-        # and the multipliers).
+        # registered in the fabric (a block RAM's clock-to-output is half a
+        # cycle; deep ROMs add a mux of block RAM outputs), then the lanes'
+        # weight registers.
         fields = [w for word in zip(*self.weights, strict=True) for w in word]
         rom = c.rom("mac_w", self.w_width, fields, self.lanes)
         read = c.delay(rom.read(address), 1, "mac_w_rd", reset=False)
         row = c.delay(read, 1, "mac_w_q", reset=False)
+        lent_lanes = {entry[1] for entry in self.lent}
+        if len(lent_lanes) < self.lanes:  # lanes that only multiply-accumulate
+            x1 = c.delay(x0, 1, "mac_x", reset=False)
         widths = [
             (width_of(a), width_of(b), width_of(p.result)) for *_, a, b, p in self.lent
         ]
@@ -243,24 +255,26 @@ class MacArray:
         p_width = max([self.acc_width] + [w[2] for w in widths])
         for lane, acc in enumerate(self.acc_regs):
             w = self.w_width
-            w1 = (
-                c.wire(bits(row, lane * w, w), f"mac_w{lane}")
-                if self.lanes > 1
-                else row
-            )
-            a, b = x1, w1
             lent = [entry for entry in self.lent if entry[1] == lane]
-            if lent:  # outside the mat-vec phase, the running stage's operands
-                a, b = sext(x1, a_width), sext(w1, b_width)
-                by_mode_a = [a] * (1 << width_of(self.mode))
-                by_mode_b = [b] * len(by_mode_a)
+            w0 = bits(row, lane * w, w)
+            if self.lanes > 1:
+                w0 = c.wire(w0, f"mac_w{lane}")
+            if not lent:
+                a = x1
+                b = c.delay(w0, 1, f"mac_b{lane}", reset=False)
+            else:
+                # Outside the mat-vec phase the running stage's operands: the
+                # choice is made before the operand registers, so the
+                # multiplier's inputs come straight from registers.
+                by_mode_a = [sext(x0, a_width)] * (1 << width_of(self.mode))
+                by_mode_b = [sext(w0, b_width)] * len(by_mode_a)
                 for mode, _, ea, eb, _ in lent:
-                    by_mode_a[mode], by_mode_b[mode] = (
-                        sext(ea, a_width),
-                        sext(eb, b_width),
-                    )
-                a = mux(on1, a, select(self.mode, by_mode_a))
-                b = mux(on1, b, select(self.mode, by_mode_b))
+                    by_mode_a[mode] = sext(ea, a_width)
+                    by_mode_b[mode] = sext(eb, b_width)
+                a = mux(on0, sext(x0, a_width), select(self.mode, by_mode_a))
+                b = mux(on0, sext(w0, b_width), select(self.mode, by_mode_b))
+                a = c.delay(a, 1, f"mac_a{lane}", reset=False)
+                b = c.delay(b, 1, f"mac_b{lane}", reset=False)
             width = p_width if lent else self.acc_width
             prod = hw_fixed.signed_product(a, b, width, f"mac_prod{lane}")
             for *_, placeholder in lent:
@@ -307,7 +321,12 @@ class _StageBuilder:
         return address
 
     def fetch(self, fetch: Fetch, k: SSAValue, width: int) -> SSAValue:
-        """Element k of a vector operand, sign-extended to `width` bits."""
+        """Element k of a vector operand, sign-extended to `width` bits,
+        FETCH_DELAY cycles later: every memory word is registered as it is
+        read (a synchronous read, which maps to block RAM) and the choice
+        among sources follows the registers."""
+        c = self.c
+        k_q = c.delay(k, FETCH_DELAY, reset=False)
         if fetch.state is not None:
             state = self.stage.states[fetch.state]
             n = self.stage.units
@@ -317,9 +336,10 @@ class _StageBuilder:
                 _plus(resize(k, mem.address_bits), constant(n, mem.address_bits)),
                 resize(k, mem.address_bits),
             )
-            held = sext(mem.read(addr), width)
-            init = sext(table(k, [int(v) for v in state.init], mem.width), width)
-            return mux(self.first_step, init, held)
+            held = sext(c.delay(mem.read(addr), FETCH_DELAY, reset=False), width)
+            init = table(k_q, [int(v) for v in state.init], mem.width)
+            first = c.delay(self.first_step, FETCH_DELAY, reset=False)
+            return mux(first, sext(init, width), held)
         value = None
         for seg in fetch.segments:
             row = self.t_actual if seg.row is None else seg.row
@@ -328,11 +348,12 @@ class _StageBuilder:
             if seg.lo != seg.col0:  # k - lo + col0, exact while the segment holds k
                 col = add_const(col, seg.col0 - seg.lo)
             word = self.memories[seg.buffer].read(self.address(seg.buffer, row, col))
+            word = c.delay(word, FETCH_DELAY, reset=False)
             data = sext(hw_fixed.shift_left(word, seg.shift), width)
             if value is None:
                 value = data
             else:
-                value = mux(uge(k, seg.lo), data, value)
+                value = mux(uge(k_q, seg.lo), data, value)
         return value
 
     def build(self) -> StageTiming:
@@ -410,7 +431,8 @@ class _StageBuilder:
             per_mv.append(operands[key])
         base = self.mac.add_weights(mvs, groups)
         address = add_const(resize(sc, self.mac.address_bits), base)
-        self.mac.issue(self.mode_value, mac_on, eq(k, 0), select(i, per_mv), address)
+        x = select(c.delay(i, FETCH_DELAY, reset=False), per_mv)
+        self.mac.issue(self.mode_value, mac_on, eq(k, 0), x, address)
         # The sum of the last k of a group is in the accumulators MAC_DELAY
         # cycles after its issue.
         last = c.delay(and_(mac_on, k_end), MAC_DELAY)
@@ -426,13 +448,20 @@ class _StageBuilder:
             self.result_mems.append(row)
 
     def _multiply(self, a: SSAValue, b: SSAValue, width: int) -> SSAValue:
-        """An elementwise product: on a MAC lane's multiplier (idle while the
+        """An elementwise product, one cycle after its operands (registered at
+        the multiplier's inputs): on a MAC lane's multiplier (idle while the
         elementwise ops run) when the stage has a lane left, else its own."""
         index = self.products
         self.products += 1
         if self.mac is not None and index < self.mac.lanes:
             return self.mac.lend(self.mode_value, index, a, b, width)
-        return hw_fixed.signed_product(a, b, width)
+        return hw_fixed.signed_product(self._pipe(a), self._pipe(b), width)
+
+    def _pipe(self, value: SSAValue, role: str | None = None) -> SSAValue:
+        """A pipeline register inside the elementwise op being built, named
+        after its result and `role`."""
+        name = f"{self.op_name}_{role}" if role else None
+        return self.c.delay(value, 1, name, reset=False)
 
     def _elementwise_unit(self, timing: StageTiming) -> None:
         """One unit index per cycle through the step's elementwise ops (one
@@ -448,17 +477,19 @@ class _StageBuilder:
             jp, jp_wrap = _wrap_counter(c, lanes, ew_on, clear, f"{stage.name}_lane")
             jg, _ = _wrap_counter(c, max(groups), jp_wrap, clear, f"{stage.name}_group")
         signals: dict[SSAValue, tuple[SSAValue, int | None]] = {}
+        # Sources one cycle after j: memory words registered as they are read.
+        jp_q = c.delay(jp, 1, reset=False) if mvs and lanes > 1 else None
         for index, m in enumerate(mvs):
-            reads = [row[index].read(jg) for row in self.result_mems]
-            value = select(jp, reads) if lanes > 1 else reads[0]
-            signals[m.result] = (c.delay(value, 1, reset=False), 0)
+            reads = [
+                c.delay(row[index].read(jg), 1, reset=False) for row in self.result_mems
+            ]
+            signals[m.result] = (select(jp_q, reads) if lanes > 1 else reads[0], 0)
         needed = {v for op in stage.ops for v in op.operands} | set(written)
         for value, fetch in stage.fetches.items():
             if value not in needed:
                 continue
             width = fxp.format_of(value).width
-            fetched = self.fetch(fetch, j, width)
-            signals[value] = (c.delay(fetched, 1, reset=False), 0)
+            signals[value] = (self.fetch(fetch, j, width), FETCH_DELAY - 1)
         for value, raw in stage.constants.items():
             width = fxp.format_of(value).width
             if raw.size == 1:
@@ -472,6 +503,7 @@ class _StageBuilder:
                 resize(self.t_actual, tw), resize(self.seq_len, tw), "ult"
             ).result
             signals[stage.mask] = (live, None)
+
         for op in stage.ops:
             levels = [signals[v][1] for v in op.operands if signals[v][1] is not None]
             level = max(levels, default=0)
@@ -481,10 +513,13 @@ class _StageBuilder:
                 args.append(
                     sig if lv is None else c.delay(sig, level - lv, reset=False)
                 )
-            out = _elementwise(op, args, self._multiply)
-            name_hint(out, f"{stage.name}_{op.results[0].name_hint or 'v'}_d")
-            name = f"{stage.name}_{op.results[0].name_hint or 'v'}"
-            signals[op.results[0]] = (c.delay(out, 1, name, reset=False), level + 1)
+            name = self.op_name = f"{stage.name}_{op.results[0].name_hint or 'v'}"
+            out = _elementwise(op, args, self._multiply, self._pipe)
+            name_hint(out, f"{name}_d")
+            signals[op.results[0]] = (
+                c.delay(out, 1, name, reset=False),
+                level + latency(op),
+            )
 
         def aligned(value):
             sig, lv = signals[value]
@@ -507,23 +542,39 @@ class _StageBuilder:
             mem.write(we, self.address(buffer, row, wj), aligned(value))
 
 
+def latency(op) -> int:
+    """Register stages of an elementwise op: its output register plus the
+    registers inside a pipelined circuit (`hw_fixed.LUT_STAGES` for a table;
+    a product's operand registers)."""
+    if isinstance(op, fxp.LutOp):
+        return 1 + hw_fixed.LUT_STAGES
+    if isinstance(op, fxp.MulOp | fxp.PwlOp):
+        return 2
+    return 1
+
+
 def _levels(stage: Stage) -> dict[SSAValue, int | None]:
-    """Pipeline level of each elementwise value: sources 0, one per op; None for
+    """Pipeline level of each elementwise value: sources 0 (operand fetches
+    FETCH_DELAY - 1), each op `latency` after its latest operand; None for
     values that hold still during a step (scalar constants, the length mask)."""
     levels: dict[SSAValue, int | None] = {}
+    for value in stage.fetches:
+        levels[value] = FETCH_DELAY - 1
     for value, raw in stage.constants.items():
         levels[value] = None if raw.size == 1 else 0
     if stage.mask is not None:
         levels[stage.mask] = None
     for op in stage.ops:
         known = [levels.get(v, 0) for v in op.operands]
-        levels[op.results[0]] = (
-            max((lv for lv in known if lv is not None), default=0) + 1
-        )
+        levels[op.results[0]] = max(
+            (lv for lv in known if lv is not None), default=0
+        ) + latency(op)
     return levels
 
 
-def _elementwise(op, args: list[SSAValue], multiply=None) -> SSAValue:
+def _elementwise(op, args: list[SSAValue], multiply=None, stage=None) -> SSAValue:
+    """The circuit of one elementwise op; `stage` registers the inside of a
+    multi-stage op (`latency`), None builds it in one cycle."""
     if isinstance(op, fxp.AddOp | fxp.SubOp):
         out, fmt = hw_fixed.add(
             args[0],
@@ -556,6 +607,7 @@ def _elementwise(op, args: list[SSAValue], multiply=None) -> SSAValue:
             op.shift.value.data,
             op.symmetry.data,
             fxp.format_of(op.result),
+            stage,
         )
     if isinstance(op, fxp.PwlOp):
         return hw_fixed.pwl(
@@ -569,6 +621,7 @@ def _elementwise(op, args: list[SSAValue], multiply=None) -> SSAValue:
             op.rounding.data,
             op.overflow.data,
             multiply,
+            stage,
         )
     if isinstance(op, rnn.SelectOp):
         a, b = args[1], args[2]

@@ -54,40 +54,72 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.
 // CHECK:          seq.compreg %{{.*}}, %clk {name = "mac_acc0"} : i17
 // L2-NEXT:        seq.compreg %{{.*}}, %clk {name = "mac_acc1"} : i17
 // L1-NOT:         mac_acc1
+// The mat-vec operand x_t: the input buffer word registered as it is read (a
+// synchronous read) and once more, then the lanes' operand (mac_x_d, below).
+// CHECK:          %[[XA:.*]] = sv.array_index_inout %buf_input[%{{.*}}] : !hw.inout<uarray<12xi8>>, i4
+// CHECK-NEXT:     %[[XW:.*]] = sv.read_inout %[[XA]] : !hw.inout<i8>
+// CHECK-NEXT:     %[[XR:.*]] = seq.compreg %[[XW]], %clk : i8
+// CHECK-NEXT:     %[[XQ:.*]] = seq.compreg %[[XR]], %clk : i8
 // CHECK:          sv.reg name "r0_acc0_0" : !hw.inout<uarray<2xi17>>
 // L2:             sv.reg name "r0_acc1_0" : !hw.inout<uarray<2xi17>>
 // L1-NOT:         r0_acc1_0
 // CHECK:          seq.compreg %{{.*}}, %clk {name = "r0_v"} : i24
 // CHECK:          seq.compreg %{{.*}}, %clk {name = "r0_zb"} : i8
-// CHECK:          seq.compreg %{{.*}}, %clk {name = "r0_a"} : i8
+// The LUT in three stages: the index (|x| shifted and clamped, the sign on
+// top) registered; the table read at it and registered (a synchronous ROM);
+// the op's register. The ROM holds the entries as fxp.lut gives them: y at
+// index i, the odd table's reflection -y at 16 + i, saturated to 8 bits.
+// CHECK:          %[[NEG:.*]] = comb.sub %{{.*}}, %{{.*}} : i9
+// CHECK-NEXT:     comb.mux %[[SGN:.*]], %[[NEG]], %{{.*}} : i9
+// CHECK:          %[[I4:.*]] = comb.extract %{{.*}} from 0 : (i7) -> i4
+// CHECK-NEXT:     %[[I5:.*]] = comb.concat %[[SGN]], %[[I4]] : i1, i4
+// CHECK-NEXT:     hw.constant 16 : i8
+// CHECK-NEXT:     hw.constant 46 : i8
+// CHECK-COUNT-14: hw.constant {{[0-9]+}} : i8
+// CHECK-NEXT:     hw.constant -16 : i8
+// CHECK-NEXT:     hw.constant -46 : i8
+// CHECK-COUNT-14: hw.constant -{{[0-9]+}} : i8
+// CHECK-NEXT:     %[[TAB:.*]] = hw.array_create %{{.*}} : i8
+// CHECK-NEXT:     %[[IDX:.*]] = seq.compreg %[[I5]], %clk {name = "r0_a_index"} : i5
+// CHECK-NEXT:     %[[Y:.*]] = hw.array_get %[[TAB]][%[[IDX]]] : !hw.array<32xi8>, i5
+// CHECK-NEXT:     %[[YQ:.*]] = seq.compreg %[[Y]], %clk {name = "r0_a_entry"{{.*}}} : i8
+// CHECK-NEXT:     seq.compreg %[[YQ]], %clk {name = "r0_a"} : i8
 // CHECK:          seq.compreg %{{.*}}, %clk {name = "r0_hn"} : i8
 // The head's fxp.mul h · h (on lane 0's multiplier, below).
 // CHECK:          %{{.*}} = seq.compreg %[[SQ:.*]], %clk {name = "h1_v"} : i16
 // CHECK:          seq.compreg %{{.*}}, %clk {name = "h1_o"} : i10
-// The lanes: operand registers, one weight ROM whose word holds both lanes'
-// weights, read synchronously and registered, the lane's field, signed
-// product, product register (then the accumulator).
-// CHECK:          %[[X:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_x"} : i8
+// The lanes: one weight ROM whose word holds both lanes' weights, read
+// synchronously and registered twice (the block RAM's register, then the
+// fabric's); each lane's field of it; lane 1 multiplies the operand register
+// by its weight register; lane 0, lent to the head, chooses its operands
+// before its own operand registers.
+// CHECK:          sv.assign %mac_x_d, %[[XQ]] : i8
+// CHECK-NEXT:     %[[XD:.*]] = sv.read_inout %mac_x_d : !hw.inout<i8>
 // L2:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<2xi16>>
 // L2:             %[[RD:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_rd"} : i16
 // L2-NEXT:        %[[ROW:.*]] = seq.compreg %[[RD]], %clk {name = "mac_w_q"} : i16
+// L2-NEXT:        %[[X:.*]] = seq.compreg %[[XD]], %clk {name = "mac_x"} : i8
 // L2-NEXT:        %[[F0:.*]] = comb.extract %[[ROW]] from 0 : (i16) -> i8
 // L2-NEXT:        %mac_w0 = sv.wire name "mac_w0" : !hw.inout<i8>
 // L2-NEXT:        sv.assign %mac_w0, %[[F0]] : i8
 // L2-NEXT:        %[[W0:.*]] = sv.read_inout %mac_w0 : !hw.inout<i8>
 // L1:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
-// L1:             %[[W0:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_q"} : i8
+// L1:             %[[RD:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_rd"} : i8
+// L1-NEXT:        %[[W0:.*]] = seq.compreg %[[RD]], %clk {name = "mac_w_q"} : i8
+// L1-NOT:         mac_x"
 // CHECK-NOT:      sv.readmem
 // Lane 0's multiplier takes the MAC operand and weight in the mat-vec phase
 // (the delayed issue flag), else the running stage's elementwise operands: in
 // mode 2 (the head) h and h, whose product goes to the head's register.
-// CHECK:          %[[AS:.*]] = hw.array_create %[[X]], %[[H:.*]], %[[X]], %[[X]] : i8
+// CHECK:          %[[AS:.*]] = hw.array_create %[[XD]], %[[H:.*]], %[[XD]], %[[XD]] : i8
 // CHECK-NEXT:     %[[AM:.*]] = hw.array_get %[[AS]][%[[MODE]]] : !hw.array<4xi8>, i2
-// CHECK-NEXT:     %[[A:.*]] = comb.mux %[[ON:.*]], %[[X]], %[[AM]] : i8
+// CHECK-NEXT:     %[[A:.*]] = comb.mux %[[ON:.*]], %[[XD]], %[[AM]] : i8
 // CHECK-NEXT:     %[[BS:.*]] = hw.array_create %[[W0]], %[[H]], %[[W0]], %[[W0]] : i8
 // CHECK-NEXT:     %[[BM:.*]] = hw.array_get %[[BS]][%[[MODE]]] : !hw.array<4xi8>, i2
 // CHECK-NEXT:     %[[B:.*]] = comb.mux %[[ON]], %[[W0]], %[[BM]] : i8
-// CHECK-NEXT:     %[[P0:.*]] = sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[A]], %[[B]]) : (i8, i8) -> i17
+// CHECK-NEXT:     %[[AR:.*]] = seq.compreg %[[A]], %clk {name = "mac_a0"} : i8
+// CHECK-NEXT:     %[[BR:.*]] = seq.compreg %[[B]], %clk {name = "mac_b0"} : i8
+// CHECK-NEXT:     %[[P0:.*]] = sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[AR]], %[[BR]]) : (i8, i8) -> i17
 // CHECK-NEXT:     %mac_prod0 = sv.wire name "mac_prod0" : !hw.inout<i17>
 // CHECK-NEXT:     sv.assign %mac_prod0, %[[P0]] : i17
 // CHECK-NEXT:     %[[P0R:.*]] = sv.read_inout %mac_prod0 : !hw.inout<i17>
@@ -95,7 +127,8 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.
 // CHECK-NEXT:     seq.compreg %[[P0R]], %clk {name = "mac_prod0_q"} : i17
 // L2:             %{{.*}} = comb.extract %[[ROW]] from 8 : (i16) -> i8
 // L2:             %[[W1:.*]] = sv.read_inout %mac_w1 : !hw.inout<i8>
-// L2-NEXT:        sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %[[W1]]) : (i8, i8) -> i17
+// L2-NEXT:        %[[B1:.*]] = seq.compreg %[[W1]], %clk {name = "mac_b1"} : i8
+// L2-NEXT:        sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %[[B1]]) : (i8, i8) -> i17
 // CHECK-NOT:      sv.verbatim.expr
 // Mode transitions: idle -> r0 -> h1 -> output -> idle.
 // CHECK:          comb.icmp eq %[[MODE]], %{{.*}} : i2
@@ -187,16 +220,20 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [
 // CHECK-NOT:      sv.verbatim.expr
 // CHECK:          %[[XS:.*]] = hw.array_create %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : i8
 // CHECK-NEXT:     %[[XSEL:.*]] = hw.array_get %[[XS]][%[[MODE]]] : !hw.array<4xi8>, i2
-// CHECK-NEXT:     %[[XD:.*]] = seq.compreg %[[XSEL]], %clk {name = "mac_x_d"} : i8
-// CHECK-NEXT:     %[[X:.*]] = seq.compreg %[[XD]], %clk {name = "mac_x"} : i8
+// CHECK-NEXT:     %mac_x_d = sv.wire name "mac_x_d" : !hw.inout<i8>
+// CHECK-NEXT:     sv.assign %mac_x_d, %[[XSEL]] : i8
+// CHECK-NEXT:     %[[XD:.*]] = sv.read_inout %mac_x_d : !hw.inout<i8>
 // L2:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<8xi16>>
+// L2:             %[[X:.*]] = seq.compreg %[[XD]], %clk {name = "mac_x"} : i8
 // L1:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<16xi8>>
 // CHECK-NOT:      sv.readmem
 // Lane 0's multiplier also computes each direction's PWL slope product (modes
 // 1 and 2) outside the mat-vec phase: no multiplier of their own.
-// CHECK:          %[[AS:.*]] = hw.array_create %[[X]], %{{.*}}, %{{.*}}, %[[X]] : i8
+// CHECK:          %[[AS:.*]] = hw.array_create %[[XD]], %{{.*}}, %{{.*}}, %[[XD]] : i8
 // CHECK-NEXT:     hw.array_get %[[AS]][%[[MODE]]] : !hw.array<4xi8>, i2
-// CHECK:          sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%{{.*}}, %{{.*}}) : (i8, i16) -> i24
+// CHECK:          %[[AR:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_a0"} : i8
+// CHECK-NEXT:     %[[BR:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_b0"} : i16
+// CHECK-NEXT:     sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[AR]], %[[BR]]) : (i8, i16) -> i24
 // L2:             sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %{{.*}}) : (i8, i8) -> i17
 // CHECK-NOT:      sv.verbatim.expr
 // CHECK:          hw.output %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : i1, i1, i9, i1
