@@ -40,7 +40,7 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.
 
 // L2:         builtin.module attributes {rnnc.memories = {mac_w = dense<{{\[}}[32, -16], [96, 48]]> : tensor<2x2xi64>}} {
 // L1:         builtin.module attributes {rnnc.memories = {mac_w = dense<[32, 96, -16, 48]> : tensor<4xi64>}} {
-// CHECK-NEXT:   hw.module @rnnc_top(in %clk: !seq.clock, in %rst: i1, in %in_valid: i1, in %in_data: i8, in %out_ready: i1, out in_ready: i1, out out_valid: i1, out out_data: i10, out out_last: i1) {
+// CHECK-LABEL:  hw.module @rnnc_top(in %clk: !seq.clock, in %rst: i1, in %in_valid: i1, in %in_data: i8, in %out_ready: i1, out in_ready: i1, out out_valid: i1, out out_data: i10, out out_last: i1) {
 // CHECK-NEXT:     sv.verbatim "// verilator lint_off UNUSEDSIGNAL"
 // The controller's mode (idle, r0, h1, output), then the buffers.
 // CHECK-NEXT:     %{{.*}} = hw.constant 0 : i2
@@ -193,7 +193,7 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [
 
 // L2:         builtin.module attributes {rnnc.memories = {mac_w = dense<{{\[}}[-51, -16], [-85, 27], [48, 17], [105, -79], [73, -35], [7, -50], [-61, 13], [102, -111]]> : tensor<8x2xi64>}} {
 // L1:         builtin.module attributes {rnnc.memories = {mac_w = dense<[-51, -85, -16, 27, 48, 105, 17, -79, 73, 7, -35, -50, -61, 102, 13, -111]> : tensor<16xi64>}} {
-// CHECK-NEXT:   hw.module @rnnc_top(in %clk: !seq.clock, in %rst: i1, in %in_valid: i1, in %in_data: i8, in %seq_len: i2, in %out_ready: i1, out in_ready: i1, out out_valid: i1, out out_data: i9, out out_last: i1) {
+// CHECK-LABEL:  hw.module @rnnc_top(in %clk: !seq.clock, in %rst: i1, in %in_valid: i1, in %in_data: i8, in %seq_len: i2, in %out_ready: i1, out in_ready: i1, out out_valid: i1, out out_data: i9, out out_last: i1) {
 // CHECK-NEXT:     sv.verbatim "// verilator lint_off UNUSEDSIGNAL"
 // CHECK-NEXT:     %{{.*}} = hw.constant 0 : i2
 // CHECK-NEXT:     %[[MODE:.*]] = seq.compreg %{{.*}}, %clk reset %rst, %{{[0-9]+}} {name = "mode"} : i2
