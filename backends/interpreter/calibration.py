@@ -17,7 +17,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 
 from rnnc.backends.interpreter.float_interpreter import Interpreter
-from rnnc.backends.interpreter.signature import check_inputs, signature
+from rnnc.backends.interpreter.signature import check_inputs, read_arrays, signature
 from rnnc.dialects.errors import RnncError
 from rnnc.dialects.rnn_semantics import main_function
 from rnnc.passes.range_analysis import CALIB, CALIB_ABS, RangeAnalysisPass, annotate
@@ -79,11 +79,7 @@ def load_calibration(path: str) -> dict[str, np.ndarray]:
     """The named arrays of an .npz file."""
     if not Path(path).is_file():
         raise RnncError(f"calibration file '{path}' not found")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError) as err:
-        raise RnncError(f"cannot read calibration arrays '{path}': {err}") from None
+    return read_arrays(path, "calibration arrays")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ how arrays are matched to them before a run.
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -72,3 +73,13 @@ def check_inputs(
             )
         ordered.append(array.astype(dtype, copy=False))
     return ordered
+
+
+def read_arrays(path: str, what: str) -> dict[str, np.ndarray]:
+    """The named arrays of an .npz file (never pickles); `what` names them in the
+    one-line error a missing, damaged or foreign file gives."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise RnncError(f"cannot read {what} '{path}': {err}") from None

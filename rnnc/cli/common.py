@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
 from rnnc import driver
+from rnnc.backends.interpreter.signature import read_arrays
 from rnnc.dialects.errors import RnncError
 from rnnc.frontend.onnx_import import declared_inputs
 from rnnc.frontend.onnx_loader import load_model
@@ -44,11 +44,7 @@ def input_shapes(specs: list[str]) -> dict[str, list[int]]:
 
 
 def read_npz(path: str) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise RnncError(f"cannot read input arrays '{path}': {err}") from None
+    return read_arrays(path, "input arrays")
 
 
 def add_quant_flags(p: argparse.ArgumentParser) -> None:
