@@ -719,6 +719,11 @@ def synth_report(
 # ----------------------------------------------------------------- text
 
 
+def _fmax_text(entry: dict) -> str:
+    fmax = entry.get("fmax_mhz")
+    return f"fmax {fmax:.1f} MHz" if fmax is not None else "fmax n/a"
+
+
 def format_report(report: dict) -> str:
     """A short table: one line per target."""
     g, x, i = report.get("generic", {}), report.get("xilinx", {}), report.get("ice40")
@@ -752,8 +757,7 @@ def format_report(report: dict) -> str:
         if "skipped" in i:
             rows.append(("ice40", f"skipped: {i['skipped']}"))
         else:
-            fmax = i.get("fmax_mhz")
-            speed = f"fmax {fmax:.1f} MHz" if fmax is not None else "fmax n/a"
+            speed = _fmax_text(i)
             if i.get("comb_delay_ns") is not None:
                 speed += f" (input to output {i['comb_delay_ns']:.1f} ns)"
 
@@ -771,8 +775,7 @@ def format_report(report: dict) -> str:
         if "skipped" in e:
             rows.append(("ecp5", f"skipped: {e['skipped']}"))
         else:
-            fmax = e.get("fmax_mhz")
-            speed = f"fmax {fmax:.1f} MHz" if fmax is not None else "fmax n/a"
+            speed = _fmax_text(e)
             rows.append(
                 (
                     "ecp5",
