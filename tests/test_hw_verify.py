@@ -159,6 +159,13 @@ CASES = {
         {"lut_bits": 4},
         2,
     ),
+    # 1,120 weight words of 12 bits at P = 2: deeper than one block RAM (1,024
+    # words of that width), so the weight ROM is split into two banks.
+    "gru_classifier_banked_weights": (
+        lambda p: _classifier_case(p, "gru", emb=16, hidden=20, steps=3),
+        {},
+        2,
+    ),
     "gru_2layer_sequence": (lambda p: _sequence_case(p, "gru", layers=2), {}, 3),
     "birnn_sequence_saturating": (
         lambda p: _sequence_case(p, "rnn", bidirectional=True),
@@ -212,6 +219,8 @@ def test_rtl_matches_interpreter(tmp_path, name):
     report = verify(module, batches, tmp_path / "rtl", lanes=lanes)
     assert report.sequences >= 100
     assert report.ok, (report.summary(), report.mismatches[:5])
+    if "banked" in name:  # the case exists to exercise the weight ROM's banks
+        assert len(list((tmp_path / "rtl").glob("mac_w_bank*.hex"))) == 2
     if "saturat" in name:  # the case exists to exercise the saturating casts
         assert any("saturate" in line for line in report.overflows)
     rtl = tmp_path / "rtl"
@@ -232,26 +241,29 @@ def test_rtl_matches_interpreter(tmp_path, name):
 def _check_products(rtl, module, lanes):
     """One MAC array shared by every stage and head: P multipliers, one per
     lane, fed by the operand register and the lane's field of the one weight
-    ROM, and lent to the running stage's first P elementwise products (fxp.mul,
-    PWL slopes); only the products beyond P have their own multiplier. Every
-    product is a signed multiply (no unsigned multiply of sign-extended
-    operands)."""
+    ROM; the elementwise products (fxp.mul, PWL slopes) on a pool shared by
+    every stage, as many as the stage with the most. Every product is a signed
+    multiply (no unsigned multiply of sign-extended operands)."""
     text = (rtl / "rnnc_top.sv").read_text()
     lanes_found = re.findall(r"wire\s+\[\d+:0\]\s+mac_prod(\d+) =", text)
     assert sorted(map(int, lanes_found)) == list(range(lanes))
-    roms = [p.name for p in rtl.glob("*.hex") if not p.name.startswith("tb_")]
-    assert roms == ["mac_w.hex"]
-    rom_width = int(re.search(r"reg\s+\[(\d+):0\]\s+mac_w\[", text)[1]) + 1
-    lane_widths = re.findall(r"wire\s+\[(\d+):0\]\s+mac_w\d+ = mac_w_(?:q|rd)\[", text)
+    roms = sorted(p.name for p in rtl.glob("*.hex") if not p.name.startswith("tb_"))
+    banks = [f"mac_w_bank{b}.hex" for b in range(len(roms))]
+    assert roms == ["mac_w.hex"] or roms == sorted(banks)
+    rom_widths = re.findall(r"reg\s+\[(\d+):0\]\s+mac_w(?:_bank\d+)?\[", text)
+    assert len(rom_widths) == len(roms) and len(set(rom_widths)) == 1
+    rom_width = int(rom_widths[0]) + 1
+    lane_widths = re.findall(r"wire\s+\[(\d+):0\]\s+mac_w\d+ = ", text)
     assert len(lane_widths) == (lanes if lanes > 1 else 0)
     if lanes > 1:
         assert rom_width == lanes * (int(lane_widths[0]) + 1)
     design_op, _ = plan_design(module)
-    own = sum(
-        max(sum(isinstance(op, fxp.MulOp | fxp.PwlOp) for op in s.ops) - lanes, 0)
+    pool = max(
+        sum(isinstance(op, fxp.MulOp | fxp.PwlOp) for op in s.ops)
         for s in read_plan(design_op).stages
     )
-    assert text.count(" * ") == lanes + own
+    assert len(re.findall(r"wire\s+\[\d+:0\]\s+ew_prod\d+ =", text)) == pool
+    assert text.count(" * ") == lanes + pool
     assert text.count(") * $signed(") == text.count(" * ")
 
 

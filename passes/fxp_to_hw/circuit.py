@@ -33,6 +33,16 @@ def clog2(n: int) -> int:
     return max((n - 1).bit_length(), 1)
 
 
+BLOCK_RAM_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
+"""(width, depth) of one 18-kbit block RAM (ECP5 DP16KD, Xilinx RAMB18)."""
+
+
+def block_ram_depth(width: int) -> int:
+    """Words of `width` bits one block RAM holds (wider words take several side
+    by side, each as deep as its 36-bit shape)."""
+    return next((d for w, d in BLOCK_RAM_SHAPES if width <= w), 512)
+
+
 def resize(value: SSAValue, width: int) -> SSAValue:
     """Zero-extend or truncate an unsigned value."""
     w = width_of(value)

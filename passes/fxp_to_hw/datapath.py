@@ -4,16 +4,18 @@ Built as one `hw.module` of hw/comb/seq/sv ops (docs/hardware.md has the picture
 and the timing formula). One stage runs at a time; per stage and time step:
 
 1. **Mat-vec phase**, C = Σ_i ceil(N/P)·K_i cycles, on the one array of P MAC
-   lanes all stages share (`MacArray`): cycle c reads operand element k of
-   mat-vec i (from a buffer, or the state) and the word of the weight ROM at the
-   stage's base address + c (one weight per lane), multiplies exactly (signed)
-   and accumulates; the sum of each output unit goes to the stage's result
-   memory of its lane.
-2. **Elementwise phase**, N + D + 5 cycles: unit j enters per cycle; its mat-vec
-   results, states and constants are read, then the step's elementwise ops run with
-   one register stage per op (D = the longest op chain; the first P products
-   use the idle lanes' multipliers); results are written to the state buffers
-   (the row not being read) and output buffers.
+   lanes all stages share (`MacArray`), group of P units after group: cycle c
+   reads operand element k of mat-vec i (from a buffer, or the state) and the
+   word of the weight ROM at the stage's base address + c (one weight per
+   lane), multiplies exactly (signed) and accumulates; the sum of each output
+   unit goes to the stage's result memory of its lane.
+2. **Elementwise phase**, overlapping the mat-vec phase: unit j enters at
+   cycle E + j, as soon as its group's sums are written (E: `_elementwise_start`);
+   its mat-vec results, states and constants are read, then the step's
+   elementwise ops run with their latencies in register stages (D = the longest
+   op chain; products on the multipliers of `ProductPool`, shared by all
+   stages); results are written to the state buffers (the row not being read)
+   and output buffers. A step lasts E + N + D + 1 cycles.
 
 Arithmetic uses `hw_fixed`, the hardware form of docs/fixed-point.md, so the result
 is bit-exact with the fixed-point interpreter. Data registers have no reset;
@@ -42,6 +44,7 @@ from rnnc.passes.fxp_to_hw.circuit import (
     Rom,
     add_const,
     and_,
+    block_ram_depth,
     clog2,
     eq,
     mux,
@@ -67,8 +70,8 @@ register → operand and weight registers → product register → accumulator:
 the sum including the product issued at cycle c is in the accumulator at
 c + MAC_DELAY."""
 MAC_LATENCY = 5
-"""Cycles from the end of the mat-vec phase (C) until the elementwise phase may
-read the result memories: the last issue at C - 1 is written at C + 4."""
+"""Cycles from the end of a group's issues (c) until the elementwise pipeline
+may read its sums: the last issue at c - 1 is written at c + 4."""
 OUTPUT_LATENCY = 1
 """The output register between the result buffers and `out_data`."""
 
@@ -81,10 +84,11 @@ class StageTiming:
     units: int  # N
     depth: int  # D
     macs: int  # multiply-accumulates per step
+    ew_start: int = 0  # E: the cycle unit 0 enters the elementwise pipeline
 
     @property
     def cycles_per_step(self) -> int:
-        return self.mac_cycles + self.units + self.depth + MAC_LATENCY + 1
+        return self.ew_start + self.units + self.depth + 1
 
     @property
     def overhead(self) -> int:
@@ -161,11 +165,9 @@ def _bank_address(bank: SSAValue, words: int, address: SSAValue) -> SSAValue:
 class MacArray:
     """P multiply-accumulate lanes shared by every stage (one stage runs at a
     time): lane p's field of the weight ROM holds the columns j ≡ p (mod P) of
-    every stage's mat-vecs, each stage's from its base address on; the stage
-    that runs drives the operand and the weight address. One signed multiply
-    per lane; outside the mat-vec phase the lanes' multipliers compute the
-    running stage's elementwise products (the first P of them), so an LSTM or
-    GRU cell needs no multiplier of its own when P ≥ 3.
+    every stage's mat-vecs, each stage's from its base address on, group
+    after group; the stage that runs drives the operand and the weight
+    address. One signed multiply per lane, fed by registers only.
     """
 
     def __init__(self, c: Circuit, plan: HardwarePlan, lanes: int, mode: SSAValue):
@@ -182,27 +184,20 @@ class MacArray:
             c.reg(self.acc_width, None, f"mac_acc{p}") for p in range(lanes)
         ]
         self.acc = [r.q for r in self.acc_regs]
-        # Elementwise products on the lanes' multipliers: (mode, lane, a, b,
-        # the placeholder of the product).
-        self.lent: list[tuple[int, int, SSAValue, SSAValue, hw.ConstantOp]] = []
 
-    def lend(self, mode: int, lane: int, a: SSAValue, b: SSAValue, width: int):
-        """a · b (signed, `width` bits) on lane `lane`'s multiplier while
-        `mode` runs outside its mat-vec phase, one cycle later (a and b go
-        through the lane's operand registers)."""
-        placeholder = hw.ConstantOp(0, IntegerType(width))
-        self.lent.append((mode, lane, a, b, placeholder))
-        return placeholder.result
-
-    def add_weights(self, mvs, groups: list[int]) -> int:
-        """Append a stage's weights to the lanes' ROMs (columns in (mat-vec,
-        group, k) order); returns their base address."""
+    def add_weights(self, mvs, groups: int) -> int:
+        """Append a stage's weights to the lanes' ROMs in the order the stage
+        issues them, (group, mat-vec, k); returns their base address."""
         base = len(self.weights[0])
+        padded = []
+        for m in mvs:
+            w = np.zeros((m.weight.shape[0], groups * self.lanes), np.int64)
+            w[:, : m.weight.shape[1]] = m.weight
+            padded.append(w)
         for lane in range(self.lanes):
-            for m, gg in zip(mvs, groups, strict=True):
-                w = np.zeros((m.weight.shape[0], gg * self.lanes), np.int64)
-                w[:, : m.weight.shape[1]] = m.weight
-                self.weights[lane] += w[:, lane :: self.lanes].T.reshape(-1).tolist()
+            for g in range(groups):
+                for w in padded:
+                    self.weights[lane] += w[:, g * self.lanes + lane].tolist()
         return base
 
     def issue(self, mode: int, on, first, x, address) -> None:
@@ -230,64 +225,97 @@ class MacArray:
         x0 = c.wire(self._by_mode(xs, self.x_width), "mac_x_d")
         addresses = [resize(i[4], self.address_bits) for i in self.issues]
         address = self._by_mode(addresses, self.address_bits)
-        # Flags of the cycle before the operand registers, and of the cycle
-        # the accumulators work on.
-        on0 = c.delay(on, FETCH_DELAY)
-        on2 = c.delay(on0, 2)
+        # Flags of the cycle the accumulators work on.
+        on2 = c.delay(on, FETCH_DELAY + 2)
         first2 = c.delay(first, FETCH_DELAY + 2)
-        # One ROM word holds every lane's weight of an address (lane p in
-        # bits [p·w, (p+1)·w)): one wide memory, read synchronously, then
-        # registered in the fabric (a block RAM's clock-to-output is half a
-        # cycle; deep ROMs add a mux of block RAM outputs), then the lanes'
-        # weight registers.
-        fields = [w for word in zip(*self.weights, strict=True) for w in word]
-        rom = c.rom("mac_w", self.w_width, fields, self.lanes)
-        read = c.delay(rom.read(address), 1, "mac_w_rd", reset=False)
-        row = c.delay(read, 1, "mac_w_q", reset=False)
-        lent_lanes = {entry[1] for entry in self.lent}
-        if len(lent_lanes) < self.lanes:  # lanes that only multiply-accumulate
-            x1 = c.delay(x0, 1, "mac_x", reset=False)
-        widths = [
-            (width_of(a), width_of(b), width_of(p.result)) for *_, a, b, p in self.lent
-        ]
-        a_width = max([self.x_width] + [w[0] for w in widths])
-        b_width = max([self.w_width] + [w[1] for w in widths])
-        p_width = max([self.acc_width] + [w[2] for w in widths])
+        row = self._weight_word(address)
+        a = c.delay(x0, 1, "mac_x", reset=False)
         for lane, acc in enumerate(self.acc_regs):
             w = self.w_width
-            lent = [entry for entry in self.lent if entry[1] == lane]
             w0 = bits(row, lane * w, w)
             if self.lanes > 1:
                 w0 = c.wire(w0, f"mac_w{lane}")
-            if not lent:
-                a = x1
-                b = c.delay(w0, 1, f"mac_b{lane}", reset=False)
+            b = c.delay(w0, 1, f"mac_b{lane}", reset=False)
+            prod = hw_fixed.signed_product(a, b, self.acc_width, f"mac_prod{lane}")
+            prod2 = c.delay(prod, 1, f"mac_prod{lane}_q", reset=False)
+            summed = comb.AddOp([acc.q, prod2]).result
+            acc.next(mux(on2, mux(first2, prod2, summed), acc.q))
+
+    def _weight_word(self, address: SSAValue) -> SSAValue:
+        """The weight ROM word at `address`, two cycles later. One word holds
+        every lane's weight of an address (lane p in bits [p·w, (p+1)·w)). A
+        ROM deeper than one block RAM is split into banks of one block RAM's
+        depth: each bank is read synchronously (the block RAM's register) and
+        registered again in the fabric (its clock-to-output is half a cycle),
+        and only then the bank is chosen, so no block RAM output drives a
+        multiplexer in the same cycle."""
+        c = self.c
+        fields = [w for word in zip(*self.weights, strict=True) for w in word]
+        per_word = self.lanes
+        depth = block_ram_depth(self.w_width * per_word)
+        words = len(fields) // per_word
+        if words <= depth:
+            rom = c.rom("mac_w", self.w_width, fields, per_word)
+            read = c.delay(rom.read(address), 1, "mac_w_rd", reset=False)
+            return c.delay(read, 1, "mac_w_q", reset=False)
+        low_bits = clog2(depth)
+        low = bits(address, 0, low_bits)
+        high = bits(address, low_bits, width_of(address) - low_bits)
+        held = []
+        for bank, start in enumerate(range(0, words, depth)):
+            chunk = fields[start * per_word : (start + depth) * per_word]
+            rom = c.rom(f"mac_w_bank{bank}", self.w_width, chunk, per_word)
+            read = c.delay(rom.read(resize(low, rom.address_bits)), 1, reset=False)
+            held.append(c.delay(read, 1, f"mac_w_q{bank}", reset=False))
+        which = c.delay(high, 2, "mac_w_bank", reset=False)
+        return select(which, held)
+
+
+class ProductPool:
+    """The multipliers of the elementwise products, shared by every stage: the
+    running stage's k-th product is on multiplier k, so the design has as many
+    as the stage with the most products (an LSTM or GRU cell: 3). They are not
+    the MAC lanes': the elementwise pipeline runs while the lanes work on the
+    next group."""
+
+    def __init__(self, c: Circuit, mode: SSAValue):
+        self.c, self.mode = c, mode
+        # (mode, index, a, b, the placeholder of the product)
+        self.uses: list[tuple[int, int, SSAValue, SSAValue, hw.ConstantOp]] = []
+
+    def multiply(self, mode: int, index: int, a: SSAValue, b: SSAValue, width: int):
+        """a · b (signed, `width` bits) on multiplier `index` while `mode`
+        runs, one cycle after a and b (registered at the multiplier)."""
+        placeholder = hw.ConstantOp(0, IntegerType(width))
+        self.uses.append((mode, index, a, b, placeholder))
+        return placeholder.result
+
+    def build(self) -> None:
+        c = self.c
+        for index in sorted({u[1] for u in self.uses}):
+            uses = [u for u in self.uses if u[1] == index]
+            a_width = max(width_of(u[2]) for u in uses)
+            b_width = max(width_of(u[3]) for u in uses)
+            p_width = max(width_of(u[4].result) for u in uses)
+            if len(uses) == 1:  # one stage: no choice before the registers
+                a, b = uses[0][2], uses[0][3]
             else:
-                # Outside the mat-vec phase the running stage's operands: the
-                # choice is made before the operand registers, so the
-                # multiplier's inputs come straight from registers.
-                by_mode_a = [sext(x0, a_width)] * (1 << width_of(self.mode))
-                by_mode_b = [sext(w0, b_width)] * len(by_mode_a)
-                for mode, _, ea, eb, _ in lent:
-                    by_mode_a[mode] = sext(ea, a_width)
-                    by_mode_b[mode] = sext(eb, b_width)
-                a = mux(on0, sext(x0, a_width), select(self.mode, by_mode_a))
-                b = mux(on0, sext(w0, b_width), select(self.mode, by_mode_b))
-                a = c.delay(a, 1, f"mac_a{lane}", reset=False)
-                b = c.delay(b, 1, f"mac_b{lane}", reset=False)
-            width = p_width if lent else self.acc_width
-            prod = hw_fixed.signed_product(a, b, width, f"mac_prod{lane}")
-            for *_, placeholder in lent:
+                by_mode_a = [constant(0, a_width)] * (1 << width_of(self.mode))
+                by_mode_b = [constant(0, b_width)] * len(by_mode_a)
+                for mode, _, ua, ub, _ in uses:
+                    by_mode_a[mode] = sext(ua, a_width)
+                    by_mode_b[mode] = sext(ub, b_width)
+                a = select(self.mode, by_mode_a)
+                b = select(self.mode, by_mode_b)
+            a = c.delay(a, 1, f"ew_a{index}", reset=False)
+            b = c.delay(b, 1, f"ew_b{index}", reset=False)
+            prod = hw_fixed.signed_product(a, b, p_width, f"ew_prod{index}")
+            for *_, placeholder in uses:
                 placeholder.result.replace_all_uses_with(
                     bits(prod, 0, width_of(placeholder.result))
                 )
                 placeholder.detach()
                 placeholder.erase()
-            prod2 = c.delay(
-                bits(prod, 0, self.acc_width), 1, f"mac_prod{lane}_q", reset=False
-            )
-            summed = comb.AddOp([acc.q, prod2]).result
-            acc.next(mux(on2, mux(first2, prod2, summed), acc.q))
 
 
 def _or(values: list[SSAValue]) -> SSAValue:
@@ -296,11 +324,21 @@ def _or(values: list[SSAValue]) -> SSAValue:
 
 class _StageBuilder:
     def __init__(
-        self, c, plan, stage: Stage, memories, mode, mode_value, mac, seq_len, bank
+        self,
+        c,
+        plan,
+        stage: Stage,
+        memories,
+        mode,
+        mode_value,
+        mac,
+        pool,
+        seq_len,
+        bank,
     ):
         self.c, self.plan, self.stage = c, plan, stage
         self.memories: list[Memory] = memories
-        self.mode_value, self.mac = mode_value, mac
+        self.mode_value, self.mac, self.pool = mode_value, mac, pool
         self.products = 0  # elementwise products built so far
         self.active = eq(mode, mode_value)  # the controller runs this stage
         self.seq_len, self.lanes = seq_len, mac.lanes if mac else 1
@@ -358,9 +396,10 @@ class _StageBuilder:
 
     def build(self) -> StageTiming:
         stage, lanes = self.stage, self.lanes
-        self.groups = [ceil(m.weight.shape[1] / lanes) for m in stage.matvecs]
+        # Every mat-vec has one output per unit (plan.set_units).
+        self.groups = ceil(stage.units / lanes)
         ks = [m.weight.shape[0] for m in stage.matvecs]
-        mac_cycles = sum(g * k for g, k in zip(self.groups, ks, strict=True))
+        mac_cycles = self.groups * sum(ks)
         levels = _levels(stage)
         self.written = [st.next for st in stage.states] + [w for w, _ in stage.writes]
         depth = max((levels.get(v) or 0 for v in self.written), default=0)
@@ -371,6 +410,7 @@ class _StageBuilder:
             stage.units,
             depth,
             stage.macs_per_step,
+            _elementwise_start(self.groups, sum(ks), lanes) if ks else 0,
         )
         self._counters(timing)
         if stage.matvecs:
@@ -404,8 +444,10 @@ class _StageBuilder:
 
     def _mac_unit(self, mac_cycles: int, ks: list[int]) -> None:
         """The stage's use of the shared MAC array: operand fetch and weight
-        address per cycle, and its result memories (one per lane and mat-vec)
-        written from the lanes' accumulators."""
+        address per cycle, group of P units after group (each group through
+        every mat-vec, so that its elementwise work can start while the next
+        group is multiplied), and its result memories (one per lane and
+        mat-vec) written from the lanes' accumulators."""
         c, stage, sc = self.c, self.stage, self.sc
         mvs, groups = stage.matvecs, self.groups
         mac_on = and_(self.active, ult(sc, mac_cycles))
@@ -414,13 +456,14 @@ class _StageBuilder:
         i_reg = c.reg(i_width, name=f"{stage.name}_mv") if m_count > 1 else None
         i = i_reg.q if i_reg else constant(0, 1)
         k, k_end = _var_counter(c, i, [kk - 1 for kk in ks], mac_on, f"{stage.name}_k")
-        g, g_end = _var_counter(
-            c, i, [gg - 1 for gg in groups], and_(mac_on, k_end), f"{stage.name}_g"
-        )
         if i_reg:
             last_i = eq(i, m_count - 1)
-            adv = and_(mac_on, k_end, g_end)
+            adv = and_(mac_on, k_end)
             i_reg.next(mux(adv, mux(last_i, constant(0, i_width), add_const(i, 1)), i))
+            i_end = and_(k_end, last_i)
+        else:
+            i_end = k_end
+        g, _ = _wrap_counter(c, groups, and_(mac_on, i_end), name=f"{stage.name}_g")
         x_width = max(m.lhs_fmt.width for m in mvs)
         operands: dict[int, SSAValue] = {}
         per_mv = []
@@ -440,8 +483,10 @@ class _StageBuilder:
         self.result_mems = []
         for lane, acc in enumerate(self.mac.acc):
             row = []
-            for index, (m, gg) in enumerate(zip(mvs, groups, strict=True)):
-                mem = c.memory(f"{stage.name}_acc{lane}_{index}", gg, m.out_fmt.width)
+            for index, m in enumerate(mvs):
+                mem = c.memory(
+                    f"{stage.name}_acc{lane}_{index}", groups, m.out_fmt.width
+                )
                 we = and_(last, eq(i_d, index)) if len(mvs) > 1 else last
                 mem.write(we, g_d, bits(acc, 0, m.out_fmt.width))
                 row.append(mem)
@@ -449,13 +494,10 @@ class _StageBuilder:
 
     def _multiply(self, a: SSAValue, b: SSAValue, width: int) -> SSAValue:
         """An elementwise product, one cycle after its operands (registered at
-        the multiplier's inputs): on a MAC lane's multiplier (idle while the
-        elementwise ops run) when the stage has a lane left, else its own."""
+        the multiplier's inputs), on the stage's next multiplier of the pool."""
         index = self.products
         self.products += 1
-        if self.mac is not None and index < self.mac.lanes:
-            return self.mac.lend(self.mode_value, index, a, b, width)
-        return hw_fixed.signed_product(self._pipe(a), self._pipe(b), width)
+        return self.pool.multiply(self.mode_value, index, a, b, width)
 
     def _pipe(self, value: SSAValue, role: str | None = None) -> SSAValue:
         """A pipeline register inside the elementwise op being built, named
@@ -469,13 +511,13 @@ class _StageBuilder:
         c, stage, lanes, sc = self.c, self.stage, self.lanes, self.sc
         mvs, groups, written = stage.matvecs, self.groups, self.written
         n, depth = stage.units, timing.depth
-        ew_start = timing.mac_cycles + MAC_LATENCY if mvs else 0
+        ew_start = timing.ew_start
         ew_on = and_(self.active, uge(sc, ew_start), ult(sc, ew_start + n))
         clear = not_(ew_on)
         j, _ = _wrap_counter(c, n, ew_on, clear, f"{stage.name}_j")
         if mvs:
             jp, jp_wrap = _wrap_counter(c, lanes, ew_on, clear, f"{stage.name}_lane")
-            jg, _ = _wrap_counter(c, max(groups), jp_wrap, clear, f"{stage.name}_group")
+            jg, _ = _wrap_counter(c, groups, jp_wrap, clear, f"{stage.name}_group")
         signals: dict[SSAValue, tuple[SSAValue, int | None]] = {}
         # Sources one cycle after j: memory words registered as they are read.
         jp_q = c.delay(jp, 1, reset=False) if mvs and lanes > 1 else None
@@ -540,6 +582,16 @@ class _StageBuilder:
             row = self.t_actual if stage.steps > 1 else 0
             mem = self.memories[buffer]
             mem.write(we, self.address(buffer, row, wj), aligned(value))
+
+
+def _elementwise_start(groups: int, k_total: int, lanes: int) -> int:
+    """E, the first cycle of the elementwise pipeline: unit j enters at E + j,
+    and the sums of its group u = j // P (issued in cycles [u·K, (u+1)·K), K
+    the step's operands of all mat-vecs) are readable MAC_LATENCY cycles
+    after the last of them: E = max over u of (u+1)·K + MAC_LATENCY - u·P,
+    the last group's when K ≥ P. The step's tail after the mat-vec phase is
+    then MAC_LATENCY + (the last group's units) + D + 1 cycles."""
+    return max((u + 1) * k_total - u * lanes for u in range(groups)) + MAC_LATENCY
 
 
 def latency(op) -> int:
@@ -727,15 +779,17 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         stage_done = []
         has_macs = any(stage.matvecs for stage in plan.stages)
         mac = MacArray(c, plan, lanes, mode.q) if has_macs else None
+        pool = ProductPool(c, mode.q)
         for s, stage in enumerate(plan.stages):
             builder = _StageBuilder(
-                c, plan, stage, memories, mode.q, s + 1, mac, seq_len, run_bank.q
+                c, plan, stage, memories, mode.q, s + 1, mac, pool, seq_len, run_bank.q
             )
             design.stages.append(builder.build())
             advance.append(builder.done)
             stage_done.append(builder.done)
         if mac:
             mac.build()
+        pool.build()
         # The last stage frees its input bank.
         release = and_(eq(mode.q, n_stages), stage_done[-1])
         for bank in (0, 1):

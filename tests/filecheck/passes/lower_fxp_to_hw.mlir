@@ -85,14 +85,13 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.
 // CHECK-NEXT:     %[[YQ:.*]] = seq.compreg %[[Y]], %clk {name = "r0_a_entry"{{.*}}} : i8
 // CHECK-NEXT:     seq.compreg %[[YQ]], %clk {name = "r0_a"} : i8
 // CHECK:          seq.compreg %{{.*}}, %clk {name = "r0_hn"} : i8
-// The head's fxp.mul h · h (on lane 0's multiplier, below).
+// The head's fxp.mul h · h (on the product pool's multiplier, below).
 // CHECK:          %{{.*}} = seq.compreg %[[SQ:.*]], %clk {name = "h1_v"} : i16
 // CHECK:          seq.compreg %{{.*}}, %clk {name = "h1_o"} : i10
 // The lanes: one weight ROM whose word holds both lanes' weights, read
 // synchronously and registered twice (the block RAM's register, then the
-// fabric's); each lane's field of it; lane 1 multiplies the operand register
-// by its weight register; lane 0, lent to the head, chooses its operands
-// before its own operand registers.
+// fabric's); each lane's field of it; every lane multiplies the operand
+// register by its weight register, straight from registers.
 // CHECK:          sv.assign %mac_x_d, %[[XQ]] : i8
 // CHECK-NEXT:     %[[XD:.*]] = sv.read_inout %mac_x_d : !hw.inout<i8>
 // L2:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<2xi16>>
@@ -106,29 +105,26 @@ func.func @rnn_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.
 // L1:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<4xi8>>
 // L1:             %[[RD:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_w_rd"} : i8
 // L1-NEXT:        %[[W0:.*]] = seq.compreg %[[RD]], %clk {name = "mac_w_q"} : i8
-// L1-NOT:         mac_x"
+// L1-NEXT:        %[[X:.*]] = seq.compreg %[[XD]], %clk {name = "mac_x"} : i8
 // CHECK-NOT:      sv.readmem
-// Lane 0's multiplier takes the MAC operand and weight in the mat-vec phase
-// (the delayed issue flag), else the running stage's elementwise operands: in
-// mode 2 (the head) h and h, whose product goes to the head's register.
-// CHECK:          %[[AS:.*]] = hw.array_create %[[XD]], %[[H:.*]], %[[XD]], %[[XD]] : i8
-// CHECK-NEXT:     %[[AM:.*]] = hw.array_get %[[AS]][%[[MODE]]] : !hw.array<4xi8>, i2
-// CHECK-NEXT:     %[[A:.*]] = comb.mux %[[ON:.*]], %[[XD]], %[[AM]] : i8
-// CHECK-NEXT:     %[[BS:.*]] = hw.array_create %[[W0]], %[[H]], %[[W0]], %[[W0]] : i8
-// CHECK-NEXT:     %[[BM:.*]] = hw.array_get %[[BS]][%[[MODE]]] : !hw.array<4xi8>, i2
-// CHECK-NEXT:     %[[B:.*]] = comb.mux %[[ON]], %[[W0]], %[[BM]] : i8
-// CHECK-NEXT:     %[[AR:.*]] = seq.compreg %[[A]], %clk {name = "mac_a0"} : i8
-// CHECK-NEXT:     %[[BR:.*]] = seq.compreg %[[B]], %clk {name = "mac_b0"} : i8
-// CHECK-NEXT:     %[[P0:.*]] = sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[AR]], %[[BR]]) : (i8, i8) -> i17
+// CHECK:          %[[B0:.*]] = seq.compreg %[[W0]], %clk {name = "mac_b0"} : i8
+// CHECK-NEXT:     %[[P0:.*]] = sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %[[B0]]) : (i8, i8) -> i17
 // CHECK-NEXT:     %mac_prod0 = sv.wire name "mac_prod0" : !hw.inout<i17>
 // CHECK-NEXT:     sv.assign %mac_prod0, %[[P0]] : i17
 // CHECK-NEXT:     %[[P0R:.*]] = sv.read_inout %mac_prod0 : !hw.inout<i17>
-// CHECK-NEXT:     %[[SQ]] = comb.extract %[[P0R]] from 0 : {{ *}}(i17) -> i16
 // CHECK-NEXT:     seq.compreg %[[P0R]], %clk {name = "mac_prod0_q"} : i17
 // L2:             %{{.*}} = comb.extract %[[ROW]] from 8 : (i16) -> i8
 // L2:             %[[W1:.*]] = sv.read_inout %mac_w1 : !hw.inout<i8>
 // L2-NEXT:        %[[B1:.*]] = seq.compreg %[[W1]], %clk {name = "mac_b1"} : i8
 // L2-NEXT:        sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %[[B1]]) : (i8, i8) -> i17
+// The product pool: one multiplier (the head's h · h; the recurrence has no
+// product), its operands registered, its product into the head's register.
+// CHECK:          %[[EA:.*]] = seq.compreg %[[H:.*]], %clk {name = "ew_a0"} : i8
+// CHECK-NEXT:     %[[EB:.*]] = seq.compreg %[[H]], %clk {name = "ew_b0"} : i8
+// CHECK-NEXT:     %[[EP:.*]] = sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[EA]], %[[EB]]) : (i8, i8) -> i16
+// CHECK-NEXT:     %ew_prod0 = sv.wire name "ew_prod0" : !hw.inout<i16>
+// CHECK-NEXT:     sv.assign %ew_prod0, %[[EP]] : i16
+// CHECK-NEXT:     %[[SQ]] = sv.read_inout %ew_prod0 : !hw.inout<i16>
 // CHECK-NOT:      sv.verbatim.expr
 // Mode transitions: idle -> r0 -> h1 -> output -> idle.
 // CHECK:          comb.icmp eq %[[MODE]], %{{.*}} : i2
@@ -192,7 +188,8 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [
 }
 
 // L2:         builtin.module attributes {rnnc.memories = {mac_w = dense<{{\[}}[-51, -16], [-85, 27], [48, 17], [105, -79], [73, -35], [7, -50], [-61, 13], [102, -111]]> : tensor<8x2xi64>}} {
-// L1:         builtin.module attributes {rnnc.memories = {mac_w = dense<[-51, -85, -16, 27, 48, 105, 17, -79, 73, 7, -35, -50, -61, 102, 13, -111]> : tensor<16xi64>}} {
+// One lane: its weights in (stage, group, mat-vec, k) order, group by group.
+// L1:         builtin.module attributes {rnnc.memories = {mac_w = dense<[-51, -85, 48, 105, -16, 27, 17, -79, 73, 7, -61, 102, -35, -50, 13, -111]> : tensor<16xi64>}} {
 // CHECK-LABEL:  hw.module @rnnc_top(in %clk: !seq.clock, in %rst: i1, in %in_valid: i1, in %in_data: i8, in %seq_len: i2, in %out_ready: i1, out in_ready: i1, out out_valid: i1, out out_data: i9, out out_last: i1) {
 // CHECK-NEXT:     sv.verbatim "// verilator lint_off UNUSEDSIGNAL"
 // CHECK-NEXT:     %{{.*}} = hw.constant 0 : i2
@@ -224,17 +221,19 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [
 // CHECK-NEXT:     sv.assign %mac_x_d, %[[XSEL]] : i8
 // CHECK-NEXT:     %[[XD:.*]] = sv.read_inout %mac_x_d : !hw.inout<i8>
 // L2:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<8xi16>>
-// L2:             %[[X:.*]] = seq.compreg %[[XD]], %clk {name = "mac_x"} : i8
 // L1:             sv.readmem %mac_w, "mac_w.hex", MemBaseHex : !hw.inout<uarray<16xi8>>
 // CHECK-NOT:      sv.readmem
-// Lane 0's multiplier also computes each direction's PWL slope product (modes
-// 1 and 2) outside the mat-vec phase: no multiplier of their own.
-// CHECK:          %[[AS:.*]] = hw.array_create %[[XD]], %{{.*}}, %{{.*}}, %[[XD]] : i8
-// CHECK-NEXT:     hw.array_get %[[AS]][%[[MODE]]] : !hw.array<4xi8>, i2
-// CHECK:          %[[AR:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_a0"} : i8
-// CHECK-NEXT:     %[[BR:.*]] = seq.compreg %{{.*}}, %clk {name = "mac_b0"} : i16
-// CHECK-NEXT:     sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[AR]], %[[BR]]) : (i8, i16) -> i24
+// CHECK:          %[[X:.*]] = seq.compreg %[[XD]], %clk {name = "mac_x"} : i8
+// CHECK:          sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %{{.*}}) : (i8, i8) -> i17
 // L2:             sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[X]], %{{.*}}) : (i8, i8) -> i17
+// The product pool's one multiplier computes each direction's PWL slope
+// product (modes 1 and 2), the running stage's operands chosen before its
+// operand registers.
+// CHECK:          %[[AS:.*]] = hw.array_create %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : i8
+// CHECK-NEXT:     hw.array_get %[[AS]][%[[MODE]]] : !hw.array<4xi8>, i2
+// CHECK:          %[[AR:.*]] = seq.compreg %{{.*}}, %clk {name = "ew_a0"} : i8
+// CHECK-NEXT:     %[[BR:.*]] = seq.compreg %{{.*}}, %clk {name = "ew_b0"} : i16
+// CHECK-NEXT:     sv.verbatim.expr "$signed({{.*}}) * $signed({{.*}})"(%[[AR]], %[[BR]]) : (i8, i16) -> i24
 // CHECK-NOT:      sv.verbatim.expr
 // CHECK:          hw.output %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : i1, i1, i9, i1
 
