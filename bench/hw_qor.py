@@ -6,8 +6,12 @@ builds them; input 32 for hidden 64, input 64 for hidden 128), P MAC lanes:
 
 - DSP: MULT18X18D after nextpnr-ecp5 on LFE5U-85F-8, and DSP48E1 from yosys
   `synth_xilinx`;
-- EBR / W: block RAM bits (DP16KD × 18 kbit) ÷ weight bits (W, R and the head's
-  matrix at 8 bits), RAMB / W the same with RAMB18 (RAMB36 = 2);
+- EBR / (W+T): block RAM bits (DP16KD × 18 kbit) ÷ (weight bits: W, R and the
+  head's matrix at 8 bits, + table bits: every activation table ROM as the RTL
+  stores it), RAMB / (W+T) the same with RAMB18 (RAMB36 = 2). An 8-bit weight
+  takes 9 bits of a block RAM whose words are 9, 18 or 36 bits wide (the parity
+  bits hold no weight at P·8-bit words), so 9/8 = 1.125 is the floor at P a power
+  of two;
 - LUT (TRELLIS_COMB), FF (TRELLIS_FF) and fmax on ECP5;
 - cycles per step ÷ (MACs/P), from the emitted manifest (the planned count the
   verify tests check equals the simulated one);
@@ -44,7 +48,10 @@ from torch import nn
 from rnnc.backends.verilog import simulate
 from rnnc.backends.verilog import synth_report as sr
 from rnnc.backends.verilog.emit import emit_verilog
+from rnnc.dialects import fxp
+from rnnc.dialects.arrays import array_of
 from rnnc.frontend.onnx_loader import load_model
+from rnnc.passes.fxp_to_hw.arith import lut_entries
 from rnnc.passes.quant_config import load_config
 from rnnc.pipeline import quantize_model
 
@@ -112,8 +119,21 @@ class Config:
         return INPUTS.get(self.hidden, self.hidden // 2)
 
 
+def table_bits(module) -> int:
+    """Bits of the activation table ROMs, one per fxp.lut, as the RTL stores
+    them (with the reflected half of a symmetric table)."""
+    total = 0
+    for op in module.walk():
+        if isinstance(op, fxp.LutOp):
+            out = fxp.format_of(op.result)
+            table = [int(v) for v in array_of(op.table)]
+            total += len(lut_entries(table, op.symmetry.data, out)) * out.width
+    return total
+
+
 def emit(config: Config, steps: int, out: Path) -> tuple[dict, int]:
-    """Quantize (W8/A16) and emit the RTL into `out`: manifest, weight bits."""
+    """Quantize (W8/A16) and emit the RTL into `out`: manifest, weight + table
+    bits."""
     torch.manual_seed(0)
     model = Classifier(config.cell, config.inputs, config.hidden).eval()
     onnx_path = out / "model.onnx"
@@ -132,9 +152,9 @@ def emit(config: Config, steps: int, out: Path) -> tuple[dict, int]:
     policy = load_config(None, weight_bits=WEIGHT_BITS, activation_bits=16)
     with contextlib.redirect_stderr(io.StringIO()):
         module, _ = quantize_model(load_model(onnx_path), {"tokens": tokens}, policy)
-    rtl = out / "rtl"
-    emitted = emit_verilog(module, rtl, config.lanes)
-    return emitted.manifest(), model.weight_bits()
+    stored = model.weight_bits() + table_bits(module)
+    emitted = emit_verilog(module, out / "rtl", config.lanes)
+    return emitted.manifest(), stored
 
 
 def place(sources_dir: Path, targets, args, label: str) -> dict:
@@ -153,7 +173,7 @@ def place(sources_dir: Path, targets, args, label: str) -> dict:
 def measure(config: Config, args, tmp: Path) -> dict:
     start = time.perf_counter()
     work = tmp / config.name.replace(" ", "_").replace("=", "")
-    manifest, weight_bits = emit(config, args.steps, work)
+    manifest, stored_bits = emit(config, args.steps, work)
     report = place(work / "rtl", args.targets, args, config.name)
     stage = manifest["stages"][0]  # the recurrence
     macs, cycles = stage["macs"], stage["cycles_per_step"]
@@ -166,13 +186,13 @@ def measure(config: Config, args, tmp: Path) -> dict:
         "inputs": config.inputs,
         "lanes": config.lanes,
         "steps": args.steps,
-        "weight_bits": weight_bits,
+        "weight_and_table_bits": stored_bits,
         "macs_per_step": macs,
         "cycles_per_step": cycles,
         "cycles_ratio": cycles / (macs / config.lanes),
         "mult18": e["mult18"],
         "dp16kd": e["dp16kd"],
-        "ebr_ratio": e["ebr_bits"] / weight_bits,
+        "ebr_ratio": e["ebr_bits"] / stored_bits,
         "luts": e["luts"],
         "ffs": e["ffs"],
         "fmax_mhz": fmax,
@@ -185,7 +205,7 @@ def measure(config: Config, args, tmp: Path) -> dict:
         bram18 = 2 * x["bram36_equiv"]  # RAMB18 equivalents
         row |= {
             "dsp48": x["dsps"],
-            "ramb_ratio": bram18 * RAMB18_BITS / weight_bits,
+            "ramb_ratio": bram18 * RAMB18_BITS / stored_bits,
             "xilinx_luts": x["luts"],
             "xilinx_ffs": x["ffs"],
         }
@@ -206,7 +226,7 @@ def _fmt(value, spec: str) -> str:
 
 def table(rows: list[dict], mac: dict) -> str:
     head = (
-        f"{'design':<16} {'MULT18':>6} {'DSP48':>5} {'EBR/W':>6} {'RAMB/W':>6} "
+        f"{'design':<16} {'MULT18':>6} {'DSP48':>5} {'EBR/WT':>6} {'RAM/WT':>6} "
         f"{'LUT':>6} {'FF':>6} {'fmax':>6} {'÷MAC':>5} {'cyc÷MACs/P':>10} "
         f"{'GOP/s':>6}"
     )

@@ -225,7 +225,9 @@ def test_rtl_matches_interpreter(tmp_path, name):
         assert any("saturate" in line for line in report.overflows)
     rtl = tmp_path / "rtl"
     # Timing: every sequence takes the documented cycle count (+ 2 to start).
-    planned = json.loads((rtl / "manifest.json").read_text())["compute_cycles"]
+    manifest = json.loads((rtl / "manifest.json").read_text())
+    planned = manifest["compute_cycles"]
+    _check_storage(rtl, manifest)
     assert report.cycles_per_sequence
     assert all(planned <= c <= planned + 2 for c in report.cycles_per_sequence)
     _check_products(rtl, module, lanes)
@@ -236,6 +238,26 @@ def test_rtl_matches_interpreter(tmp_path, name):
     if available("yosys"):
         result = simulate.synth_yosys(sources, "rnnc_top", workdir=rtl)
         assert result.stats["num_cells"] > 0
+
+
+def _check_storage(rtl, manifest):
+    """The manifest lists every memory of the RTL with its size: each ROM as
+    deep as its .hex file and as wide as its words, the input buffer two whole
+    sequences (load while computing)."""
+    text = (rtl / "rnnc_top.sv").read_text()
+    storage = {m["name"]: m for m in manifest["storage"]}
+    arrays = re.findall(r"reg\s+(?:\[(\d+):0\]\s+)?(\w+)\s*\[", text)
+    declared = {name: int(msb or 0) + 1 for msb, name in arrays}
+    assert set(storage) == set(declared)
+    for name, m in storage.items():
+        assert m["width"] == declared[name] and m["bits"] == m["words"] * m["width"]
+        if m["kind"] == "rom":
+            lines = (rtl / f"{name}.hex").read_text().split()
+            assert len(lines) == m["words"]
+            assert max(len(x) for x in lines) == (m["width"] + 3) // 4
+    shape = manifest["input"]
+    assert storage["buf_input"]["words"] == 2 * shape["steps"] * shape["size"]
+    assert manifest["storage_bits"] == sum(m["bits"] for m in storage.values())
 
 
 def _check_products(rtl, module, lanes):

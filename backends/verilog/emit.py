@@ -53,6 +53,21 @@ class Emitted:
                 {**asdict(s), "cycles_per_step": s.cycles_per_step} for s in d.stages
             ],
             "compute_cycles": d.compute_cycles,
+            # Every memory of the design: ROMs (weights, read from the .hex
+            # files) and RAMs (the input buffer, two whole sequences so the
+            # next one loads while one is computed; states; step outputs;
+            # mat-vec results), so their cost is visible before synthesis.
+            "storage": [
+                {
+                    "name": name,
+                    "kind": "rom" if name in d.roms else "ram",
+                    "words": words,
+                    "width": width,
+                    "bits": words * width,
+                }
+                for name, (words, width) in d.memories.items()
+            ],
+            "storage_bits": sum(w * b for w, b in d.memories.values()),
         }
 
 

@@ -138,6 +138,9 @@ class Circuit:
     clock: SSAValue
     reset: SSAValue
     roms: dict[str, Rom] = field(default_factory=dict)
+    memories: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """(words, width) of every memory by name: the storage a host sees in the
+    manifest."""
     _always: Block | None = None
     _initial: Block | None = None
 
@@ -174,6 +177,7 @@ class Circuit:
 
     def memory(self, name: str, depth: int, width: int) -> Memory:
         depth = max(depth, 2)
+        self.memories[name] = (depth, width)
         typ = InOutType(UnpackedArrayType(IntegerType(width), depth))
         reg = sv.RegOp(typ.element_type, name)
         return Memory(self, reg.result, depth, width)

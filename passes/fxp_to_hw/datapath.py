@@ -102,6 +102,7 @@ class Design:
     roms: dict[str, Rom]
     lanes: int
     stages: list[StageTiming] = field(default_factory=list)
+    memories: dict[str, tuple[int, int]] = field(default_factory=dict)
     input_width: int = 0
     output_width: int = 0
     seq_len_width: int = 0
@@ -877,4 +878,5 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         [hw.HWModuleOp(StringAttr(TOP), module_type, Region(block))]
     )
     design.roms = c.roms
+    design.memories = c.memories
     return design
