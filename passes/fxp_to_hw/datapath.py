@@ -85,10 +85,18 @@ class StageTiming:
     depth: int  # D
     macs: int  # multiply-accumulates per step
     ew_start: int = 0  # E: the cycle unit 0 enters the elementwise pipeline
+    pipelined: bool = False  # the next step's input mat-vecs overlap the tail
 
     @property
     def cycles_per_step(self) -> int:
-        return self.ew_start + self.units + self.depth + 1
+        return max(self.mac_cycles, self.ew_start + self.units + self.depth + 1)
+
+    @property
+    def rounds(self) -> int:
+        """Rounds of cycles_per_step the stage takes: one more than its steps
+        when pipelined (the first round only multiplies step 0's input, the
+        last only finishes step T-1)."""
+        return self.steps + self.pipelined
 
     @property
     def overhead(self) -> int:
@@ -110,7 +118,7 @@ class Design:
     @property
     def compute_cycles(self) -> int:
         """Cycles from the start of a sequence to its first output word."""
-        stages = sum(s.steps * s.cycles_per_step for s in self.stages)
+        stages = sum(s.rounds * s.cycles_per_step for s in self.stages)
         return stages + OUTPUT_LATENCY
 
 
@@ -323,6 +331,17 @@ def _or(values: list[SSAValue]) -> SSAValue:
     return values[0] if len(values) == 1 else comb.OrOp(values).result
 
 
+@dataclass
+class _Time:
+    """The step a part of the stage works on: its time index (counted down in
+    a reverse stage), the state row it reads (t mod 2; it writes the other)
+    and whether it is step 0 (which reads the initial state)."""
+
+    index: SSAValue
+    parity: SSAValue
+    first: SSAValue
+
+
 class _StageBuilder:
     def __init__(
         self,
@@ -359,11 +378,11 @@ class _StageBuilder:
             return _bank_address(self.input_bank, words, address)
         return address
 
-    def fetch(self, fetch: Fetch, k: SSAValue, width: int) -> SSAValue:
-        """Element k of a vector operand, sign-extended to `width` bits,
-        FETCH_DELAY cycles later: every memory word is registered as it is
-        read (a synchronous read, which maps to block RAM) and the choice
-        among sources follows the registers."""
+    def fetch(self, fetch: Fetch, k: SSAValue, width: int, time: _Time) -> SSAValue:
+        """Element k of a vector operand at step `time`, sign-extended to
+        `width` bits, FETCH_DELAY cycles later: every memory word is registered
+        as it is read (a synchronous read, which maps to block RAM) and the
+        choice among sources follows the registers."""
         c = self.c
         k_q = c.delay(k, FETCH_DELAY, reset=False)
         if fetch.state is not None:
@@ -371,17 +390,17 @@ class _StageBuilder:
             n = self.stage.units
             mem = self.memories[state.buffer]
             addr = mux(
-                self.parity,
+                time.parity,
                 _plus(resize(k, mem.address_bits), constant(n, mem.address_bits)),
                 resize(k, mem.address_bits),
             )
             held = sext(c.delay(mem.read(addr), FETCH_DELAY, reset=False), width)
             init = table(k_q, [int(v) for v in state.init], mem.width)
-            first = c.delay(self.first_step, FETCH_DELAY, reset=False)
+            first = c.delay(time.first, FETCH_DELAY, reset=False)
             return mux(first, sext(init, width), held)
         value = None
         for seg in fetch.segments:
-            row = self.t_actual if seg.row is None else seg.row
+            row = time.index if seg.row is None else seg.row
             cw = max(width_of(k), seg.lo.bit_length(), seg.col0.bit_length()) + 1
             col = resize(k, cw)
             if seg.lo != seg.col0:  # k - lo + col0, exact while the segment holds k
@@ -398,29 +417,52 @@ class _StageBuilder:
     def build(self) -> StageTiming:
         stage, lanes = self.stage, self.lanes
         # Every mat-vec has one output per unit (plan.set_units).
-        self.groups = ceil(stage.units / lanes)
-        ks = [m.weight.shape[0] for m in stage.matvecs]
-        mac_cycles = self.groups * sum(ks)
+        self.groups = groups = ceil(stage.units / lanes)
+        # Mat-vecs of the state (late: they wait for the previous step) first,
+        # then those of step inputs (early: they may run a step ahead).
+        mvs = stage.matvecs
+        late = [m for m in mvs if m.lhs.state is not None]
+        early = [m for m in mvs if m.lhs.state is None]
+        self.order = late + early
+        k_late = sum(m.weight.shape[0] for m in late)
+        k_all = sum(m.weight.shape[0] for m in mvs)
         levels = _levels(stage)
         self.written = [st.next for st in stage.states] + [w for w, _ in stage.writes]
         depth = max((levels.get(v) or 0 for v in self.written), default=0)
-        timing = StageTiming(
-            stage.name,
-            stage.steps,
-            mac_cycles,
-            stage.units,
-            depth,
-            stage.macs_per_step,
-            _elementwise_start(self.groups, sum(ks), lanes) if ks else 0,
-        )
-        self._counters(timing)
-        if stage.matvecs:
-            self._mac_unit(mac_cycles, ks)
-        self._elementwise_unit(timing)
-        return timing
+
+        def timing(pipelined: bool) -> StageTiming:
+            k_first = k_late if pipelined else k_all
+            return StageTiming(
+                stage.name,
+                stage.steps,
+                groups * k_all,
+                stage.units,
+                depth,
+                stage.macs_per_step,
+                _elementwise_start(groups, k_first, lanes) if mvs else 0,
+                pipelined,
+            )
+
+        def total(t: StageTiming) -> int:
+            return t.rounds * t.cycles_per_step
+
+        plain = timing(False)
+        pipelined = timing(True)
+        # Pipelined steps pay one round more: worth it only if it is shorter.
+        best = pipelined if early and stage.steps > 1 else plain
+        best = best if total(best) < total(plain) else plain
+        self.n_late = len(late) if best.pipelined else len(mvs)
+        self._counters(best)
+        if mvs:
+            self._mac_unit(best)
+        self._elementwise_unit(best)
+        return best
 
     def _counters(self, timing: StageTiming) -> None:
-        """Cycle-in-step counter `sc`, step counter t, time index, ping-pong row."""
+        """Cycle-in-round counter `sc`, round counter r, and the step each part
+        works on: without pipelining, step r for all; pipelined, the state
+        mat-vecs and the elementwise pipeline work on step r - 1 while the
+        input mat-vecs work on step r."""
         c, stage = self.c, self.stage
         length = timing.cycles_per_step
         sc_reg = c.reg(clog2(length), name=f"{stage.name}_cycle")
@@ -433,47 +475,102 @@ class _StageBuilder:
                 constant(0, width_of(sc)),
             )
         )
-        t, self.done = _wrap_counter(
-            c, stage.steps, and_(self.active, at_end), name=f"{stage.name}_t"
+        r, self.done = _wrap_counter(
+            c, timing.rounds, and_(self.active, at_end), name=f"{stage.name}_t"
         )
-        if stage.reverse:
-            self.t_actual = comb.SubOp(constant(stage.steps - 1, width_of(t)), t).result
+        self.round = r
+        now = self._time(r, 0)
+        if timing.pipelined:
+            self.time_early, self.time_late = now, self._time(r, 1)
         else:
-            self.t_actual = t
-        self.parity = bits(t, 0, 1) if stage.steps > 1 else constant(0, 1)
-        self.first_step = eq(t, 0) if stage.steps > 1 else constant(1, 1)
+            self.time_early = self.time_late = now
 
-    def _mac_unit(self, mac_cycles: int, ks: list[int]) -> None:
+    def _time(self, r: SSAValue, behind: int) -> _Time:
+        """The step `behind` steps before round r."""
+        steps, width = self.stage.steps, width_of(r)
+        if steps == 1:
+            return _Time(constant(0, 1), constant(0, 1), constant(1, 1))
+        # Round r works on step t = r - behind; the reverse stage's time index
+        # is T - 1 - t.
+        if self.stage.reverse:
+            index = comb.SubOp(constant(steps - 1 + behind, width), r).result
+        else:
+            index = comb.SubOp(r, constant(behind, width)).result if behind else r
+        parity = bits(r, 0, 1)
+        if behind % 2:
+            parity = not_(parity)
+        return _Time(index, parity, eq(r, behind))
+
+    def _mac_unit(self, timing: StageTiming) -> None:
         """The stage's use of the shared MAC array: operand fetch and weight
         address per cycle, group of P units after group (each group through
         every mat-vec, so that its elementwise work can start while the next
         group is multiplied), and its result memories (one per lane and
-        mat-vec) written from the lanes' accumulators."""
+        mat-vec) written from the lanes' accumulators.
+
+        Pipelined, a round issues the state mat-vecs of step r - 1 (phase A,
+        all groups), then the input mat-vecs of step r (phase B, all groups),
+        whose results are kept in two rows (step parity) until the elementwise
+        pipeline of the next round reads them."""
         c, stage, sc = self.c, self.stage, self.sc
-        mvs, groups = stage.matvecs, self.groups
-        mac_on = and_(self.active, ult(sc, mac_cycles))
-        m_count = len(mvs)
+        order, groups, n_a = self.order, self.groups, self.n_late
+        ks = [m.weight.shape[0] for m in order]
+        mac_cycles = timing.mac_cycles
+        counting = and_(self.active, ult(sc, mac_cycles))
+        if timing.pipelined:
+            phase_a = groups * sum(ks[:n_a])
+            in_b = uge(sc, phase_a) if phase_a else constant(1, 1)
+            # Round 0 has no step -1; round T no step T.
+            mac_on = and_(
+                counting,
+                mux(
+                    in_b,
+                    not_(eq(self.round, stage.steps)),
+                    not_(eq(self.round, 0)),
+                ),
+            )
+        else:
+            mac_on = counting
+        m_count = len(order)
         i_width = clog2(m_count)
         i_reg = c.reg(i_width, name=f"{stage.name}_mv") if m_count > 1 else None
         i = i_reg.q if i_reg else constant(0, 1)
-        k, k_end = _var_counter(c, i, [kk - 1 for kk in ks], mac_on, f"{stage.name}_k")
+        k, k_end = _var_counter(
+            c, i, [kk - 1 for kk in ks], counting, f"{stage.name}_k"
+        )
+        g_reg = c.reg(clog2(groups), name=f"{stage.name}_g") if groups > 1 else None
+        g = g_reg.q if g_reg else constant(0, 1)
+        adv = and_(counting, k_end)
+        # i runs through its phase's mat-vecs once per group, then on to the
+        # next phase (or back to 0).
+        g_last = eq(g, groups - 1) if g_reg else constant(1, 1)
         if i_reg:
-            last_i = eq(i, m_count - 1)
-            adv = and_(mac_on, k_end)
-            i_reg.next(mux(adv, mux(last_i, constant(0, i_width), add_const(i, 1)), i))
-            i_end = and_(k_end, last_i)
+            if 0 < n_a < m_count:
+                in_a = ult(i, n_a)
+                phase_end = mux(in_a, eq(i, n_a - 1), eq(i, m_count - 1))
+                again = mux(in_a, constant(0, i_width), constant(n_a, i_width))
+                onward = mux(in_a, constant(n_a, i_width), constant(0, i_width))
+            else:
+                phase_end = eq(i, m_count - 1)
+                again = onward = constant(0, i_width)
+            i_next = mux(phase_end, mux(g_last, onward, again), add_const(i, 1))
+            i_reg.next(mux(adv, i_next, i))
         else:
-            i_end = k_end
-        g, _ = _wrap_counter(c, groups, and_(mac_on, i_end), name=f"{stage.name}_g")
-        x_width = max(m.lhs_fmt.width for m in mvs)
+            phase_end = constant(1, 1)
+        if g_reg:
+            g_next = mux(g_last, constant(0, width_of(g)), add_const(g, 1))
+            g_reg.next(mux(and_(adv, phase_end), g_next, g))
+        x_width = max(m.lhs_fmt.width for m in order)
         operands: dict[int, SSAValue] = {}
         per_mv = []
-        for m in mvs:
+        for index, m in enumerate(order):
             key = id(m.lhs)
             if key not in operands:
-                operands[key] = self.fetch(m.lhs, k, x_width)
+                time = self.time_late if index < n_a else self.time_early
+                operands[key] = self.fetch(m.lhs, k, x_width, time)
             per_mv.append(operands[key])
-        base = self.mac.add_weights(mvs, groups)
+        base = self.mac.add_weights(order[:n_a], groups)
+        self.mac.add_weights(order[n_a:], groups)
         address = add_const(resize(sc, self.mac.address_bits), base)
         x = select(c.delay(i, FETCH_DELAY, reset=False), per_mv)
         self.mac.issue(self.mode_value, mac_on, eq(k, 0), x, address)
@@ -481,17 +578,28 @@ class _StageBuilder:
         # cycles after its issue.
         last = c.delay(and_(mac_on, k_end), MAC_DELAY)
         i_d, g_d = c.delay(i, MAC_DELAY), c.delay(g, MAC_DELAY)
+        row_d = c.delay(self.time_early.parity, MAC_DELAY)
         self.result_mems = []
         for lane, acc in enumerate(self.mac.acc):
             row = []
-            for index, m in enumerate(mvs):
+            for index, m in enumerate(order):
+                two_rows = timing.pipelined and index >= n_a
                 mem = c.memory(
-                    f"{stage.name}_acc{lane}_{index}", groups, m.out_fmt.width
+                    f"{stage.name}_acc{lane}_{index}",
+                    groups * (2 if two_rows else 1),
+                    m.out_fmt.width,
                 )
-                we = and_(last, eq(i_d, index)) if len(mvs) > 1 else last
-                mem.write(we, g_d, bits(acc, 0, m.out_fmt.width))
+                we = and_(last, eq(i_d, index)) if len(order) > 1 else last
+                address = self._result_row(g_d, row_d) if two_rows else g_d
+                mem.write(we, address, bits(acc, 0, m.out_fmt.width))
                 row.append(mem)
             self.result_mems.append(row)
+
+    def _result_row(self, group: SSAValue, parity: SSAValue) -> SSAValue:
+        """Address of `group` in a two-row result memory (row = step parity)."""
+        width = clog2(2 * self.groups)
+        offset = mux(parity, constant(self.groups, width), constant(0, width))
+        return _plus(offset, resize(group, width))
 
     def _multiply(self, a: SSAValue, b: SSAValue, width: int) -> SSAValue:
         """An elementwise product, one cycle after its operands (registered at
@@ -511,9 +619,12 @@ class _StageBuilder:
         register stage each), then the writes of states and step outputs."""
         c, stage, lanes, sc = self.c, self.stage, self.lanes, self.sc
         mvs, groups, written = stage.matvecs, self.groups, self.written
+        mvs = self.order if mvs else mvs
         n, depth = stage.units, timing.depth
-        ew_start = timing.ew_start
+        ew_start, time = timing.ew_start, self.time_late
         ew_on = and_(self.active, uge(sc, ew_start), ult(sc, ew_start + n))
+        if timing.pipelined:  # round 0 has no step -1
+            ew_on = and_(ew_on, not_(eq(self.round, 0)))
         clear = not_(ew_on)
         j, _ = _wrap_counter(c, n, ew_on, clear, f"{stage.name}_j")
         if mvs:
@@ -523,8 +634,12 @@ class _StageBuilder:
         # Sources one cycle after j: memory words registered as they are read.
         jp_q = c.delay(jp, 1, reset=False) if mvs and lanes > 1 else None
         for index, m in enumerate(mvs):
+            address = jg
+            if timing.pipelined and index >= self.n_late:  # the last round's row
+                address = self._result_row(jg, time.parity)
             reads = [
-                c.delay(row[index].read(jg), 1, reset=False) for row in self.result_mems
+                c.delay(row[index].read(address), 1, reset=False)
+                for row in self.result_mems
             ]
             signals[m.result] = (select(jp_q, reads) if lanes > 1 else reads[0], 0)
         needed = {v for op in stage.ops for v in op.operands} | set(written)
@@ -532,7 +647,7 @@ class _StageBuilder:
             if value not in needed:
                 continue
             width = fxp.format_of(value).width
-            signals[value] = (self.fetch(fetch, j, width), FETCH_DELAY - 1)
+            signals[value] = (self.fetch(fetch, j, width, time), FETCH_DELAY - 1)
         for value, raw in stage.constants.items():
             width = fxp.format_of(value).width
             if raw.size == 1:
@@ -541,9 +656,9 @@ class _StageBuilder:
                 entries = table(j, [int(v) for v in raw], width)
                 signals[value] = (c.delay(entries, 1, reset=False), 0)
         if stage.mask is not None:
-            tw = max(width_of(self.t_actual), width_of(self.seq_len))
+            tw = max(width_of(time.index), width_of(self.seq_len))
             live = comb.ICmpOp(
-                resize(self.t_actual, tw), resize(self.seq_len, tw), "ult"
+                resize(time.index, tw), resize(self.seq_len, tw), "ult"
             ).result
             signals[stage.mask] = (live, None)
 
@@ -574,13 +689,13 @@ class _StageBuilder:
             mem = self.memories[state.buffer]
             ab = mem.address_bits
             addr = mux(
-                self.parity, resize(wj, ab), _plus(resize(wj, ab), constant(n, ab))
+                time.parity, resize(wj, ab), _plus(resize(wj, ab), constant(n, ab))
             )
             mem.write(we, addr, aligned(state.next))
         for value, buffer in stage.writes:
             if self.memories[buffer] is None:  # nothing reads it
                 continue
-            row = self.t_actual if stage.steps > 1 else 0
+            row = time.index if stage.steps > 1 else 0
             mem = self.memories[buffer]
             mem.write(we, self.address(buffer, row, wj), aligned(value))
 

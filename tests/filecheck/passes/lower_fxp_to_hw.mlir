@@ -187,9 +187,12 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [
   func.return %Y_f : tensor<3x2x1x2xf32>
 }
 
-// L2:         builtin.module attributes {rnnc.memories = {mac_w = dense<{{\[}}[-51, -16], [-85, 27], [48, 17], [105, -79], [73, -35], [7, -50], [-61, 13], [102, -111]]> : tensor<8x2xi64>}} {
-// One lane: its weights in (stage, group, mat-vec, k) order, group by group.
-// L1:         builtin.module attributes {rnnc.memories = {mac_w = dense<[-51, -85, 48, 105, -16, 27, 17, -79, 73, 7, -61, 102, -35, -50, 13, -111]> : tensor<16xi64>}} {
+// The weights in the order each stage issues them, group after group; in a
+// group the state's mat-vec (R) before the input's (W), k after k. (Stages
+// whose steps are pipelined issue all groups of R, then all groups of W, which
+// run for the next step; these 3-step stages are shorter without.)
+// L2:         builtin.module attributes {rnnc.memories = {mac_w = dense<{{\[}}[48, 17], [105, -79], [-51, -16], [-85, 27], [-61, 13], [102, -111], [73, -35], [7, -50]]> : tensor<8x2xi64>}} {
+// L1:         builtin.module attributes {rnnc.memories = {mac_w = dense<[48, 105, -51, -85, 17, -79, -16, 27, -61, 102, 73, 7, 13, -111, -35, -50]> : tensor<16xi64>}} {
 // CHECK-LABEL:  hw.module @rnnc_top(in %clk: !seq.clock, in %rst: i1, in %in_valid: i1, in %in_data: i8, in %seq_len: i2, in %out_ready: i1, out in_ready: i1, out out_valid: i1, out out_data: i9, out out_last: i1) {
 // CHECK-NEXT:     sv.verbatim "// verilator lint_off UNUSEDSIGNAL"
 // CHECK-NEXT:     %{{.*}} = hw.constant 0 : i2
