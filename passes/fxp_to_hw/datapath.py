@@ -17,6 +17,11 @@ and the timing formula). One stage runs at a time; per stage and time step:
    stages); results are written to the state buffers (the row not being read)
    and output buffers. A step lasts E + N + D + 1 cycles.
 
+With **pipelined steps** (`_StageBuilder.build` takes them when shorter), a
+round issues the state mat-vecs of step t - 1, then the input mat-vecs of step
+t, so the elementwise tail of step t - 1 runs beside the MACs of step t: a round
+is max(C, E + N + D + 1) cycles, T + 1 rounds per stage.
+
 Arithmetic uses `hw_fixed`, the hardware form of docs/fixed-point.md, so the result
 is bit-exact with the fixed-point interpreter. Data registers have no reset;
 control registers (counters, flags, the mode) have a synchronous one.
