@@ -20,7 +20,8 @@ and the timing formula). One stage runs at a time; per stage and time step:
 With **pipelined steps** (`_StageBuilder.build` takes them when shorter), a
 round issues the state mat-vecs of step t - 1, then the input mat-vecs of step
 t, so the elementwise tail of step t - 1 runs beside the MACs of step t: a round
-is max(C, E + N + D + 1) cycles, T + 1 rounds per stage.
+is max(C, E + N + D + 1) cycles; T + 1 rounds per stage, the first without the
+state mat-vecs (there is no step -1) and the last ending with the tail.
 
 Arithmetic uses `hw_fixed`, the hardware form of docs/fixed-point.md, so the result
 is bit-exact with the fixed-point interpreter. Data registers have no reset;
@@ -91,17 +92,28 @@ class StageTiming:
     macs: int  # multiply-accumulates per step
     ew_start: int = 0  # E: the cycle unit 0 enters the elementwise pipeline
     pipelined: bool = False  # the next step's input mat-vecs overlap the tail
+    phase_a: int = 0  # pipelined: cycles of the state mat-vecs in a round
 
     @property
     def cycles_per_step(self) -> int:
-        return max(self.mac_cycles, self.ew_start + self.units + self.depth + 1)
+        """Cycles of a step (pipelined: of a round)."""
+        return max(self.mac_cycles, self.tail_end)
 
     @property
-    def rounds(self) -> int:
-        """Rounds of cycles_per_step the stage takes: one more than its steps
-        when pipelined (the first round only multiplies step 0's input, the
-        last only finishes step T-1)."""
-        return self.steps + self.pipelined
+    def tail_end(self) -> int:
+        """The cycle after the last write of the elementwise pipeline."""
+        return self.ew_start + self.units + self.depth + 1
+
+    @property
+    def total_cycles(self) -> int:
+        """The stage's cycles: T steps, or pipelined T + 1 rounds, the first
+        starting at phase B (step 0's input mat-vecs), the last ending when
+        step T - 1 is written."""
+        if not self.pipelined:
+            return self.steps * self.cycles_per_step
+        first = self.cycles_per_step - self.phase_a
+        last = max(self.phase_a, self.tail_end)
+        return (self.steps - 1) * self.cycles_per_step + first + last
 
     @property
     def overhead(self) -> int:
@@ -123,7 +135,7 @@ class Design:
     @property
     def compute_cycles(self) -> int:
         """Cycles from the start of a sequence to its first output word."""
-        stages = sum(s.rounds * s.cycles_per_step for s in self.stages)
+        stages = sum(s.total_cycles for s in self.stages)
         return stages + OUTPUT_LATENCY
 
 
@@ -446,16 +458,13 @@ class _StageBuilder:
                 stage.macs_per_step,
                 _elementwise_start(groups, k_first, lanes) if mvs else 0,
                 pipelined,
+                groups * k_late if pipelined else 0,
             )
-
-        def total(t: StageTiming) -> int:
-            return t.rounds * t.cycles_per_step
 
         plain = timing(False)
         pipelined = timing(True)
-        # Pipelined steps pay one round more: worth it only if it is shorter.
         best = pipelined if early and stage.steps > 1 else plain
-        best = best if total(best) < total(plain) else plain
+        best = best if best.total_cycles < plain.total_cycles else plain
         self.n_late = len(late) if best.pipelined else len(mvs)
         self._counters(best)
         if mvs:
@@ -470,20 +479,32 @@ class _StageBuilder:
         input mat-vecs work on step r."""
         c, stage = self.c, self.stage
         length = timing.cycles_per_step
-        sc_reg = c.reg(clog2(length), name=f"{stage.name}_cycle")
+        rounds = stage.steps + timing.pipelined
+        # Pipelined, round 0 starts at phase B and round T ends with the tail.
+        start = timing.phase_a
+        sc_reg = c.reg(clog2(length), start, f"{stage.name}_cycle")
         sc = self.sc = sc_reg.q
+        width = width_of(sc)
+        r_reg = c.reg(clog2(rounds), name=f"{stage.name}_t") if rounds > 1 else None
+        r = self.round = r_reg.q if r_reg else constant(0, 1)
+        self.last_round = eq(r, rounds - 1) if r_reg else constant(1, 1)
         at_end = eq(sc, length - 1)
+        if timing.pipelined:
+            last_end = max(timing.phase_a, timing.tail_end)
+            at_end = mux(self.last_round, eq(sc, last_end - 1), at_end)
+        step_end = and_(self.active, at_end)
+        self.done = and_(step_end, self.last_round)
+        restart = mux(self.last_round, constant(start, width), constant(0, width))
         sc_reg.next(
             mux(
-                and_(self.active, not_(at_end)),
-                add_const(sc, 1),
-                constant(0, width_of(sc)),
+                self.active,
+                mux(at_end, restart, add_const(sc, 1)),
+                constant(start, width),
             )
         )
-        r, self.done = _wrap_counter(
-            c, timing.rounds, and_(self.active, at_end), name=f"{stage.name}_t"
-        )
-        self.round = r
+        if r_reg:
+            r_next = mux(self.last_round, constant(0, width_of(r)), add_const(r, 1))
+            r_reg.next(mux(step_end, r_next, r))
         now = self._time(r, 0)
         if timing.pipelined:
             self.time_early, self.time_late = now, self._time(r, 1)
@@ -523,6 +544,11 @@ class _StageBuilder:
         mac_cycles = timing.mac_cycles
         counting = and_(self.active, ult(sc, mac_cycles))
         if timing.pipelined:
+            # The last round ends with phase A: the counters wait at phase B's
+            # start, where round 0 of the next sequence begins.
+            counting = and_(
+                counting, not_(and_(self.last_round, uge(sc, timing.phase_a)))
+            )
             phase_a = groups * sum(ks[:n_a])
             in_b = uge(sc, phase_a) if phase_a else constant(1, 1)
             # Round 0 has no step -1; round T no step T.
@@ -538,7 +564,9 @@ class _StageBuilder:
             mac_on = counting
         m_count = len(order)
         i_width = clog2(m_count)
-        i_reg = c.reg(i_width, name=f"{stage.name}_mv") if m_count > 1 else None
+        # Pipelined, the first round starts at phase B's first mat-vec.
+        i_start = n_a if timing.pipelined and n_a < m_count else 0
+        i_reg = c.reg(i_width, i_start, f"{stage.name}_mv") if m_count > 1 else None
         i = i_reg.q if i_reg else constant(0, 1)
         k, k_end = _var_counter(
             c, i, [kk - 1 for kk in ks], counting, f"{stage.name}_k"
