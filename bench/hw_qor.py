@@ -197,6 +197,7 @@ def measure(config: Config, args, tmp: Path) -> dict:
         "ffs": e["ffs"],
         "fmax_mhz": fmax,
         "gops": 2 * macs / cycles * fmax * 1e-3 if fmax else None,
+        "critical_path": e.get("critical_path"),
         "synth_seconds": e["synth_seconds"],
         "pnr_seconds": e["pnr_seconds"],
         "seconds": round(time.perf_counter() - start, 1),
@@ -244,6 +245,14 @@ def table(rows: list[dict], mac: dict) -> str:
         f"{'lone 16x8 MAC':<16} {mac['mult18']:>6} {'':>5} {'':>6} {'':>6} "
         f"{'':>6} {mac['ffs']:>6} {mac['fmax_mhz']:>6.1f} {1:>5.2f}"
     )
+    lines.append("critical paths (nextpnr-ecp5):")
+    for r in rows:
+        path = r.get("critical_path")
+        if path:
+            lines.append(
+                f"  {r['design']}: {path['ns']:.2f} ns ({path['logic_ns']:.2f} "
+                f"logic) {' -> '.join(path['through'])}"
+            )
     return "\n".join(lines)
 
 

@@ -230,6 +230,14 @@ def test_ecp5_place_and_route(report):
     assert 0 < ecp5["synth"]["lut4"] <= ecp5["luts"] < 1000
     assert ecp5["ebr_bits"] == ecp5["dp16kd"] * sr.DP16KD_BITS
     assert report["tools"]["nextpnr-ecp5"].startswith("nextpnr-ecp5 ")
+    # The critical path is what limits fmax: its delay is 1000 / fmax, and it
+    # runs from a register to a register through the design's cells.
+    path = ecp5["critical_path"]
+    assert path["ns"] == pytest.approx(1000 / ecp5["fmax_mhz"], abs=0.02)
+    assert path["ns"] == pytest.approx(path["logic_ns"] + path["routing_ns"])
+    assert "TRELLIS_FF" in path["from"] and "TRELLIS_FF" in path["to"]
+    assert len(path["through"]) >= 2
+    assert "critical path" in sr.format_report(report)
 
 
 @needs_yosys

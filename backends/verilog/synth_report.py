@@ -217,6 +217,39 @@ def _clock_name(net: str) -> str:
     return name or net
 
 
+_CRITICAL = re.compile(
+    r"Critical path report for clock '[^']+' \(posedge -> posedge\):\n(?P<body>.*?)"
+    r"Info: (?P<logic>[\d.]+) ns logic, (?P<routing>[\d.]+) ns routing",
+    re.S,
+)
+_PATH_SOURCE = re.compile(
+    r"^Info:\s+\S+\s+[\d.]+\s+(?P<total>[\d.]+) Source (?P<cell>\S+)", re.M
+)
+
+
+def parse_critical_path(log: str) -> dict | None:
+    """nextpnr's critical register-to-register path (the last report, after
+    routing): its delay split into logic and routing, and the cells it goes
+    through, from the launching register to the capturing one, so a user sees
+    which part of the design limits fmax."""
+    found = list(_CRITICAL.finditer(log))
+    if not found:
+        return None
+    last = found[-1]
+    hops = _PATH_SOURCE.findall(last["body"])
+    cells = [cell.rsplit(".", 1)[0] for _, cell in hops]
+    through = [c for i, c in enumerate(cells) if i == 0 or c != cells[i - 1]]
+    logic, routing = float(last["logic"]), float(last["routing"])
+    return {
+        "ns": round(logic + routing, 2),
+        "logic_ns": logic,
+        "routing_ns": routing,
+        "from": through[0] if through else None,
+        "to": through[-1] if through else None,
+        "through": through,
+    }
+
+
 def parse_fmax(report: dict | None, log: str) -> dict[str, float]:
     """Achieved MHz per clock net (the last figure, after routing).
 
@@ -381,6 +414,7 @@ def place_and_route_ecp5(
         "dp16kd": used("DP16KD"),
         "dp16kd_available": device.ebrs,
         "ebr_bits": used("DP16KD") * DP16KD_BITS,
+        "critical_path": parse_critical_path(log),
         "utilization": util,
         "pnr_seconds": round(seconds, 2),
         "log": log,
@@ -786,6 +820,16 @@ def format_report(report: dict) -> str:
                     f"({e['ebr_bits']} bits)",
                 )
             )
+            path = e.get("critical_path")
+            if path:
+                rows.append(
+                    (
+                        "",
+                        f"critical path {path['ns']:.2f} ns ({path['logic_ns']:.2f} "
+                        f"logic, {path['routing_ns']:.2f} routing): {path['from']} "
+                        f"-> {path['to']} through {len(path['through'])} cells",
+                    )
+                )
     width = max((len(name) for name, _ in rows), default=0)
     lines += [f"  {name:<{width}}  {text}" for name, text in rows]
     if "seconds" in report:
