@@ -197,13 +197,31 @@ def fit(y: SSAValue, dst: Format, overflow: str) -> SSAValue:
     return comb.MuxOp(inside, low, bound).result
 
 
-def cast(x: SSAValue, src: Format, dst: Format, rounding: str, overflow: str):
-    """fixed.cast in hardware: re-scale with rounding, then fit."""
+def cast_stages(src: Format, dst: Format, rounding: str, overflow: str) -> int:
+    """Registers inside a pipelined `cast`: one between the rounding increment
+    (a carry chain) and the saturation (a compare and a mux on its result)
+    when the cast has both."""
+    rounds = fixed.cast_shift(src, dst) > 0 and rounding != fixed.Rounding.FLOOR
+    return int(rounds and overflow == fixed.Overflow.SATURATE)
+
+
+def cast(
+    x: SSAValue,
+    src: Format,
+    dst: Format,
+    rounding: str,
+    overflow: str,
+    stage: Stage | None = None,
+):
+    """fixed.cast in hardware: re-scale with rounding, then fit. With `stage`,
+    a register between them when `cast_stages` says so."""
     shift = fixed.cast_shift(src, dst)
     if shift <= 0:
         shifted = sext(shift_left(x, -shift), fixed.rescaled_width(src, dst))
     else:
         shifted = round_shift(x, shift, rounding)
+    if stage is not None and cast_stages(src, dst, rounding, overflow):
+        shifted = stage(shifted, "rounded")
     return fit(shifted, dst, overflow)
 
 

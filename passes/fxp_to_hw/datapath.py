@@ -746,11 +746,19 @@ def _elementwise_start(groups: int, k_total: int, lanes: int) -> int:
 def latency(op) -> int:
     """Register stages of an elementwise op: its output register plus the
     registers inside a pipelined circuit (`hw_fixed.LUT_STAGES` for a table;
-    a product's operand registers)."""
+    a product's operand registers; `hw_fixed.cast_stages` for a cast that
+    rounds and saturates)."""
     if isinstance(op, fxp.LutOp):
         return 1 + hw_fixed.LUT_STAGES
     if isinstance(op, fxp.MulOp | fxp.PwlOp):
         return 2
+    if isinstance(op, fxp.CastOp):
+        return 1 + hw_fixed.cast_stages(
+            fxp.format_of(op.input),
+            fxp.format_of(op.result),
+            op.rounding.data,
+            op.overflow.data,
+        )
     return 1
 
 
@@ -797,6 +805,7 @@ def _elementwise(op, args: list[SSAValue], multiply=None, stage=None) -> SSAValu
             fxp.format_of(op.result),
             op.rounding.data,
             op.overflow.data,
+            stage,
         )
     if isinstance(op, fxp.ClipOp):
         return hw_fixed.clip(args[0], op.min.value.data, op.max.value.data)
