@@ -443,7 +443,7 @@ class _StageBuilder:
         self.order = late + early
         k_late = sum(m.weight.shape[0] for m in late)
         k_all = sum(m.weight.shape[0] for m in mvs)
-        levels = _levels(stage)
+        levels = _levels(stage, lanes)
         self.written = [st.next for st in stage.states] + [w for w, _ in stage.writes]
         depth = max((levels.get(v) or 0 for v in self.written), default=0)
 
@@ -674,7 +674,11 @@ class _StageBuilder:
                 c.delay(row[index].read(address), 1, reset=False)
                 for row in self.result_mems
             ]
-            signals[m.result] = (select(jp_q, reads) if lanes > 1 else reads[0], 0)
+            if lanes > 1:
+                word = c.delay(select(jp_q, reads), 1, reset=False)
+            else:
+                word = reads[0]
+            signals[m.result] = (word, _result_level(lanes))
         needed = {v for op in stage.ops for v in op.operands} | set(written)
         for value, fetch in stage.fetches.items():
             if value not in needed:
@@ -762,11 +766,22 @@ def latency(op) -> int:
     return 1
 
 
-def _levels(stage: Stage) -> dict[SSAValue, int | None]:
+def _result_level(lanes: int) -> int:
+    """Pipeline level of a mat-vec result in the elementwise unit: the lanes'
+    result memories are read into registers (level 0), and with several lanes
+    the lane's word is chosen and registered again (a P-way mux is a cycle's
+    worth of logic and routing)."""
+    return int(lanes > 1)
+
+
+def _levels(stage: Stage, lanes: int) -> dict[SSAValue, int | None]:
     """Pipeline level of each elementwise value: sources 0 (operand fetches
-    FETCH_DELAY - 1), each op `latency` after its latest operand; None for
-    values that hold still during a step (scalar constants, the length mask)."""
+    FETCH_DELAY - 1, mat-vec results `_result_level`), each op `latency` after
+    its latest operand; None for values that hold still during a step (scalar
+    constants, the length mask)."""
     levels: dict[SSAValue, int | None] = {}
+    for m in stage.matvecs:
+        levels[m.result] = _result_level(lanes)
     for value in stage.fetches:
         levels[value] = FETCH_DELAY - 1
     for value, raw in stage.constants.items():
