@@ -138,6 +138,37 @@ def _lengths_case(tmp_path):
     }
 
 
+def _initial_state_case(tmp_path):
+    """ONNX LSTM whose initial_h and initial_c are constants of the model (not
+    zero): the first step reads them from their ROMs."""
+    rng = np.random.default_rng(5)
+    steps, inp, hidden = 4, 3, 5
+    w = rng.normal(0, 0.5, (1, 4 * hidden, inp)).astype(np.float32)
+    r = rng.normal(0, 0.5, (1, 4 * hidden, hidden)).astype(np.float32)
+    h0 = rng.uniform(-0.9, 0.9, (1, BATCH, hidden)).astype(np.float32)
+    h0[:] = h0[:, :1]  # the same for every sequence, as the hardware holds it
+    c0 = rng.uniform(-1.5, 1.5, (1, BATCH, hidden)).astype(np.float32)
+    c0[:] = c0[:, :1]
+    node = helper.make_node(
+        "LSTM", ["x", "W", "R", "", "", "h0", "c0"], ["Y"], hidden_size=hidden
+    )
+    graph = helper.make_graph(
+        [node],
+        "lstm_init",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [steps, BATCH, inp])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+        [
+            helper.make_tensor(n, TensorProto.FLOAT, a.shape, a.ravel())
+            for n, a in (("W", w), ("R", r), ("h0", h0), ("c0", c0))
+        ],
+    )
+    path = tmp_path / "model.onnx"
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path
+    )
+    return path, {"x": rng.normal(0, 1, (steps, BATCH, inp)).astype(np.float32)}
+
+
 CASES = {
     "lstm_classifier": (lambda p: _classifier_case(p, "lstm"), {}, 4),
     "gru_classifier_pwl": (
@@ -184,6 +215,7 @@ CASES = {
         5,
     ),
     "bigru_lengths": (_lengths_case, {"rounding": "floor"}, 4),
+    "lstm_initial_state": (_initial_state_case, {}, 2),
     # Multi-stage ops (three-stage tables, saturating casts) beside one-stage
     # ones, hidden 5 on 3 lanes: operands of different latencies meet.
     "lstm_sequence_saturating_tables": (

@@ -401,7 +401,6 @@ class _StageBuilder:
         as it is read (a synchronous read, which maps to block RAM) and the
         choice among sources follows the registers."""
         c = self.c
-        k_q = c.delay(k, FETCH_DELAY, reset=False)
         if fetch.state is not None:
             state = self.stage.states[fetch.state]
             n = self.stage.units
@@ -412,9 +411,14 @@ class _StageBuilder:
                 resize(k, mem.address_bits),
             )
             held = sext(c.delay(mem.read(addr), FETCH_DELAY, reset=False), width)
-            init = table(k_q, [int(v) for v in state.init], mem.width)
+            # The initial state: a ROM read at a registered address into a
+            # register (a synchronous ROM), in step with the buffer's word.
+            k_1 = c.delay(k, FETCH_DELAY - 1, reset=False)
+            init = table(k_1, [int(v) for v in state.init], mem.width)
+            init = c.delay(init, 1, reset=False)
             first = c.delay(time.first, FETCH_DELAY, reset=False)
             return mux(first, sext(init, width), held)
+        k_q = c.delay(k, FETCH_DELAY, reset=False)
         value = None
         for seg in fetch.segments:
             row = time.index if seg.row is None else seg.row
