@@ -22,9 +22,18 @@ from rnnc.backends.interpreter.float_interpreter import (
     run_module,
 )
 from rnnc.backends.interpreter.fxp_interpreter import OverflowCounter, run_fixed
-from rnnc.backends.interpreter.signature import check_inputs, signature
+from rnnc.backends.interpreter.signature import (
+    check_free_sizes,
+    check_inputs,
+    signature,
+)
 from rnnc.dialects.errors import RnncError
-from rnnc.frontend.onnx_import import declared_inputs, import_model
+from rnnc.frontend.onnx_import import (
+    declared_inputs,
+    dynamic_dims,
+    import_free,
+    import_model,
+)
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.pipeline import EXPANDED as EXPANDED  # re-exported for driver users
 from rnnc.pipeline import is_fixed_point
@@ -46,7 +55,20 @@ def load_module(
             first = str(err).strip().splitlines()[-1]
             raise RnncError(f"'{path}' is not valid rnnc IR: {first}") from None
         return module
-    return import_model(load_model(path), input_shapes)
+    model = load_model(path)
+    try:
+        return import_model(model, input_shapes)
+    except RnncError:
+        open_sizes = [
+            size
+            for size, where in dynamic_dims(model).items()
+            if not any(name in (input_shapes or {}) for name, _ in where)
+        ]
+        if not open_sizes:
+            raise
+    # Shapes computed from dynamic dims: import at size 1, the sizes the module
+    # does not depend on marked free.
+    return import_free(model, input_shapes, fixed=list(input_shapes or ()))
 
 
 def run_passes(module: ModuleOp, names: Sequence[str]) -> ModuleOp:
@@ -82,6 +104,7 @@ def execute(
     """Run @main on named arrays: bit-accurately if the module is fixed point."""
     inputs, outputs = signature(module)
     ordered = check_inputs(inputs, arrays)
+    check_free_sizes(module, arrays)
     try:
         if is_fixed_point(module):
             results, counter = run_fixed(module, ordered)

@@ -9,8 +9,11 @@
   `quantize_model` runs it all.
 - hardware: `emit_verilog` (fxp → hw conversion and export, in the backend).
 
-Ranges are calibrated on a module specialised to the calibration arrays' shapes and
-can be transferred to one specialised to other shapes (e.g. batch 1 for hardware).
+Ranges are calibrated on a module imported at the calibration arrays' shapes, with
+the model's dynamic sizes that the module does not depend on (the batch; the
+sequence length where no reshape fixes it) marked free: the quantized module runs
+at any value of them. `input_shapes` specialises on purpose: the ranges are
+transferred to an import at those shapes, whose given inputs keep their sizes.
 """
 
 from __future__ import annotations
@@ -22,13 +25,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp
 
 from rnnc import registry
 from rnnc.backends.interpreter.calibration import measure_ranges
+from rnnc.backends.interpreter.signature import DIMS_ATTR
 from rnnc.dialects import rnn
 from rnnc.dialects.errors import RnncError
-from rnnc.frontend.onnx_import import import_model
+from rnnc.dialects.rnn_semantics import main_function as rnn_main
+from rnnc.frontend.onnx_import import import_free
 from rnnc.passes.approximate_activations import ApproximateActivationsPass, error_report
 from rnnc.passes.assign_formats import assign
 from rnnc.passes.expand_cells import ExpandCellsPass
@@ -83,7 +88,20 @@ def transfer_ranges(src: ModuleOp, dst: ModuleOp) -> None:
             if key in s.attributes:
                 d.attributes[key] = s.attributes[key]
         if isinstance(s, func.FuncOp) and s.arg_attrs is not None:
-            d.arg_attrs = s.arg_attrs
+            d.arg_attrs = _with_dims_of(s.arg_attrs, d.arg_attrs)
+
+
+def _with_dims_of(attrs: ArrayAttr, dims_from: ArrayAttr | None) -> ArrayAttr:
+    """`attrs` (argument attributes, e.g. ranges) with the free dims of
+    `dims_from` (another import's)."""
+    entries = []
+    for i, entry in enumerate(attrs.data):
+        data = {k: v for k, v in entry.data.items() if k != DIMS_ATTR}
+        theirs = dims_from.data[i].data if dims_from is not None else {}
+        if DIMS_ATTR in theirs:
+            data[DIMS_ATTR] = theirs[DIMS_ATTR]
+        entries.append(DictionaryAttr(data))
+    return ArrayAttr(entries)
 
 
 def calibrated_float(
@@ -97,11 +115,11 @@ def calibrated_float(
     and the activation approximation errors. Depends on `config`'s activation
     approximation only."""
     calib_shapes = {k: np.shape(v) for k, v in calibration.items()}
-    module = import_model(model, calib_shapes)
+    module = import_free(model, calib_shapes)
     errors = prepare_float(module, config)
     calibrate(module, calibration)
-    if input_shapes is not None and dict(input_shapes) != calib_shapes:
-        target = import_model(model, {**calib_shapes, **input_shapes})
+    if input_shapes:
+        target = import_free(model, {**calib_shapes, **input_shapes}, input_shapes)
         prepare_float(target, config)
         transfer_ranges(module, target)
         module = target
@@ -110,8 +128,12 @@ def calibrated_float(
 
 def lower_calibrated(module: ModuleOp, config: QuantConfig) -> list[str]:
     """assign-formats + lower-to-fxp, in place; returns the saturated constants."""
+    fn = rnn_main(module)
+    marks = fn.arg_attrs
     assign(module, config)
     lowering = lower(module, config.rounding, config.overflow)
+    if marks is not None:  # lower-to-fxp keeps the names and formats only
+        fn.arg_attrs = _with_dims_of(fn.arg_attrs, marks)
     module.verify()
     return lowering.saturated_constants
 
