@@ -13,6 +13,7 @@ package (each has NAME, HELP, DESCRIPTION, `add_arguments(parser)` and
     rnnc eval MODEL.onnx --dataset imdb|ptb [policy]    test metric, float vs fixed
     rnnc search MODEL.onnx --dataset D --budget 0.5% -o chosen.toml   word lengths
     rnnc sweep MODEL.onnx --dataset D --weight-bits 4,8 --act-bits 8,16 -o DIR
+    rnnc calib MODEL.onnx --dataset imdb|ptb [--samples N] -o calib.npz
 
 `rnnc MODEL ...` (no command) is `rnnc compile MODEL ...`. Only the chosen
 command's flags are built, so that a core command never imports the lab. Every user
@@ -40,6 +41,7 @@ COMMANDS = (
     "eval",
     "search",
     "sweep",
+    "calib",
 )
 TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
 

@@ -13,6 +13,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from rnnc import driver
 from rnnc.backends.interpreter.signature import read_arrays
+from rnnc.cli import calib
 from rnnc.dialects.errors import RnncError
 from rnnc.frontend.onnx_import import declared_inputs
 from rnnc.frontend.onnx_loader import load_model
@@ -113,12 +114,10 @@ def add_data_flags(p: argparse.ArgumentParser, datasets) -> None:
 def quantize(args: argparse.Namespace, shapes=None) -> ModuleOp:
     """The .onnx model of `args` quantized with the policy flags, the approximation
     errors and saturated constants told on stderr."""
-    if not args.calib:
-        raise RnncError("quantization needs calibration inputs: give --calib FILE.npz")
     if Path(args.model).suffix == ".mlir":
         raise RnncError("quantize an .onnx model (an .mlir module is already lowered)")
     config = config_from(args)
-    calibration = read_npz(args.calib)
+    calibration = calib.calibration(args)
     model = load_model(args.model)
     driver.check_inputs(declared_inputs(model), calibration)
     module, report = quantize_model(model, calibration, config, shapes)
@@ -136,9 +135,9 @@ def fixed_point_module(args: argparse.Namespace) -> ModuleOp:
         if not is_fixed_point(module):
             raise RnncError(f"'{args.model}' is not a fixed-point (.fxp.mlir) module")
         return module
-    if not args.calib:
+    if not calib.has_calibration(args):
         raise RnncError(
-            "RTL needs a fixed-point model: give --calib FILE.npz (and a policy) "
-            "or a .fxp.mlir from `rnnc quantize`"
+            "RTL needs a fixed-point model: give --calib FILE.npz or --dataset NAME "
+            "(and a policy) or a .fxp.mlir from `rnnc quantize`"
         )
     return quantize(args, input_shapes(args.input_shape) or None)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rnnc import driver, pipeline
+from rnnc.cli.calib import add_dataset_flags
 from rnnc.cli.common import add_quant_flags, fixed_point_module, input_shapes
 from rnnc.dialects.errors import RnncError
 
@@ -31,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--lanes", type=int, default=1, help="MAC lanes P (verilog)")
     p.add_argument("--calib", help="calibration inputs, to quantize an .onnx model")
+    add_dataset_flags(p)
     add_quant_flags(p)
 
 
