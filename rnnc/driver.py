@@ -7,6 +7,7 @@ matched to them.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -77,7 +78,15 @@ def run_passes(module: ModuleOp, names: Sequence[str]) -> ModuleOp:
     available = registry.PASSES
     unknown = [n for n in names if n.split("{")[0] not in available]
     if unknown:
-        raise RnncError(f"unknown pass(es) {unknown}; known: {sorted(available)}")
+        close = [
+            f"did you mean '{m[0]}'?"
+            for n in unknown
+            if (m := difflib.get_close_matches(n.split("{")[0], list(available), 1))
+        ]
+        raise RnncError(
+            f"unknown pass(es) {unknown}; known: {sorted(available)}"
+            + "".join(f"; {c}" for c in close)
+        )
     pipeline = PassPipeline.parse_spec(available, ",".join(names))
     try:
         pipeline.apply(registry.make_context(), module)

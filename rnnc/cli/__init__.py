@@ -22,6 +22,7 @@ error ends as one `rnnc: error: ...` line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import sys
@@ -86,7 +87,25 @@ def build_parser(selected: str | None = None) -> Parser:
             if getattr(module, "LAB", False):
                 require_lab(name)
             module.add_arguments(p)
+            show_defaults(p)
     return top
+
+
+def show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Every flag with a default says it in --help."""
+    for action in parser._actions:
+        default = action.default
+        if (
+            default is None
+            or default is False
+            or default == []
+            or default == argparse.SUPPRESS
+            or action.help == argparse.SUPPRESS
+            or "default" in (action.help or "")
+        ):
+            continue
+        shown = "(default: %(default)s)"
+        action.help = f"{action.help} {shown}" if action.help else shown
 
 
 def main(argv: list[str] | None = None) -> int:
