@@ -60,4 +60,11 @@ def _emit_verilog(args: argparse.Namespace) -> int:
         f"cycles per sequence with {args.lanes} MAC lane(s)",
         file=sys.stderr,
     )
+    fewest = pipeline.fewest_lanes(emitted)
+    if fewest < args.lanes:
+        print(
+            f"note: {args.lanes} MAC lanes take as many cycles as {fewest} (the "
+            "mat-vec columns split into as many groups); the others idle",
+            file=sys.stderr,
+        )
     return 0

@@ -46,7 +46,12 @@ from rnnc.frontend.onnx_loader import load_model
 from rnnc.lab import datasets as ds
 from rnnc.memory_report import MemoryTable, memory_report
 from rnnc.passes.quant_config import QuantConfig
-from rnnc.pipeline import QuantizeReport, calibrated_float, lower_calibrated
+from rnnc.pipeline import (
+    QuantizeReport,
+    activation_report,
+    calibrated_float,
+    lower_calibrated,
+)
 
 DATASETS = ("imdb", "ptb")
 DEFAULT_CALIB = {"imdb": 256, "ptb": 64}  # reviews / BPTT windows of train data
@@ -323,10 +328,10 @@ class Prepared:
             self.calibrated[key] = calibrated_float(
                 self.model, self.calibration, config, self.shapes
             )
-        calibrated, errors = self.calibrated[key]
+        calibrated, _ = self.calibrated[key]
         module = calibrated.clone()
         saturated = lower_calibrated(module, config)
-        report = QuantizeReport(list(errors), saturated)
+        report = QuantizeReport(activation_report(module), saturated)
         return module, report, time.perf_counter() - start
 
     def run(
