@@ -8,6 +8,7 @@ matched to them.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -70,6 +71,23 @@ def load_module(
     # Shapes computed from dynamic dims: import at size 1, the sizes the module
     # does not depend on marked free.
     return import_free(model, input_shapes, fixed=list(input_shapes or ()))
+
+
+ELIDED = "dense_resource<__elided__>"  # MLIR's text for an elided constant
+_LARGE_HEX = re.compile(r'dense<"0x[0-9A-Fa-f]{%d,}">')
+_LARGE_LIST = re.compile(r"dense<\[[^<>]{%d,}?\]>")
+
+
+def module_text(module: ModuleOp, elide_larger_than: int | None = None) -> str:
+    """The printed module; with `elide_larger_than`, dense constants whose text
+    is longer than that many characters print as MLIR's elided constant
+    (`dense_resource<__elided__>`, for reading; such text does not parse back)."""
+    text = str(module) + "\n"
+    if elide_larger_than is None:
+        return text
+    n = max(int(elide_larger_than), 1)
+    text = re.sub(_LARGE_HEX.pattern % n, ELIDED, text)
+    return re.sub(_LARGE_LIST.pattern % n, ELIDED, text)
 
 
 def run_passes(module: ModuleOp, names: Sequence[str]) -> ModuleOp:

@@ -30,6 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME=DxDxD",
         help="fix the shape of a graph input (repeatable)",
     )
+    p.add_argument(
+        "--elide-constants",
+        action="store_true",
+        help="print large constants as dense_resource<__elided__> (for reading; "
+        "the text does not parse back)",
+    )
     p.add_argument("--lanes", type=int, default=1, help="MAC lanes P (verilog)")
     p.add_argument("--calib", help="calibration inputs, to quantize an .onnx model")
     add_dataset_flags(p)
@@ -41,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         return _emit_verilog(args)
     module = driver.load_module(args.model, input_shapes(args.input_shape))
     driver.run_passes(module, pipeline.EMIT[args.emit])
-    text = str(module) + "\n"
+    text = driver.module_text(module, 64 if args.elide_constants else None)
     if args.output:
         Path(args.output).write_text(text)
     else:
