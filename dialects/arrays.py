@@ -15,6 +15,7 @@ from xdsl.dialects.builtin import (
     f64,
     i1,
     i8,
+    i16,
     i32,
     i64,
 )
@@ -25,6 +26,7 @@ _TO_NUMPY: dict[Attribute, np.dtype] = {
     f64: np.dtype("<f8"),
     i64: np.dtype("<i8"),
     i32: np.dtype("<i4"),
+    i16: np.dtype("<i2"),
     i8: np.dtype("i1"),
     i1: np.dtype("bool"),
 }

@@ -19,6 +19,7 @@ from xdsl.dialects.builtin import (
     DenseIntOrFPElementsAttr,
     IntAttr,
     IntegerAttr,
+    IntegerType,
     StringAttr,
     TensorType,
     i64,
@@ -50,7 +51,7 @@ from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
 from rnnc.dialects import fixed, shapes
-from rnnc.dialects.arrays import array_of, numpy_dtype
+from rnnc.dialects.arrays import array_of, dense_of, numpy_dtype
 from rnnc.dialects.fixed import Format, Overflow, Rounding, Symmetry
 
 
@@ -223,9 +224,22 @@ def evaluate(op, args: list[np.ndarray]) -> list[np.ndarray]:
 # ------------------------------------------------------------------- constants
 
 
+STORAGE_WIDTHS = (8, 16, 32, 64)
+
+
+def storage_type(width: int) -> IntegerType:
+    """The narrowest of i8, i16, i32, i64 that holds raw values of `width` bits:
+    how constants are stored (an 8-bit weight takes 2 hex digits, not 16)."""
+    for bits in STORAGE_WIDTHS:
+        if width <= bits:
+            return IntegerType(bits)
+    raise VerifyException(f"fxp.constant: {width}-bit raw values do not fit i64")
+
+
 @irdl_op_definition
 class ConstantOp(IRDLOperation, FxpSemantics):
-    """Raw integers (i64 dense) of a fixed-point tensor: weights, biases, tables."""
+    """Raw integers of a fixed-point tensor (weights, biases, states), stored in
+    the narrowest integer type that holds the format (`storage_type`)."""
 
     name = "fxp.constant"
     value = prop_def(DenseIntOrFPElementsAttr)
@@ -234,16 +248,25 @@ class ConstantOp(IRDLOperation, FxpSemantics):
     assembly_format = "$value attr-dict `->` type($result)"
 
     def __init__(self, raw: DenseIntOrFPElementsAttr, fmt: Format):
+        dtype = numpy_dtype(storage_type(fmt.width))
         super().__init__(
-            properties={"value": raw},
+            properties={"value": dense_of(array_of(raw).astype(dtype))},
             result_types=[fixed_tensor(raw.get_type().get_shape(), fmt)],
         )
 
     def verify_(self) -> None:
         fmt = format_of(self.result)
         raw_type = self.value.get_type()
-        if raw_type.element_type != i64:
-            raise VerifyException("fxp.constant: raw values must be i64")
+        element = raw_type.element_type
+        if (
+            not isinstance(element, IntegerType)
+            or element.width.data not in STORAGE_WIDTHS
+            or element.width.data < fmt.width
+        ):
+            raise VerifyException(
+                f"fxp.constant: raw values of {fmt} must be stored as i8, i16, i32 or "
+                f"i64 of at least {fmt.width} bits, got {element}"
+            )
         if tuple(raw_type.get_shape()) != _shape(self.result):
             raise VerifyException("fxp.constant: value and result shapes differ")
         raw = array_of(self.value)

@@ -7,6 +7,8 @@ matched to them.
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,9 +24,18 @@ from rnnc.backends.interpreter.float_interpreter import (
     run_module,
 )
 from rnnc.backends.interpreter.fxp_interpreter import OverflowCounter, run_fixed
-from rnnc.backends.interpreter.signature import check_inputs, signature
+from rnnc.backends.interpreter.signature import (
+    check_free_sizes,
+    check_inputs,
+    signature,
+)
 from rnnc.dialects.errors import RnncError
-from rnnc.frontend.onnx_import import declared_inputs, import_model
+from rnnc.frontend.onnx_import import (
+    declared_inputs,
+    dynamic_dims,
+    import_free,
+    import_model,
+)
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.pipeline import EXPANDED as EXPANDED  # re-exported for driver users
 from rnnc.pipeline import is_fixed_point
@@ -46,7 +57,37 @@ def load_module(
             first = str(err).strip().splitlines()[-1]
             raise RnncError(f"'{path}' is not valid rnnc IR: {first}") from None
         return module
-    return import_model(load_model(path), input_shapes)
+    model = load_model(path)
+    try:
+        return import_model(model, input_shapes)
+    except RnncError:
+        open_sizes = [
+            size
+            for size, where in dynamic_dims(model).items()
+            if not any(name in (input_shapes or {}) for name, _ in where)
+        ]
+        if not open_sizes:
+            raise
+    # Shapes computed from dynamic dims: import at size 1, the sizes the module
+    # does not depend on marked free.
+    return import_free(model, input_shapes, fixed=list(input_shapes or ()))
+
+
+ELIDED = "dense_resource<__elided__>"  # MLIR's text for an elided constant
+_LARGE_HEX = re.compile(r'dense<"0x[0-9A-Fa-f]{%d,}">')
+_LARGE_LIST = re.compile(r"dense<\[[^<>]{%d,}?\]>")
+
+
+def module_text(module: ModuleOp, elide_larger_than: int | None = None) -> str:
+    """The printed module; with `elide_larger_than`, dense constants whose text
+    is longer than that many characters print as MLIR's elided constant
+    (`dense_resource<__elided__>`, for reading; such text does not parse back)."""
+    text = str(module) + "\n"
+    if elide_larger_than is None:
+        return text
+    n = max(int(elide_larger_than), 1)
+    text = re.sub(_LARGE_HEX.pattern % n, ELIDED, text)
+    return re.sub(_LARGE_LIST.pattern % n, ELIDED, text)
 
 
 def run_passes(module: ModuleOp, names: Sequence[str]) -> ModuleOp:
@@ -55,7 +96,15 @@ def run_passes(module: ModuleOp, names: Sequence[str]) -> ModuleOp:
     available = registry.PASSES
     unknown = [n for n in names if n.split("{")[0] not in available]
     if unknown:
-        raise RnncError(f"unknown pass(es) {unknown}; known: {sorted(available)}")
+        close = [
+            f"did you mean '{m[0]}'?"
+            for n in unknown
+            if (m := difflib.get_close_matches(n.split("{")[0], list(available), 1))
+        ]
+        raise RnncError(
+            f"unknown pass(es) {unknown}; known: {sorted(available)}"
+            + "".join(f"; {c}" for c in close)
+        )
     pipeline = PassPipeline.parse_spec(available, ",".join(names))
     try:
         pipeline.apply(registry.make_context(), module)
@@ -82,6 +131,7 @@ def execute(
     """Run @main on named arrays: bit-accurately if the module is fixed point."""
     inputs, outputs = signature(module)
     ordered = check_inputs(inputs, arrays)
+    check_free_sizes(module, arrays)
     try:
         if is_fixed_point(module):
             results, counter = run_fixed(module, ordered)

@@ -112,6 +112,22 @@ def pytest_configure(config) -> None:
     config.addinivalue_line(
         "markers", "needs_tools(*tools): the test needs these hardware tools"
     )
+    config.addinivalue_line(
+        "markers",
+        "slow: runs a simulator or synthesis tool (deselect with -m 'not slow' for "
+        "a quick run; CI runs everything)",
+    )
+
+
+# Tools whose runs take seconds to minutes: a test needing one is `slow`.
+SLOW_TOOLS = {"iverilog", "vvp", "verilator", "yosys", "nextpnr-ice40", "nextpnr-ecp5"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        tools = {t for m in item.iter_markers("needs_tools") for t in m.args}
+        if tools & SLOW_TOOLS:
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_runtest_setup(item) -> None:

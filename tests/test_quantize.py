@@ -194,11 +194,13 @@ def _cli(*args):
     "flags, needle",
     [
         (["--weight-bits", "1"], "weight bits must be between 2 and 32, got 1"),
-        (["--rounding", "up"], "unknown rounding mode 'up'"),
-        (["--overflow", "clamp"], "unknown overflow mode 'clamp'"),
-        (["--activation", "spline"], "unknown activation approximation 'spline'"),
-        (["--range", "guess"], "unknown range source 'guess'"),
-        (["--weight-fit", "l1"], "unknown weight fit 'l1'"),
+        # the policy flags are choices (the TOML file's values are checked in
+        # quant_config, test_bad_config_file)
+        (["--rounding", "up"], "argument --rounding: invalid choice: 'up'"),
+        (["--overflow", "clamp"], "argument --overflow: invalid choice: 'clamp'"),
+        (["--activation", "spline"], "--activation: invalid choice: 'spline'"),
+        (["--range", "guess"], "argument --range: invalid choice: 'guess'"),
+        (["--weight-fit", "l1"], "argument --weight-fit: invalid choice: 'l1'"),
     ],
 )
 def test_bad_policy_is_one_error_line(classifier, tmp_path, flags, needle):

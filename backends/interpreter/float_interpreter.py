@@ -71,6 +71,37 @@ PIPELINE_PROBE = 8  # chunks after which the pipeline checks that it has a core
 PIPELINE_MIN_CPU = 0.65  # CPU seconds per second of its computing it needs to go on
 
 
+def _batched_states(
+    op: rnn.RecurrenceOp, seqs: list[np.ndarray], states: list[np.ndarray]
+) -> list[np.ndarray]:
+    """Initial states for the batch the sequences have at run time. A module runs
+    at any value of a free batch (`signature.DIMS_ATTR`); a constant initial state
+    of the import's batch (zeros built from the input's shape) is uniform over
+    the batch, and stands for the same state at the batch of this run."""
+    if not seqs or np.ndim(seqs[0]) < 2:
+        return states
+    static = rnn.shape_of(op.seqs[0])[1]
+    batch = seqs[0].shape[1]
+    if batch == static:
+        return states
+    out = []
+    for state, init in zip(states, op.inits, strict=True):
+        state = np.asarray(state)
+        if (
+            state.ndim
+            and state.shape[0] == static != batch
+            and rnn.shape_of(init)[0] == static
+        ):
+            if state.shape[0] and (state != state[:1]).any():
+                raise InterpretationError(
+                    f"the initial state of a recurrence is fixed to batch {static} "
+                    f"and differs between rows; cannot run batch {batch}"
+                )
+            state = np.repeat(state[:1], batch, axis=0)
+        out.append(state)
+    return out
+
+
 class Interpreter:
     """Runs `func.func` bodies; values live in a dict keyed by SSA value.
 
@@ -115,7 +146,7 @@ class Interpreter:
         sequences or chunks of time steps (e.g. the input projections x_t @ W as
         one big product)."""
         n_seq = len(op.seqs)
-        seqs, states = args[:n_seq], args[n_seq:]
+        seqs, states = args[:n_seq], _batched_states(op, args[:n_seq], args[n_seq:])
         steps = seqs[0].shape[0]
         block = op.body.block
         invariant, per_step, in_loop = self.plan(op)

@@ -1,7 +1,9 @@
 """The interface of a module's @main: its named, typed inputs and outputs.
 
 Function arguments and results carry their ONNX names (`rnn.NAME_ATTR`), which is
-how arrays are matched to them before a run.
+how arrays are matched to them before a run. Argument dimensions marked free
+(`DIMS_ATTR`, e.g. the batch) are dynamic here: the module runs at any value of
+them, the same value wherever one size appears.
 """
 
 from __future__ import annotations
@@ -11,13 +13,22 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DictionaryAttr, ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DictionaryAttr,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+)
 
 from rnnc.dialects import shapes
 from rnnc.dialects.arrays import numpy_dtype
 from rnnc.dialects.errors import RnncError
 from rnnc.dialects.rnn import NAME_ATTR
 from rnnc.dialects.rnn_semantics import main_function
+
+# Per argument dimension, the name of the model size it is when free, else "".
+DIMS_ATTR = "rnnc.dims"
 
 
 def _names(attrs) -> list[str]:
@@ -28,8 +39,32 @@ def _names(attrs) -> list[str]:
     return out
 
 
+def free_dims(module: ModuleOp) -> list[list[str]]:
+    """Per input, per dimension: the name of the free size it is, or ""."""
+    fn: func.FuncOp = main_function(module)
+    out = []
+    for i, arg in enumerate(fn.args):
+        rank = len(arg.type.get_shape())
+        entry = fn.arg_attrs.data[i] if fn.arg_attrs is not None else None
+        dims = entry.data.get(DIMS_ATTR) if isinstance(entry, DictionaryAttr) else None
+        if isinstance(dims, ArrayAttr) and len(dims.data) == rank:
+            out.append([d.data for d in dims.data])
+        else:
+            out.append([""] * rank)
+    return out
+
+
+def _generic(typ: TensorType, dims: list[str]) -> TensorType:
+    if not any(dims):
+        return typ
+    pairs = zip(typ.get_shape(), dims, strict=True)
+    shape = [shapes.DYN if free else d for d, free in pairs]
+    return TensorType(typ.element_type, shape)
+
+
 def signature(module: ModuleOp) -> tuple[list[tuple[str, TensorType]], list[str]]:
-    """(name, type) of each input and the name of each output of @main."""
+    """(name, type) of each input (free dims dynamic) and the name of each output
+    of @main."""
     fn: func.FuncOp = main_function(module)
     in_names = _names(fn.arg_attrs)
     if len(in_names) < len(fn.args):
@@ -37,7 +72,32 @@ def signature(module: ModuleOp) -> tuple[list[tuple[str, TensorType]], list[str]
     out_names = _names(fn.res_attrs) or [
         f"out{i}" for i in range(len(fn.function_type.outputs))
     ]
-    return list(zip(in_names, [a.type for a in fn.args], strict=True)), out_names
+    types = [
+        _generic(a.type, d) for a, d in zip(fn.args, free_dims(module), strict=True)
+    ]
+    return list(zip(in_names, types, strict=True)), out_names
+
+
+def check_free_sizes(
+    module: ModuleOp, arrays: Mapping[str, np.ndarray]
+) -> dict[str, int]:
+    """The value of each free size in `arrays`, which must agree wherever the size
+    appears (e.g. the batch of the tokens and of the initial state)."""
+    names = [n for n, _ in signature(module)[0]]
+    seen: dict[str, tuple[int, str]] = {}
+    for name, dims in zip(names, free_dims(module), strict=True):
+        shape = np.shape(arrays[name])
+        for axis, size in enumerate(dims):
+            if not size or axis >= len(shape):
+                continue
+            value = int(shape[axis])
+            first = seen.setdefault(size, (value, name))
+            if first[0] != value:
+                raise RnncError(
+                    f"input '{name}' has {size} {value} (dim {axis}), input "
+                    f"'{first[1]}' has {size} {first[0]}"
+                )
+    return {k: v for k, (v, _) in seen.items()}
 
 
 def check_inputs(

@@ -62,7 +62,8 @@ def _import_circt() -> Any:
         import circt.passmanager  # noqa: F401
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise RnncError(
-            f"Verilog export needs the CIRCT Python bindings: pip install circt ({err})"
+            f"Verilog export needs the CIRCT Python bindings, which the hw extra "
+            f'installs: pip install "rnnc[hw]" ({err})'
         ) from err
     return circt
 

@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rnnc.backends import progress
 from rnnc.backends.verilog import simulate
 from rnnc.dialects.errors import RnncError
 
@@ -972,7 +973,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quiet",
         action="store_true",
-        help="no progress lines on stderr",
+        help="no estimate and no progress on stderr (progress shows on a "
+        "terminal only)",
     )
     parser.add_argument(
         "--workdir",
@@ -987,20 +989,95 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def stderr_progress(prefix: str = "rnnc synth-report") -> Progress:
-    """Progress lines on stderr, each with the time elapsed since this call."""
+def stderr_progress(prefix: str = "rnnc synth-report", steps: int = 0) -> Progress:
+    """Progress on stderr (a terminal's): a bar over the tool steps (with an
+    ETA), each step's line with the time elapsed since this call."""
     start = time.perf_counter()
+    shown = progress.bar(steps or None, prefix)
 
     def say(text: str) -> None:
         elapsed = time.perf_counter() - start
-        print(f"{prefix}: [{elapsed:6.1f} s] {text}", file=sys.stderr, flush=True)
+        shown.write(f"{prefix}: [{elapsed:6.1f} s] {text}")
+        if text.endswith(" ..."):
+            shown.set_description_str(text[:-4])
+        else:
+            if shown.total and shown.n >= shown.total:
+                shown.total += 1
+            shown.update()
 
     return say
+
+
+def _steps(targets: Sequence[str]) -> int:
+    """Tool steps of the targets (iCE40: one synthesis and one place and route,
+    when the design fits the first device)."""
+    return sum({"generic": 1, "xilinx": 1, "ice40": 2, "ecp5": 2}[t] for t in targets)
+
+
+# ----------------------------------------------------------------- estimate
+
+ICE40_RAM_BITS = 4096  # one SB_RAM40_4K
+LUT4_BITS = 16  # a LUT4 used as ROM
+
+
+def estimate(workdir: Path) -> dict | None:
+    """Before any tool: what an `rnnc --emit=verilog` directory certainly needs
+    (its MAC lanes' multipliers, the bits of its ROM files), and per device
+    whether that much can fit (block RAM and LUTs as ROM; lower bounds, the
+    tools decide)."""
+    manifest = workdir / "manifest.json"
+    try:
+        meta = json.loads(manifest.read_text())
+        lanes = int(meta["lanes"])
+        memories = [workdir / name for name in meta["memories"]]
+        rom_bits = 0
+        for path in memories:
+            lines = [ln for ln in path.read_text().split() if ln]
+            rom_bits += len(lines) * 4 * max((len(ln) for ln in lines), default=0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    fits = {}
+    for dev in ICE40_DEVICES:
+        room = dev.rams * ICE40_RAM_BITS + dev.lcs * LUT4_BITS
+        blocks = -(-rom_bits // ICE40_RAM_BITS)
+        fits[f"ice40 {dev.name}"] = (
+            f"ROM {rom_bits} bits > {room} bits of block RAM and LUTs"
+            if rom_bits > room
+            else None,
+            f">= {min(blocks, dev.rams)} of {dev.rams} RAM blocks, {lanes} "
+            f"multipliers ({dev.dsps} DSPs)",
+        )
+    ecp5_room = ECP5.ebrs * DP16KD_BITS + ECP5.luts * LUT4_BITS
+    fits[f"ecp5 {ECP5.name}"] = (
+        f"ROM {rom_bits} bits > {ecp5_room} bits" if rom_bits > ecp5_room else None,
+        f">= {-(-rom_bits // DP16KD_BITS)} of {ECP5.ebrs} DP16KD, {lanes} of "
+        f"{ECP5.mults} MULT18X18D",
+    )
+    return {"lanes": lanes, "rom_bits": rom_bits, "memories": len(memories)} | {
+        "fit": {k: {"misfit": m, "needs": n} for k, (m, n) in fits.items()}
+    }
+
+
+def estimate_lines(est: dict) -> list[str]:
+    lines = [
+        f"estimate: {est['lanes']} MAC lane multiplier(s), {est['rom_bits']} ROM "
+        f"bits in {est['memories']} memory file(s) (lower bounds)"
+    ]
+    for target, fit in est["fit"].items():
+        verdict = f"does not fit: {fit['misfit']}" if fit["misfit"] else "may fit"
+        lines.append(f"fit {target}: needs {fit['needs']}: {verdict}")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
     files, workdir, manifest_top = collect_sources(args.inputs)
     top = args.top or manifest_top or find_top(files)
+    quiet = getattr(args, "quiet", False)
+    est = estimate(Path(workdir))
+    if est is not None and not quiet:
+        for line in estimate_lines(est):
+            print(f"rnnc synth-report: {line}", file=sys.stderr, flush=True)
+    targets = parse_targets(getattr(args, "targets", None))
     report = synth_report(
         files,
         top,
@@ -1010,8 +1087,12 @@ def run(args: argparse.Namespace) -> int:
         ice40_device=getattr(args, "device", None),
         freq_mhz=getattr(args, "freq", None),
         timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
-        progress=None if getattr(args, "quiet", False) else stderr_progress(),
+        progress=None
+        if quiet or not progress.enabled()
+        else stderr_progress(steps=_steps(targets)),
     )
+    if est is not None:
+        report["estimate"] = est
     sys.stdout.write(format_report(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

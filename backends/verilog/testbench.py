@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
+from rnnc.backends import progress
 from rnnc.backends.interpreter.float_interpreter import Interpreter, main_function
 from rnnc.backends.interpreter.fxp_interpreter import _COUNTER, OverflowCounter
 from rnnc.backends.verilog import simulate
@@ -304,15 +305,27 @@ def verify(
     out_dir: str | Path,
     lanes: int = 1,
     simulator: str = "iverilog",
+    sequences: int | None = None,
 ) -> VerifyReport:
-    """Emit, run the interpreter on each batch of inputs, simulate every sequence,
-    compare word by word."""
-    emitted = emit_verilog(module, out_dir, lanes)
-    parts = [reference(module, emitted.plan, inputs) for inputs in batches]
-    expected = Expected(
-        np.concatenate([p.inputs for p in parts]),
-        np.concatenate([p.lengths for p in parts]),
-        np.concatenate([p.outputs for p in parts]),
-        [line for p in parts for line in p.overflows],
-    )
-    return run_testbench(emitted, expected, simulator)
+    """Emit, run the interpreter on each batch of inputs, simulate every sequence
+    (the first `sequences` only, if given), compare word by word. A terminal
+    shows the steps on a progress bar (emit, interpreter batches, simulation)."""
+    with progress.bar(len(batches) + 2, "rnnc verify") as shown:
+        shown.set_description_str("rnnc verify: emit")
+        emitted = emit_verilog(module, out_dir, lanes)
+        shown.update()
+        shown.set_description_str("rnnc verify: interpreter")
+        parts = []
+        for inputs in batches:
+            parts.append(reference(module, emitted.plan, inputs))
+            shown.update()
+        expected = Expected(
+            np.concatenate([p.inputs for p in parts])[:sequences],
+            np.concatenate([p.lengths for p in parts])[:sequences],
+            np.concatenate([p.outputs for p in parts])[:sequences],
+            [line for p in parts for line in p.overflows],
+        )
+        shown.set_description_str(f"rnnc verify: {simulator}")
+        report = run_testbench(emitted, expected, simulator)
+        shown.update()
+    return report

@@ -13,6 +13,7 @@ package (each has NAME, HELP, DESCRIPTION, `add_arguments(parser)` and
     rnnc eval MODEL.onnx --dataset imdb|ptb [policy]    test metric, float vs fixed
     rnnc search MODEL.onnx --dataset D --budget 0.5% -o chosen.toml   word lengths
     rnnc sweep MODEL.onnx --dataset D --weight-bits 4,8 --act-bits 8,16 -o DIR
+    rnnc calib MODEL.onnx --dataset imdb|ptb [--samples N] -o calib.npz
 
 `rnnc MODEL ...` (no command) is `rnnc compile MODEL ...`. Only the chosen
 command's flags are built, so that a core command never imports the lab. Every user
@@ -21,6 +22,7 @@ error ends as one `rnnc: error: ...` line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import sys
@@ -40,6 +42,7 @@ COMMANDS = (
     "eval",
     "search",
     "sweep",
+    "calib",
 )
 TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
 
@@ -84,7 +87,25 @@ def build_parser(selected: str | None = None) -> Parser:
             if getattr(module, "LAB", False):
                 require_lab(name)
             module.add_arguments(p)
+            show_defaults(p)
     return top
+
+
+def show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Every flag with a default says it in --help."""
+    for action in parser._actions:
+        default = action.default
+        if (
+            default is None
+            or default is False
+            or default == []
+            or default == argparse.SUPPRESS
+            or action.help == argparse.SUPPRESS
+            or "default" in (action.help or "")
+        ):
+            continue
+        shown = "(default: %(default)s)"
+        action.help = f"{action.help} {shown}" if action.help else shown
 
 
 def main(argv: list[str] | None = None) -> int:

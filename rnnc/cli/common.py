@@ -13,10 +13,21 @@ from xdsl.dialects.builtin import ModuleOp
 
 from rnnc import driver
 from rnnc.backends.interpreter.signature import read_arrays
+from rnnc.cli import calib
 from rnnc.dialects.errors import RnncError
+from rnnc.dialects.fixed import OVERFLOW_MODES, ROUNDING_MODES
 from rnnc.frontend.onnx_import import declared_inputs
 from rnnc.frontend.onnx_loader import load_model
-from rnnc.passes.quant_config import ACT_CLASSES, CLASSES, QuantConfig, load_config
+from rnnc.passes.approximate_activations import DEFAULT_LOG2_RANGE, METHODS
+from rnnc.passes.quant_config import (
+    ACT_CLASSES,
+    CLASSES,
+    DEFAULT_BITS,
+    RANGE_SOURCES,
+    WEIGHT_FITS,
+    QuantConfig,
+    load_config,
+)
 from rnnc.pipeline import is_fixed_point, quantize_model
 
 # Third-party modules that only the `lab` extra installs.
@@ -51,26 +62,63 @@ def add_quant_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("quantization policy (flags override --config)")
     g.add_argument("--config", help="TOML policy file (see passes/quant_config.py)")
     for cls in CLASSES:
-        g.add_argument(f"--{cls}-bits", type=int, metavar="W")
+        g.add_argument(
+            f"--{cls}-bits",
+            type=int,
+            metavar="W",
+            help=f"(default: {DEFAULT_BITS[cls]})",
+        )
     g.add_argument(
         "--act-bits",
         type=int,
         metavar="W",
         help="default for input, preactivation, activation, state and output bits",
     )
-    g.add_argument("--rounding", help="floor | half-up | half-even")
-    g.add_argument("--overflow", help="wrap | saturate")
-    g.add_argument("--range", help="range source: calib | percentile | bound")
+    default = QuantConfig()
+    g.add_argument(
+        "--rounding",
+        choices=ROUNDING_MODES,
+        help=f"rounding of the lossy casts (default: {default.rounding})",
+    )
+    g.add_argument(
+        "--overflow",
+        choices=OVERFLOW_MODES,
+        help=f"overflow of the lossy casts (default: {default.overflow})",
+    )
+    g.add_argument(
+        "--range",
+        choices=RANGE_SOURCES,
+        help=f"range source (default: {default.range})",
+    )
     g.add_argument(
         "--weight-fit",
-        help="F of weights and biases: cover (their whole range) | mse (least "
-        "squared error, may clip outliers)",
+        choices=WEIGHT_FITS,
+        help="F of weights and biases: cover (their whole range) or mse (least "
+        f"squared error, may clip outliers) (default: {default.weight_fit})",
     )
-    g.add_argument("--guard-bits", type=int)
-    g.add_argument("--activation", help="activation approximation: lut | pwl | hard")
-    g.add_argument("--lut-bits", type=int, help="log2 of the table size")
-    g.add_argument("--lut-range", type=int, help="log2 of the table's input range")
-    g.add_argument("--pwl-segments", type=int)
+    g.add_argument("--guard-bits", type=int, help=f"(default: {default.guard_bits})")
+    g.add_argument(
+        "--activation",
+        choices=METHODS,
+        help=f"activation approximation (default: {default.activation_method})",
+    )
+    g.add_argument(
+        "--lut-bits",
+        type=int,
+        help=f"log2 of the table size (default: {default.lut_bits})",
+    )
+    g.add_argument(
+        "--lut-range",
+        type=int,
+        help="log2 of the table's input range (default: per function, "
+        + ", ".join(f"{k} {v}" for k, v in DEFAULT_LOG2_RANGE.items())
+        + ")",
+    )
+    g.add_argument(
+        "--pwl-segments",
+        type=int,
+        help=f"segments of a pwl approximation (default: {default.pwl_segments})",
+    )
 
 
 def config_from(args: argparse.Namespace) -> QuantConfig:
@@ -113,12 +161,10 @@ def add_data_flags(p: argparse.ArgumentParser, datasets) -> None:
 def quantize(args: argparse.Namespace, shapes=None) -> ModuleOp:
     """The .onnx model of `args` quantized with the policy flags, the approximation
     errors and saturated constants told on stderr."""
-    if not args.calib:
-        raise RnncError("quantization needs calibration inputs: give --calib FILE.npz")
     if Path(args.model).suffix == ".mlir":
         raise RnncError("quantize an .onnx model (an .mlir module is already lowered)")
     config = config_from(args)
-    calibration = read_npz(args.calib)
+    calibration = calib.calibration(args)
     model = load_model(args.model)
     driver.check_inputs(declared_inputs(model), calibration)
     module, report = quantize_model(model, calibration, config, shapes)
@@ -136,9 +182,9 @@ def fixed_point_module(args: argparse.Namespace) -> ModuleOp:
         if not is_fixed_point(module):
             raise RnncError(f"'{args.model}' is not a fixed-point (.fxp.mlir) module")
         return module
-    if not args.calib:
+    if not calib.has_calibration(args):
         raise RnncError(
-            "RTL needs a fixed-point model: give --calib FILE.npz (and a policy) "
-            "or a .fxp.mlir from `rnnc quantize`"
+            "RTL needs a fixed-point model: give --calib FILE.npz or --dataset NAME "
+            "(and a policy) or a .fxp.mlir from `rnnc quantize`"
         )
     return quantize(args, input_shapes(args.input_shape) or None)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rnnc import driver, pipeline
+from rnnc.cli.calib import add_dataset_flags
 from rnnc.cli.common import add_quant_flags, fixed_point_module, input_shapes
 from rnnc.dialects.errors import RnncError
 
@@ -29,8 +30,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME=DxDxD",
         help="fix the shape of a graph input (repeatable)",
     )
+    p.add_argument(
+        "--elide-constants",
+        action="store_true",
+        help="print large constants as dense_resource<__elided__> (for reading; "
+        "the text does not parse back)",
+    )
     p.add_argument("--lanes", type=int, default=1, help="MAC lanes P (verilog)")
     p.add_argument("--calib", help="calibration inputs, to quantize an .onnx model")
+    add_dataset_flags(p)
     add_quant_flags(p)
 
 
@@ -39,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         return _emit_verilog(args)
     module = driver.load_module(args.model, input_shapes(args.input_shape))
     driver.run_passes(module, pipeline.EMIT[args.emit])
-    text = str(module) + "\n"
+    text = driver.module_text(module, 64 if args.elide_constants else None)
     if args.output:
         Path(args.output).write_text(text)
     else:
@@ -58,4 +66,11 @@ def _emit_verilog(args: argparse.Namespace) -> int:
         f"cycles per sequence with {args.lanes} MAC lane(s)",
         file=sys.stderr,
     )
+    fewest = pipeline.fewest_lanes(emitted)
+    if fewest < args.lanes:
+        print(
+            f"note: {args.lanes} MAC lanes take as many cycles as {fewest} (the "
+            "mat-vec columns split into as many groups); the others idle",
+            file=sys.stderr,
+        )
     return 0

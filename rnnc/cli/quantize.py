@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from rnnc.cli.calib import add_dataset_flags
 from rnnc.cli.common import add_quant_flags, input_shapes, quantize
 from rnnc.memory_report import memory_report
 
@@ -16,7 +17,8 @@ DESCRIPTION = "Quantize a model to fixed point."
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help=".onnx model")
-    p.add_argument("--calib", required=True, help="calibration inputs (npz by name)")
+    p.add_argument("--calib", help="calibration inputs (npz by name)")
+    add_dataset_flags(p)
     p.add_argument("-o", "--output", required=True, help="the .fxp.mlir to write")
     p.add_argument(
         "--input-shape",

@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 
 from rnnc import driver
-from rnnc.cli.common import add_quant_flags, fixed_point_module, read_npz
+from rnnc.cli import calib
+from rnnc.cli.calib import add_dataset_flags
+from rnnc.cli.common import add_quant_flags, fixed_point_module
 
 NAME = "verify"
 HELP = "simulate the RTL on random sequences and compare it with the interpreter"
@@ -19,7 +21,8 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help=".onnx model")
-    p.add_argument("--calib", required=True, help="calibration inputs (npz by name)")
+    p.add_argument("--calib", help="calibration inputs (npz by name)")
+    add_dataset_flags(p)
     p.add_argument("--sequences", type=int, default=100)
     p.add_argument("--lanes", type=int, default=1, help="MAC lanes P")
     p.add_argument("--simulator", choices=["iverilog", "verilator"], default="iverilog")
@@ -35,11 +38,13 @@ def run(args: argparse.Namespace) -> int:
     from rnnc.passes.fxp_to_hw.plan import plan_hardware
 
     module = fixed_point_module(args)
-    calibration = read_npz(args.calib)
+    calibration = calib.calibration(args)
     names = [name for name, _ in driver.signature(module)[0]]
     batch = plan_hardware(module).batch
     batches = random_batches(calibration, names, args.sequences, batch, args.seed)
-    report = verify(module, batches, args.output, args.lanes, args.simulator)
+    report = verify(
+        module, batches, args.output, args.lanes, args.simulator, args.sequences
+    )
     print(report.summary())
     for line in report.mismatches[:10]:
         print(line)

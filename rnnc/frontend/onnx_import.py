@@ -8,7 +8,7 @@ Initializers become `rnn.constant`s where they are used.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -29,8 +29,9 @@ from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.rewriter import InsertPoint
 from xdsl.utils.exceptions import VerifyException
 
+from rnnc.backends.interpreter.signature import DIMS_ATTR
 from rnnc.dialects import rnn, shapes
-from rnnc.dialects.arrays import dense_of, element_type
+from rnnc.dialects.arrays import array_of, dense_of, element_type
 from rnnc.dialects.errors import RnncError
 from rnnc.frontend.onnx_loader import graph_inputs, opset_of, prepare
 
@@ -402,15 +403,10 @@ def _expand(imp: GraphImporter, node):
 
 @converts("Shape", "Size", "ConstantOfShape")
 def _dynamic_shape(imp: GraphImporter, node):
-    dynamic = [
-        name
-        for name, typ in declared_inputs(imp.model)
-        if shapes.DYN in typ.get_shape()
-    ]
+    hint = shape_hint(imp.model)
     raise imp.fail(
         f"{node.op_type} of a dynamic shape cannot be folded; fix the dynamic input "
-        f"dimensions of {dynamic} (e.g. --input-shape {dynamic[0] if dynamic else 'x'}"
-        "=1x200)"
+        f"dimensions" + (f" (e.g. {hint})" if hint else "")
     )
 
 
@@ -491,3 +487,194 @@ def import_model(
     model: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None = None
 ) -> ModuleOp:
     return GraphImporter(prepare(model, input_shapes)).run()
+
+
+# ------------------------------------------------------------ free dimensions
+
+# Free sizes are marked on @main's arguments (`DIMS_ATTR`: per dimension, the name
+# of the model size, e.g. "batch", or ""). The module's types are those of the
+# import shapes; the interpreter accepts other values of a free size (its kernels
+# take their shapes from the data).
+
+
+def dynamic_dims(model: onnx.ModelProto) -> dict[str, list[tuple[str, int]]]:
+    """The model's dynamic sizes: a named dim (`dim_param`) is one size wherever it
+    appears; an unnamed dynamic dim is a size of its own."""
+    sizes: dict[str, list[tuple[str, int]]] = {}
+    for info in graph_inputs(model):
+        t = info.type.tensor_type
+        for axis, dim in enumerate(t.shape.dim if t.HasField("shape") else ()):
+            if dim.HasField("dim_value"):
+                continue
+            name = dim.dim_param or f"{info.name}[{axis}]"
+            sizes.setdefault(name, []).append((info.name, axis))
+    return sizes
+
+
+def shape_hint(model: onnx.ModelProto) -> str:
+    """`--input-shape` flags fixing every dynamic input dim (to 1), from the
+    model's declared inputs."""
+    flags = []
+    for name, typ in declared_inputs(model):
+        dims = typ.get_shape()
+        if shapes.DYN in dims:
+            text = "x".join("1" if d == shapes.DYN else str(d) for d in dims)
+            flags.append(f"--input-shape {name}={text}")
+    return " ".join(flags)
+
+
+def complete_shapes(
+    model: onnx.ModelProto,
+    given: Mapping[str, Sequence[int]] | None = None,
+    size: int = 1,
+) -> dict[str, list[int]]:
+    """Every input's shape: as `given`, else as declared with dynamic dims `size`."""
+    out = {}
+    for name, typ in declared_inputs(model):
+        if given and name in given:
+            out[name] = list(given[name])
+        else:
+            out[name] = [size if d == shapes.DYN else d for d in typ.get_shape()]
+    return out
+
+
+def _perturbed(
+    at: Mapping[str, Sequence[int]], where: Sequence[tuple[str, int]]
+) -> dict[str, list[int]]:
+    out = {k: list(v) for k, v in at.items()}
+    for name, axis in where:
+        out[name][axis] += 1
+    return out
+
+
+def _initial_state_only(value: SSAValue) -> bool:
+    """Used only as a cell's initial_h / initial_c (a uniform one is batch-free:
+    the interpreter broadcasts it to the batch it runs)."""
+    return all(
+        isinstance(use.operation, rnn.RecurrentCellOp)
+        and value
+        in (
+            getattr(use.operation, "initial_h", None),
+            getattr(use.operation, "initial_c", None),
+        )
+        for use in value.uses
+    )
+
+
+def _depends(base: ModuleOp, other: ModuleOp) -> set[int] | None:
+    """Where `other` (an import at another value of one size) differs from `base`:
+    the indices of the reshapes whose target changes, or None when anything else
+    changes (structure, attributes, non-uniform constants)."""
+    a_ops, b_ops = list(base.walk()), list(other.walk())
+    if [o.name for o in a_ops] != [o.name for o in b_ops]:
+        return None
+    reshapes = set()
+    for index, (a, b) in enumerate(zip(a_ops, b_ops, strict=True)):
+        if isinstance(a, func.FuncOp | func.ReturnOp | ModuleOp):
+            continue
+        if [r.type for r in a.results] != [r.type for r in b.results] and isinstance(
+            a, rnn.ReshapeOp
+        ):
+            reshapes.add(index)
+            continue
+        if isinstance(a, rnn.ConstantOp) and a.value != b.value:
+            if not (
+                _initial_state_only(a.result)
+                and _splat(a.value) is not None
+                and _splat(a.value) == _splat(b.value)
+            ):
+                return None
+            continue
+        if a.properties != b.properties or a.attributes != b.attributes:
+            return None
+    return reshapes
+
+
+def _splat(value: Attribute) -> float | None:
+    array = array_of(value)
+    if array.size == 0 or not (array == array.flat[0]).all():
+        return None
+    return float(array.flat[0])
+
+
+def _dims_of(value: SSAValue) -> tuple[int, ...]:
+    return tuple(rnn.shape_of(value))
+
+
+def import_free(
+    model: onnx.ModelProto,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    fixed: Collection[str] = (),
+) -> ModuleOp:
+    """Import at `input_shapes` (dynamic dims not given: 1) and mark on @main's
+    arguments (`DIMS_ATTR`) the model's dynamic sizes the module does not depend
+    on, so that it runs at any value of them. Sizes of the inputs in `fixed` stay
+    as given (specialised on purpose).
+
+    A size is free when importing at another value of it changes only the types:
+    reshape targets that change are rewritten with `-1` for the one dimension that
+    depends on free sizes (a reshape with two such dimensions, e.g. batch x steps
+    split back, keeps the later size fixed), and uniform constants may change only
+    as initial states of cells."""
+    at = complete_shapes(model, input_shapes)
+    base = import_model(model, at)
+    base_ops = list(base.walk())
+    variants: dict[str, list[Operation]] = {}
+    deps: dict[str, set[int]] = {}
+    for size, where in dynamic_dims(model).items():
+        if any(name in fixed for name, _ in where):
+            continue
+        try:
+            other = import_model(model, _perturbed(at, where))
+        except RnncError:
+            continue
+        found = _depends(base, other)
+        if found is not None:
+            variants[size], deps[size] = list(other.walk()), found
+    free = list(variants)
+
+    def entries(index: int, sizes: list[str]) -> set[int]:
+        mine = _dims_of(base_ops[index].results[0])
+        out = set()
+        for size in sizes:
+            theirs = _dims_of(variants[size][index].results[0])
+            pairs = enumerate(zip(mine, theirs, strict=True))
+            out |= {i for i, (a, b) in pairs if a != b}
+        return out
+
+    while True:
+        crowded = [
+            touching
+            for index in sorted(set().union(*(deps[s] for s in free)))
+            if len(entries(index, touching := [s for s in free if index in deps[s]]))
+            > 1
+        ]
+        if not crowded:
+            break
+        free.remove(crowded[0][-1])
+    for index in sorted(set().union(*(deps[s] for s in free))):
+        op = base_ops[index]
+        target = list(_dims_of(op.results[0]))
+        (entry,) = entries(index, [s for s in free if index in deps[s]])
+        target[entry] = -1
+        op.properties["shape"] = rnn.int_array(target)
+    _mark_free(base, model, free)
+    base.verify()
+    return base
+
+
+def _mark_free(module: ModuleOp, model: onnx.ModelProto, free: list[str]) -> None:
+    where = {at: size for size in free for at in dynamic_dims(model)[size]}
+    if not where:
+        return
+    fn = next(op for op in module.walk() if isinstance(op, func.FuncOp))
+    entries = []
+    for (name, typ), attrs in zip(
+        declared_inputs(model), fn.arg_attrs.data, strict=True
+    ):
+        dims = [where.get((name, axis), "") for axis in range(len(typ.get_shape()))]
+        data = dict(attrs.data)
+        if any(dims):
+            data[DIMS_ATTR] = ArrayAttr([StringAttr(d) for d in dims])
+        entries.append(DictionaryAttr(data))
+    fn.arg_attrs = ArrayAttr(entries)

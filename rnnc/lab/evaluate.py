@@ -46,7 +46,12 @@ from rnnc.frontend.onnx_loader import load_model
 from rnnc.lab import datasets as ds
 from rnnc.memory_report import MemoryTable, memory_report
 from rnnc.passes.quant_config import QuantConfig
-from rnnc.pipeline import QuantizeReport, calibrated_float, lower_calibrated
+from rnnc.pipeline import (
+    QuantizeReport,
+    activation_report,
+    calibrated_float,
+    lower_calibrated,
+)
 
 DATASETS = ("imdb", "ptb")
 DEFAULT_CALIB = {"imdb": 256, "ptb": 64}  # reviews / BPTT windows of train data
@@ -323,10 +328,10 @@ class Prepared:
             self.calibrated[key] = calibrated_float(
                 self.model, self.calibration, config, self.shapes
             )
-        calibrated, errors = self.calibrated[key]
+        calibrated, _ = self.calibrated[key]
         module = calibrated.clone()
         saturated = lower_calibrated(module, config)
-        report = QuantizeReport(list(errors), saturated)
+        report = QuantizeReport(activation_report(module), saturated)
         return module, report, time.perf_counter() - start
 
     def run(
@@ -477,9 +482,9 @@ def prepare_imdb(
     )
 
 
-def _prepare_imdb(
-    model_path, vocab, max_len, limit, batch, calib_size, progress, split
-) -> Prepared:
+def _imdb_model(model_path, vocab, max_len):
+    """(model, input name, output name, vocabulary, review length) of an IMDb
+    classifier, checked."""
     model = load_model(model_path)
     inputs = declared_inputs(model)
     outputs = _outputs(model)
@@ -505,8 +510,34 @@ def _prepare_imdb(
                 f"no max_len for '{model_path}' (no sidecar JSON); give --max-len"
             )
         max_len = declared
-    max_len = int(max_len)
+    return model, name, out, words, int(max_len)
 
+
+def _imdb_calibration(train: list[str], pool, calib_size, words, max_len):
+    return ds.encode_imdb([train[i] for i in pool[:calib_size]], words, max_len)
+
+
+def imdb_calibration(
+    model_path: str | Path,
+    *,
+    calib_size: int = DEFAULT_CALIB["imdb"],
+    vocab: str | Path | None = None,
+    max_len: int | None = None,
+) -> dict[str, np.ndarray]:
+    """The calibration arrays `evaluate_imdb` uses on the test split: the first
+    `calib_size` reviews of the CALIB_SEED-shuffled train split, encoded."""
+    _check_sizes(None, 1, calib_size)
+    _, name, _, words, max_len = _imdb_model(model_path, vocab, max_len)
+    train, _ = _data("IMDb train data", lambda: ds.load_imdb("train"))
+    pool = np.random.default_rng(CALIB_SEED).permutation(len(train))
+    return {name: _imdb_calibration(train, pool, calib_size, words, max_len)}
+
+
+def _prepare_imdb(
+    model_path, vocab, max_len, limit, batch, calib_size, progress, split
+) -> Prepared:
+    model, name, out, words, max_len = _imdb_model(model_path, vocab, max_len)
+    expect = "one integer input tokens [batch, max_len] and class logits [batch, n]"
     if split == "test":
         texts, labels = _data("IMDb test data", lambda: ds.load_imdb("test"))
         if limit is not None and limit < len(texts):
@@ -523,7 +554,7 @@ def _prepare_imdb(
         texts, labels = [train[i] for i in keep], train_labels[keep]
     if not texts or not len(pool):
         raise RnncError(f"the IMDb {split} or train split is empty")
-    calib = ds.encode_imdb([train[i] for i in pool[:calib_size]], words, max_len)
+    calib = _imdb_calibration(train, pool, calib_size, words, max_len)
     x = ds.encode_imdb(texts, words, max_len)
     batch = min(batch, len(x))
     _check_arrays(model_path, "imdb", expect, model, {name: x[:batch]})
@@ -738,6 +769,59 @@ def prepare_ptb(
     )
 
 
+def _ptb_calibration(float_module, sig, train, zero, bptt, calib_size, progress=False):
+    """Consecutive train windows, each with the float model's state at its start,
+    stacked along the batch axis (`zero`: the states at the run's batch)."""
+    batch = next(iter(zero.values())).shape[1]
+    train_rows = ds.batchify(train, batch)
+    need = math.ceil(calib_size / batch)
+    if train_rows.shape[1] < need * bptt:
+        raise RnncError(f"the PTB train split is too short for {calib_size} windows")
+    xs, states, state = [], [], dict(zero)
+    with _bar(need, "calibration", "window", progress) as bar:
+        for w in range(need):
+            x = np.ascontiguousarray(train_rows[:, w * bptt : (w + 1) * bptt])
+            xs.append(x)
+            states.append(state)
+            _, state, _ = _run_lm(float_module, sig, state, x)
+            bar.update()
+    calibration = {sig.tokens: np.concatenate(xs)[:calib_size]}
+    for name, _, _ in sig.states:
+        calibration[name] = np.concatenate([s[name] for s in states], axis=1)[
+            :, :calib_size
+        ]
+    return calibration
+
+
+def ptb_calibration(
+    model_path: str | Path,
+    *,
+    calib_size: int = DEFAULT_CALIB["ptb"],
+    batch: int = DEFAULT_BATCH["ptb"],
+    bptt: int = 35,
+    vocab: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
+    """The calibration arrays `evaluate_ptb` uses: `calib_size` windows of `bptt`
+    train tokens and the float model's states (h0, c0, ...) at their starts."""
+    _check_sizes(None, batch, calib_size)
+    if bptt < 1:
+        raise RnncError(f"--bptt must be at least 1, got {bptt}")
+    model = load_model(model_path)
+    sig = _lm_signature(model_path, model)
+    words = _vocab(
+        model_path,
+        sidecar(model_path),
+        vocab,
+        lambda: _data("PTB train data", ds.ptb_vocab),
+    )
+    train = _data("PTB train data", lambda: ds.encode_ptb(ds.load_ptb("train"), words))
+    zero = _zero_states(sig, model, batch)
+    shapes_ = {sig.tokens: (batch, bptt), **{k: v.shape for k, v in zero.items()}}
+    float_module = import_model(model, shapes_)
+    return _ptb_calibration(float_module, sig, train, zero, bptt, calib_size, progress)
+
+
 def _prepare_ptb(
     model_path, vocab, limit, batch, bptt, calib_size, progress, split
 ) -> Prepared:
@@ -767,23 +851,7 @@ def _prepare_ptb(
     _check_arrays(model_path, "ptb", expect, model, {sig.tokens: first, **zero})
     float_module = import_model(model, shapes_)
 
-    # Calibration: consecutive train windows, each with the float model's state
-    # at its start, stacked along the batch axis.
-    train_rows = ds.batchify(train, batch)
-    need = math.ceil(calib_size / batch)
-    if train_rows.shape[1] < need * bptt:
-        raise RnncError(f"the PTB train split is too short for {calib_size} windows")
-    xs, states, state = [], [], dict(zero)
-    for w in range(need):
-        x = np.ascontiguousarray(train_rows[:, w * bptt : (w + 1) * bptt])
-        xs.append(x)
-        states.append(state)
-        _, state, _ = _run_lm(float_module, sig, state, x)
-    calibration = {sig.tokens: np.concatenate(xs)[:calib_size]}
-    for name, _, _ in sig.states:
-        calibration[name] = np.concatenate([s[name] for s in states], axis=1)[
-            :, :calib_size
-        ]
+    calibration = _ptb_calibration(float_module, sig, train, zero, bptt, calib_size)
 
     f_nll, _, f_seconds = _ptb_nll(
         float_module, sig, zero, data, bptt, len(words), "float", progress

@@ -216,7 +216,23 @@ class SearchResult:
         ]
         if self.stopped:
             lines.append(f"stopped early: {self.stopped}")
+        lines += self.warnings()
         return "\n".join(lines) + "\n"
+
+    def warnings(self) -> list[str]:
+        """A chosen change whose standard error exceeds the budget is noise: the
+        validation samples are too few to tell it from the budget's edge."""
+        se = self.chosen.se
+        limit = self.budget if self.metric == "accuracy" else math.log1p(self.budget)
+        if se <= limit:
+            return []
+        unit = "reviews" if self.dataset == "imdb" else "predicted tokens"
+        scale = "pp" if self.metric == "accuracy" else "%"
+        return [
+            f"warning: the chosen change's standard error (±{100 * se:.2g} {scale}) "
+            f"exceeds the budget ({100 * self.budget:.3g} {scale}): {self.samples} "
+            f"{unit} cannot resolve it; give a larger --limit"
+        ]
 
 
 def _signature(module) -> tuple:

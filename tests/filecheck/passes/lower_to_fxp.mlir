@@ -21,9 +21,9 @@ func.func @main(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.calib = [array<f64:
 }
 
 // CHECK:      %x_q = fxp.quantize %x {rounding = "floor"} : tensor<3x1x2xf32> -> tensor<3x1x2x!fxp.fixed<8, 6>>
-// CHECK-NEXT: %w = fxp.constant dense<{{\[}}[32, -16], [96, 48]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
-// CHECK-NEXT: %b = fxp.constant dense<[26214, -26214]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 18>>
-// CHECK-NEXT: %h0 = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<8, 7>>
+// CHECK-NEXT: %w = fxp.constant dense<{{\[}}[32, -16], [96, 48]]> : tensor<2x2xi8> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+// CHECK-NEXT: %b = fxp.constant dense<[26214, -26214]> : tensor<2xi16> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 18>>
+// CHECK-NEXT: %h0 = fxp.constant dense<0> : tensor<1x2xi8> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<8, 7>>
 // CHECK-NEXT: %[[INIT:.*]] = fxp.cast %h0 {rounding = "floor"} : tensor<1x2x!fxp.fixed<8, 7>> -> tensor<1x2x!fxp.fixed<8, 6>>
 // CHECK-NEXT: %h, %ys = rnn.recurrence seqs(%x_q : tensor<3x1x2x!fxp.fixed<8, 6>>) inits(%[[INIT]] : tensor<1x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<8, 6>>, tensor<3x1x2x!fxp.fixed<8, 6>> {
 // CHECK-NEXT: ^bb0(%xt: tensor<1x2x!fxp.fixed<8, 6>>, %hp: tensor<1x2x!fxp.fixed<8, 6>>):

@@ -49,7 +49,7 @@ func.func @matmul(%x: tensor<1x2xf32> {rnnc.format = [!fxp.fixed<8, 6>]}) -> (te
 
 // CHECK-LABEL: func.func @matmul
 // CHECK-NEXT:  %x_q = fxp.quantize %x {rounding = "half-up", overflow = "wrap"} : tensor<1x2xf32> -> tensor<1x2x!fxp.fixed<8, 6>>
-// CHECK-NEXT:  %w = fxp.constant dense<{{\[}}[32, -16], [96, 48]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+// CHECK-NEXT:  %w = fxp.constant dense<{{\[}}[32, -16], [96, 48]]> : tensor<2x2xi8> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
 // CHECK-NEXT:  %fits = fxp.matmul %x_q, %w : (tensor<1x2x!fxp.fixed<8, 6>>, tensor<2x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<17, 12>>
 // CHECK-NEXT:  %[[V0:[0-9]+]] = fxp.matmul %x_q, %w : (tensor<1x2x!fxp.fixed<8, 6>>, tensor<2x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<17, 12>>
 // CHECK-NEXT:  %narrow = fxp.cast %[[V0]] {rounding = "half-up", overflow = "wrap"} : tensor<1x2x!fxp.fixed<17, 12>> -> tensor<1x2x!fxp.fixed<8, 4>>
@@ -69,8 +69,8 @@ func.func @gemm(%a: tensor<1x2xf32> {rnnc.format = [!fxp.fixed<8, 6>]}) -> tenso
 
 // CHECK-LABEL: func.func @gemm
 // CHECK-NEXT:  %a_q = fxp.quantize %a {rounding = "half-up", overflow = "wrap"} : tensor<1x2xf32> -> tensor<1x2x!fxp.fixed<8, 6>>
-// CHECK-NEXT:  %w = fxp.constant dense<{{\[}}[32, -16], [64, 48], [0, 8]]> : tensor<3x2xi64> {rnnc.qclass = "weight"} -> tensor<3x2x!fxp.fixed<8, 6>>
-// CHECK-NEXT:  %b = fxp.constant dense<[64, 32, -64]> : tensor<3xi64> {rnnc.qclass = "bias"} -> tensor<3x!fxp.fixed<8, 7>>
+// CHECK-NEXT:  %w = fxp.constant dense<{{\[}}[32, -16], [64, 48], [0, 8]]> : tensor<3x2xi8> {rnnc.qclass = "weight"} -> tensor<3x2x!fxp.fixed<8, 6>>
+// CHECK-NEXT:  %b = fxp.constant dense<[64, 32, -64]> : tensor<3xi8> {rnnc.qclass = "bias"} -> tensor<3x!fxp.fixed<8, 7>>
 // CHECK-NEXT:  %[[V0:[0-9]+]] = rnn.transpose %w {perm = array<i64: 1, 0>} : tensor<3x2x!fxp.fixed<8, 6>> -> tensor<2x3x!fxp.fixed<8, 6>>
 // CHECK-NEXT:  %[[V1:[0-9]+]] = fxp.matmul %a_q, %[[V0]] : (tensor<1x2x!fxp.fixed<8, 6>>, tensor<2x3x!fxp.fixed<8, 6>>) -> tensor<1x3x!fxp.fixed<17, 12>>
 // CHECK-NEXT:  %[[V2:[0-9]+]] = fxp.add %[[V1]], %b : (tensor<1x3x!fxp.fixed<17, 12>>, tensor<3x!fxp.fixed<8, 7>>) -> tensor<1x3x!fxp.fixed<18, 12>>
@@ -181,7 +181,7 @@ func.func @recurrence(%x: tensor<3x1x2xf32> {rnnc.format = [!fxp.fixed<8, 6>]}) 
 
 // CHECK-LABEL: func.func @recurrence
 // CHECK-NEXT:  %x_q = fxp.quantize %x {rounding = "half-up", overflow = "wrap"} : tensor<3x1x2xf32> -> tensor<3x1x2x!fxp.fixed<8, 6>>
-// CHECK-NEXT:  %h0 = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<8, 7>>
+// CHECK-NEXT:  %h0 = fxp.constant dense<0> : tensor<1x2xi8> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<8, 7>>
 // CHECK-NEXT:  %[[V0:[0-9]+]] = fxp.cast %h0 {rounding = "half-up", overflow = "wrap"} : tensor<1x2x!fxp.fixed<8, 7>> -> tensor<1x2x!fxp.fixed<8, 5>>
 // CHECK-NEXT:  %h, %ys = rnn.recurrence seqs(%x_q : tensor<3x1x2x!fxp.fixed<8, 6>>) inits(%[[V0]] : tensor<1x2x!fxp.fixed<8, 5>>) -> tensor<1x2x!fxp.fixed<8, 5>>, tensor<3x1x2x!fxp.fixed<10, 6>> {
 // CHECK-NEXT:  ^bb0(%xt: tensor<1x2x!fxp.fixed<8, 6>>, %hp: tensor<1x2x!fxp.fixed<8, 5>>):
