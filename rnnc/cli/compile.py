@@ -69,8 +69,8 @@ def _emit_verilog(args: argparse.Namespace) -> int:
     fewest = pipeline.fewest_lanes(emitted)
     if fewest < args.lanes:
         print(
-            f"note: {args.lanes} MAC lanes take as many cycles as {fewest} (the "
-            "mat-vec columns split into as many groups); the others idle",
+            f"note: {args.lanes} MAC lanes take as many mat-vec cycles as {fewest} "
+            "(the mat-vec columns split into as many groups); the others idle",
             file=sys.stderr,
         )
     return 0
