@@ -492,23 +492,30 @@ class _StageBuilder:
         r_reg = c.reg(clog2(rounds), name=f"{stage.name}_t") if rounds > 1 else None
         r = self.round = r_reg.q if r_reg else constant(0, 1)
         self.last_round = eq(r, rounds - 1) if r_reg else constant(1, 1)
-        at_end = eq(sc, length - 1)
-        if timing.pipelined:
-            last_end = max(timing.phase_a, timing.tail_end)
-            at_end = mux(self.last_round, eq(sc, last_end - 1), at_end)
+        last_end = max(timing.phase_a, timing.tail_end) if timing.pipelined else 0
+        # `at_end` (sc is the round's last cycle) is a register set from the
+        # counters' next values: the controller's decisions start at flip-flops,
+        # not at a comparison of the counter.
+        at_end_reg = c.reg(1, int(length == 1), f"{stage.name}_at_end")
+        at_end = at_end_reg.q
         step_end = and_(self.active, at_end)
         self.done = and_(step_end, self.last_round)
         restart = mux(self.last_round, constant(start, width), constant(0, width))
-        sc_reg.next(
-            mux(
-                self.active,
-                mux(at_end, restart, add_const(sc, 1)),
-                constant(start, width),
-            )
+        sc_next = mux(
+            self.active, mux(at_end, restart, add_const(sc, 1)), constant(start, width)
         )
+        sc_reg.next(sc_next)
         if r_reg:
             r_next = mux(self.last_round, constant(0, width_of(r)), add_const(r, 1))
-            r_reg.next(mux(step_end, r_next, r))
+            r_next = mux(step_end, r_next, r)
+            r_reg.next(r_next)
+            last_next = eq(r_next, rounds - 1)
+        else:
+            last_next = constant(1, 1)
+        end_next = eq(sc_next, length - 1)
+        if timing.pipelined:
+            end_next = mux(last_next, eq(sc_next, last_end - 1), end_next)
+        at_end_reg.next(end_next)
         now = self._time(r, 0)
         if timing.pipelined:
             self.time_early, self.time_late = now, self._time(r, 1)
