@@ -43,6 +43,12 @@ def input_shapes(specs: list[str]) -> dict[str, list[int]]:
     return shapes
 
 
+def inputs_of(args: argparse.Namespace) -> list[str]:
+    """The files a command reads, which no output of it may overwrite."""
+    names = ("model", "input", "calib", "config", "vocab")
+    return [v for v in (getattr(args, n, None) for n in names) if v]
+
+
 def read_npz(path: str) -> dict[str, np.ndarray]:
     return read_arrays(path, "input arrays")
 

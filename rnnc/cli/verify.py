@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from rnnc import driver
-from rnnc.cli.common import add_quant_flags, fixed_point_module, read_npz
+from rnnc import driver, outputs
+from rnnc.cli.common import add_quant_flags, fixed_point_module, inputs_of, read_npz
+from rnnc.dialects.errors import RnncError
 
 NAME = "verify"
 HELP = "simulate the RTL on random sequences and compare it with the interpreter"
@@ -34,6 +34,10 @@ def run(args: argparse.Namespace) -> int:
     from rnnc.backends.verilog.testbench import random_batches, verify
     from rnnc.passes.fxp_to_hw.plan import plan_hardware
 
+    json_out = outputs.optional_output(args.json, flag="--json", inputs=inputs_of(args))
+    workdir = Path(args.output)
+    if workdir.exists() and not workdir.is_dir():
+        raise RnncError(f"-o '{workdir}' is a file; verify needs a work folder")
     module = fixed_point_module(args)
     calibration = read_npz(args.calib)
     names = [name for name, _ in driver.signature(module)[0]]
@@ -45,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     for line in report.overflows:
         print(f"overflow: {line}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    if json_out:
+        json_out.write_json(report.as_dict())
     return 0 if report.ok else 1
