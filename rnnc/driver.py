@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
-from xdsl.passes import PassPipeline
 from xdsl.utils.exceptions import ParseError, VerifyException
 
 from rnnc import registry
@@ -26,6 +25,8 @@ from rnnc.backends.interpreter.signature import check_inputs, signature
 from rnnc.dialects.errors import RnncError
 from rnnc.frontend.onnx_import import declared_inputs, import_model
 from rnnc.frontend.onnx_loader import load_model
+from rnnc.ir_text import read_ir
+from rnnc.pass_spec import parse_pipeline
 from rnnc.pipeline import EXPANDED as EXPANDED  # re-exported for driver users
 from rnnc.pipeline import is_fixed_point
 
@@ -35,16 +36,17 @@ def load_module(
 ) -> ModuleOp:
     path = Path(path)
     if path.suffix == ".mlir":
-        try:
-            text = path.read_text()
-        except OSError as err:
-            raise RnncError(f"cannot read '{path}': {err.strerror}") from None
+        text = read_ir(path)
         try:
             module = Parser(registry.make_context(), text, str(path)).parse_module()
             module.verify()
         except (ParseError, VerifyException) as err:
             first = str(err).strip().splitlines()[-1]
             raise RnncError(f"'{path}' is not valid rnnc IR: {first}") from None
+        except RecursionError:
+            raise RnncError(
+                f"'{path}' is not valid rnnc IR: nested too deeply"
+            ) from None
         return module
     return import_model(load_model(path), input_shapes)
 
@@ -52,11 +54,7 @@ def load_module(
 def run_passes(module: ModuleOp, names: Sequence[str]) -> ModuleOp:
     if not names:
         return module
-    available = registry.PASSES
-    unknown = [n for n in names if n.split("{")[0] not in available]
-    if unknown:
-        raise RnncError(f"unknown pass(es) {unknown}; known: {sorted(available)}")
-    pipeline = PassPipeline.parse_spec(available, ",".join(names))
+    pipeline = parse_pipeline(",".join(names), registry.PASSES)
     try:
         pipeline.apply(registry.make_context(), module)
         module.verify()

@@ -1,16 +1,34 @@
-"""rnnc-opt: xdsl-opt with the rnnc dialects and passes registered."""
+"""rnnc-opt: xdsl-opt with the rnnc dialects and passes registered.
+
+Input text goes through `rnnc.ir_text` (no parser hang on a truncated file), the
+pipeline through `rnnc.pass_spec`, and `-o` through `rnnc.outputs` (written only
+when the run succeeds, atomically); every failure is one `rnnc-opt: error:` line
+and exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
+from typing import IO
 
 from xdsl.universe import Universe
-from xdsl.utils.exceptions import ParseError, VerifyException
+from xdsl.utils.exceptions import ArgSpecParseError, ParseError, VerifyException
 from xdsl.xdsl_opt_main import xDSLOptMain
 
-from rnnc import registry
+from rnnc import outputs, registry
 from rnnc.dialects.errors import RnncError
+from rnnc.dialects.user_files import LIMITS
+from rnnc.ir_text import check_ir_text, read_ir
+from rnnc.pass_spec import parse_pipeline
+
+
+class _Buffer(io.StringIO):
+    """The output, kept until the run has succeeded (xDSL closes it either way)."""
+
+    def close(self) -> None:
+        pass
 
 
 class RnncOptMain(xDSLOptMain):
@@ -41,13 +59,58 @@ class RnncOptMain(xDSLOptMain):
             + " (xDSL's passes work too: `xdsl-opt --help` lists them)"
         )
 
+    def setup_pipeline(self) -> None:
+        self.pipeline = parse_pipeline(
+            self.args.passes, self.available_passes, known=registry.PASSES
+        )
+
+    def get_input_stream(self) -> tuple[IO[bytes], str]:
+        path = self.args.input_file
+        if path is None:
+            data = sys.stdin.buffer.read(LIMITS["module"] + 1)
+            if len(data) > LIMITS["module"]:
+                raise RnncError("stdin is over the size limit for a module")
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise RnncError("stdin is not UTF-8 text") from None
+            check_ir_text(text, "stdin")
+            return io.BytesIO(text.encode()), "mlir"
+        text = read_ir(path)
+        extension = path.rpartition(".")[2] if "." in path else ""
+        return io.BytesIO(text.encode()), extension
+
+    def prepare_output(self) -> IO[str]:
+        if self.args.output_file is None:
+            return sys.stdout
+        return self._buffer
+
+    def run(self) -> None:
+        destination = self.args.output_file
+        if destination is not None:
+            target = outputs.output_file(destination, inputs=[self.args.input_file])
+            self._buffer = _Buffer()
+        super().run()
+        if destination is not None:
+            target.write_text(self._buffer.getvalue())
+
 
 def main() -> None:
     try:
         RnncOptMain(description="rnnc modular optimizer").run()
-    except (RnncError, ValueError, OSError, ParseError, VerifyException) as err:
+    except (
+        RnncError,
+        ValueError,
+        OSError,
+        ParseError,
+        VerifyException,
+        ArgSpecParseError,
+    ) as err:
         # Unknown passes, unreadable files, bad IR: one line, not a traceback.
         lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
         message = lines[-1] if lines else repr(err)
         print(f"rnnc-opt: error: {message}", file=sys.stderr)
+        sys.exit(2)
+    except RecursionError:
+        print("rnnc-opt: error: the input is nested too deeply", file=sys.stderr)
         sys.exit(2)

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         module = driver.load_for_run(args.model, arrays)
         passes = [*(EXPANDED if args.expand else ())]
-        driver.run_passes(module, passes + [n for n in args.passes.split(",") if n])
+        driver.run_passes(module, passes + ([args.passes] if args.passes else []))
     results, counter = driver.execute(module, arrays)
     out.write_npz(results)
     if counter is not None:

@@ -20,6 +20,7 @@ from onnx.external_data_helper import load_external_data_for_model
 from onnx.reference import ReferenceEvaluator
 
 from rnnc.dialects.errors import RnncError
+from rnnc.dialects.user_files import read_bytes
 
 # Never folded, even with constant inputs: the compiler wants to see these.
 _KEEP = {"LSTM", "GRU", "RNN"}
@@ -27,10 +28,7 @@ _KEEP = {"LSTM", "GRU", "RNN"}
 
 def load_model(path: str | Path) -> onnx.ModelProto:
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise RnncError(f"cannot read model '{path}': {err.strerror}") from None
+    data = read_bytes(path, "model", "model")
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)
