@@ -5,6 +5,7 @@ arrays and models."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -28,6 +29,11 @@ class Parser(argparse.ArgumentParser):
         raise RnncError(message)
 
 
+# Bounds on a --input-shape: each dim, and the elements of one input.
+MAX_DIM = 1 << 20
+MAX_ELEMENTS = 1 << 28
+
+
 def input_shapes(specs: list[str]) -> dict[str, list[int]]:
     shapes = {}
     for spec in specs:
@@ -35,11 +41,23 @@ def input_shapes(specs: list[str]) -> dict[str, list[int]]:
         try:
             if not sep or not name:
                 raise ValueError
-            shapes[name] = [int(d) for d in dims.split("x")]
+            shape = [int(d) for d in dims.split("x")]
         except ValueError:
             raise RnncError(
                 f"bad --input-shape '{spec}', expected NAME=2x7x3"
             ) from None
+        if any(not 1 <= d <= MAX_DIM for d in shape):
+            raise RnncError(
+                f"bad --input-shape '{spec}': each dim must be in [1, {MAX_DIM}]"
+            )
+        if math.prod(shape) > MAX_ELEMENTS:
+            raise RnncError(
+                f"bad --input-shape '{spec}': {math.prod(shape)} elements, over the "
+                f"limit of {MAX_ELEMENTS}"
+            )
+        if name in shapes:
+            raise RnncError(f"--input-shape given twice for '{name}'")
+        shapes[name] = shape
     return shapes
 
 
@@ -77,6 +95,33 @@ def add_quant_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lut-bits", type=int, help="log2 of the table size")
     g.add_argument("--lut-range", type=int, help="log2 of the table's input range")
     g.add_argument("--pwl-segments", type=int)
+
+
+POLICY_DESTS = (
+    "config",
+    *(f"{cls}_bits" for cls in CLASSES),
+    "act_bits",
+    "rounding",
+    "overflow",
+    "range",
+    "weight_fit",
+    "guard_bits",
+    "activation",
+    "lut_bits",
+    "lut_range",
+    "pwl_segments",
+)
+
+
+def refuse_unused_policy(args: argparse.Namespace, why: str) -> None:
+    """Policy flags that would be ignored are an error, not a silent float run."""
+    given = [
+        "--" + d.replace("_", "-")
+        for d in POLICY_DESTS
+        if getattr(args, d, None) is not None
+    ]
+    if given:
+        raise RnncError(f"{', '.join(given)} would be ignored: {why}")
 
 
 def config_from(args: argparse.Namespace) -> QuantConfig:
@@ -141,6 +186,7 @@ def fixed_point_module(args: argparse.Namespace) -> ModuleOp:
         module = driver.load_module(args.model)
         if not is_fixed_point(module):
             raise RnncError(f"'{args.model}' is not a fixed-point (.fxp.mlir) module")
+        refuse_unused_policy(args, f"'{args.model}' is already quantized")
         return module
     if not args.calib:
         raise RnncError(

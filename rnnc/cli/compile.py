@@ -11,6 +11,7 @@ from rnnc.cli.common import (
     fixed_point_module,
     input_shapes,
     inputs_of,
+    refuse_unused_policy,
 )
 from rnnc.dialects.errors import RnncError
 
@@ -42,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
     if args.emit == "verilog":
         return _emit_verilog(args)
     out = outputs.optional_output(args.output, flag="-o", inputs=inputs_of(args))
+    if args.calib:
+        raise RnncError("--calib is for --emit=verilog (or `rnnc quantize`)")
+    refuse_unused_policy(args, f"--emit={args.emit} prints the model unquantized")
     module = driver.load_module(args.model, input_shapes(args.input_shape))
     driver.run_passes(module, pipeline.EMIT[args.emit])
     text = str(module) + "\n"

@@ -8,7 +8,13 @@ import sys
 import numpy as np
 
 from rnnc import driver, outputs
-from rnnc.cli.common import add_quant_flags, inputs_of, quantize, read_npz
+from rnnc.cli.common import (
+    add_quant_flags,
+    inputs_of,
+    quantize,
+    read_npz,
+    refuse_unused_policy,
+)
 from rnnc.pipeline import EXPANDED
 
 NAME = "run"
@@ -34,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
     if args.calib:
         module = quantize(args, {k: np.shape(v) for k, v in arrays.items()})
     else:
+        refuse_unused_policy(
+            args, "without --calib the model runs as it is (float, or its fixed point)"
+        )
         module = driver.load_for_run(args.model, arrays)
         passes = [*(EXPANDED if args.expand else ())]
         driver.run_passes(module, passes + ([args.passes] if args.passes else []))

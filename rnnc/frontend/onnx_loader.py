@@ -21,6 +21,7 @@ from onnx.reference import ReferenceEvaluator
 
 from rnnc.dialects.errors import RnncError
 from rnnc.dialects.user_files import read_bytes
+from rnnc.frontend.onnx_checks import check_external_data, check_model
 
 # Never folded, even with constant inputs: the compiler wants to see these.
 _KEEP = {"LSTM", "GRU", "RNN"}
@@ -36,6 +37,7 @@ def load_model(path: str | Path) -> onnx.ModelProto:
         raise RnncError(f"'{path}' is not a valid ONNX model ({err})") from None
     if not model.graph.node and not model.graph.output:
         raise RnncError(f"'{path}' is not a valid ONNX model (no graph)")
+    check_external_data(model, path.parent)
     try:
         load_external_data_for_model(model, str(path.parent))
     except (OSError, ValueError) as err:
@@ -43,7 +45,9 @@ def load_model(path: str | Path) -> onnx.ModelProto:
             f"cannot read the external weights of '{path}': {err}"
         ) from None
     # No onnx.checker here: it rejects valid models that onnxruntime runs (outputs
-    # without a shape); strict shape inference and the importer catch real damage.
+    # without a shape); onnx_checks, strict shape inference and the importer catch
+    # real damage.
+    check_model(model)
     return model
 
 
@@ -63,13 +67,27 @@ def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
 def specialise_inputs(
     model: onnx.ModelProto, shapes: Mapping[str, Sequence[int]]
 ) -> None:
-    """Fix the dims of the named inputs (e.g. to the shapes of the given data)."""
+    """Fix the dims of the named inputs (e.g. to the shapes of the given data);
+    a name the model lacks, a wrong rank or a contradicted static dim is refused."""
     by_name = {i.name: i for i in graph_inputs(model)}
     for name, shape in shapes.items():
         if name not in by_name:
-            continue
+            raise RnncError(
+                f"input shape for '{name}', which is not an input of the model "
+                f"(its inputs: {sorted(by_name)})"
+            )
         dims = by_name[name].type.tensor_type.shape.dim
-        for dim, size in zip(dims, shape, strict=True):
+        if len(dims) != len(shape):
+            raise RnncError(
+                f"input '{name}' has rank {len(dims)}, the shape given "
+                f"{'x'.join(map(str, shape))} has rank {len(shape)}"
+            )
+        for axis, (dim, size) in enumerate(zip(dims, shape, strict=True)):
+            if dim.HasField("dim_value") and dim.dim_value != size:
+                raise RnncError(
+                    f"input '{name}' has size {dim.dim_value} on axis {axis} in the "
+                    f"model, the shape given has {size}"
+                )
             dim.ClearField("dim_param")
             dim.dim_value = int(size)
 
