@@ -25,7 +25,7 @@ from rnnc.backends.interpreter.signature import check_inputs, signature
 from rnnc.dialects.errors import RnncError
 from rnnc.frontend.onnx_import import declared_inputs, import_model
 from rnnc.frontend.onnx_loader import load_model
-from rnnc.ir_text import read_ir
+from rnnc.ir_text import parse_error_text, read_ir
 from rnnc.pass_spec import parse_pipeline
 from rnnc.pipeline import EXPANDED as EXPANDED  # re-exported for driver users
 from rnnc.pipeline import is_fixed_point
@@ -41,8 +41,9 @@ def load_module(
             module = Parser(registry.make_context(), text, str(path)).parse_module()
             module.verify()
         except (ParseError, VerifyException) as err:
-            first = str(err).strip().splitlines()[-1]
-            raise RnncError(f"'{path}' is not valid rnnc IR: {first}") from None
+            raise RnncError(
+                f"'{path}' is not valid rnnc IR: {parse_error_text(err)}"
+            ) from None
         except RecursionError:
             raise RnncError(
                 f"'{path}' is not valid rnnc IR: nested too deeply"

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from xdsl.utils.exceptions import ParseError
+
 from rnnc.dialects.errors import RnncError
 from rnnc.dialects.user_files import read_text
 
@@ -54,6 +56,17 @@ def check_ir_text(text: str, where: str) -> None:
                 f"string literal at line {_line(text, m.start())} (is the file "
                 "truncated?)"
             )
+
+
+def parse_error_text(err: Exception, limit: int = 200) -> str:
+    """One line for a parse or verify error: where and what, without xDSL's
+    source excerpt and caret lines."""
+    if isinstance(err, ParseError):
+        loc = err.span.get_location()
+        message = " ".join(str(err.msg).split())
+        return f"line {loc.line}, column {loc.col}: {message}"[:limit]
+    lines = [" ".join(ln.split()) for ln in str(err).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(err).__name__)[:limit]
 
 
 def read_ir(path: str | Path) -> str:

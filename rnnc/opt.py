@@ -20,7 +20,7 @@ from xdsl.xdsl_opt_main import xDSLOptMain
 from rnnc import outputs, registry
 from rnnc.dialects.errors import RnncError
 from rnnc.dialects.user_files import LIMITS
-from rnnc.ir_text import check_ir_text, read_ir
+from rnnc.ir_text import check_ir_text, parse_error_text, read_ir
 from rnnc.pass_spec import parse_pipeline
 
 
@@ -95,9 +95,9 @@ class RnncOptMain(xDSLOptMain):
             target.write_text(self._buffer.getvalue())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     try:
-        RnncOptMain(description="rnnc modular optimizer").run()
+        RnncOptMain(description="rnnc modular optimizer", args=argv).run()
     except (
         RnncError,
         ValueError,
@@ -107,8 +107,7 @@ def main() -> None:
         ArgSpecParseError,
     ) as err:
         # Unknown passes, unreadable files, bad IR: one line, not a traceback.
-        lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
-        message = lines[-1] if lines else repr(err)
+        message = parse_error_text(err, limit=400)
         print(f"rnnc-opt: error: {message}", file=sys.stderr)
         sys.exit(2)
     except RecursionError:

@@ -152,3 +152,16 @@ def read_arrays(path: str | Path, what: str) -> dict[str, np.ndarray]:
                 "expected bool, integers or floats"
             )
     return arrays
+
+
+def non_finite_outputs(outputs: Mapping[str, np.ndarray]) -> list[str]:
+    """The NaN/Inf policy for results (docs/errors.md): inputs and weights are
+    finite, so a non-finite float result is an overflow of float arithmetic, told
+    like a fixed-point overflow (a line per output), not an error."""
+    lines = []
+    for name, value in outputs.items():
+        value = np.asarray(value)
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            count = int((~np.isfinite(value)).sum())
+            lines.append(f"output '{name}': {count} NaN/Inf value(s) (float overflow)")
+    return lines

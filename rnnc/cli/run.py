@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from rnnc import driver, outputs
+from rnnc.backends.interpreter.signature import non_finite_outputs
 from rnnc.cli.common import (
     add_quant_flags,
     inputs_of,
@@ -48,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         driver.run_passes(module, passes + ([args.passes] if args.passes else []))
     results, counter = driver.execute(module, arrays)
     out.write_npz(results)
+    for line in non_finite_outputs(results):
+        print(f"overflow: {line}", file=sys.stderr)
     if counter is not None:
         lines = counter.report()
         for line in lines:

@@ -110,6 +110,8 @@ def tensor_array(tensor: onnx.TensorProto) -> np.ndarray:
             f"{where} has element type {_type_name(tensor.data_type)}, which rnnc "
             "does not support (float32/64, int8/32/64, bool)"
         )
+    if any(d < 0 for d in tensor.dims):
+        raise RnncError(f"{where} has a negative dimension {list(tensor.dims)}")
     try:
         array = numpy_helper.to_array(tensor)
     except Exception as err:  # noqa: BLE001 - protobuf decoding raises anything
@@ -117,6 +119,10 @@ def tensor_array(tensor: onnx.TensorProto) -> np.ndarray:
         raise RnncError(
             f"{where} is damaged ({type(err).__name__}: {message[:120]})"
         ) from None
+    if array.shape != tuple(tensor.dims):
+        raise RnncError(
+            f"{where} is damaged: {array.size} values for dims {list(tensor.dims)}"
+        )
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise RnncError(
             f"{where} holds {int((~np.isfinite(array)).sum())} NaN/Inf value(s); "
