@@ -48,6 +48,20 @@ TAKES = {
 }
 
 
+_ATTR = onnx.AttributeProto
+CELL_ATTRIBUTES = {
+    "hidden_size": _ATTR.INT,
+    "direction": _ATTR.STRING,
+    "layout": _ATTR.INT,
+    "clip": _ATTR.FLOAT,
+    "activations": _ATTR.STRINGS,
+    "activation_alpha": _ATTR.FLOATS,
+    "activation_beta": _ATTR.FLOATS,
+    "input_forget": _ATTR.INT,
+    "linear_before_reset": _ATTR.INT,
+}
+
+
 def _type_name(elem: int) -> str:
     try:
         return onnx.TensorProto.DataType.Name(elem)
@@ -143,6 +157,15 @@ def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
 
 def _check_cell(node: onnx.NodeProto, types: dict[str, int]) -> None:
     where = f"{node.op_type} node '{node.name or '?'}'"
+    for attr in node.attribute:
+        want = CELL_ATTRIBUTES.get(attr.name)
+        if want is not None and attr.type != want:
+            names = _ATTR.AttributeType
+            got = names.Name(attr.type) if attr.type in names.values() else attr.type
+            raise RnncError(
+                f"{where}: attribute {attr.name} has type {got}, expected "
+                f"{names.Name(want)}"
+            )
     try:
         given = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     except Exception:  # noqa: BLE001 - a damaged attribute
@@ -195,8 +218,38 @@ def _check_cell(node: onnx.NodeProto, types: dict[str, int]) -> None:
         raise RnncError(f"{where}: inputs of different element types ({shown})")
 
 
+# onnxruntime guarantees opsets from 7; the newest is what the installed onnx knows.
+MIN_OPSET = 7
+
+
+def _check_opset(model: onnx.ModelProto) -> None:
+    versions = [e.version for e in model.opset_import if e.domain in ("", "ai.onnx")]
+    newest = onnx.defs.onnx_opset_version()
+    if not versions:
+        raise RnncError("the model imports no ONNX opset")
+    if not MIN_OPSET <= versions[0] <= newest:
+        raise RnncError(
+            f"the model imports ONNX opset {versions[0]}; rnnc supports opsets "
+            f"{MIN_OPSET} to {newest}"
+        )
+
+
+def _check_names(graph: onnx.GraphProto) -> None:
+    """Names must be text: protobuf hands damaged (non-UTF-8) strings over as bytes."""
+    infos = [*graph.input, *graph.output, *graph.value_info, *graph.initializer]
+    names = [i.name for i in infos]
+    for node in graph.node:
+        names += [node.op_type, node.name, node.domain, *node.input, *node.output]
+        names += [a.name for a in node.attribute]
+    for name in names:
+        if not isinstance(name, str):
+            raise RnncError(f"the model is damaged: name {name[:40]!r} is not UTF-8")
+
+
 def check_model(model: onnx.ModelProto) -> None:
     """Every tensor decodable, supported and finite; recurrent nodes consistent."""
+    _check_opset(model)
+    _check_names(model.graph)
     for tensor in model.graph.initializer:
         tensor_array(tensor)
     types = _elem_types(model)

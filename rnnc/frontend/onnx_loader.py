@@ -126,7 +126,14 @@ def _evaluate(node: onnx.NodeProto, inputs: list[np.ndarray], opset: int):
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    return ReferenceEvaluator(model).run(None, {})
+    try:
+        return ReferenceEvaluator(model).run(None, {})
+    except Exception as err:  # noqa: BLE001 - the evaluator raises anything
+        text = " ".join(str(err).split())[:160] or type(err).__name__
+        raise RnncError(
+            f"cannot evaluate constant node '{node.name or '?'}' ({node.op_type}): "
+            f"{text}"
+        ) from None
 
 
 def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, bool]:
