@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import random
+import re
 import signal
 import string
 import zipfile
@@ -45,6 +46,8 @@ PER_FAMILY = {
     "opt": 20,
     "shapes": 30,
     "outputs": 30,
+    "quantize": 30,
+    "emit": 15,
 }
 
 
@@ -705,6 +708,62 @@ def fuzz_outputs(rng: random.Random, base, tmp: Path) -> None:
         assert Path(target).is_file()
 
 
+def _damage(rng: random.Random, data: bytes) -> bytes:
+    data = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    return bytes(data)
+
+
+def fuzz_quantize(rng: random.Random, base, tmp: Path) -> None:
+    """Damaged models through quantization (calibration, formats, lowering)."""
+    model = tmp / "m.onnx"
+    if rng.random() < 0.5:
+        model.write_bytes(_damage(rng, base["example"]))
+        calib = EXAMPLE_INPUT
+    else:
+        op = rng.choice(["RNN", "GRU", "LSTM"])
+        model.write_bytes(_damage(rng, base["models"][op]))
+        calib = base["dir"] / "x.npz"
+    flags = rng.choice(
+        [
+            [],
+            ["--weight-bits", "4"],
+            ["--activation", "pwl"],
+            ["--range", "bound"],
+            ["--weight-fit", "mse"],
+        ]
+    )
+    judged("quantize", model, "--calib", calib, *flags, "-o", tmp / "q.fxp.mlir")
+
+
+def _retype(rng: random.Random, text: str) -> str:
+    """Still parseable text with other numbers: a hex digit or a format changed."""
+    if rng.random() < 0.5:
+        spots = [m.start() for m in re.finditer(r"0x[0-9A-F]{8}", text)]
+        at = rng.choice(spots) + rng.randint(2, 9)
+        return text[:at] + rng.choice("0123456789ABCDEF") + text[at + 1 :]
+    spots = [m for m in re.finditer(r"fixed<(-?\d+), (-?\d+)>", text)]
+    m = rng.choice(spots)
+    w, f = rng.choice([(1, 0), (64, 3), (8, 40), (8, -40), (65, 0), (0, 0)])
+    return text[: m.start()] + f"fixed<{w}, {f}>" + text[m.end() :]
+
+
+def fuzz_emit(rng: random.Random, base, tmp: Path) -> None:
+    """Fixed-point modules with changed constants or formats, emitted as RTL."""
+    pytest.importorskip("circt")
+    path = tmp / "m.fxp.mlir"
+    text = base["fxp"]
+    for _ in range(rng.randint(0, 2)):
+        text = _retype(rng, text)
+    path.write_text(text)
+    result = judged(path, "--emit=verilog", "-o", tmp / "rtl")
+    if result.code == 0:
+        assert (tmp / "rtl" / "manifest.json").is_file()
+    else:
+        assert not (tmp / "rtl").exists()
+
+
 FAMILIES = {
     "onnx_bytes": fuzz_onnx_bytes,
     "onnx_proto": fuzz_onnx_proto,
@@ -716,6 +775,8 @@ FAMILIES = {
     "opt": fuzz_opt,
     "shapes": fuzz_shapes,
     "outputs": fuzz_outputs,
+    "quantize": fuzz_quantize,
+    "emit": fuzz_emit,
 }
 
 

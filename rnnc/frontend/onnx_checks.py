@@ -49,17 +49,6 @@ TAKES = {
 
 
 _ATTR = onnx.AttributeProto
-CELL_ATTRIBUTES = {
-    "hidden_size": _ATTR.INT,
-    "direction": _ATTR.STRING,
-    "layout": _ATTR.INT,
-    "clip": _ATTR.FLOAT,
-    "activations": _ATTR.STRINGS,
-    "activation_alpha": _ATTR.FLOATS,
-    "activation_beta": _ATTR.FLOATS,
-    "input_forget": _ATTR.INT,
-    "linear_before_reset": _ATTR.INT,
-}
 
 
 def _type_name(elem: int) -> str:
@@ -157,15 +146,6 @@ def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
 
 def _check_cell(node: onnx.NodeProto, types: dict[str, int]) -> None:
     where = f"{node.op_type} node '{node.name or '?'}'"
-    for attr in node.attribute:
-        want = CELL_ATTRIBUTES.get(attr.name)
-        if want is not None and attr.type != want:
-            names = _ATTR.AttributeType
-            got = names.Name(attr.type) if attr.type in names.values() else attr.type
-            raise RnncError(
-                f"{where}: attribute {attr.name} has type {got}, expected "
-                f"{names.Name(want)}"
-            )
     try:
         given = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     except Exception:  # noqa: BLE001 - a damaged attribute
@@ -246,6 +226,27 @@ def _check_names(graph: onnx.GraphProto) -> None:
             raise RnncError(f"the model is damaged: name {name[:40]!r} is not UTF-8")
 
 
+def _check_attribute_types(node: onnx.NodeProto, opset: int) -> None:
+    """Attributes of the type the operator's ONNX schema says (a damaged file can
+    change a type, and the value then reads as None)."""
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opset, node.domain)
+        wanted = {name: a.type for name, a in schema.attributes.items()}
+    except onnx.defs.SchemaError:  # an op rnnc reports as unsupported later
+        wanted = {}
+    names = _ATTR.AttributeType
+    for attr in node.attribute:
+        want = wanted.get(attr.name)
+        known = attr.type in names.values() and attr.type != _ATTR.UNDEFINED
+        if known and (want is None or attr.type == want):
+            continue  # an unknown attribute's name is for the importer to refuse
+        got = names.Name(attr.type) if attr.type in names.values() else attr.type
+        raise RnncError(
+            f"{node.op_type} node '{node.name or '?'}': attribute {attr.name} has "
+            f"type {got}" + (f", expected {names.Name(int(want))}" if want else "")
+        )
+
+
 def check_model(model: onnx.ModelProto) -> None:
     """Every tensor decodable, supported and finite; recurrent nodes consistent."""
     _check_opset(model)
@@ -253,7 +254,9 @@ def check_model(model: onnx.ModelProto) -> None:
     for tensor in model.graph.initializer:
         tensor_array(tensor)
     types = _elem_types(model)
+    opset = next(e.version for e in model.opset_import if e.domain in ("", "ai.onnx"))
     for node in model.graph.node:
+        _check_attribute_types(node, opset)
         if node.op_type in CELLS and node.domain in ("", "ai.onnx"):
             _check_cell(node, types)
         if node.op_type == "Constant":
