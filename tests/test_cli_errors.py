@@ -581,3 +581,25 @@ def test_pipeline_with_options_runs(model, good_inputs, tmp_path):
 )
 def test_input_shape_checked(model, spec, needle):
     rnnc_error(model, "--input-shape", spec, needles=[needle])
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (("--emit=verilog", "--lanes", "100000"), "lanes must be in [1, 1024]"),
+        (("--emit=verilog", "--lanes", "0"), "lanes must be in [1, 1024]"),
+    ],
+)
+def test_hardware_sizes_bounded(fxp_text, tmp_path, argv, needle):
+    pytest.importorskip("circt")
+    path = tmp_path / "m.fxp.mlir"
+    path.write_text(fxp_text)
+    rnnc_error(path, *argv, "-o", tmp_path / "rtl", needles=[needle])
+
+
+@pytest.mark.parametrize("count", ["0", "-1", "100000000"])
+def test_verify_sequences_bounded(fxp_text, tmp_path, count):
+    path = tmp_path / "m.fxp.mlir"
+    path.write_text(fxp_text)
+    argv = ("verify", path, "--calib", EXAMPLE_INPUT, "--sequences", count)
+    rnnc_error(*argv, "-o", tmp_path / "work", needles=["--sequences must be in"])

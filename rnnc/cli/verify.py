@@ -16,6 +16,9 @@ DESCRIPTION = (
     "with the fixed-point interpreter."
 )
 
+# Simulated sequences: far beyond any useful check, and a bound on memory and time.
+MAX_SEQUENCES = 100_000
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help=".onnx model")
@@ -34,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
     from rnnc.backends.verilog.testbench import random_batches, verify
     from rnnc.passes.fxp_to_hw.plan import plan_hardware
 
+    if not 1 <= args.sequences <= MAX_SEQUENCES:
+        raise RnncError(
+            f"--sequences must be in [1, {MAX_SEQUENCES}], got {args.sequences}"
+        )
     json_out = outputs.optional_output(args.json, flag="--json", inputs=inputs_of(args))
     workdir = Path(args.output)
     if workdir.exists() and not workdir.is_dir():
