@@ -23,6 +23,7 @@ LIMITS = {
     "module": 512 * MIB,
     "arrays": 4096 * MIB,
     "config": 1 * MIB,
+    "vocabulary": 256 * MIB,
 }
 
 
