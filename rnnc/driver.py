@@ -22,6 +22,8 @@ from rnnc.backends.interpreter.float_interpreter import (
 )
 from rnnc.backends.interpreter.fxp_interpreter import OverflowCounter, run_fixed
 from rnnc.backends.interpreter.signature import check_inputs, signature
+from rnnc.dialects import rnn
+from rnnc.dialects.arrays import array_of
 from rnnc.dialects.errors import RnncError
 from rnnc.frontend.onnx_import import declared_inputs, import_model
 from rnnc.frontend.onnx_loader import load_model
@@ -48,8 +50,23 @@ def load_module(
             raise RnncError(
                 f"'{path}' is not valid rnnc IR: nested too deeply"
             ) from None
+        _check_constants(module, path)
         return module
     return import_model(load_model(path), input_shapes)
+
+
+def _check_constants(module: ModuleOp, path: Path) -> None:
+    """The NaN/Inf policy for a printed module's float constants (weights), as
+    onnx_checks applies it to an ONNX model's initializers."""
+    for op in module.walk():
+        if isinstance(op, rnn.ConstantOp):
+            values = array_of(op.value)
+            if values.dtype.kind == "f" and not np.isfinite(values).all():
+                name = op.result.name_hint or "?"
+                raise RnncError(
+                    f"'{path}': constant %{name} holds NaN/Inf values; rnnc refuses "
+                    "non-finite weights"
+                )
 
 
 def run_passes(module: ModuleOp, names: Sequence[str]) -> ModuleOp:
