@@ -194,16 +194,7 @@ class OutputFolder:
             result = fill(tmp)
             os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
             if path.exists():
-                old = Path(
-                    tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent)
-                )
-                os.rename(path, old / path.name)
-                try:
-                    os.rename(tmp, path)
-                except OSError:
-                    os.rename(old / path.name, path)
-                    raise
-                shutil.rmtree(old, ignore_errors=True)
+                _swap(tmp, path)
             else:
                 os.rename(tmp, path)
         except OSError as err:
@@ -212,6 +203,24 @@ class OutputFolder:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         return result
+
+
+def _swap(new: Path, path: Path) -> None:
+    """Replace the folder `path` by `new`: the old one is moved aside, then deleted
+    once `new` is in place (put back if that fails)."""
+    aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+    swapped = False
+    try:
+        os.rename(path, aside / path.name)
+        try:
+            os.rename(new, path)
+            swapped = True
+        except OSError:
+            os.rename(aside / path.name, path)
+            raise
+    finally:
+        if swapped or not (aside / path.name).exists():
+            shutil.rmtree(aside, ignore_errors=True)
 
 
 def output_folder(
