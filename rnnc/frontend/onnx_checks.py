@@ -251,7 +251,7 @@ def check_model(model: onnx.ModelProto) -> None:
     """Every tensor decodable, supported and finite; recurrent nodes consistent."""
     _check_opset(model)
     _check_names(model.graph)
-    for tensor in model.graph.initializer:
+    for tensor in _all_tensors(model.graph):  # subgraphs' and attributes' too
         tensor_array(tensor)
     types = _elem_types(model)
     opset = next(e.version for e in model.opset_import if e.domain in ("", "ai.onnx"))
@@ -259,7 +259,3 @@ def check_model(model: onnx.ModelProto) -> None:
         _check_attribute_types(node, opset)
         if node.op_type in CELLS and node.domain in ("", "ai.onnx"):
             _check_cell(node, types)
-        if node.op_type == "Constant":
-            for attr in node.attribute:
-                if attr.HasField("t"):
-                    tensor_array(attr.t)
