@@ -60,9 +60,10 @@ class RnncOptMain(xDSLOptMain):
         )
 
     def setup_pipeline(self) -> None:
-        self.pipeline = parse_pipeline(
-            self.args.passes, self.available_passes, known=registry.PASSES
-        )
+        # Checked by rnnc's parser (one-line errors), then built by xDSL's, whose
+        # callback verifies between passes and serves --print-between-passes.
+        parse_pipeline(self.args.passes, self.available_passes, known=registry.PASSES)
+        super().setup_pipeline()
 
     def get_input_stream(self) -> tuple[IO[bytes], str]:
         path = self.args.input_file
