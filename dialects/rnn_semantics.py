@@ -20,14 +20,16 @@ from xdsl.ir import Operation
 
 from rnnc.dialects import approx, rnn
 from rnnc.dialects.arrays import array_of, numpy_dtype
+from rnnc.dialects.errors import RnncError
 from rnnc.dialects.shapes import slice_bounds
 
 Impl = Callable[[Operation, list[np.ndarray]], list[np.ndarray]]
 IMPLS: dict[type[Operation], Impl] = {}
 
 
-class InterpretationError(Exception):
-    """The IR cannot be run on the given inputs."""
+class InterpretationError(RnncError):
+    """The IR cannot be run on the given inputs (a user error: e.g. a token id
+    outside the vocabulary, wherever the module runs, calibration included)."""
 
 
 def registrar(table: dict[type[Operation], Callable]) -> Callable:

@@ -30,6 +30,36 @@ from rnnc.dialects.errors import RnncError
 from rnnc.dialects.rnn_semantics import IMPLS, activate
 
 METHODS = ("lut", "pwl", "hard")
+# Bounds of the approximation parameters (the policy schema checks them too): a
+# table of 2^20 entries, 4096 segments and |x| < 2^16 are far beyond any use, and
+# keep building and measuring the approximation to seconds.
+LUT_BITS = (1, 20)
+PWL_SEGMENTS = (1, 4096)
+LOG2_RANGE = (-8, 16)
+
+
+def check_parameters(
+    method: str, lut_bits: int, log2_range: int | None, pwl_segments: int
+) -> None:
+    """Refuse an unknown method or a parameter outside its bounds."""
+    if method not in METHODS:
+        raise RnncError(
+            f"unknown activation approximation '{method}', expected one of "
+            + ", ".join(METHODS)
+        )
+    bounded = [
+        ("lut bits", lut_bits, LUT_BITS),
+        ("pwl segments", pwl_segments, PWL_SEGMENTS),
+    ]
+    if log2_range is not None:
+        bounded.append(("lut log2 range", log2_range, LOG2_RANGE))
+    for what, value, (lo, hi) in bounded:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RnncError(f"{what} must be an integer, got {value!r}")
+        if not lo <= value <= hi:
+            raise RnncError(f"{what} must be in [{lo}, {hi}], got {value}")
+
+
 # Default log2 of the table range R: beyond it the function is within 1e-3 of its
 # limit (sigmoid(8) = 0.99966, tanh(4) = 0.99933).
 DEFAULT_LOG2_RANGE = {"Sigmoid": 3, "Tanh": 2}
@@ -143,15 +173,7 @@ class ApproximateActivationsPass(ModulePass):
     pwl_segments: int = 16
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        if self.method not in METHODS:
-            raise RnncError(
-                f"unknown activation approximation '{self.method}', expected one of "
-                + ", ".join(METHODS)
-            )
-        if not 1 <= self.lut_bits <= 20:
-            raise RnncError(f"lut bits must be in [1, 20], got {self.lut_bits}")
-        if self.pwl_segments < 1:
-            raise RnncError("pwl segments must be at least 1")
+        check_parameters(self.method, self.lut_bits, self.log2_range, self.pwl_segments)
         pattern = ReplaceActivation(
             self.method, self.lut_bits, self.log2_range, self.pwl_segments
         )

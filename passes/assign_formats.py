@@ -151,7 +151,19 @@ def _range_of_value(value: SSAValue, source: str) -> tuple[float, float]:
     return value_range(owner, value.index, source, _name(value))
 
 
+def _value_names(module: ModuleOp) -> set[str]:
+    """The SSA names an override may use."""
+    names = set()
+    for op in module.walk():
+        values = [*op.results]
+        values += [a for r in op.regions for b in r.blocks for a in b.args]
+        names |= {v.name_hint for v in values if v.name_hint}
+    return names
+
+
 def assign(module: ModuleOp, config: QuantConfig) -> None:
+    if config.overrides:
+        config.check_overrides(_value_names(module))
     fn = main_function(module)
     classes = classify(fn)
     for op, cls in classes.items():

@@ -37,6 +37,8 @@ import numpy as np
 from rnnc.dialects import fixed
 from rnnc.dialects.errors import RnncError
 from rnnc.dialects.fixed import Format
+from rnnc.dialects.user_files import read_text
+from rnnc.passes.approximate_activations import check_parameters
 from rnnc.passes.weight_fit import format_for_mse
 
 CLASSES = (
@@ -110,12 +112,31 @@ class QuantConfig:
                 f"unknown weight fit '{self.weight_fit}'; expected one of "
                 + ", ".join(WEIGHT_FITS)
             )
-        if not 0 <= self.guard_bits <= 16:
-            raise RnncError(f"guard bits must be in [0, 16], got {self.guard_bits}")
+        if not _is_int(self.guard_bits) or not 0 <= self.guard_bits <= 16:
+            raise RnncError(
+                f"guard bits must be an integer in [0, 16], got {self.guard_bits!r}"
+            )
         for name, spec in self.overrides.items():
             if isinstance(spec, int):
                 _check_width(spec, f"override '{name}'")
+        check_parameters(
+            self.activation_method,
+            self.lut_bits,
+            self.lut_log2_range,
+            self.pwl_segments,
+        )
         return self
+
+    def check_overrides(self, names: set[str]) -> None:
+        """An override must name a tensor of the model (a typo would otherwise be
+        ignored silently)."""
+        unknown = sorted(set(self.overrides) - names)
+        if unknown:
+            shown = ", ".join(sorted(names)[:8]) + (" ..." if len(names) > 8 else "")
+            raise RnncError(
+                f"override(s) {unknown} name no tensor of the model; its tensors "
+                f"include: {shown}"
+            )
 
     def format_for(
         self,
@@ -135,8 +156,12 @@ class QuantConfig:
         return fixed.format_for_range(lo, hi, width, self.guard_bits)
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_width(width: object, what: str) -> None:
-    if not isinstance(width, int) or isinstance(width, bool):
+    if not _is_int(width):
         raise RnncError(f"{what} must be an integer, got {width!r}")
     if not 2 <= width <= 32:
         raise RnncError(f"{what} must be between 2 and 32, got {width}")
@@ -163,9 +188,7 @@ def load_config(path: str | Path | None = None, **flags) -> QuantConfig:
     config = QuantConfig()
     if path:
         try:
-            data = tomllib.loads(Path(path).read_text())
-        except OSError as err:
-            raise RnncError(f"cannot read config '{path}': {err.strerror}") from None
+            data = tomllib.loads(read_text(path, "config", "config"))
         except tomllib.TOMLDecodeError as err:
             raise RnncError(f"config '{path}' is not valid TOML: {err}") from None
         config = _from_dict(config, data, str(path))
@@ -181,28 +204,54 @@ def load_config(path: str | Path | None = None, **flags) -> QuantConfig:
     return replace(config, bits=bits, **updates).validate()
 
 
+# The TOML schema: top-level scalars, the [activations] keys (and the field each
+# sets), with their types; [bits] and [overrides] are tables of widths.
+_TOP = {
+    "rounding": str,
+    "overflow": str,
+    "range": str,
+    "weight_fit": str,
+    "guard_bits": int,
+}
+_ACTIVATIONS = {
+    "method": ("activation_method", str),
+    "lut_bits": ("lut_bits", int),
+    "lut_log2_range": ("lut_log2_range", int),
+    "pwl_segments": ("pwl_segments", int),
+}
+_TABLES = ("bits", "activations", "overrides")
+
+
+def _typed(value: object, kind: type, key: str, where: str) -> object:
+    ok = _is_int(value) if kind is int else isinstance(value, kind)
+    if not ok:
+        name = "an integer" if kind is int else "a string"
+        raise RnncError(f"config '{where}': {key} must be {name}, got {value!r}")
+    return value
+
+
 def _from_dict(config: QuantConfig, data: dict, where: str) -> QuantConfig:
     data = dict(data)
+    for table in _TABLES:
+        if table in data and not isinstance(data[table], dict):
+            raise RnncError(
+                f"config '{where}': [{table}] must be a table, got {data[table]!r}"
+            )
     bits = dict(config.bits)
     for cls, width in data.pop("bits", {}).items():
         bits[cls] = width
-    acts = data.pop("activations", {})
+    acts = dict(data.pop("activations", {}))
     overrides = {
         name: _parse_override(name, spec)
         for name, spec in data.pop("overrides", {}).items()
     }
     updates = {}
-    for key in ("rounding", "overflow", "range", "weight_fit", "guard_bits"):
+    for key, kind in _TOP.items():
         if key in data:
-            updates[key] = data.pop(key)
-    for key, attr in (
-        ("method", "activation_method"),
-        ("lut_bits", "lut_bits"),
-        ("lut_log2_range", "lut_log2_range"),
-        ("pwl_segments", "pwl_segments"),
-    ):
+            updates[key] = _typed(data.pop(key), kind, key, where)
+    for key, (attr, kind) in _ACTIVATIONS.items():
         if key in acts:
-            updates[attr] = acts.pop(key)
+            updates[attr] = _typed(acts.pop(key), kind, f"activations.{key}", where)
     leftover = sorted(data) + [f"activations.{k}" for k in acts]
     if leftover:
         raise RnncError(f"unknown key(s) {leftover} in config '{where}'")

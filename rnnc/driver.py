@@ -7,7 +7,6 @@ matched to them.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,7 +14,6 @@ from pathlib import Path
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
-from xdsl.passes import PassPipeline
 from xdsl.utils.exceptions import ParseError, VerifyException
 
 from rnnc import registry
@@ -29,6 +27,8 @@ from rnnc.backends.interpreter.signature import (
     check_inputs,
     signature,
 )
+from rnnc.dialects import rnn
+from rnnc.dialects.arrays import array_of
 from rnnc.dialects.errors import RnncError
 from rnnc.frontend.onnx_import import (
     declared_inputs,
@@ -37,6 +37,8 @@ from rnnc.frontend.onnx_import import (
     import_model,
 )
 from rnnc.frontend.onnx_loader import load_model
+from rnnc.ir_text import parse_error_text, read_ir
+from rnnc.pass_spec import parse_pipeline
 from rnnc.pipeline import EXPANDED as EXPANDED  # re-exported for driver users
 from rnnc.pipeline import is_fixed_point
 
@@ -46,16 +48,19 @@ def load_module(
 ) -> ModuleOp:
     path = Path(path)
     if path.suffix == ".mlir":
-        try:
-            text = path.read_text()
-        except OSError as err:
-            raise RnncError(f"cannot read '{path}': {err.strerror}") from None
+        text = read_ir(path)
         try:
             module = Parser(registry.make_context(), text, str(path)).parse_module()
             module.verify()
         except (ParseError, VerifyException) as err:
-            first = str(err).strip().splitlines()[-1]
-            raise RnncError(f"'{path}' is not valid rnnc IR: {first}") from None
+            raise RnncError(
+                f"'{path}' is not valid rnnc IR: {parse_error_text(err)}"
+            ) from None
+        except RecursionError:
+            raise RnncError(
+                f"'{path}' is not valid rnnc IR: nested too deeply"
+            ) from None
+        _check_constants(module, path)
         return module
     model = load_model(path)
     try:
@@ -90,22 +95,24 @@ def module_text(module: ModuleOp, elide_larger_than: int | None = None) -> str:
     return re.sub(_LARGE_LIST.pattern % n, ELIDED, text)
 
 
+def _check_constants(module: ModuleOp, path: Path) -> None:
+    """The NaN/Inf policy for a printed module's float constants (weights), as
+    onnx_checks applies it to an ONNX model's initializers."""
+    for op in module.walk():
+        if isinstance(op, rnn.ConstantOp):
+            values = array_of(op.value)
+            if values.dtype.kind == "f" and not np.isfinite(values).all():
+                name = op.result.name_hint or "?"
+                raise RnncError(
+                    f"'{path}': constant %{name} holds NaN/Inf values; rnnc refuses "
+                    "non-finite weights"
+                )
+
+
 def run_passes(module: ModuleOp, names: Sequence[str]) -> ModuleOp:
     if not names:
         return module
-    available = registry.PASSES
-    unknown = [n for n in names if n.split("{")[0] not in available]
-    if unknown:
-        close = [
-            f"did you mean '{m[0]}'?"
-            for n in unknown
-            if (m := difflib.get_close_matches(n.split("{")[0], list(available), 1))
-        ]
-        raise RnncError(
-            f"unknown pass(es) {unknown}; known: {sorted(available)}"
-            + "".join(f"; {c}" for c in close)
-        )
-    pipeline = PassPipeline.parse_spec(available, ",".join(names))
+    pipeline = parse_pipeline(",".join(names), registry.PASSES)
     try:
         pipeline.apply(registry.make_context(), module)
         module.verify()

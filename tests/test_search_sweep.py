@@ -230,8 +230,8 @@ def test_search_runs_each_module_once(no_test_split):
     )
     searcher = search.Searcher(prep, 0.005, load_config())
     first = searcher.evaluate(load_config(), "start", "start")
-    # the input is integer tokens, and no tensor is called "nope"
-    same = load_config(input_bits=8, overrides={"nope": 5})
+    # the input is integer tokens, and the override repeats the bias default
+    same = load_config(input_bits=8, overrides={"Bi": 16})
     again = searcher.evaluate(same, "test", "same")
     assert again.same_as == first.index == 0 and searcher.runs == 1
     assert (again.metric, again.memory_bytes) == (first.metric, first.memory_bytes)

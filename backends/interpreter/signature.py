@@ -9,7 +9,9 @@ them, the same value wherever one size appears.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 from xdsl.dialects import func
@@ -26,6 +28,7 @@ from rnnc.dialects.arrays import numpy_dtype
 from rnnc.dialects.errors import RnncError
 from rnnc.dialects.rnn import NAME_ATTR
 from rnnc.dialects.rnn_semantics import main_function
+from rnnc.dialects.user_files import LIMITS, check_file
 
 # Per argument dimension, the name of the model size it is when free, else "".
 DIMS_ATTR = "rnnc.dims"
@@ -131,15 +134,94 @@ def check_inputs(
                 f"input '{name}' has element type {array.dtype}, the model expects "
                 f"{dtype}"
             )
-        ordered.append(array.astype(dtype, copy=False))
+        array = array.astype(dtype, copy=False)
+        check_finite(name, array)
+        ordered.append(array)
     return ordered
 
 
-def read_arrays(path: str, what: str) -> dict[str, np.ndarray]:
-    """The named arrays of an .npz file (never pickles); `what` names them in the
-    one-line error a missing, damaged or foreign file gives."""
+def check_finite(name: str, array: np.ndarray) -> None:
+    """The NaN/Inf policy (docs/errors.md): a non-finite input is refused, in float
+    and in fixed point alike (fixed point has no NaN; float would carry it silently)."""
+    if array.dtype.kind != "f":
+        return
+    finite = np.isfinite(array)
+    if not finite.all():
+        first = [int(i) for i in np.argwhere(~finite)[0]]
+        raise RnncError(
+            f"input '{name}' has {int((~finite).sum())} NaN/Inf value(s), the first "
+            f"at {first}; rnnc refuses non-finite inputs"
+        )
+
+
+# Element kinds an input array may have: bool, signed and unsigned ints, floats.
+ARRAY_KINDS = "biuf"
+
+
+def _not_npz(path: Path, what: str) -> RnncError:
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if not head:
+        return RnncError(f"cannot read {what} '{path}': the file is empty")
+    if head == b"\x93NUMPY":
+        return RnncError(
+            f"{what} '{path}' is an .npy array, not an .npz archive of named arrays "
+            "(write it with np.savez(path, NAME=array))"
+        )
+    return RnncError(f"cannot read {what} '{path}': not an .npz archive")
+
+
+def read_arrays(path: str | Path, what: str) -> dict[str, np.ndarray]:
+    """The named arrays of an .npz file (never pickles), of numeric kinds; `what`
+    names them in the one-line error a missing, damaged, foreign or oversized file
+    gives (its unpacked size is bounded like a file's)."""
+    p = check_file(path, what, "arrays")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise RnncError(f"cannot read {what} '{path}': {err}") from None
+        with zipfile.ZipFile(p) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, EOFError, OSError):
+        raise _not_npz(p, what) from None
+    if unpacked > LIMITS["arrays"]:
+        raise RnncError(
+            f"{what} '{p}' unpacks to {unpacked >> 20} MiB, over the "
+            f"{LIMITS['arrays'] >> 20} MiB limit"
+        )
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (
+        OSError,
+        ValueError,
+        EOFError,
+        KeyError,
+        zipfile.BadZipFile,
+        zlib.error,
+    ) as err:
+        first = (
+            str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        )
+        raise RnncError(f"cannot read {what} '{p}': {first}") from None
+    if not arrays:
+        raise RnncError(f"{what} '{p}' holds no arrays")
+    for name, array in arrays.items():
+        if not isinstance(array, np.ndarray):
+            raise RnncError(f"{what} '{p}': entry '{name}' is not a .npy array")
+        if array.dtype.kind not in ARRAY_KINDS or array.dtype.names:
+            raise RnncError(
+                f"{what} '{p}': array '{name}' has element type {array.dtype}; "
+                "expected bool, integers or floats"
+            )
+    return arrays
+
+
+def non_finite_outputs(outputs: Mapping[str, np.ndarray]) -> list[str]:
+    """The NaN/Inf policy for results (docs/errors.md): inputs and weights are
+    finite, so a non-finite float result is an overflow of float arithmetic, told
+    like a fixed-point overflow (a line per output), not an error."""
+    lines = []
+    for name, value in outputs.items():
+        value = np.asarray(value)
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            count = int((~np.isfinite(value)).sum())
+            lines.append(f"output '{name}': {count} NaN/Inf value(s) (float overflow)")
+    return lines

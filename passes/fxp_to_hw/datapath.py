@@ -875,10 +875,15 @@ def _check(op, out: SSAValue, fmt) -> SSAValue:
     return out
 
 
+# More MAC lanes than any mat-vec has outputs change nothing; the bound keeps an
+# absurd --lanes from building a design for hours.
+MAX_LANES = 1024
+
+
 def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
     """The `rnnc_top` hw.module for `plan` with one array of `lanes` MAC lanes."""
-    if lanes < 1:
-        raise RnncError(f"hardware lanes must be at least 1 (got {lanes})")
+    if not 1 <= lanes <= MAX_LANES:
+        raise RnncError(f"hardware lanes must be in [1, {MAX_LANES}] (got {lanes})")
     in_width = plan.buffers[plan.input_buffer].fmt.width
     out_width = max(
         plan.buffers[r.buffer].fmt.width + r.shift for o in plan.outputs for r in o.runs

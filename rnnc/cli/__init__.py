@@ -108,6 +108,16 @@ def show_defaults(parser: argparse.ArgumentParser) -> None:
         action.help = f"{action.help} {shown}" if action.help else shown
 
 
+# Characters that break a line (str.splitlines), shown escaped: a name from a damaged
+# file must not split the one error line.
+_LINE_BREAKS = {c: f"\\x{c:02x}" for c in (*range(32), 0x7F, 0x85) if c != 9}
+_LINE_BREAKS |= {0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def one_line(message: str) -> str:
+    return message.translate(_LINE_BREAKS)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in (*COMMANDS, *TOP_LEVEL_FLAGS):
@@ -116,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser(argv[0]).parse_args(argv)
         code = args._run(args)
     except RnncError as err:
-        print(f"rnnc: error: {err}", file=sys.stderr)
+        print(f"rnnc: error: {one_line(str(err))}", file=sys.stderr)
         code = 2
     return code
 

@@ -5,6 +5,7 @@ arrays and models."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -39,6 +40,11 @@ class Parser(argparse.ArgumentParser):
         raise RnncError(message)
 
 
+# Bounds on a --input-shape: each dim, and the elements of one input.
+MAX_DIM = 1 << 20
+MAX_ELEMENTS = 1 << 28
+
+
 def input_shapes(specs: list[str]) -> dict[str, list[int]]:
     shapes = {}
     for spec in specs:
@@ -46,12 +52,30 @@ def input_shapes(specs: list[str]) -> dict[str, list[int]]:
         try:
             if not sep or not name:
                 raise ValueError
-            shapes[name] = [int(d) for d in dims.split("x")]
+            shape = [int(d) for d in dims.split("x")]
         except ValueError:
             raise RnncError(
                 f"bad --input-shape '{spec}', expected NAME=2x7x3"
             ) from None
+        if any(not 1 <= d <= MAX_DIM for d in shape):
+            raise RnncError(
+                f"bad --input-shape '{spec}': each dim must be in [1, {MAX_DIM}]"
+            )
+        if math.prod(shape) > MAX_ELEMENTS:
+            raise RnncError(
+                f"bad --input-shape '{spec}': {math.prod(shape)} elements, over the "
+                f"limit of {MAX_ELEMENTS}"
+            )
+        if name in shapes:
+            raise RnncError(f"--input-shape given twice for '{name}'")
+        shapes[name] = shape
     return shapes
+
+
+def inputs_of(args: argparse.Namespace) -> list[str]:
+    """The files a command reads, which no output of it may overwrite."""
+    names = ("model", "input", "calib", "config", "vocab")
+    return [v for v in (getattr(args, n, None) for n in names) if v]
 
 
 def read_npz(path: str) -> dict[str, np.ndarray]:
@@ -121,6 +145,33 @@ def add_quant_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+POLICY_DESTS = (
+    "config",
+    *(f"{cls}_bits" for cls in CLASSES),
+    "act_bits",
+    "rounding",
+    "overflow",
+    "range",
+    "weight_fit",
+    "guard_bits",
+    "activation",
+    "lut_bits",
+    "lut_range",
+    "pwl_segments",
+)
+
+
+def refuse_unused_policy(args: argparse.Namespace, why: str) -> None:
+    """Policy flags that would be ignored are an error, not a silent float run."""
+    given = [
+        "--" + d.replace("_", "-")
+        for d in POLICY_DESTS
+        if getattr(args, d, None) is not None
+    ]
+    if given:
+        raise RnncError(f"{', '.join(given)} would be ignored: {why}")
+
+
 def config_from(args: argparse.Namespace) -> QuantConfig:
     flags = {f"{cls}_bits": getattr(args, f"{cls}_bits") for cls in CLASSES}
     if args.act_bits is not None:
@@ -181,6 +232,7 @@ def fixed_point_module(args: argparse.Namespace) -> ModuleOp:
         module = driver.load_module(args.model)
         if not is_fixed_point(module):
             raise RnncError(f"'{args.model}' is not a fixed-point (.fxp.mlir) module")
+        refuse_unused_policy(args, f"'{args.model}' is already quantized")
         return module
     if not calib.has_calibration(args):
         raise RnncError(

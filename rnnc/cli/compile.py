@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from rnnc import driver, pipeline
+from rnnc import driver, outputs, pipeline
 from rnnc.cli.calib import add_dataset_flags
-from rnnc.cli.common import add_quant_flags, fixed_point_module, input_shapes
+from rnnc.cli.common import (
+    add_quant_flags,
+    fixed_point_module,
+    input_shapes,
+    inputs_of,
+    refuse_unused_policy,
+)
 from rnnc.dialects.errors import RnncError
 
 NAME = "compile"
@@ -45,11 +50,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.emit == "verilog":
         return _emit_verilog(args)
+    out = outputs.optional_output(args.output, flag="-o", inputs=inputs_of(args))
+    if args.calib:
+        raise RnncError("--calib is for --emit=verilog (or `rnnc quantize`)")
+    refuse_unused_policy(args, f"--emit={args.emit} prints the model unquantized")
     module = driver.load_module(args.model, input_shapes(args.input_shape))
     driver.run_passes(module, pipeline.EMIT[args.emit])
     text = driver.module_text(module, 64 if args.elide_constants else None)
-    if args.output:
-        Path(args.output).write_text(text)
+    if out:
+        out.write_text(text)
     else:
         sys.stdout.write(text)
     return 0
@@ -58,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
 def _emit_verilog(args: argparse.Namespace) -> int:
     if not args.output:
         raise RnncError("--emit=verilog writes a directory: give -o DIR")
-    emitted = pipeline.emit_verilog(fixed_point_module(args), args.output, args.lanes)
+    folder = outputs.output_folder(args.output, flag="-o", inputs=inputs_of(args))
+    module = fixed_point_module(args)
+    emitted = folder.build(lambda tmp: pipeline.emit_verilog(module, tmp, args.lanes))
     manifest = emitted.manifest()
     print(
         f"wrote {args.output}: {', '.join(p.name for p in emitted.sources)} and "

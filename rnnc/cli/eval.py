@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
-from rnnc.cli.common import add_data_flags, add_quant_flags, config_from
+from rnnc import outputs
+from rnnc.cli.common import add_data_flags, add_quant_flags, config_from, inputs_of
 
 NAME = "eval"
 HELP = "test-set metric of a model in float and in fixed point (lab extra)"
@@ -40,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rnnc.lab import evaluate
 
+    out = outputs.optional_output(args.json, flag="--json", inputs=inputs_of(args))
     result = evaluate.evaluate(
         args.model,
         args.dataset,
@@ -59,6 +59,6 @@ def run(args: argparse.Namespace) -> int:
     for line in result.overflow_report:
         print(f"overflow: {line}", file=sys.stderr)
     sys.stdout.write(result.table())
-    if args.json:
-        Path(args.json).write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+    if out:
+        out.write_json(result.as_dict())
     return 0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+from rnnc import outputs
 from rnnc.cli.calib import add_dataset_flags
-from rnnc.cli.common import add_quant_flags, input_shapes, quantize
+from rnnc.cli.common import add_quant_flags, input_shapes, inputs_of, quantize
 from rnnc.memory_report import memory_report
 
 NAME = "quantize"
@@ -31,8 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = outputs.output_file(args.output, flag="-o", inputs=inputs_of(args))
     module = quantize(args, input_shapes(args.input_shape) or None)
-    Path(args.output).write_text(str(module) + "\n")
+    out.write_text(str(module) + "\n")
     table = memory_report(module)
     print(
         f"wrote {args.output}: weights {table.total_bits / 8:.0f} bytes "

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
-from rnnc import driver
+from rnnc import driver, outputs
 from rnnc.cli.common import input_shapes
 from rnnc.memory_report import memory_report
 
@@ -29,9 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = outputs.optional_output(args.json, flag="--json", inputs=[args.model])
     module = driver.load_module(args.model, input_shapes(args.input_shape))
     table = memory_report(module)
     sys.stdout.write(table.text())
-    if args.json:
-        Path(args.json).write_text(json.dumps(table.as_dict(), indent=2) + "\n")
+    if out:
+        out.write_json(table.as_dict())
     return 0

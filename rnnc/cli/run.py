@@ -7,8 +7,15 @@ import sys
 
 import numpy as np
 
-from rnnc import driver
-from rnnc.cli.common import add_quant_flags, quantize, read_npz
+from rnnc import driver, outputs
+from rnnc.backends.interpreter.signature import non_finite_outputs
+from rnnc.cli.common import (
+    add_quant_flags,
+    inputs_of,
+    quantize,
+    read_npz,
+    refuse_unused_policy,
+)
 from rnnc.pipeline import EXPANDED
 
 NAME = "run"
@@ -29,15 +36,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = outputs.output_file(args.output, flag="-o", inputs=inputs_of(args))
     arrays = read_npz(args.input)
     if args.calib:
         module = quantize(args, {k: np.shape(v) for k, v in arrays.items()})
     else:
+        refuse_unused_policy(
+            args, "without --calib the model runs as it is (float, or its fixed point)"
+        )
         module = driver.load_for_run(args.model, arrays)
         passes = [*(EXPANDED if args.expand else ())]
-        driver.run_passes(module, passes + [n for n in args.passes.split(",") if n])
-    outputs, counter = driver.execute(module, arrays)
-    np.savez(args.output, **outputs)
+        driver.run_passes(module, passes + ([args.passes] if args.passes else []))
+    results, counter = driver.execute(module, arrays)
+    out.write_npz(results)
+    for line in non_finite_outputs(results):
+        print(f"overflow: {line}", file=sys.stderr)
     if counter is not None:
         lines = counter.report()
         for line in lines:
@@ -49,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.calib:  # the quantization error, next to the float result
         reference, _ = driver.execute(driver.load_for_run(args.model, arrays), arrays)
-        for name, value in outputs.items():
+        for name, value in results.items():
             err = np.abs(value.astype(np.float64) - reference[name]).max()
             print(f"{name}: max |fixed - float| = {err:.3g}", file=sys.stderr)
-    shapes = ", ".join(f"{k} {v.dtype}{list(v.shape)}" for k, v in outputs.items())
+    shapes = ", ".join(f"{k} {v.dtype}{list(v.shape)}" for k, v in results.items())
     print(f"wrote {args.output}: {shapes}", file=sys.stderr)
     return 0

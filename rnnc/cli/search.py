@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rnnc.cli.common import add_data_flags, add_quant_flags, config_from
+from rnnc import outputs
+from rnnc.cli.common import add_data_flags, add_quant_flags, config_from, inputs_of
 
 NAME = "search"
 HELP = "smallest word lengths within a metric budget (lab extra)"
@@ -62,6 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rnnc.lab import search
 
+    outputs.output_file(args.output, flag="-o", inputs=inputs_of(args))
+    outputs.optional_output(args.json, flag="--json", inputs=inputs_of(args))
     result = search.search(
         args.model,
         args.dataset,

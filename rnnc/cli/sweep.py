@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rnnc import outputs
 from rnnc.cli.common import add_data_flags
 from rnnc.passes.quant_config import load_config
 
@@ -56,6 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rnnc.lab import sweep
 
+    outputs.work_folder(args.output, flag="-o")
     base = load_config(args.config)
     points = sweep.grid(
         base,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from rnnc import driver
+from rnnc import driver, outputs
 from rnnc.cli import calib
 from rnnc.cli.calib import add_dataset_flags
-from rnnc.cli.common import add_quant_flags, fixed_point_module
+from rnnc.cli.common import add_quant_flags, fixed_point_module, inputs_of
+from rnnc.dialects.errors import RnncError
 
 NAME = "verify"
 HELP = "simulate the RTL on random sequences and compare it with the interpreter"
@@ -17,6 +17,9 @@ DESCRIPTION = (
     "Simulate the generated RTL on random sequences and compare every output word "
     "with the fixed-point interpreter."
 )
+
+# Simulated sequences: far beyond any useful check, and a bound on memory and time.
+MAX_SEQUENCES = 100_000
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,6 +40,14 @@ def run(args: argparse.Namespace) -> int:
     from rnnc.backends.verilog.testbench import random_batches, verify
     from rnnc.passes.fxp_to_hw.plan import plan_hardware
 
+    if not 1 <= args.sequences <= MAX_SEQUENCES:
+        raise RnncError(
+            f"--sequences must be in [1, {MAX_SEQUENCES}], got {args.sequences}"
+        )
+    json_out = outputs.optional_output(args.json, flag="--json", inputs=inputs_of(args))
+    workdir = Path(args.output)
+    if workdir.exists() and not workdir.is_dir():
+        raise RnncError(f"-o '{workdir}' is a file; verify needs a work folder")
     module = fixed_point_module(args)
     calibration = calib.calibration(args)
     names = [name for name, _ in driver.signature(module)[0]]
@@ -50,6 +61,6 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     for line in report.overflows:
         print(f"overflow: {line}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    if json_out:
+        json_out.write_json(report.as_dict())
     return 0 if report.ok else 1

@@ -20,6 +20,8 @@ from onnx.external_data_helper import load_external_data_for_model
 from onnx.reference import ReferenceEvaluator
 
 from rnnc.dialects.errors import RnncError
+from rnnc.dialects.user_files import read_bytes
+from rnnc.frontend.onnx_checks import check_external_data, check_model
 
 # Never folded, even with constant inputs: the compiler wants to see these.
 _KEEP = {"LSTM", "GRU", "RNN"}
@@ -27,10 +29,7 @@ _KEEP = {"LSTM", "GRU", "RNN"}
 
 def load_model(path: str | Path) -> onnx.ModelProto:
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise RnncError(f"cannot read model '{path}': {err.strerror}") from None
+    data = read_bytes(path, "model", "model")
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)
@@ -38,6 +37,7 @@ def load_model(path: str | Path) -> onnx.ModelProto:
         raise RnncError(f"'{path}' is not a valid ONNX model ({err})") from None
     if not model.graph.node and not model.graph.output:
         raise RnncError(f"'{path}' is not a valid ONNX model (no graph)")
+    check_external_data(model, path.parent)
     try:
         load_external_data_for_model(model, str(path.parent))
     except (OSError, ValueError) as err:
@@ -45,7 +45,9 @@ def load_model(path: str | Path) -> onnx.ModelProto:
             f"cannot read the external weights of '{path}': {err}"
         ) from None
     # No onnx.checker here: it rejects valid models that onnxruntime runs (outputs
-    # without a shape); strict shape inference and the importer catch real damage.
+    # without a shape); onnx_checks, strict shape inference and the importer catch
+    # real damage.
+    check_model(model)
     return model
 
 
@@ -65,13 +67,27 @@ def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
 def specialise_inputs(
     model: onnx.ModelProto, shapes: Mapping[str, Sequence[int]]
 ) -> None:
-    """Fix the dims of the named inputs (e.g. to the shapes of the given data)."""
+    """Fix the dims of the named inputs (e.g. to the shapes of the given data);
+    a name the model lacks, a wrong rank or a contradicted static dim is refused."""
     by_name = {i.name: i for i in graph_inputs(model)}
     for name, shape in shapes.items():
         if name not in by_name:
-            continue
+            raise RnncError(
+                f"input shape for '{name}', which is not an input of the model "
+                f"(its inputs: {sorted(by_name)})"
+            )
         dims = by_name[name].type.tensor_type.shape.dim
-        for dim, size in zip(dims, shape, strict=True):
+        if len(dims) != len(shape):
+            raise RnncError(
+                f"input '{name}' has rank {len(dims)}, the shape given "
+                f"{'x'.join(map(str, shape))} has rank {len(shape)}"
+            )
+        for axis, (dim, size) in enumerate(zip(dims, shape, strict=True)):
+            if dim.HasField("dim_value") and dim.dim_value != size:
+                raise RnncError(
+                    f"input '{name}' has size {dim.dim_value} on axis {axis} in the "
+                    f"model, the shape given has {size}"
+                )
             dim.ClearField("dim_param")
             dim.dim_value = int(size)
 
@@ -110,7 +126,14 @@ def _evaluate(node: onnx.NodeProto, inputs: list[np.ndarray], opset: int):
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    return ReferenceEvaluator(model).run(None, {})
+    try:
+        return ReferenceEvaluator(model).run(None, {})
+    except Exception as err:  # noqa: BLE001 - the evaluator raises anything
+        text = " ".join(str(err).split())[:160] or type(err).__name__
+        raise RnncError(
+            f"cannot evaluate constant node '{node.name or '?'}' ({node.op_type}): "
+            f"{text}"
+        ) from None
 
 
 def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, bool]:

@@ -41,6 +41,7 @@ from rnnc import driver
 from rnnc.backends.interpreter.fxp_interpreter import OverflowCounter
 from rnnc.dialects import shapes
 from rnnc.dialects.errors import RnncError
+from rnnc.dialects.user_files import check_file
 from rnnc.frontend.onnx_import import declared_inputs, import_model
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.lab import datasets as ds
@@ -220,12 +221,15 @@ def _vocab(model_path, meta: dict, vocab_path, default: Callable | None) -> list
                 "give --vocab"
             )
         return default()
+    check_file(vocab_path, "vocabulary", "vocabulary")
     try:
         return ds.load_vocab(vocab_path)
     except OSError as err:
         raise RnncError(
             f"cannot read vocabulary '{vocab_path}': {err.strerror}"
         ) from None
+    except UnicodeDecodeError:
+        raise RnncError(f"vocabulary '{vocab_path}' is not UTF-8 text") from None
 
 
 def _is_int(typ) -> bool:

@@ -38,6 +38,7 @@ from rnnc.dialects.errors import RnncError
 from rnnc.dialects.fixed import Format
 from rnnc.lab import evaluate
 from rnnc.memory_report import MemoryTable, memory_report
+from rnnc.outputs import output_file
 from rnnc.passes.quant_config import CLASSES, QuantConfig
 
 MIN_BITS = 2
@@ -633,9 +634,9 @@ def write_outputs(result: SearchResult, toml_path, json_path=None) -> None:
         f"{result.budget_text()}), {result.chosen.memory_bytes} bytes "
         f"({100 * result.memory.reduction:.1f} % smaller than float32)"
     )
-    Path(toml_path).write_text(config_toml(result.config, header))
+    output_file(toml_path).write_text(config_toml(result.config, header))
     if json_path:
-        Path(json_path).write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+        output_file(json_path, flag="--json").write_json(result.as_dict())
 
 
 def stderr_log(line: str) -> None:

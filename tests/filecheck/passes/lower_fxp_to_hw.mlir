@@ -240,7 +240,7 @@ func.func @bidir_lengths(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [
 // CHECK-NOT:      sv.verbatim.expr
 // CHECK:          hw.output %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : i1, i1, i9, i1
 
-// LANES: hardware lanes must be at least 1 (got 0)
+// LANES: hardware lanes must be in [1, 1024] (got 0)
 
 // ROUNDTRIP: hw.module @rnnc_top
 // ROUNDTRIP: seq.from_clock %clk
