@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_harness import assert_user_error, invoke, rnn_model
+from conftest import require
 
 from rnnc import outputs
 
@@ -118,7 +119,7 @@ def test_json_destination_checked_before_work(tmp_path):
 
 @pytest.fixture(scope="module")
 def fxp_module(tmp_path_factory):
-    pytest.importorskip("circt")
+    require("circt")
     path = tmp_path_factory.mktemp("fxp") / "ex.fxp.mlir"
     r = invoke(
         "quantize",
