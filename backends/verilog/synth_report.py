@@ -994,10 +994,15 @@ def stderr_progress(prefix: str = "rnnc synth-report", steps: int = 0) -> Progre
     ETA), each step's line with the time elapsed since this call."""
     start = time.perf_counter()
     shown = progress.bar(steps or None, prefix)
+    on_terminal = progress.enabled()
 
     def say(text: str) -> None:
         elapsed = time.perf_counter() - start
-        shown.write(f"{prefix}: [{elapsed:6.1f} s] {text}")
+        line = f"{prefix}: [{elapsed:6.1f} s] {text}"
+        if on_terminal:
+            shown.write(line)
+        else:  # a log: each step's line as it happens
+            print(line, file=sys.stderr, flush=True)
         if text.endswith(" ..."):
             shown.set_description_str(text[:-4])
         else:
@@ -1087,9 +1092,7 @@ def run(args: argparse.Namespace) -> int:
         ice40_device=getattr(args, "device", None),
         freq_mhz=getattr(args, "freq", None),
         timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
-        progress=None
-        if quiet or not progress.enabled()
-        else stderr_progress(steps=_steps(targets)),
+        progress=None if quiet else stderr_progress(steps=_steps(targets)),
     )
     if est is not None:
         report["estimate"] = est
