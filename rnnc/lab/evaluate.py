@@ -811,14 +811,7 @@ def ptb_calibration(
     _check_sizes(None, batch, calib_size)
     if bptt < 1:
         raise RnncError(f"--bptt must be at least 1, got {bptt}")
-    model = load_model(model_path)
-    sig = _lm_signature(model_path, model)
-    words = _vocab(
-        model_path,
-        sidecar(model_path),
-        vocab,
-        lambda: _data("PTB train data", ds.ptb_vocab),
-    )
+    model, sig, words = _ptb_model(model_path, vocab)
     train = _data("PTB train data", lambda: ds.encode_ptb(ds.load_ptb("train"), words))
     zero = _zero_states(sig, model, batch)
     shapes_ = {sig.tokens: (batch, bptt), **{k: v.shape for k, v in zero.items()}}
@@ -826,9 +819,8 @@ def ptb_calibration(
     return _ptb_calibration(float_module, sig, train, zero, bptt, calib_size, progress)
 
 
-def _prepare_ptb(
-    model_path, vocab, limit, batch, bptt, calib_size, progress, split
-) -> Prepared:
+def _ptb_model(model_path, vocab):
+    """The PTB language model, its inputs' roles and the vocabulary."""
     model = load_model(model_path)
     sig = _lm_signature(model_path, model)
     words = _vocab(
@@ -837,6 +829,13 @@ def _prepare_ptb(
         vocab,
         lambda: _data("PTB train data", ds.ptb_vocab),
     )
+    return model, sig, words
+
+
+def _prepare_ptb(
+    model_path, vocab, limit, batch, bptt, calib_size, progress, split
+) -> Prepared:
+    model, sig, words = _ptb_model(model_path, vocab)
 
     test = _data(f"PTB {split} data", lambda: ds.encode_ptb(ds.load_ptb(split), words))
     if limit is not None:
