@@ -9,14 +9,20 @@ for floats.
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 import onnx
 import pytest
+from conftest import WIDE_POLICY, needs
 from onnx import TensorProto, helper, numpy_helper
 from test_onnx_features import run_ort, save
 
 from rnnc import driver
 from rnnc.dialects.errors import RnncError
+from rnnc.frontend.onnx_loader import load_model
+from rnnc.passes.quant_config import load_config
+from rnnc.pipeline import quantize_model
 
 ATOL = 1e-5
 NP_TYPES = {
@@ -362,3 +368,72 @@ def test_if_on_a_computed_condition_is_one_error_line(tmp_path):
     model = if_model(condition_from_input=True)
     with pytest.raises(RnncError, match=r"^ONNX If is not supported yet: .*'branch'"):
         driver.run(save(model, tmp_path), random_feeds(model))
+
+
+# ------------------------------------------------ the id wrap before an ONNX LSTM
+
+
+def wrapped_embedding_lstm(tmp_path):
+    """Keras' embedding prefix (negative ids wrapped) before torch's nn.LSTM, which
+    exports an ONNX LSTM node: Embedding → LSTM → Dense(sigmoid)."""
+    import torch
+    from torch import nn
+    from torch_models import export_onnx
+
+    class Model(nn.Module):
+        def __init__(self, vocab=30):
+            super().__init__()
+            self.vocab = vocab
+            self.emb = nn.Embedding(vocab, 6)
+            self.rnn = nn.LSTM(6, 5, batch_first=True)
+            self.head = nn.Linear(5, 1)
+
+        def forward(self, ids):
+            ids = torch.where(ids < 0, ids + self.vocab, ids)
+            _, (h, _) = self.rnn(self.emb(ids))
+            return torch.sigmoid(self.head(h[-1]))
+
+    torch.manual_seed(0)
+    model = Model()
+    with torch.no_grad():  # probabilities on both sides of 1/2, as once trained
+        model.head.weight.mul_(8)
+    ids = torch.randint(-30, 30, (16, 7))
+    path = tmp_path / "wrapped.onnx"
+    export_onnx(model, (ids,), path, ["ids"], ["p"], {"ids": {0: "batch"}})
+    counts = collections.Counter(n.op_type for n in onnx.load(path).graph.node)
+    assert counts["Less"] and counts["Where"] and counts["LSTM"]
+    return path, {"ids": ids.numpy()}
+
+
+def test_wrapped_ids_before_an_lstm_quantize(tmp_path):
+    path, feeds = wrapped_embedding_lstm(tmp_path)
+    want = run_ort(onnx.load(path), feeds)["p"]
+    assert want.min() < 0.5 < want.max()
+    np.testing.assert_allclose(driver.run(path, feeds)["p"], want, rtol=0, atol=ATOL)
+    module, _ = quantize_model(load_model(path), feeds, load_config(**WIDE_POLICY))
+    got, counter = driver.execute(module, feeds)
+    np.testing.assert_allclose(got["p"], want, rtol=0, atol=1e-4)
+    assert counter.total_overflows == 0
+    # the wrap is host work on the ids, kept exact
+    assert {"rnn.less", "rnn.select"} <= {op.name for op in module.walk()}
+
+
+@needs("iverilog")
+def test_wrapped_ids_before_an_lstm_verify_in_hardware(tmp_path, capsys):
+    from conftest import rnnc
+
+    path, feeds = wrapped_embedding_lstm(tmp_path)
+    np.savez(tmp_path / "calib.npz", **feeds)
+    code = rnnc(
+        "verify",
+        path,
+        "--calib",
+        tmp_path / "calib.npz",
+        "--sequences",
+        "20",
+        "-o",
+        tmp_path / "work",
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith("MATCH: 20 sequences") and "0 mismatches" in out
