@@ -100,6 +100,39 @@ def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
         raise RnncError(f"ONNX shape inference failed: {first}") from None
 
 
+def _infer_afresh(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Shapes of intermediates and outputs inferred from the inputs alone.
+
+    Exporters record the shapes they traced with: a dynamo export traced at 20
+    steps declares `[B, 20, H]` intermediates and outputs even with a dynamic
+    step count, and run at 50 steps those contradict the inputs (onnxruntime
+    ignores them). The recorded shapes are dropped before inference; a value whose
+    shape inference leaves unknown keeps its recorded type."""
+    graph = model.graph
+    recorded = {v.name: v for v in [*graph.value_info, *graph.output]}
+    stripped = onnx.ModelProto()
+    stripped.CopyFrom(model)
+    del stripped.graph.value_info[:]
+    for out in stripped.graph.output:
+        if out.type.HasField("tensor_type"):
+            out.type.tensor_type.ClearField("shape")
+    inferred = _infer(stripped)
+    known = {
+        v.name
+        for v in [*inferred.graph.value_info, *inferred.graph.output]
+        if v.type.tensor_type.HasField("shape")
+    }
+    for out in inferred.graph.output:
+        if out.name not in known:
+            out.type.CopyFrom(recorded[out.name].type)
+    inferred.graph.value_info.extend(
+        v
+        for name, v in recorded.items()
+        if name not in known and name not in {o.name for o in graph.output}
+    )
+    return inferred
+
+
 def _static_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
     known = {}
     infos = [*model.graph.input, *model.graph.value_info, *model.graph.output]
@@ -246,7 +279,7 @@ def prepare(
     model_copy.CopyFrom(model)
     if input_shapes:
         specialise_inputs(model_copy, input_shapes)
-    model_copy = _infer(model_copy)
+    model_copy = _infer_afresh(model_copy)
     for _ in range(100):
         model_copy, changed = fold_constants(model_copy)
         if not changed:
