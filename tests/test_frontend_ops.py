@@ -437,3 +437,17 @@ def test_wrapped_ids_before_an_lstm_verify_in_hardware(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert out.startswith("MATCH: 20 sequences") and "0 mismatches" in out
+
+
+@pytest.mark.parametrize("condition", [True, False])
+def test_where_on_a_constant_condition_is_its_branch(tmp_path, condition):
+    nodes = [helper.make_node("Where", ["cond", "x", "y"], ["z"])]
+    model = model_of(
+        nodes,
+        [("x", F, [3, 4]), ("y", F, [3, 4])],
+        [("z", F, [3, 4])],
+        [("cond", np.array(condition))],
+    )
+    assert_matches_ort(tmp_path, model)
+    module = driver.load_for_run(save(model, tmp_path), random_feeds(model))
+    assert "rnn.select" not in {op.name for op in module.walk()}

@@ -47,6 +47,7 @@ def _layer(keras, name: str):
     return {
         "lstm": lambda: layers.LSTM(6),
         "lstm_sequences": lambda: layers.LSTM(5, return_sequences=True),
+        "lstm_backwards": lambda: layers.LSTM(5, go_backwards=True),
         "gru": lambda: layers.GRU(6),
         "gru_reset_before": lambda: layers.GRU(6, reset_after=False),
         "simple_rnn": lambda: layers.SimpleRNN(6),
@@ -94,6 +95,7 @@ def op_counts(path) -> collections.Counter:
     [
         "lstm",
         "lstm_sequences",
+        "lstm_backwards",
         "gru",
         "gru_reset_before",
         "simple_rnn",
@@ -123,10 +125,11 @@ def test_masked_lstm_matches_onnxruntime(tmp_path):
         np.testing.assert_allclose(got[key], expected, rtol=0, atol=1e-5)
 
 
-def test_imdb_shape_quantizes(tmp_path):
-    """Embedding → LSTM → Dense(sigmoid) in wide fixed point: the float outputs to
-    the accuracy of the activation tables."""
-    path = export(tmp_path, "lstm")
+@pytest.mark.parametrize("name", ["lstm", "gru_reset_before", "simple_rnn"])
+def test_quantizes(tmp_path, name):
+    """Embedding → recurrent layer → Dense(sigmoid) (the IMDb shape) in wide fixed
+    point: the float outputs to the accuracy of the activation tables."""
+    path = export(tmp_path, name)
     feeds = token_feeds(path)
     want = driver.run(path, feeds)
     module, _ = quantize_model(load_model(path), feeds, load_config(**WIDE_POLICY))

@@ -239,6 +239,15 @@ def _not(imp: GraphImporter, node):
 
 @converts("Where")
 def _where(imp: GraphImporter, node):
+    """A condition known to be all true or all false picks its branch (Keras' GRU
+    and SimpleRNN steps select between the new and old state on a constant)."""
+    cond = node.input[0]
+    if cond in imp.initializers:
+        known = numpy_helper.to_array(imp.initializers[cond])
+        if known.size and (known.all() or not known.any()):
+            picked = imp.value(node.input[1 if known.all() else 2])
+            if picked.type == imp.result_type(node.output[0]):
+                return [picked]
     return imp.build(rnn.SelectOp, node, [imp.value(n) for n in node.input])
 
 
