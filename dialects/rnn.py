@@ -429,6 +429,79 @@ class SelectOp(IRDLOperation):
         _check_shape(self, expected, shape_of(self.result))
 
 
+class CompareOp(IRDLOperation):
+    """An ONNX comparison: broadcasting like the arithmetic ops, a tensor of i1.
+    Exporters compare token ids (Keras wraps negative ids before an embedding)."""
+
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    result = result_def(TensorType)
+    traits = traits_def(Pure(), FoldByEvaluation())
+    assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, lhs: SSAValue, rhs: SSAValue):
+        shape = shapes.broadcast(shape_of(lhs), shape_of(rhs))
+        super().__init__(operands=[lhs, rhs], result_types=[tensor(shape, i1)])
+
+    def operand_check(self) -> None:
+        if element_type_of(self.lhs) != element_type_of(self.rhs):
+            raise VerifyException(f"{self.name}: operand element types differ")
+
+    def verify_(self) -> None:
+        self.operand_check()
+        if element_type_of(self.result) != i1:
+            raise VerifyException(f"{self.name}: result must be a tensor of i1")
+        try:
+            expected = shapes.broadcast(shape_of(self.lhs), shape_of(self.rhs))
+        except ValueError as err:
+            raise VerifyException(f"{self.name}: {err}") from err
+        _check_shape(self, expected, shape_of(self.result))
+
+
+@irdl_op_definition
+class LessOp(CompareOp):
+    name = "rnn.less"
+
+
+@irdl_op_definition
+class GreaterOp(CompareOp):
+    name = "rnn.greater"
+
+
+@irdl_op_definition
+class EqualOp(CompareOp):
+    name = "rnn.equal"
+
+
+class LogicalOp(CompareOp):
+    """ONNX And / Or: both operands tensors of i1."""
+
+    def operand_check(self) -> None:
+        if element_type_of(self.lhs) != i1 or element_type_of(self.rhs) != i1:
+            raise VerifyException(f"{self.name}: operands must be tensors of i1")
+
+
+@irdl_op_definition
+class AndOp(LogicalOp):
+    name = "rnn.and"
+
+
+@irdl_op_definition
+class OrOp(LogicalOp):
+    name = "rnn.or"
+
+
+@irdl_op_definition
+class NotOp(UnaryElementwiseOp):
+    """ONNX Not, on a tensor of i1."""
+
+    name = "rnn.not"
+
+    def verify_(self) -> None:
+        if element_type_of(self.input) != i1:
+            raise VerifyException("rnn.not: operand must be a tensor of i1")
+
+
 @irdl_op_definition
 class CastOp(IRDLOperation):
     """Element type conversion (ONNX Cast)."""
@@ -1181,6 +1254,8 @@ class YieldOp(IRDLOperation):
 # Ops that re-arrange their one data operand (values and formats unchanged):
 LAYOUT_OPS = (ReshapeOp, TransposeOp, SqueezeOp, UnsqueezeOp, SliceOp, ExpandOp)
 ACTIVATION_OPS = (SigmoidOp, TanhOp, ReluOp, ActivationOp, LutOp, PwlOp)
+# Ops computing masks (tensors of i1) from indices or masks:
+PREDICATE_OPS = (LessOp, GreaterOp, EqualOp, AndOp, OrOp, NotOp)
 ELEMENTWISE_OPS = (AddOp, SubOp, MulOp, DivOp, ClipOp, SelectOp, *ACTIVATION_OPS)
 
 RNN = Dialect(
@@ -1199,6 +1274,12 @@ RNN = Dialect(
         PwlOp,
         ClipOp,
         SelectOp,
+        LessOp,
+        GreaterOp,
+        EqualOp,
+        AndOp,
+        OrOp,
+        NotOp,
         CastOp,
         MatMulOp,
         GemmOp,

@@ -162,6 +162,25 @@ def _select(op, args):
     return [np.where(args[0], args[1], args[2])]
 
 
+_PREDICATES = {
+    rnn.LessOp: np.less,
+    rnn.GreaterOp: np.greater,
+    rnn.EqualOp: np.equal,
+    rnn.AndOp: np.logical_and,
+    rnn.OrOp: np.logical_or,
+}
+
+
+@impl(*_PREDICATES)
+def _predicate(op, args):
+    return [np.asarray(_PREDICATES[type(op)](args[0], args[1]))]
+
+
+@impl(rnn.NotOp)
+def _not(op, args):
+    return [np.logical_not(args[0])]
+
+
 @impl(rnn.CastOp)
 def _cast(op: rnn.CastOp, args):
     return [args[0].astype(numpy_dtype(rnn.element_type_of(op.result)))]

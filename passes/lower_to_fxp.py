@@ -202,6 +202,19 @@ class LowerConstant(LoweringPattern):
         _replace(rewriter, op, [const])
 
 
+class KeepIndexArithmetic(LoweringPattern):
+    """Arithmetic and predicates on integer or boolean tensors (token ids, masks:
+    Keras wraps negative ids before its embedding) are the host's work on the
+    input, exact as they are: they stay `rnn` ops."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter):
+        if not isinstance(op, (*rnn.PREDICATE_OPS, rnn.AddOp, rnn.SubOp, rnn.MulOp)):
+            return
+        if any(_is_float(v) or fxp.is_fixed(v) for v in op.operands):
+            return
+        _replace(rewriter, op, [self.low.emit(rewriter, op.clone())])
+
+
 _EXACT = {rnn.AddOp: fxp.AddOp, rnn.SubOp: fxp.SubOp, rnn.MulOp: fxp.MulOp}
 
 
@@ -528,6 +541,7 @@ def patterns(low: Lowering) -> list[RewritePattern]:
         LowerFunction,
         LowerReturn,
         LowerConstant,
+        KeepIndexArithmetic,
         LowerBinary,
         LowerMatMul,
         LowerGemm,

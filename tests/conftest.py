@@ -72,9 +72,13 @@ def loops(request, monkeypatch):
     return request.param
 
 
+# Python packages a test may need: checked by import, not on PATH.
+PACKAGES = {"circt", "keras"}  # CIRCT's bindings (ExportVerilog); Keras 3 exports
+
+
 def _installed(tool: str) -> bool:
-    if tool == "circt":  # CIRCT's Python bindings (ExportVerilog)
-        return importlib.util.find_spec("circt") is not None
+    if tool in PACKAGES:
+        return importlib.util.find_spec(tool) is not None
     from rnnc.backends.verilog import simulate
 
     return simulate.have_resolved(tool)  # on PATH, or its YoWASP wheel's command

@@ -216,6 +216,41 @@ def _binary(imp: GraphImporter, node):
     return imp.build(_BINARY[node.op_type], node, [imp.value(n) for n in node.input])
 
 
+_PREDICATES = {
+    "Less": rnn.LessOp,
+    "Greater": rnn.GreaterOp,
+    "Equal": rnn.EqualOp,
+    "And": rnn.AndOp,
+    "Or": rnn.OrOp,
+}
+
+
+@converts(*_PREDICATES)
+def _predicate(imp: GraphImporter, node):
+    return imp.build(
+        _PREDICATES[node.op_type], node, [imp.value(n) for n in node.input]
+    )
+
+
+@converts("Not")
+def _not(imp: GraphImporter, node):
+    return imp.build(rnn.NotOp, node, [imp.value(node.input[0])])
+
+
+@converts("Where")
+def _where(imp: GraphImporter, node):
+    """A condition known to be all true or all false picks its branch (Keras' GRU
+    and SimpleRNN steps select between the new and old state on a constant)."""
+    cond = node.input[0]
+    if cond in imp.initializers:
+        known = numpy_helper.to_array(imp.initializers[cond])
+        if known.size and (known.all() or not known.any()):
+            picked = imp.value(node.input[1 if known.all() else 2])
+            if picked.type == imp.result_type(node.output[0]):
+                return [picked]
+    return imp.build(rnn.SelectOp, node, [imp.value(n) for n in node.input])
+
+
 _UNARY = {"Sigmoid": rnn.SigmoidOp, "Tanh": rnn.TanhOp, "Relu": rnn.ReluOp}
 
 
@@ -390,6 +425,67 @@ def _slice(imp: GraphImporter, node):
     return imp.build(rnn.SliceOp, node, [x], props)
 
 
+@converts("Split")
+def _split(imp: GraphImporter, node):
+    """One `rnn.slice` per output: the pieces are ordinary slices downstream."""
+    x = imp.value(node.input[0])
+    shape = rnn.shape_of(x)
+    given = attrs(node)
+    axis = given.get("axis", 0) % len(shape)
+    outputs = list(node.output)
+    sizes = imp.const_input(node, 1) if imp.opset >= 13 else given.get("split")
+    if sizes is not None:
+        sizes = [int(n) for n in np.asarray(sizes).reshape(-1)]
+    elif shape[axis] == shapes.DYN:
+        raise imp.fail("Split of a dynamic dimension is not supported")
+    else:
+        # Equal parts; with num_outputs (opset 18) the last part may be smaller.
+        count = int(given.get("num_outputs", len(outputs)))
+        part = -(-shape[axis] // count)
+        sizes = [min(part, shape[axis] - i * part) for i in range(count)]
+    if len(sizes) != len(outputs) or (
+        shape[axis] != shapes.DYN and sum(sizes) != shape[axis]
+    ):
+        raise imp.fail(
+            f"Split sizes {sizes} do not cut axis {axis} of size {shape[axis]} into "
+            f"{len(outputs)} parts"
+        )
+    results, start = [], 0
+    for size, name in zip(sizes, outputs, strict=True):
+        op = rnn.SliceOp(x, [start], [start + size], [axis])
+        if name:
+            _check_inferred(imp, op.result, name)
+        imp.insert(op)
+        results.append(op.result)
+        start += size
+    return results
+
+
+def _check_inferred(imp: GraphImporter, value: SSAValue, name: str) -> None:
+    """A value built by a rewrite has the type ONNX shape inference gave it."""
+    if name in imp.types and value.type != imp.result_type(name):
+        raise imp.fail(
+            f"'{name}' has type {imp.result_type(name)} in the model, "
+            f"{value.type} when computed"
+        )
+
+
+@converts("Tile")
+def _tile(imp: GraphImporter, node):
+    """Copies concatenated along each repeated axis."""
+    x = imp.value(node.input[0])
+    repeats = [int(r) for r in imp.const_input(node, 1).reshape(-1)]
+    if len(repeats) != len(rnn.shape_of(x)):
+        raise imp.fail(f"Tile repeats {repeats} do not match the input's rank")
+    for axis, count in enumerate(repeats):
+        if count < 1:
+            raise imp.fail("Tile with a repeat count below 1 is not supported")
+        if count > 1:
+            x = imp.insert(rnn.ConcatOp([x] * count, axis)).results[0]
+    _check_inferred(imp, x, node.output[0])
+    return [x]
+
+
 @converts("Expand")
 def _expand(imp: GraphImporter, node):
     target = imp.const_input(node, 1)
@@ -407,6 +503,20 @@ def _dynamic_shape(imp: GraphImporter, node):
     raise imp.fail(
         f"{node.op_type} of a dynamic shape cannot be folded; fix the dynamic input "
         f"dimensions" + (f" (e.g. {hint})" if hint else "")
+    )
+
+
+@converts("Loop", "Scan", "If")
+def _control_flow(imp: GraphImporter, node):
+    what = {
+        "Loop": "a loop over time (tf2onnx exports Keras GRU, SimpleRNN and masked "
+        "LSTM this way)",
+        "Scan": "a scan over time",
+        "If": "a branch on a value computed at run time",
+    }[node.op_type]
+    raise imp.fail(
+        f"ONNX {node.op_type} is not supported yet: {what}; export the recurrence as "
+        "an ONNX LSTM/GRU/RNN node (e.g. torch.onnx.export of nn.LSTM)"
     )
 
 

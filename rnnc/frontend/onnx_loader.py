@@ -100,6 +100,39 @@ def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
         raise RnncError(f"ONNX shape inference failed: {first}") from None
 
 
+def _infer_afresh(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Shapes of intermediates and outputs inferred from the inputs alone.
+
+    Exporters record the shapes they traced with: a dynamo export traced at 20
+    steps declares `[B, 20, H]` intermediates and outputs even with a dynamic
+    step count, and run at 50 steps those contradict the inputs (onnxruntime
+    ignores them). The recorded shapes are dropped before inference; a value whose
+    shape inference leaves unknown keeps its recorded type."""
+    graph = model.graph
+    recorded = {v.name: v for v in [*graph.value_info, *graph.output]}
+    stripped = onnx.ModelProto()
+    stripped.CopyFrom(model)
+    del stripped.graph.value_info[:]
+    for out in stripped.graph.output:
+        if out.type.HasField("tensor_type"):
+            out.type.tensor_type.ClearField("shape")
+    inferred = _infer(stripped)
+    known = {
+        v.name
+        for v in [*inferred.graph.value_info, *inferred.graph.output]
+        if v.type.tensor_type.HasField("shape")
+    }
+    for out in inferred.graph.output:
+        if out.name not in known:
+            out.type.CopyFrom(recorded[out.name].type)
+    inferred.graph.value_info.extend(
+        v
+        for name, v in recorded.items()
+        if name not in known and name not in {o.name for o in graph.output}
+    )
+    return inferred
+
+
 def _static_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
     known = {}
     infos = [*model.graph.input, *model.graph.value_info, *model.graph.output]
@@ -136,6 +169,54 @@ def _evaluate(node: onnx.NodeProto, inputs: list[np.ndarray], opset: int):
         ) from None
 
 
+def _has_subgraph(node: onnx.NodeProto) -> bool:
+    """Loop, Scan, If: their bodies read values of the enclosing graph by name,
+    which a one-node model cannot provide."""
+    return any(
+        a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+        for a in node.attribute
+    )
+
+
+def _names_read(node: onnx.NodeProto) -> set[str]:
+    """The values a node reads, its subgraphs' reads of enclosing values included."""
+    names = set(node.input)
+    for a in node.attribute:
+        for g in [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs):
+            for inner in g.node:
+                names |= _names_read(inner)
+    return names
+
+
+def _inline_branch(
+    node: onnx.NodeProto, condition: bool
+) -> tuple[list[onnx.NodeProto], dict[str, np.ndarray]] | None:
+    """An `If` with a known condition is the branch it takes: that branch's nodes
+    (their values renamed apart under the If's name) and initializers, with its
+    outputs bound to the If's. None for a branch holding subgraphs of its own."""
+    name = "then_branch" if condition else "else_branch"
+    branch = next(a.g for a in node.attribute if a.name == name)
+    if any(_has_subgraph(inner) for inner in branch.node):
+        return None
+    prefix = f"{node.name or node.output[0]}/{name}/"
+    local = {o for inner in branch.node for o in inner.output if o}
+    local |= {i.name for i in branch.initializer}
+    renamed = lambda value: prefix + value if value in local else value  # noqa: E731
+    nodes = []
+    for inner in branch.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(inner)
+        copy.name = prefix + (inner.name or inner.op_type)
+        copy.input[:] = [renamed(v) if v else v for v in inner.input]
+        copy.output[:] = [renamed(v) if v else v for v in inner.output]
+        nodes.append(copy)
+    for out, value in zip(node.output, branch.output, strict=True):
+        if out:
+            nodes.append(helper.make_node("Identity", [renamed(value.name)], [out]))
+    inits = {renamed(i.name): numpy_helper.to_array(i) for i in branch.initializer}
+    return nodes, inits
+
+
 def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, bool]:
     """One folding sweep; returns the new model and whether anything changed."""
     opset = opset_of(model)
@@ -149,11 +230,22 @@ def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, bool]:
         if node.op_type == "Constant":
             result = _evaluate(node, [], opset)
         elif (
-            node.op_type == "Shape" and inputs[0] in static and inputs[0] not in consts
+            node.op_type in ("Shape", "Size")
+            and inputs[0] in static
+            and inputs[0] not in consts
         ):
             result = _evaluate(node, [np.zeros(static[inputs[0]], np.float32)], opset)
+        elif node.op_type == "If" and inputs[0] in consts:
+            inlined = _inline_branch(node, bool(consts[inputs[0]].reshape(-1)[0]))
+            if inlined is not None:
+                nodes, inits = inlined
+                kept.extend(nodes)
+                consts.update(inits)
+                changed = True
+                continue
         elif (
             node.op_type not in _KEEP
+            and not _has_subgraph(node)
             and all(n in consts for n in inputs)
             and node.domain in ("", "ai.onnx")
         ):
@@ -166,7 +258,8 @@ def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, bool]:
             consts[name] = np.asarray(value)
     if not changed:
         return model, False
-    used = {n for node in kept for n in node.input} | {o.name for o in graph.output}
+    used = {n for node in kept for n in _names_read(node)}
+    used |= {o.name for o in graph.output}
     new_inits = [numpy_helper.from_array(a, n) for n, a in consts.items() if n in used]
     inputs = [i for i in graph.input if i.name not in consts]
     new_graph = helper.make_graph(
@@ -186,7 +279,7 @@ def prepare(
     model_copy.CopyFrom(model)
     if input_shapes:
         specialise_inputs(model_copy, input_shapes)
-    model_copy = _infer(model_copy)
+    model_copy = _infer_afresh(model_copy)
     for _ in range(100):
         model_copy, changed = fold_constants(model_copy)
         if not changed:

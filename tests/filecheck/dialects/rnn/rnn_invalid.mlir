@@ -107,3 +107,35 @@ func.func @bad_select(%c: tensor<2xf32>, %x: tensor<2xf32>) {
   func.return
 }
 // CHECK: rnn.select: condition must be a tensor of i1
+
+// -----
+
+func.func @compare_types(%a: tensor<3xi64>, %b: tensor<3xi32>) {
+  %c = rnn.less %a, %b : (tensor<3xi64>, tensor<3xi32>) -> tensor<3xi1>
+  func.return
+}
+// CHECK: rnn.less: operand element types differ
+
+// -----
+
+func.func @compare_result(%a: tensor<3xi64>) {
+  %c = rnn.equal %a, %a : (tensor<3xi64>, tensor<3xi64>) -> tensor<3xi64>
+  func.return
+}
+// CHECK: rnn.equal: result must be a tensor of i1
+
+// -----
+
+func.func @logic_operands(%a: tensor<3xi64>, %m: tensor<3xi1>) {
+  %c = rnn.and %a, %m : (tensor<3xi64>, tensor<3xi1>) -> tensor<3xi1>
+  func.return
+}
+// CHECK: rnn.and: operands must be tensors of i1
+
+// -----
+
+func.func @not_operand(%a: tensor<3xf32>) {
+  %c = rnn.not %a : tensor<3xf32>
+  func.return
+}
+// CHECK: rnn.not: operand must be a tensor of i1
