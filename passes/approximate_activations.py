@@ -66,7 +66,7 @@ DEFAULT_LOG2_RANGE = {"Sigmoid": 3, "Tanh": 2}
 EXACT_PWL = {"HardSigmoid", "LeakyRelu", "Affine", "ThresholdedRelu"}
 
 
-def _kind_of(op: Operation) -> tuple[str, float | None, float | None] | None:
+def kind_of(op: Operation) -> tuple[str, float | None, float | None] | None:
     if isinstance(op, rnn.SigmoidOp):
         return "Sigmoid", None, None
     if isinstance(op, rnn.TanhOp):
@@ -122,7 +122,7 @@ class ReplaceActivation(RewritePattern):
     pwl_segments: int
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        found = _kind_of(op)
+        found = kind_of(op)
         if found is None:
             return
         kind, alpha, beta = found

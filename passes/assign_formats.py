@@ -22,9 +22,10 @@ from xdsl.ir import BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from rnnc.dialects import rnn
+from rnnc.dialects.approx import symmetry_of
 from rnnc.dialects.arrays import array_of
 from rnnc.dialects.errors import RnncError
-from rnnc.dialects.fixed import Format
+from rnnc.dialects.fixed import Format, Symmetry
 from rnnc.dialects.fxp import FixedType
 from rnnc.dialects.rnn_semantics import main_function
 from rnnc.passes.quant_config import CONSTANT_CLASSES, QuantConfig, load_config
@@ -171,6 +172,7 @@ def assign(module: ModuleOp, config: QuantConfig) -> None:
         values = _constant_values(op, cls)
         for result in op.results:
             lo, hi = value_range(op, result.index, config.range, _name(result))
+            lo, hi = _with_mirror(op, lo, hi)
             formats.append(
                 FixedType.of(config.format_for(cls, result.name_hint, lo, hi, values))
             )
@@ -203,6 +205,21 @@ def assign(module: ModuleOp, config: QuantConfig) -> None:
             old[FORMAT] = ArrayAttr([FixedType.of(fmt)])
         arg_attrs.append(DictionaryAttr(old))
     fn.arg_attrs = ArrayAttr(arg_attrs)
+
+
+def _with_mirror(op: Operation, lo: float, hi: float) -> tuple[float, float]:
+    """An activation tabulated over |x| stores one half of its outputs and
+    rebuilds the other (tanh: -y; sigmoid: 1 - y): its format must hold both
+    halves of the range seen, or a sigmoid that only saw outputs below 1/2
+    would store its entries saturated."""
+    if not isinstance(op, rnn.LutOp):  # PWLs and exact ops store no half
+        return lo, hi
+    symmetry = symmetry_of(op.kind.data)
+    if symmetry == Symmetry.ODD:
+        return min(lo, -hi), max(hi, -lo)
+    if symmetry == Symmetry.SIGMOID:
+        return min(lo, 1 - hi), max(hi, 1 - lo)
+    return lo, hi
 
 
 def _constant_values(op: Operation, cls: str) -> np.ndarray | None:

@@ -47,8 +47,8 @@ from rnnc.dialects.rnn_semantics import main_function as rnn_main
 from rnnc.frontend.onnx_import import import_free
 from rnnc.passes.approximate_activations import (
     ApproximateActivationsPass,
-    _kind_of,
     error_report,
+    kind_of,
 )
 from rnnc.passes.assign_formats import assign
 from rnnc.passes.expand_cells import ExpandCellsPass
@@ -150,7 +150,7 @@ def _tag_activations(module: ModuleOp) -> None:
     """Name on each activation the exact function (ACTIVATION_ATTR), which its
     table or PWL approximation keeps."""
     for op in module.walk():
-        found = _kind_of(op)
+        found = kind_of(op)
         if found is not None:
             kind, alpha, beta = found
             tag = {"kind": StringAttr(kind)}

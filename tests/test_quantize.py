@@ -8,8 +8,10 @@ import sys
 import warnings
 
 import numpy as np
+import onnx
 import pytest
 from conftest import WIDE_POLICY, rnnc
+from onnx import TensorProto, helper
 
 from rnnc import driver
 from rnnc.dialects import fxp, rnn
@@ -306,3 +308,25 @@ def test_per_tensor_overrides_from_toml(classifier, tmp_path):
     assert (types["Wi_T_fwd"].width, types["Wi_T_fwd"].frac) == (12, 10)
     assert types["Wo_T_fwd"].width == 6
     assert types["c_next"].width == 20
+
+
+def test_a_sigmoid_below_one_half_keeps_its_table(tmp_path):
+    """A sigmoid that only sees outputs below 1/2 is still tabulated over |x|,
+    storing σ(|x|) ≥ 1/2 and rebuilding 1 - σ: its format must hold that half
+    too, or every stored entry saturates (a sigmoid head that returned 0.5 for
+    every input, 0.1 off here)."""
+    graph = helper.make_graph(
+        [helper.make_node("Sigmoid", ["x"], ["y"])],
+        "one_sided",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    path = tmp_path / "m.onnx"
+    opset = [helper.make_opsetid("", 17)]
+    onnx.save(helper.make_model(graph, opset_imports=opset), path)
+    x = np.random.default_rng(0).uniform(-0.4, -0.2, (4, 3)).astype(np.float32)
+    _, outputs, _ = _quantized_outputs(load_model(path), {"x": x})
+    (y,) = outputs.values()
+    # The default table: 2^8 entries over |x| < 8, bins of 1/32 evaluated at
+    # their middle, slope ≤ 1/4: within 1/256 plus the output's rounding.
+    assert np.abs(y - 1 / (1 + np.exp(-x))).max() <= 1 / 256 + 2**-14
