@@ -222,23 +222,46 @@ _SEQ = re.compile(r"SEQ (\d+) cycles (\d+)")
 _DONE = re.compile(r"DONE errors=(\d+) words=(\d+)")
 
 
-def run_testbench(
-    emitted: Emitted,
-    expected: Expected,
-    simulator: str = "iverilog",
-    timeout: float = simulate.DEFAULT_TIMEOUT,
-) -> VerifyReport:
-    d = emitted.design
-    out = emitted.out_dir
-    n = expected.inputs.shape[0]
+def write_testbench(emitted: Emitted, expected: Expected) -> Path:
+    """The self-checking testbench and its stimulus/expected .hex files, next to
+    the design; returns the testbench's path."""
+    d, out = emitted.design, emitted.out_dir
     (out / "tb_in.hex").write_text(_hex_lines(expected.inputs, d.input_width))
     (out / "tb_out.hex").write_text(_hex_lines(expected.outputs, d.output_width))
     (out / "tb_len.hex").write_text(
         _hex_lines(expected.lengths, max(d.seq_len_width, 1))
     )
     tb = out / f"{TESTBENCH}.sv"
-    tb.write_text(testbench(emitted, n))
-    sources = [*emitted.sources, tb]
+    tb.write_text(testbench(emitted, expected.inputs.shape[0]))
+    return tb
+
+
+def expected_words(
+    module: ModuleOp, emitted: Emitted, batches, sequences: int | None = None
+) -> Expected:
+    """The interpreter's words for the first `sequences` of `batches`."""
+    parts = [reference(module, emitted.plan, inputs) for inputs in batches]
+    return _joined(parts, sequences)
+
+
+def _joined(parts: list[Expected], sequences: int | None) -> Expected:
+    return Expected(
+        np.concatenate([p.inputs for p in parts])[:sequences],
+        np.concatenate([p.lengths for p in parts])[:sequences],
+        np.concatenate([p.outputs for p in parts])[:sequences],
+        [line for p in parts for line in p.overflows],
+    )
+
+
+def run_testbench(
+    emitted: Emitted,
+    expected: Expected,
+    simulator: str = "iverilog",
+    timeout: float = simulate.DEFAULT_TIMEOUT,
+) -> VerifyReport:
+    n = expected.inputs.shape[0]
+    sources = [*emitted.sources, write_testbench(emitted, expected)]
+    out = emitted.out_dir
     if simulator == "iverilog":
         text = simulate.run_iverilog(
             sources, top=TESTBENCH, workdir=out, timeout=timeout
@@ -319,12 +342,7 @@ def verify(
         for inputs in batches:
             parts.append(reference(module, emitted.plan, inputs))
             shown.update()
-        expected = Expected(
-            np.concatenate([p.inputs for p in parts])[:sequences],
-            np.concatenate([p.lengths for p in parts])[:sequences],
-            np.concatenate([p.outputs for p in parts])[:sequences],
-            [line for p in parts for line in p.overflows],
-        )
+        expected = _joined(parts, sequences)
         shown.set_description_str(f"rnnc verify: {simulator}")
         report = run_testbench(emitted, expected, simulator)
         shown.update()

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from rnnc import driver, outputs, pipeline
+from rnnc.cli import calib
 from rnnc.cli.calib import add_dataset_flags
 from rnnc.cli.common import (
     add_quant_flags,
@@ -64,12 +65,40 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+TESTBENCH_SEQUENCES = 8
+
+
+def _testbench(module, emitted, stimulus) -> None:
+    """`rnnc_tb.sv` and its .hex files beside the design: sequences shaped like
+    the calibration data, checked against the interpreter's words."""
+    from rnnc.backends.verilog.testbench import (
+        expected_words,
+        random_batches,
+        write_testbench,
+    )
+    from rnnc.passes.fxp_to_hw.plan import plan_hardware
+
+    names = [name for name, _ in driver.signature(module)[0]]
+    batch = plan_hardware(module).batch
+    batches = random_batches(stimulus, names, TESTBENCH_SEQUENCES, batch)
+    expected = expected_words(module, emitted, batches, TESTBENCH_SEQUENCES)
+    write_testbench(emitted, expected)
+
+
 def _emit_verilog(args: argparse.Namespace) -> int:
     if not args.output:
         raise RnncError("--emit=verilog writes a directory: give -o DIR")
     folder = outputs.output_folder(args.output, flag="-o", inputs=inputs_of(args))
     module = fixed_point_module(args)
-    emitted = folder.build(lambda tmp: pipeline.emit_verilog(module, tmp, args.lanes))
+    stimulus = calib.calibration(args) if calib.has_calibration(args) else None
+
+    def build(tmp):
+        emitted = pipeline.emit_verilog(module, tmp, args.lanes)
+        if stimulus is not None:
+            _testbench(module, emitted, stimulus)
+        return emitted
+
+    emitted = folder.build(build)
     manifest = emitted.manifest()
     print(
         f"wrote {args.output}: {', '.join(p.name for p in emitted.sources)} and "
@@ -77,6 +106,13 @@ def _emit_verilog(args: argparse.Namespace) -> int:
         f"cycles per sequence with {args.lanes} MAC lane(s)",
         file=sys.stderr,
     )
+    if stimulus is not None:
+        print(
+            f"testbench: {TESTBENCH_SEQUENCES} sequences shaped like the calibration "
+            "data, expected words from the interpreter (iverilog -g2012 "
+            "rnnc_top.sv rnnc_tb.sv, run in the folder; prints DONE errors=0)",
+            file=sys.stderr,
+        )
     fewest = pipeline.fewest_lanes(emitted)
     if fewest < args.lanes:
         print(
