@@ -198,6 +198,13 @@ CASES = {
         {},
         2,
     ),
+    # 2 · 40 steps · 32 inputs of 6 bits: deeper than one block RAM (2,048
+    # words of that width), so the input buffer is split into banks.
+    "lstm_classifier_banked_input": (
+        lambda p: _classifier_case(p, "lstm", steps=40, emb=32, hidden=4),
+        {},
+        4,
+    ),
     "gru_2layer_sequence": (lambda p: _sequence_case(p, "gru", layers=2), {}, 3),
     "birnn_sequence_saturating": (
         lambda p: _sequence_case(p, "rnn", bidirectional=True),
@@ -252,8 +259,12 @@ def test_rtl_matches_interpreter(tmp_path, name):
     report = verify(module, batches, tmp_path / "rtl", lanes=lanes)
     assert report.sequences >= 100
     assert report.ok, (report.summary(), report.mismatches[:5])
-    if "banked" in name:  # the case exists to exercise the weight ROM's banks
+    if name == "gru_classifier_banked_weights":  # the weight ROM's banks
         assert len(list((tmp_path / "rtl").glob("mac_w_bank*.hex"))) == 2
+    if name == "lstm_classifier_banked_input":  # the input buffer's banks
+        assert re.search(
+            r"\bbuf_input_bank1\b", (tmp_path / "rtl/rnnc_top.sv").read_text()
+        )
     if "saturat" in name:  # the case exists to exercise the saturating casts
         assert any("saturate" in line for line in report.overflows)
     rtl = tmp_path / "rtl"
@@ -292,7 +303,10 @@ def _check_storage(rtl, manifest):
             assert len(lines) == m["words"]
             assert max(len(x) for x in lines) == (m["width"] + 3) // 4
     shape = manifest["input"]
-    assert storage["buf_input"]["words"] == 2 * shape["steps"] * shape["size"]
+    # one memory, or banks of one block RAM's depth (buf_input_bank0, ...)
+    banks = [m for n, m in storage.items() if re.fullmatch(r"buf_input(_bank\d+)?", n)]
+    words = sum(m["words"] for m in banks)
+    assert words == 2 * shape["steps"] * shape["size"]
     assert manifest["storage_bits"] == sum(m["bits"] for m in storage.values())
 
 

@@ -175,7 +175,18 @@ class Circuit:
             value = r.q
         return value
 
-    def memory(self, name: str, depth: int, width: int) -> Memory:
+    def memory(
+        self, name: str, depth: int, width: int, banked: bool = False
+    ) -> Memory | BankedMemory:
+        """An `sv.reg` array; `banked`, one deeper than a block RAM is split
+        into banks of one block RAM's depth (see `BankedMemory`)."""
+        bank_depth = block_ram_depth(width)
+        if banked and depth > bank_depth:
+            banks = [
+                self.memory(f"{name}_bank{b}", min(bank_depth, depth - start), width)
+                for b, start in enumerate(range(0, depth, bank_depth))
+            ]
+            return BankedMemory(self, banks, depth, width, bank_depth)
         depth = max(depth, 2)
         self.memories[name] = (depth, width)
         typ = InOutType(UnpackedArrayType(IntegerType(width), depth))
@@ -253,6 +264,11 @@ class Memory:
         slot = sv.ArrayIndexInOutOp(self.array, self._named(address, "raddr"))
         return sv.ReadInOutOp(slot.result).result
 
+    def read_delayed(self, address: SSAValue, cycles: int) -> SSAValue:
+        """The word at `address`, `cycles` registers later (the first one the
+        block RAM's own read register)."""
+        return self.circuit.delay(self.read(address), cycles, reset=False)
+
     def write(self, enable: SSAValue, address: SSAValue, data: SSAValue) -> None:
         address = self._named(address, "waddr")
         data = sext(data, self.width) if width_of(data) < self.width else data
@@ -262,3 +278,46 @@ class Memory:
         with ImplicitBuilder(cond.then.block):
             slot = sv.ArrayIndexInOutOp(self.array, address)
             sv.PAssignOp(slot.result, data)
+
+
+@dataclass
+class BankedMemory:
+    """A memory deeper than one block RAM as banks of one block RAM's depth:
+    a write goes to the bank of its address; a delayed read reads every bank,
+    registers each bank's word (the block RAM's register, then the fabric's)
+    and only then chooses the bank, so no block RAM output drives the
+    multiplexer of a deep cascade in the same cycle."""
+
+    circuit: Circuit
+    banks: list[Memory]
+    depth: int
+    width: int
+    bank_depth: int
+
+    @property
+    def address_bits(self) -> int:
+        return clog2(self.depth)
+
+    def _split(self, address: SSAValue) -> tuple[SSAValue, SSAValue]:
+        address = resize(address, self.address_bits)
+        low_bits = clog2(self.bank_depth)
+        low = bits(address, 0, low_bits)
+        high = bits(address, low_bits, self.address_bits - low_bits)
+        return high, low
+
+    def write(self, enable: SSAValue, address: SSAValue, data: SSAValue) -> None:
+        high, low = self._split(address)
+        for b, bank in enumerate(self.banks):
+            mine = comb.ICmpOp(high, constant(b, width_of(high)), "eq").result
+            bank.write(comb.AndOp([enable, mine]).result, low, data)
+
+    def read(self, address: SSAValue) -> SSAValue:
+        high, low = self._split(address)
+        return select(high, [bank.read(low) for bank in self.banks])
+
+    def read_delayed(self, address: SSAValue, cycles: int) -> SSAValue:
+        if cycles < 1:
+            return self.read(address)
+        high, low = self._split(address)
+        words = [bank.read_delayed(low, cycles) for bank in self.banks]
+        return select(self.circuit.delay(high, cycles, reset=False), words)

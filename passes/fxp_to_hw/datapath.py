@@ -45,6 +45,7 @@ from rnnc.dialects.errors import RnncError
 from rnnc.passes.fxp_to_hw import arith as hw_fixed
 from rnnc.passes.fxp_to_hw.arith import bits, constant, sext, width_of
 from rnnc.passes.fxp_to_hw.circuit import (
+    BankedMemory,
     Circuit,
     Memory,
     Rom,
@@ -374,7 +375,7 @@ class _StageBuilder:
         bank,
     ):
         self.c, self.plan, self.stage = c, plan, stage
-        self.memories: list[Memory] = memories
+        self.memories: list[Memory | BankedMemory] = memories
         self.mode_value, self.mac, self.pool = mode_value, mac, pool
         self.products = 0  # elementwise products built so far
         self.active = eq(mode, mode_value)  # the controller runs this stage
@@ -410,7 +411,7 @@ class _StageBuilder:
                 _plus(resize(k, mem.address_bits), constant(n, mem.address_bits)),
                 resize(k, mem.address_bits),
             )
-            held = sext(c.delay(mem.read(addr), FETCH_DELAY, reset=False), width)
+            held = sext(mem.read_delayed(addr, FETCH_DELAY), width)
             # The initial state: a ROM read at a registered address into a
             # register (a synchronous ROM), in step with the buffer's word.
             k_1 = c.delay(k, FETCH_DELAY - 1, reset=False)
@@ -426,8 +427,8 @@ class _StageBuilder:
             col = resize(k, cw)
             if seg.lo != seg.col0:  # k - lo + col0, exact while the segment holds k
                 col = add_const(col, seg.col0 - seg.lo)
-            word = self.memories[seg.buffer].read(self.address(seg.buffer, row, col))
-            word = c.delay(word, FETCH_DELAY, reset=False)
+            mem = self.memories[seg.buffer]
+            word = mem.read_delayed(self.address(seg.buffer, row, col), FETCH_DELAY)
             data = sext(hw_fixed.shift_left(word, seg.shift), width)
             if value is None:
                 value = data
@@ -936,6 +937,7 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
                 f"buf_{b.name}".replace(".", "_"),
                 b.words * (2 if i == plan.input_buffer else 1),
                 b.fmt.width,
+                banked=True,
             )
             if i in used
             else None
