@@ -205,11 +205,16 @@ class BinaryElementwiseOp(IRDLOperation):
     def verify_(self) -> None:
         if element_type_of(self.lhs) != element_type_of(self.rhs):
             raise VerifyException(f"{self.name}: operand element types differ")
-        try:
-            expected = shapes.broadcast(shape_of(self.lhs), shape_of(self.rhs))
-        except ValueError as err:
-            raise VerifyException(f"{self.name}: {err}") from err
-        _check_shape(self, expected, shape_of(self.result))
+        _check_broadcast(self, self.lhs, self.rhs)
+
+
+def _check_broadcast(op: Operation, lhs: SSAValue, rhs: SSAValue) -> None:
+    """The result has the broadcast shape of the two operands."""
+    try:
+        expected = shapes.broadcast(shape_of(lhs), shape_of(rhs))
+    except ValueError as err:
+        raise VerifyException(f"{op.name}: {err}") from err
+    _check_shape(op, expected, shape_of(op.results[0]))
 
 
 @irdl_op_definition
@@ -451,11 +456,7 @@ class CompareOp(IRDLOperation):
         self.operand_check()
         if element_type_of(self.result) != i1:
             raise VerifyException(f"{self.name}: result must be a tensor of i1")
-        try:
-            expected = shapes.broadcast(shape_of(self.lhs), shape_of(self.rhs))
-        except ValueError as err:
-            raise VerifyException(f"{self.name}: {err}") from err
-        _check_shape(self, expected, shape_of(self.result))
+        _check_broadcast(self, self.lhs, self.rhs)
 
 
 @irdl_op_definition
