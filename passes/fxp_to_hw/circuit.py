@@ -180,23 +180,47 @@ class Circuit:
     ) -> Memory | BankedMemory:
         """An `sv.reg` array; `banked`, one deeper than a block RAM is split
         into banks of one block RAM's depth (see `BankedMemory`)."""
-        bank_depth = block_ram_depth(width)
-        if banked and depth > bank_depth:
-            banks = [
-                self.memory(f"{name}_bank{b}", min(bank_depth, depth - start), width)
-                for b, start in enumerate(range(0, depth, bank_depth))
-            ]
-            return BankedMemory(self, banks, depth, width, bank_depth)
+        if banked:
+            return self._banked(
+                name, depth, width, lambda n, start, d: self.memory(n, d, width)
+            )
         depth = max(depth, 2)
         self.memories[name] = (depth, width)
         typ = InOutType(UnpackedArrayType(IntegerType(width), depth))
         reg = sv.RegOp(typ.element_type, name)
         return Memory(self, reg.result, depth, width)
 
-    def rom(self, name: str, width: int, values: list[int], lanes: int = 1) -> Memory:
+    def _banked(self, name: str, depth: int, width: int, bank):
+        """`bank(name, start, depth)` once, or, deeper than one block RAM, once
+        per bank of one block RAM's depth (a `BankedMemory`)."""
+        bank_depth = block_ram_depth(width)
+        if depth <= bank_depth:
+            return bank(name, 0, depth)
+        banks = [
+            bank(f"{name}_bank{b}", start, min(bank_depth, depth - start))
+            for b, start in enumerate(range(0, depth, bank_depth))
+        ]
+        return BankedMemory(self, banks, depth, width, bank_depth)
+
+    def rom(
+        self,
+        name: str,
+        width: int,
+        values: list[int],
+        lanes: int = 1,
+        banked: bool = False,
+    ) -> Memory | BankedMemory:
         """A ROM of `lanes` fields of `width` bits per word (`values`: the
-        fields word after word), read from `name`.hex."""
+        fields word after word), read from `name`.hex; `banked`, one deeper
+        than a block RAM is split into banks (`name`_bank0.hex, ...)."""
         depth = len(values) // lanes
+        if banked:
+
+            def bank(bank_name: str, start: int, words: int) -> Memory:
+                chunk = values[start * lanes : (start + words) * lanes]
+                return self.rom(bank_name, width, chunk, lanes)
+
+            return self._banked(name, depth, width * lanes, bank)
         mem = self.memory(name, depth, width * lanes)
         if self._initial is None:
             op = sv.InitialOp([])
@@ -264,10 +288,20 @@ class Memory:
         slot = sv.ArrayIndexInOutOp(self.array, self._named(address, "raddr"))
         return sv.ReadInOutOp(slot.result).result
 
-    def read_delayed(self, address: SSAValue, cycles: int) -> SSAValue:
+    def read_delayed(
+        self, address: SSAValue, cycles: int, name: str | None = None
+    ) -> SSAValue:
         """The word at `address`, `cycles` registers later (the first one the
-        block RAM's own read register)."""
-        return self.circuit.delay(self.read(address), cycles, reset=False)
+        block RAM's own read register; with `name`, named `name`_rd, and the
+        last `name`_q)."""
+        word = self.read(address)
+        if cycles < 1:
+            return word
+        word = self.circuit.delay(word, 1, f"{name}_rd" if name else None, False)
+        if cycles > 1:
+            word = self.circuit.delay(word, cycles - 2, reset=False)
+            word = self.circuit.delay(word, 1, f"{name}_q" if name else None, False)
+        return word
 
     def write(self, enable: SSAValue, address: SSAValue, data: SSAValue) -> None:
         address = self._named(address, "waddr")
@@ -315,9 +349,15 @@ class BankedMemory:
         high, low = self._split(address)
         return select(high, [bank.read(low) for bank in self.banks])
 
-    def read_delayed(self, address: SSAValue, cycles: int) -> SSAValue:
+    def read_delayed(
+        self, address: SSAValue, cycles: int, name: str | None = None
+    ) -> SSAValue:
         if cycles < 1:
             return self.read(address)
         high, low = self._split(address)
-        words = [bank.read_delayed(low, cycles) for bank in self.banks]
-        return select(self.circuit.delay(high, cycles, reset=False), words)
+        words = [
+            bank.read_delayed(low, cycles, f"{name}_bank{b}" if name else None)
+            for b, bank in enumerate(self.banks)
+        ]
+        which = f"{name}_bank" if name else None
+        return select(self.circuit.delay(high, cycles, which, False), words)

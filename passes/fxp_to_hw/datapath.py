@@ -51,7 +51,6 @@ from rnnc.passes.fxp_to_hw.circuit import (
     Rom,
     add_const,
     and_,
-    block_ram_depth,
     clog2,
     eq,
     mux,
@@ -269,33 +268,14 @@ class MacArray:
             acc.next(mux(on2, mux(first2, prod2, summed), acc.q))
 
     def _weight_word(self, address: SSAValue) -> SSAValue:
-        """The weight ROM word at `address`, two cycles later. One word holds
-        every lane's weight of an address (lane p in bits [p·w, (p+1)·w)). A
-        ROM deeper than one block RAM is split into banks of one block RAM's
-        depth: each bank is read synchronously (the block RAM's register) and
-        registered again in the fabric (its clock-to-output is half a cycle),
-        and only then the bank is chosen, so no block RAM output drives a
-        multiplexer in the same cycle."""
-        c = self.c
+        """The weight ROM word at `address`, two cycles later (the block RAM's
+        read register, then the fabric's: its clock-to-output is half a
+        cycle). One word holds every lane's weight of an address (lane p in
+        bits [p·w, (p+1)·w)); a ROM deeper than one block RAM is banked
+        (`BankedMemory`: the bank is chosen after the registers)."""
         fields = [w for word in zip(*self.weights, strict=True) for w in word]
-        per_word = self.lanes
-        depth = block_ram_depth(self.w_width * per_word)
-        words = len(fields) // per_word
-        if words <= depth:
-            rom = c.rom("mac_w", self.w_width, fields, per_word)
-            read = c.delay(rom.read(address), 1, "mac_w_rd", reset=False)
-            return c.delay(read, 1, "mac_w_q", reset=False)
-        low_bits = clog2(depth)
-        low = bits(address, 0, low_bits)
-        high = bits(address, low_bits, width_of(address) - low_bits)
-        held = []
-        for bank, start in enumerate(range(0, words, depth)):
-            chunk = fields[start * per_word : (start + depth) * per_word]
-            rom = c.rom(f"mac_w_bank{bank}", self.w_width, chunk, per_word)
-            read = c.delay(rom.read(resize(low, rom.address_bits)), 1, reset=False)
-            held.append(c.delay(read, 1, f"mac_w_q{bank}", reset=False))
-        which = c.delay(high, 2, "mac_w_bank", reset=False)
-        return select(which, held)
+        rom = self.c.rom("mac_w", self.w_width, fields, self.lanes, banked=True)
+        return rom.read_delayed(address, 2, "mac_w")
 
 
 class ProductPool:
