@@ -17,10 +17,12 @@ from xdsl.dialects.builtin import ModuleOp
 from rnnc.backends import progress
 from rnnc.backends.interpreter.float_interpreter import Interpreter, main_function
 from rnnc.backends.interpreter.fxp_interpreter import _COUNTER, OverflowCounter
+from rnnc.backends.interpreter.signature import signature
 from rnnc.backends.verilog import simulate
 from rnnc.backends.verilog.emit import Emitted, emit_verilog
 from rnnc.dialects.errors import RnncError
 from rnnc.passes.fxp_to_hw.datapath import TOP
+from rnnc.passes.fxp_to_hw.plan import plan_hardware
 from rnnc.passes.fxp_to_hw.plan_view import HardwarePlan
 
 TESTBENCH = "rnnc_tb"
@@ -302,6 +304,19 @@ def random_like(arrays: dict[str, np.ndarray], rng: np.random.Generator) -> dict
             spread = float(a.std()) or 1.0
             out[name] = rng.normal(float(a.mean()), spread, a.shape).astype(a.dtype)
     return out
+
+
+def stimulus_batches(
+    module: ModuleOp,
+    calibration: dict[str, np.ndarray],
+    sequences: int,
+    seed: int = 0,
+) -> list[list[np.ndarray]]:
+    """Random inputs for the hardware of `module`, in @main's argument order and
+    in batches of the plan's batch, shaped like the calibration arrays."""
+    names = [name for name, _ in signature(module)[0]]
+    batch = plan_hardware(module).batch
+    return random_batches(calibration, names, sequences, batch, seed)
 
 
 def random_batches(

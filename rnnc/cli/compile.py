@@ -73,14 +73,11 @@ def _testbench(module, emitted, stimulus) -> None:
     the calibration data, checked against the interpreter's words."""
     from rnnc.backends.verilog.testbench import (
         expected_words,
-        random_batches,
+        stimulus_batches,
         write_testbench,
     )
-    from rnnc.passes.fxp_to_hw.plan import plan_hardware
 
-    names = [name for name, _ in driver.signature(module)[0]]
-    batch = plan_hardware(module).batch
-    batches = random_batches(stimulus, names, TESTBENCH_SEQUENCES, batch)
+    batches = stimulus_batches(module, stimulus, TESTBENCH_SEQUENCES)
     expected = expected_words(module, emitted, batches, TESTBENCH_SEQUENCES)
     write_testbench(emitted, expected)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rnnc import driver, outputs
+from rnnc import outputs
 from rnnc.cli import calib
 from rnnc.cli.calib import add_dataset_flags
 from rnnc.cli.common import add_quant_flags, fixed_point_module, inputs_of
@@ -37,8 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnc.backends.verilog.testbench import random_batches, verify
-    from rnnc.passes.fxp_to_hw.plan import plan_hardware
+    from rnnc.backends.verilog.testbench import stimulus_batches, verify
 
     if not 1 <= args.sequences <= MAX_SEQUENCES:
         raise RnncError(
@@ -50,9 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise RnncError(f"-o '{workdir}' is a file; verify needs a work folder")
     module = fixed_point_module(args)
     calibration = calib.calibration(args)
-    names = [name for name, _ in driver.signature(module)[0]]
-    batch = plan_hardware(module).batch
-    batches = random_batches(calibration, names, args.sequences, batch, args.seed)
+    batches = stimulus_batches(module, calibration, args.sequences, args.seed)
     report = verify(
         module, batches, args.output, args.lanes, args.simulator, args.sequences
     )
