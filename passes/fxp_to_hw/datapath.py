@@ -115,11 +115,6 @@ class StageTiming:
         last = max(self.phase_a, self.tail_end)
         return (self.steps - 1) * self.cycles_per_step + first + last
 
-    @property
-    def overhead(self) -> int:
-        """Cycles per step beyond the mat-vec phase."""
-        return self.cycles_per_step - self.mac_cycles
-
 
 @dataclass
 class Design:
