@@ -341,7 +341,14 @@ class InputOp(IRDLOperation):
 class StageOp(IRDLOperation):
     """A stage: a recurrence (run for every step) or a head (`steps 1`).
 
-    Syntax: `hwplan.stage "name" steps T units N (reverse)? { ... }`.
+    Syntax: `hwplan.stage "name" steps T units N (reverse)? (phase i of n)? {...}`.
+
+    A step whose recurrent product reads a value computed in the same step (GRU
+    with linear_before_reset=0: `(r ⊙ h) · R_h`) is split into n consecutive
+    stages, phases 0 … n-1 of one step: the controller runs phase 0 of step t,
+    then phase 1 of step t, …, then phase 0 of step t + 1. Values passed from a
+    phase to a later one go through one-row buffers; only the last phase updates
+    the states (earlier phases read them).
     """
 
     name = "hwplan.stage"
@@ -350,6 +357,7 @@ class StageOp(IRDLOperation):
     steps_attr = attr_def(IntegerAttr, attr_name="steps")
     units_attr = attr_def(IntegerAttr, attr_name="units")
     reverse = opt_attr_def(UnitAttr)
+    phase_attr = opt_attr_def(DenseArrayBase, attr_name="phase")  # [i, n]
     body = region_def("single_block")
     traits = traits_def(NoTerminator(), HasParent(DesignOp))
 
@@ -360,6 +368,7 @@ class StageOp(IRDLOperation):
         units: int,
         reverse: bool = False,
         body: Region | None = None,
+        phase: tuple[int, int] = (0, 1),
     ):
         attributes = {
             "name": StringAttr(name),
@@ -368,6 +377,8 @@ class StageOp(IRDLOperation):
         }
         if reverse:
             attributes["reverse"] = UnitAttr()
+        if phase[1] > 1:
+            attributes["phase"] = _ints(phase)
         super().__init__(
             attributes=attributes,
             regions=[body if body is not None else Region(Block())],
@@ -382,12 +393,23 @@ class StageOp(IRDLOperation):
         return self.units_attr.value.data
 
     @property
+    def phase(self) -> tuple[int, int]:
+        """(i, n): phase i of a step split in n (n = 1: the whole step)."""
+        if self.phase_attr is None:
+            return 0, 1
+        i, n = self.phase_attr.get_values()
+        return int(i), int(n)
+
+    @property
     def block(self) -> Block:
         return self.body.block
 
     def verify_(self) -> None:
         if self.steps < 1 or self.units < 1:
             raise VerifyException("hwplan.stage: steps and units must be positive")
+        phase, phases = self.phase
+        if self.phase_attr is not None and not 0 <= phase < phases:
+            raise VerifyException(f"hwplan.stage: phase {phase} of {phases}")
         # Sources, then mat-vecs, then elementwise ops, then updates and writes.
         order = {SOURCES: 0, (MatVecOp,): 1, (UpdateOp, WriteOp): 3}
         last = 0
@@ -405,7 +427,12 @@ class StageOp(IRDLOperation):
             if not isinstance(op, StateOp):
                 continue
             updates = [u for u in op.result.uses if isinstance(u.operation, UpdateOp)]
-            if len(updates) != 1 or updates[0].index != 0:
+            if phase < phases - 1:  # an earlier phase of a step reads states only
+                if updates:
+                    raise VerifyException(
+                        "hwplan.stage: only the last phase updates the states"
+                    )
+            elif len(updates) != 1 or updates[0].index != 0:
                 raise VerifyException(
                     "hwplan.stage: each state has exactly one hwplan.update"
                 )
@@ -416,10 +443,13 @@ class StageOp(IRDLOperation):
         printer.print_string(f" steps {self.steps} units {self.units}")
         if self.reverse is not None:
             printer.print_string(" reverse")
+        if self.phase_attr is not None:
+            printer.print_string(" phase {} of {}".format(*self.phase))
         printer.print_string(" ")
         printer.print_region(self.body, print_entry_block_args=False)
         printer.print_op_attributes(
-            self.attributes, reserved_attr_names=("name", "steps", "units", "reverse")
+            self.attributes,
+            reserved_attr_names=("name", "steps", "units", "reverse", "phase"),
         )
 
     @classmethod
@@ -430,10 +460,18 @@ class StageOp(IRDLOperation):
         parser.parse_keyword("units")
         units = parser.parse_integer(allow_boolean=False, allow_negative=False)
         reverse = parser.parse_optional_keyword("reverse") is not None
+        phase = (0, 1)
+        if parser.parse_optional_keyword("phase") is not None:
+            i = parser.parse_integer(allow_boolean=False, allow_negative=False)
+            parser.parse_keyword("of")
+            n = parser.parse_integer(allow_boolean=False, allow_negative=False)
+            if n < 2:
+                parser.raise_error("a step splits into at least 2 phases")
+            phase = (i, n)
         region = parser.parse_region()
         if not region.blocks:
             region.add_block(Block())
-        op = cls(name, steps, units, reverse, region)
+        op = cls(name, steps, units, reverse, region, phase)
         op.attributes.update(parser.parse_optional_attr_dict())
         return op
 
@@ -921,7 +959,8 @@ class UpdateOp(IRDLOperation):
 
 @irdl_op_definition
 class WriteOp(IRDLOperation):
-    """Each step's vector into `buffer`, row t (a head: row 0).
+    """Each step's vector into `buffer`, row t; a one-row buffer holds the
+    latest step's (a head's result, a value passed between phases of a step).
 
     Syntax: `hwplan.write %value, %buf : tensor<...>`.
     """
@@ -938,7 +977,8 @@ class WriteOp(IRDLOperation):
     def verify_(self) -> None:
         _check_fits(self, self.value, self.buffer)
         stage = _stage_of(self)
-        if stage is not None and _buffer_type(self.buffer).rows != stage.steps:
+        rows = _buffer_type(self.buffer).rows
+        if stage is not None and rows not in (1, stage.steps):
             raise VerifyException(
                 f"hwplan.write: a buffer of {_buffer_type(self.buffer).rows} rows "
                 f"in a stage of {stage.steps} steps"

@@ -75,6 +75,35 @@ class Sequence(nn.Module):
         return self.rnn(x)[0]
 
 
+class Tagger(nn.Module):
+    """Embedding → RNN → linear head at every step (a tagger; `flat` reshapes
+    the steps into rows first, as the PTB language models do)."""
+
+    def __init__(self, cell, flat=False, vocab=20, emb=4, hidden=5, tags=3):
+        super().__init__()
+        self.flat = flat
+        self.emb = nn.Embedding(vocab, emb)
+        kind = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
+        self.rnn = kind(emb, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, tags)
+
+    def forward(self, tokens):
+        y = self.rnn(self.emb(tokens))[0]
+        if not self.flat:
+            return self.out(y)
+        batch, steps = tokens.shape
+        return self.out(y.reshape(batch * steps, -1)).reshape(batch, steps, -1)
+
+
+def _tagger_case(tmp_path, cell, flat=False, steps=4):
+    torch.manual_seed(3)
+    model = Tagger(cell, flat)
+    tokens = torch.randint(0, 20, (BATCH, steps))
+    path = tmp_path / "model.onnx"
+    export_onnx(model, (tokens,), path, ["tokens"], ["tags"], None)
+    return path, {"tokens": tokens.numpy()}
+
+
 def _classifier_case(
     tmp_path, cell, layers=1, bidirectional=False, steps=5, emb=6, hidden=8
 ):
@@ -95,8 +124,8 @@ def _sequence_case(tmp_path, cell, layers=1, bidirectional=False, steps=4):
     return path, {"x": x.numpy()}
 
 
-def _lengths_case(tmp_path):
-    """ONNX GRU (linear_before_reset=1) with sequence_lens, both directions."""
+def _lengths_case(tmp_path, linear_before_reset=1):
+    """ONNX GRU with sequence_lens, both directions."""
     rng = np.random.default_rng(3)
     steps, inp, hidden = 5, 3, 4
     w = rng.normal(0, 0.5, (2, 3 * hidden, inp)).astype(np.float32)
@@ -108,7 +137,7 @@ def _lengths_case(tmp_path):
         ["Y", "Y_h"],
         hidden_size=hidden,
         direction="bidirectional",
-        linear_before_reset=1,
+        linear_before_reset=linear_before_reset,
     )
     graph = helper.make_graph(
         [node],
@@ -223,6 +252,21 @@ CASES = {
         5,
     ),
     "bigru_lengths": (_lengths_case, {"rounding": "floor"}, 4),
+    # linear_before_reset=0: (r ⊙ h) · R_h needs r of the same step, so the
+    # step runs in two phases.
+    "gru_reset_before_sequence": (lambda p: _gru_default_case(p), {}, 2),
+    # A head at every step: the decoder stage runs once per step.
+    "lstm_tagger_per_step_head": (lambda p: _tagger_case(p, "lstm"), {}, 2),
+    "gru_flat_decoder_per_step_head": (
+        lambda p: _tagger_case(p, "gru", flat=True),
+        {},
+        3,
+    ),
+    "bigru_reset_before_lengths": (
+        lambda p: _lengths_case(p, linear_before_reset=0),
+        {},
+        3,
+    ),
     "lstm_initial_state": (_initial_state_case, {}, 2),
     # Multi-stage ops (three-stage tables, saturating casts) beside one-stage
     # ones, hidden 5 on 3 lanes: operands of different latencies meet.
@@ -274,7 +318,11 @@ def test_rtl_matches_interpreter(tmp_path, name):
     _check_storage(rtl, manifest)
     # Recurrences run pipelined steps (the next step's input mat-vecs during
     # this step's tail: shorter whenever a step has input mat-vecs), heads not.
-    assert all(s["pipelined"] == (s["steps"] > 1) for s in manifest["stages"])
+    # Split steps (GRU with linear_before_reset=0) run their phases in turn.
+    assert all(
+        s["pipelined"] == (s["steps"] > 1 and s["phases"] == 1)
+        for s in manifest["stages"]
+    )
     assert report.cycles_per_sequence
     assert all(planned <= c <= planned + 2 for c in report.cycles_per_sequence)
     _check_products(rtl, module, lanes)
@@ -376,13 +424,14 @@ def _gru_default_case(tmp_path):
     """ONNX GRU with the default linear_before_reset=0: the recurrent product
     needs r ⊙ h, computed in the same step."""
     rng = np.random.default_rng(4)
-    w = rng.normal(0, 0.5, (1, 6, 2)).astype(np.float32)
-    r = rng.normal(0, 0.5, (1, 6, 2)).astype(np.float32)
-    node = helper.make_node("GRU", ["x", "W", "R"], ["Y"], hidden_size=2)
+    steps, inp, hidden = 4, 2, 3
+    w = rng.normal(0, 0.5, (1, 3 * hidden, inp)).astype(np.float32)
+    r = rng.normal(0, 0.5, (1, 3 * hidden, hidden)).astype(np.float32)
+    node = helper.make_node("GRU", ["x", "W", "R"], ["Y"], hidden_size=hidden)
     graph = helper.make_graph(
         [node],
         "gru",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 2, 2])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [steps, BATCH, inp])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
         [
             helper.make_tensor("W", TensorProto.FLOAT, w.shape, w.ravel()),
@@ -392,12 +441,36 @@ def _gru_default_case(tmp_path):
     path = tmp_path / "gru.onnx"
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.save(model, path)
-    np.savez(tmp_path / "calib.npz", x=rng.normal(0, 1, (3, 2, 2)).astype(np.float32))
-    return path
+    return path, {"x": rng.normal(0, 1, (steps, BATCH, inp)).astype(np.float32)}
 
 
 def test_unsupported_hardware_is_one_error_line(tmp_path, capsys):
-    path = _gru_default_case(tmp_path)
+    """A product of two computed values (here h · hᵀ across the batch) has no
+    hardware form: one error line names it."""
+    rng = np.random.default_rng(5)
+    w = rng.normal(0, 0.5, (1, 9, 2)).astype(np.float32)
+    r = rng.normal(0, 0.5, (1, 9, 3)).astype(np.float32)
+    nodes = [
+        helper.make_node("GRU", ["x", "W", "R"], ["Y", "Yh"], hidden_size=3),
+        helper.make_node("Squeeze", ["Yh", "axis"], ["h"]),
+        helper.make_node("Transpose", ["h"], ["hT"], perm=[1, 0]),
+        helper.make_node("MatMul", ["h", "hT"], ["gram"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "gram",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 2, 2])],
+        [helper.make_tensor_value_info("gram", TensorProto.FLOAT, None)],
+        [
+            helper.make_tensor("W", TensorProto.FLOAT, w.shape, w.ravel()),
+            helper.make_tensor("R", TensorProto.FLOAT, r.shape, r.ravel()),
+            helper.make_tensor("axis", TensorProto.INT64, [1], [0]),
+        ],
+    )
+    path = tmp_path / "gram.onnx"
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, path)
+    np.savez(tmp_path / "calib.npz", x=rng.normal(0, 1, (3, 2, 2)).astype(np.float32))
     code = main(
         [
             str(path),
@@ -412,8 +485,9 @@ def test_unsupported_hardware_is_one_error_line(tmp_path, capsys):
     assert code == 2
     last = err.strip().splitlines()[-1]
     assert last.startswith("rnnc: error: hardware backend does not support")
-    assert "linear_before_reset=0" in last
+    assert "a matrix product by a variable" in last
     assert "Traceback" not in err
+    assert not (tmp_path / "rtl").exists()
 
 
 def test_verify_command_reports_a_match(tmp_path, capsys):

@@ -93,6 +93,8 @@ class StageTiming:
     ew_start: int = 0  # E: the cycle unit 0 enters the elementwise pipeline
     pipelined: bool = False  # the next step's input mat-vecs overlap the tail
     phase_a: int = 0  # pipelined: cycles of the state mat-vecs in a round
+    phase: int = 0  # phase `phase` of a step split in `phases` (hwplan.stage)
+    phases: int = 1
 
     @property
     def cycles_per_step(self) -> int:
@@ -424,7 +426,8 @@ class _StageBuilder:
         k_late = sum(m.weight.shape[0] for m in late)
         k_all = sum(m.weight.shape[0] for m in mvs)
         levels = _levels(stage, lanes)
-        self.written = [st.next for st in stage.states] + [w for w, _ in stage.writes]
+        self.written = [st.next for st in stage.states if st.next is not None]
+        self.written += [w for w, _ in stage.writes]
         depth = max((levels.get(v) or 0 for v in self.written), default=0)
 
         def timing(pipelined: bool) -> StageTiming:
@@ -439,11 +442,15 @@ class _StageBuilder:
                 _elementwise_start(groups, k_first, lanes) if mvs else 0,
                 pipelined,
                 groups * k_late if pipelined else 0,
+                stage.phase,
+                stage.phases,
             )
 
         plain = timing(False)
         pipelined = timing(True)
-        best = pipelined if early and stage.steps > 1 else plain
+        # The phases of a split step run one after the other (hwplan.stage).
+        overlap = early and stage.steps > 1 and stage.phases == 1
+        best = pipelined if overlap else plain
         best = best if best.total_cycles < plain.total_cycles else plain
         self.n_late = len(late) if best.pipelined else len(mvs)
         self._counters(best)
@@ -474,7 +481,7 @@ class _StageBuilder:
         # not at a comparison of the counter.
         at_end_reg = c.reg(1, int(length == 1), f"{stage.name}_at_end")
         at_end = at_end_reg.q
-        step_end = and_(self.active, at_end)
+        step_end = self.step_end = and_(self.active, at_end)
         self.done = and_(step_end, self.last_round)
         restart = mux(self.last_round, constant(start, width), constant(0, width))
         sc_next = mux(
@@ -533,11 +540,10 @@ class _StageBuilder:
         if timing.pipelined:
             # The last round ends with phase A: the counters wait at phase B's
             # start, where round 0 of the next sequence begins.
-            counting = and_(
-                counting, not_(and_(self.last_round, uge(sc, timing.phase_a)))
-            )
             phase_a = groups * sum(ks[:n_a])
+            # (A stage without state mat-vecs, a per-step head, has no phase A.)
             in_b = uge(sc, phase_a) if phase_a else constant(1, 1)
+            counting = and_(counting, not_(and_(self.last_round, in_b)))
             # Round 0 has no step -1; round T no step T.
             mac_on = and_(
                 counting,
@@ -710,6 +716,8 @@ class _StageBuilder:
         we = c.delay(ew_on, 1 + depth)
         wj = c.delay(j, 1 + depth)
         for state in stage.states:
+            if state.next is None:  # an earlier phase of a step reads it only
+                continue
             mem = self.memories[state.buffer]
             ab = mem.address_bits
             addr = mux(
@@ -719,7 +727,9 @@ class _StageBuilder:
         for value, buffer in stage.writes:
             if self.memories[buffer] is None:  # nothing reads it
                 continue
-            row = time.index if stage.steps > 1 else 0
+            # A one-row buffer holds one vector (a head's result, a value
+            # passed between the phases of a step); others one row per step.
+            row = time.index if self.plan.buffers[buffer].rows > 1 else 0
             mem = self.memories[buffer]
             mem.write(we, self.address(buffer, row, wj), aligned(value))
 
@@ -943,6 +953,7 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         start = and_(eq(mode.q, 0), mux(run_bank.q, full[1].q, full[0].q))
         advance = [start]
         stage_done = []
+        back = []  # (mode, condition, mode): the next step of a split step
         has_macs = any(stage.matvecs for stage in plan.stages)
         mac = MacArray(c, plan, lanes, mode.q) if has_macs else None
         pool = ProductPool(c, mode.q)
@@ -951,7 +962,13 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
                 c, plan, stage, memories, mode.q, s + 1, mac, pool, seq_len, run_bank.q
             )
             design.stages.append(builder.build())
-            advance.append(builder.done)
+            if stage.last_phase:
+                advance.append(builder.done)
+                if stage.phases > 1:  # on to phase 0 of the next step
+                    again = and_(builder.step_end, not_(builder.last_round))
+                    back.append((s + 1, again, s + 2 - stage.phases))
+            else:  # on to the next phase of the step
+                advance.append(builder.step_end)
             stage_done.append(builder.done)
         if mac:
             mac.build()
@@ -1032,6 +1049,8 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         for m, cond in enumerate(advance):
             target = constant((m + 1) % (n_stages + 2), mw)
             nxt = mux(and_(eq(mode.q, m), cond), target, nxt)
+        for m, cond, target in back:
+            nxt = mux(and_(eq(mode.q, m), cond), constant(target, mw), nxt)
         mode.next(nxt)
         hw.OutputOp([in_ready, valid.q, data_q.q, and_(valid.q, last_q.q)])
     module_type = hw.ModuleType(

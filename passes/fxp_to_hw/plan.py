@@ -130,6 +130,8 @@ class _Planner:
         self.seq_len: SSAValue | None = None
         self.batch: int | None = None
         self.pending: Stage | None = None  # head ops collected since the last stage
+        # A per-step head's rows: (step, sequence) of each row of its vectors.
+        self.pending_rows: tuple[np.ndarray, np.ndarray] | None = None
         self.ids: _Ids | None = None
 
     # -------------------------------------------------------------- helpers
@@ -262,18 +264,26 @@ class _Planner:
         data = seqs[0]
         steps, batch = shape_of(data)[:2]
         self.set_batch(batch)
-        stage = Stage(
-            name=f"r{len(self.stages)}",
-            steps=steps,
-            reverse=op.is_reverse,
-            units=0,
-        )
+        phase_of, phases = step_phases(block, set(self.consts))
+        base = f"r{len(self.stages)}"
+        stages = [
+            Stage(
+                name=base if phases == 1 else f"{base}p{p}",
+                steps=steps,
+                reverse=op.is_reverse,
+                units=0,
+                phase=p,
+                phases=phases,
+            )
+            for p in range(phases)
+        ]
         x_arg = block.args[0]
         if data in self.host:
             self.claim_input(data)
-            stage.fetches[x_arg] = Fetch(self.segments(self.views[data], True))
+            x_fetch = Fetch(self.segments(self.views[data], True))
         else:
-            stage.fetches[x_arg] = Fetch(self.segments(self.value_ids(data), True))
+            x_fetch = Fetch(self.segments(self.value_ids(data), True))
+        mask = None
         for seq, arg in zip(seqs[1:], block.args[1 : len(seqs)], strict=False):
             owner = seq.owner
             if not isinstance(owner, rnn.SequenceMaskOp) or owner.seq_lens not in (
@@ -283,10 +293,13 @@ class _Planner:
             if self.seq_len not in (None, owner.seq_lens):
                 raise _unsupported("two different sequence-length inputs")
             self.seq_len = owner.seq_lens
-            stage.mask = arg
+            mask = arg
         n_states = len(op.inits)
         yielded = list(block.last_op.operands)
         state_args = block.args[len(seqs) :]
+        for stage in stages:
+            stage.fetches[x_arg] = x_fetch
+            stage.mask = mask
         for init, arg, nxt in zip(
             op.inits, state_args, yielded[:n_states], strict=False
         ):
@@ -296,24 +309,61 @@ class _Planner:
             if (init_raw != init_raw[0:1]).any():
                 raise _unsupported("initial states that differ between sequences")
             units = shape_of(arg)[-1]
-            buf = self.buffer(
-                f"{stage.name}_{_name(arg)}", 2, units, fxp.format_of(arg)
-            )
-            stage.states.append(State(buf, np.asarray(init_raw[0]), arg, nxt))
-            stage.fetches[arg] = Fetch(state=len(stage.states) - 1)
-        self.body(stage, block)
+            buf = self.buffer(f"{base}_{_name(arg)}", 2, units, fxp.format_of(arg))
+            for stage in stages:  # earlier phases read the state, the last updates
+                nxt_p = nxt if stage.last_phase else None
+                stage.states.append(State(buf, np.asarray(init_raw[0]), arg, nxt_p))
+                stage.fetches[arg] = Fetch(state=len(stage.states) - 1)
+        self.phased_body(stages, block, phase_of)
+        last = stages[-1]
+        for value in yielded:  # computed in an earlier phase: passed on
+            self.pass_on(stages, value, phase_of, phases - 1)
         # Results: final states (row steps % 2 of the state buffer), per-step outputs.
-        for res, state in zip(op.final_states, stage.states, strict=False):
-            ids = self.buffer_ids(state.buffer, (batch, stage.units))
-            self.views[res] = ids + (steps % 2) * stage.units
+        for res, state in zip(op.final_states, last.states, strict=False):
+            ids = self.buffer_ids(state.buffer, (batch, last.units))
+            self.views[res] = ids + (steps % 2) * last.units
         for res, value in zip(op.step_outputs, yielded[n_states:], strict=False):
             units = shape_of(value)[-1]
             buf = self.buffer(
-                f"{stage.name}_{_name(res)}", steps, units, fxp.format_of(value)
+                f"{last.name}_{_name(res)}", steps, units, fxp.format_of(value)
             )
-            stage.writes.append((value, buf))
+            last.writes.append((value, buf))
             self.views[res] = self.buffer_ids(buf, (steps, batch, units))
-        self.stages.append(stage)
+        for stage in stages:
+            if not stage.units:
+                raise _unsupported(f"phase {stage.phase} of a step without work")
+        self.stages.extend(stages)
+
+    def phased_body(self, stages: list[Stage], block: Block, phase_of) -> None:
+        """The step's ops, each into the stage of its phase; a value a later
+        phase reads goes through a one-row buffer (`pass_on`)."""
+        for op in block.ops:
+            if isinstance(op, rnn.YieldOp):
+                break
+            p = phase_of.get(op, 0)
+            for v in op.operands:
+                self.pass_on(stages, v, phase_of, p)
+            self.step_op(stages[p], op, inside=block)
+
+    def pass_on(self, stages: list[Stage], value: SSAValue, phase_of, p: int):
+        """Make `value`, computed in an earlier phase than p, readable in
+        phase p: the earlier phase writes it to a one-row buffer."""
+        owner = value.owner
+        if not isinstance(owner, Operation) or owner not in phase_of:
+            return
+        q = phase_of[owner]
+        if q >= p or value in stages[p].fetches or value in self.consts:
+            return
+        writes = stages[q].writes
+        buf = next((b for v, b in writes if v is value), None)
+        if buf is None:
+            units = shape_of(value)[-1]
+            buf = self.buffer(
+                f"{stages[q].name}_{_name(value)}", 1, units, fxp.format_of(value)
+            )
+            writes.append((value, buf))
+        units = self.buffers[buf].cols
+        stages[p].fetches[value] = Fetch((Segment(0, units, buf, 0, 0),))
 
     def claim_input(self, value: SSAValue) -> None:
         if self.input_value is None:
@@ -323,12 +373,6 @@ class _Planner:
             self.views[value] = self.buffer_ids(self.input_buffer, (steps, batch, size))
         elif value is not self.input_value:
             raise _unsupported("two different input sequences")
-
-    def body(self, stage: Stage, block: Block) -> None:
-        for op in block.ops:
-            if isinstance(op, rnn.YieldOp):
-                break
-            self.step_op(stage, op, inside=block)
 
     def step_op(self, stage: Stage, op: Operation, inside: Block | None) -> None:
         """Add one op of a step body (or of a head) to `stage`."""
@@ -350,8 +394,7 @@ class _Planner:
             fetch = stage.fetches.get(lhs)
             if fetch is None or (fetch.state is None and not fetch.segments):
                 raise _unsupported(
-                    f"a matrix product of a computed vector (%{_name(lhs)}): "
-                    "e.g. GRU with linear_before_reset=0"
+                    f"a matrix product of a computed vector (%{_name(lhs)})"
                 )
             weight = self.consts[op.rhs]
             if weight.ndim != 2:
@@ -385,19 +428,21 @@ class _Planner:
             return
         fetch = stage.fetches.get(v)
         if fetch is not None:
-            if fetch.state is None and inside is not None:
+            timed = any(seg.row is None for seg in fetch.segments)
+            if timed and inside is not None:
                 raise _unsupported(f"elementwise use of the step input %{_name(v)}")
             return
         if v in self.consts:
             raw = np.asarray(self.consts[v])
-            if raw.ndim == 2:
+            if raw.ndim >= 2:
+                raw = raw.reshape(-1, raw.shape[-1])
                 if (raw != raw[0:1]).any():
                     raise _unsupported(f"per-sequence constant %{_name(v)}")
                 raw = raw[0]
             stage.constants[v] = raw.reshape(-1)
             return
         if inside is None:  # head: a view of a buffer
-            stage.fetches[v] = Fetch(self.segments(self.value_ids(v), False))
+            stage.fetches[v] = self.head_fetch(stage, v)
             return
         raise _unsupported(f"operand %{_name(v)} in a recurrence step")
 
@@ -420,18 +465,71 @@ class _Planner:
     def head_op(self, op: Operation) -> None:
         if self.pending is None:
             self.pending = Stage(f"h{len(self.stages)}", 1, False, 0)
+            self.pending_rows = None
         stage = self.pending
         if isinstance(op, fxp.MatMulOp):
             if op.lhs in self.pending_values:
                 self.close_pending()
                 self.head_op(op)
                 return
-            lhs_ids = self.value_ids(op.lhs)
-            if lhs_ids.ndim != 2:
-                raise _unsupported("a matrix product of a non-vector")
-            self.set_batch(lhs_ids.shape[0])
-            stage.fetches[op.lhs] = Fetch(self.segments(lhs_ids, False))
+            stage.fetches[op.lhs] = self.head_fetch(stage, op.lhs)
         self.step_op(stage, op, inside=None)
+
+    def head_fetch(self, stage: Stage, value: SSAValue) -> Fetch:
+        """How a head reads `value`: one vector per sequence (rows = the
+        batch), or, for a head on a sequence output (a decoder or tagger that
+        runs at every step), one vector per step: rows = (step, sequence)
+        pairs in any order, and the stage runs once per step."""
+        ids = self.value_ids(value)
+        if ids.ndim < 2:
+            raise _unsupported(f"a head operand of rank {ids.ndim}")
+        rows = ids.reshape(-1, ids.shape[-1])
+        if self.batch is None or rows.shape[0] == self.batch:
+            if self.pending_rows is not None:
+                raise _unsupported("a head mixing per-step and per-sequence vectors")
+            if ids.ndim != 2:
+                raise _unsupported(f"a head operand of rank {ids.ndim}")
+            self.set_batch(rows.shape[0])
+            return Fetch(self.segments(rows, False))
+        steps, order = self.step_rows(rows, value)
+        if self.pending_rows is None:
+            if stage.fetches:
+                raise _unsupported("a head mixing per-step and per-sequence vectors")
+            stage.steps = steps
+            self.pending_rows = order
+        elif not all(
+            np.array_equal(a, b) for a, b in zip(self.pending_rows, order, strict=True)
+        ):
+            raise _unsupported(f"head operand %{_name(value)} in another row order")
+        arranged = np.empty((steps, self.batch, rows.shape[1]), rows.dtype)
+        arranged[order[0], order[1]] = rows
+        return Fetch(self.segments(arranged, True))
+
+    def step_rows(self, rows: np.ndarray, value: SSAValue):
+        """(T, (t, b) of each row) when the rows of `value` are the T steps of
+        the B sequences of a sequence buffer, each exactly once."""
+        buffer, batch, address = self.ids.decode(rows[:, 0])
+        what = f"a head operand %{_name(value)} of {rows.shape[0]} rows"
+        if (buffer != buffer[0]).any():
+            raise _unsupported(f"{what} from several buffers")
+        buf = self.buffers[int(buffer[0])]
+        steps = buf.rows
+        t = address // buf.cols
+        if rows.shape[0] != steps * self.batch:
+            raise _unsupported(f"{what} (batch {self.batch}, {steps} steps)")
+        seen = np.zeros((steps, self.batch), bool)
+        seen[t, batch] = True
+        if not seen.all():
+            raise _unsupported(f"{what}: not every step of every sequence")
+        # Every sequence's vectors at the same addresses (the batch layout).
+        first = rows[batch == 0]
+        _, _, addr0 = self.ids.decode(first)
+        for b in range(1, self.batch):
+            _, bb, addr = self.ids.decode(rows[batch == b])
+            order0, order_b = np.argsort(t[batch == 0]), np.argsort(t[batch == b])
+            if (bb != b).any() or not np.array_equal(addr[order_b], addr0[order0]):
+                raise _unsupported(f"{what}: sequences laid out differently")
+        return steps, (t, batch)
 
     def close_pending(self) -> None:
         stage = self.pending
@@ -450,14 +548,22 @@ class _Planner:
             if value not in used_later:
                 continue
             shape = shape_of(value)
-            if len(shape) != 2:
-                raise _unsupported(f"a head result of rank {len(shape)}")
-            self.set_batch(shape[0])
-            buf = self.buffer(
-                f"{stage.name}_{_name(value)}", 1, shape[1], fxp.format_of(value)
-            )
+            fmt = fxp.format_of(value)
+            name = f"{stage.name}_{_name(value)}"
+            if self.pending_rows is not None:  # one row per step
+                t, b = self.pending_rows
+                if int(np.prod(shape[:-1])) != t.size:
+                    raise _unsupported(f"a head result of shape {list(shape)}")
+                buf = self.buffer(name, stage.steps, shape[-1], fmt)
+                ids = self.buffer_ids(buf, (stage.steps, self.batch, shape[-1]))
+                self.views[value] = ids[t, b].reshape(shape)
+            else:
+                if len(shape) != 2:
+                    raise _unsupported(f"a head result of rank {len(shape)}")
+                self.set_batch(shape[0])
+                buf = self.buffer(name, 1, shape[1], fmt)
+                self.views[value] = self.buffer_ids(buf, shape)
             stage.writes.append((value, buf))
-            self.views[value] = self.buffer_ids(buf, shape)
         self.stages.append(stage)
 
     # -------------------------------------------------------------- outputs
@@ -495,6 +601,48 @@ class _Planner:
             outs.append(Output(raw.name_hint or "", tuple(runs), mine, offset, index))
             raws.append(raw)
         return outs, raws
+
+
+def step_phases(block: Block, consts: set[SSAValue]) -> tuple[dict, int]:
+    """Phase of each op of a step body, and the number of phases.
+
+    A mat-vec whose vector is computed in the same step (GRU with
+    linear_before_reset=0: `(r ⊙ h) · R_h`) cannot start with the step: the
+    step runs in phases, each a mat-vec phase then an elementwise phase, and
+    such a mat-vec is one phase after its vector. The count is the longest
+    chain of these dependencies plus one (ASAP); each op is then placed in the
+    latest phase that still feeds its users in time (ALAP), so that mat-vecs
+    run beside the work that needs them and few values pass between phases.
+    Constants (folded) have no phase."""
+    ops = [op for op in block.ops if not isinstance(op, rnn.YieldOp)]
+    known = set(consts)
+    computed: set[SSAValue] = set()
+    earliest: dict[SSAValue, int] = {}
+    for op in ops:
+        if all(v in known for v in op.operands):
+            known.update(op.results)
+            continue
+        p = max((earliest.get(v, 0) for v in op.operands), default=0)
+        if isinstance(op, fxp.MatMulOp) and op.lhs in computed:
+            p = max(p, earliest[op.lhs] + 1)
+        for r in op.results:
+            earliest[r] = p
+            computed.add(r)
+    phases = 1 + max(earliest.values(), default=0)
+    phase_of: dict[Operation, int] = {}
+    for op in reversed(ops):
+        if not any(r in computed for r in op.results):
+            continue
+        p = phases - 1
+        for r in op.results:
+            for use in r.uses:
+                user = use.operation
+                if user not in phase_of:
+                    continue  # the yield (the last phase)
+                lhs_use = isinstance(user, fxp.MatMulOp) and use.index == 0
+                p = min(p, phase_of[user] - lhs_use)
+        phase_of[op] = p
+    return phase_of, phases
 
 
 # ----------------------------------------------------------------- the IR
@@ -546,11 +694,17 @@ def _emit_stage(stage: Stage, buffers: list[SSAValue]) -> hwplan.StageOp:
             mapped(operand)
         block.add_op(op.clone(value_mapper=values))
     for state in stage.states:
-        block.add_op(hwplan.UpdateOp(mapped(state.arg), mapped(state.next)))
+        if state.next is not None:
+            block.add_op(hwplan.UpdateOp(mapped(state.arg), mapped(state.next)))
     for value, buffer in stage.writes:
         block.add_op(hwplan.WriteOp(mapped(value), buffers[buffer]))
     return hwplan.StageOp(
-        stage.name, stage.steps, stage.units, stage.reverse, Region(block)
+        stage.name,
+        stage.steps,
+        stage.units,
+        stage.reverse,
+        Region(block),
+        (stage.phase, stage.phases),
     )
 
 

@@ -95,6 +95,12 @@ class Stage:
     fetches: dict[SSAValue, Fetch] = field(default_factory=dict)
     mask: SSAValue | None = None
     writes: list[tuple[SSAValue, int]] = field(default_factory=list)  # value, buffer
+    phase: int = 0  # phase `phase` of a step split in `phases` (hwplan.stage)
+    phases: int = 1
+
+    @property
+    def last_phase(self) -> bool:
+        return self.phase == self.phases - 1
 
     @property
     def macs_per_step(self) -> int:
@@ -220,6 +226,7 @@ def read_plan(design: hwplan.DesignOp, host: HostBinding | None = None):
 
 def _read_stage(op: hwplan.StageOp, index: dict[SSAValue, int]) -> Stage:
     stage = Stage(op.stage_name.data, op.steps, op.reverse is not None, op.units)
+    stage.phase, stage.phases = op.phase
     states: dict[SSAValue, State] = {}
     for inner in op.block.ops:
         if isinstance(inner, hwplan.FetchOp):

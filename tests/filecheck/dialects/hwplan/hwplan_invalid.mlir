@@ -226,19 +226,34 @@ hwplan.design @m batch 1 {
 
 // -----
 
-// A write fills one buffer row per step.
+// A write fills one buffer row per step (or the one row of a one-row buffer).
 hwplan.design @m batch 1 {
   %in = hwplan.buffer "in" : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
-  %ys = hwplan.buffer "ys" : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
-  %one = hwplan.buffer "one" : !hwplan.buffer<1x2x!fxp.fixed<8, 6>>
+  %three = hwplan.buffer "three" : !hwplan.buffer<3x2x!fxp.fixed<8, 6>>
   hwplan.input %in : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
   hwplan.stage "r0" steps 2 units 2 {
     %x = hwplan.fetch %in[t][0 +: 2] : tensor<1x2x!fxp.fixed<8, 6>>
-    hwplan.write %x, %one : tensor<1x2x!fxp.fixed<8, 6>>
+    hwplan.write %x, %three : tensor<1x2x!fxp.fixed<8, 6>>
   }
-  hwplan.output "y" %one[0 +: 2] positions [0, 1] stride 0
+  hwplan.output "y" %three[0 +: 2] positions [0, 1] stride 0
 }
-// CHECK: hwplan.write: a buffer of 1 rows in a stage of 2 steps
+// CHECK: hwplan.write: a buffer of 3 rows in a stage of 2 steps
+
+// -----
+
+// Only the last phase of a split step updates the states.
+hwplan.design @m batch 1 {
+  %in = hwplan.buffer "in" : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  %h = hwplan.buffer "h" : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  hwplan.input %in : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  hwplan.stage "r0p0" steps 2 units 2 phase 0 of 2 {
+    %hp = hwplan.state %h init [0, 0] : tensor<1x2x!fxp.fixed<8, 6>>
+    %x = hwplan.fetch %in[t][0 +: 2] : tensor<1x2x!fxp.fixed<8, 6>>
+    hwplan.update %hp, %x : tensor<1x2x!fxp.fixed<8, 6>>
+  }
+  hwplan.output "y" %h[0 +: 2] positions [0, 1] stride 0
+}
+// CHECK: hwplan.stage: only the last phase updates the states
 
 // -----
 
