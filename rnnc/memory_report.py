@@ -55,6 +55,16 @@ class MemoryTable:
         """Fraction of the float32 footprint saved (tables count as extra)."""
         return 1 - self.total_bits / self.float_bits if self.float_bits else 0.0
 
+    def versus_float(self) -> str:
+        """The saving in words: a tiny model's activation tables can outweigh
+        its weights, and "-500 % smaller" says that badly."""
+        if self.reduction >= 0:
+            return f"{100 * self.reduction:.1f} % smaller than float32"
+        return (
+            f"{self.total_bits / self.float_bits:.1f} × the float32 weights: "
+            "the activation tables outweigh them"
+        )
+
     def text(self) -> str:
         width = max([len(r.name) for r in self.rows] + [6])
         lines = [

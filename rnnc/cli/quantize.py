@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     out.write_text(str(module) + "\n")
     table = memory_report(module)
     print(
-        f"wrote {args.output}: weights {table.total_bits / 8:.0f} bytes "
-        f"({100 * table.reduction:.1f} % smaller than float32)",
+        f"wrote {args.output}: weights and tables {table.total_bits / 8:.0f} bytes "
+        f"({table.versus_float()})",
         file=sys.stderr,
     )
     return 0
