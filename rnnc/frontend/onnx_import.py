@@ -34,6 +34,7 @@ from rnnc.dialects import rnn, shapes
 from rnnc.dialects.arrays import array_of, dense_of, element_type
 from rnnc.dialects.errors import RnncError
 from rnnc.frontend.onnx_loader import graph_inputs, opset_of, prepare
+from rnnc.frontend.raising import raise_recurrences
 
 NAME_ATTR = rnn.NAME_ATTR
 
@@ -596,7 +597,9 @@ def declared_inputs(model: onnx.ModelProto) -> list[tuple[str, TensorType]]:
 def import_model(
     model: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None = None
 ) -> ModuleOp:
-    return GraphImporter(prepare(model, input_shapes)).run()
+    module = GraphImporter(prepare(model, input_shapes)).run()
+    raise_recurrences(module)
+    return module
 
 
 # ------------------------------------------------------------ free dimensions
@@ -661,11 +664,17 @@ def _initial_state_only(value: SSAValue) -> bool:
     """Used only as a cell's initial_h / initial_c (a uniform one is batch-free:
     the interpreter broadcasts it to the batch it runs)."""
     return all(
-        isinstance(use.operation, rnn.RecurrentCellOp)
-        and value
-        in (
-            getattr(use.operation, "initial_h", None),
-            getattr(use.operation, "initial_c", None),
+        (
+            isinstance(use.operation, rnn.RecurrentCellOp)
+            and value
+            in (
+                getattr(use.operation, "initial_h", None),
+                getattr(use.operation, "initial_c", None),
+            )
+        )
+        or (
+            isinstance(use.operation, rnn.RecurrenceOp)
+            and value in use.operation.inits
         )
         for use in value.uses
     )
