@@ -177,13 +177,10 @@ def sink_into_steps(loop: rnn.RecurrenceOp) -> bool:
         )
         new_arg = block.insert_arg(step_type, index)
         new_arg.name_hint = old_arg.name_hint
-        mapping = {source: new_arg}
-        step_op = producer.clone(value_mapper=mapping)
-        # The step's op has the step's result type.
-        step_op = type(step_op).build(
-            operands=list(step_op.operands),
+        step_op = type(producer).build(
+            operands=[new_arg if v is source else v for v in producer.operands],
             result_types=[old_arg.type],
-            properties=dict(step_op.properties),
+            properties=dict(producer.properties),
         )
         block.insert_op_before(step_op, block.first_op)
         old_arg.replace_all_uses_with(step_op.results[0])
