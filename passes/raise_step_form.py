@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, UnitAttr
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -33,6 +33,7 @@ from xdsl.pattern_rewriter import (
 
 from xdsl.rewriter import InsertPoint
 from xdsl.traits import Pure
+from xdsl.transforms.common_subexpression_elimination import cse
 
 from rnnc.dialects import rnn
 from rnnc.passes.fold_constants import fold_constants
@@ -94,6 +95,20 @@ class GemmToMatmul(RewritePattern):
         if value.type != op.result.type:
             return
         rewriter.replace_op(op, [], [value])
+
+
+class SqueezeOfUnsqueeze(RewritePattern):
+    """squeeze(unsqueeze(x, axes), axes) = x (a slice read of a step, squeezed)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: rnn.SqueezeOp, rewriter: PatternRewriter) -> None:
+        src = op.input.owner
+        if (
+            isinstance(src, rnn.UnsqueezeOp)
+            and src.axes == op.axes
+            and src.input.type == op.result.type
+        ):
+            rewriter.replace_op(op, [], [src.input])
 
 
 def _column_slice(value: SSAValue, like: rnn.SliceOp) -> rnn.SliceOp:
@@ -192,19 +207,161 @@ def sink_into_steps(loop: rnn.RecurrenceOp) -> bool:
     return changed
 
 
+def hoist_constants(loop: rnn.RecurrenceOp) -> None:
+    """Constants of a step are the loop's: defined before it."""
+    for op in list(loop.body.block.ops):
+        if isinstance(op, rnn.ConstantOp):
+            op.detach()
+            loop.parent_block().insert_op_before(op, loop)
+
+
+def stack_layout_outputs(loop: rnn.RecurrenceOp) -> rnn.RecurrenceOp:
+    """A per-step output that is a reshape of a step value (Keras unsqueezes each
+    step's output before concatenating them) is that value, reshaped after the
+    loop: the step then writes the value itself."""
+    block = loop.body.block
+    term = block.last_op
+    assert isinstance(term, rnn.YieldOp)
+    n_states = len(loop.inits)
+    yielded = list(term.values)
+    layouts: dict[int, Operation] = {}
+    for k in range(n_states, len(yielded)):
+        owner = yielded[k].owner
+        if (
+            isinstance(owner, rnn.UnsqueezeOp | rnn.SqueezeOp | rnn.ReshapeOp)
+            and owner.parent is block
+        ):
+            layouts[k] = owner
+            yielded[k] = owner.operands[0]
+    if not layouts:
+        return loop
+    steps = rnn.shape_of(loop.seqs[0])[0]
+    term.operands = yielded
+    body = loop.detach_region(loop.body)
+    new = rnn.RecurrenceOp(
+        list(loop.seqs),
+        list(loop.inits),
+        [
+            rnn.tensor((steps, *rnn.shape_of(v)), rnn.element_type_of(v))
+            for v in yielded[n_states:]
+        ],
+        body,
+        reverse=loop.is_reverse,
+    )
+    parent = loop.parent_block()
+    parent.insert_op_before(new, loop)
+    after: Operation = new
+    for k, (old, res) in enumerate(zip(loop.outs, new.outs, strict=True)):
+        res.name_hint = old.name_hint
+        value: SSAValue = res
+        if k in layouts:
+            layout = layouts[k]
+            if isinstance(layout, rnn.ReshapeOp):
+                shape = [steps, *layout.shape.get_values()]
+                op = rnn.ReshapeOp.build(
+                    operands=[res],
+                    result_types=[old.type],
+                    properties={"shape": rnn.int_array(shape)},
+                )
+            else:
+                axes = [a + 1 for a in layout.axes.get_values()]
+                op = type(layout)(res, axes)
+            parent.insert_op_after(op, after)
+            after = op
+            value = op.results[0]
+        old.replace_all_uses_with(value)
+    loop.detach()
+    loop.erase()
+    return new
+
+
+def _reversal_axis(op: Operation) -> int | None:
+    """The axis a slice walks backwards over in full (`x[::-1]`), or None."""
+    if not isinstance(op, rnn.SliceOp) or len(op.axes.get_values()) != 1:
+        return None
+    shape = rnn.shape_of(op.input)
+    axis = op.axes.get_values()[0] % len(shape)
+    size = shape[axis]
+    start, end = op.starts.get_values()[0], op.ends.get_values()[0]
+    step = op.steps.get_values()[0]
+    if step != -1 or not (start >= size - 1 or start == -1) or end > -size - 1:
+        return None
+    return axis
+
+
+def reverse_slice(value: SSAValue, axis: int) -> rnn.SliceOp:
+    size = rnn.shape_of(value)[axis]
+    return rnn.SliceOp.build(
+        operands=[value],
+        result_types=[value.type],
+        properties={
+            "starts": rnn.int_array([size - 1]),
+            "ends": rnn.int_array([-size - 1]),
+            "axes": rnn.int_array([axis]),
+            "steps": rnn.int_array([-1]),
+        },
+    )
+
+
+def unreverse_inputs(loop: rnn.RecurrenceOp) -> bool:
+    """A loop over a time-reversed sequence (Keras `go_backwards`, the backward
+    half of `Bidirectional`) is the reverse loop over the sequence itself; its
+    per-step outputs are reversed back after it."""
+    if len(loop.seqs) != 1:
+        return False
+    seq = loop.seqs[0]
+    owner = seq.owner
+    perm = None
+    if isinstance(owner, rnn.TransposeOp):
+        perm = list(owner.perm.get_values())
+        owner = owner.input.owner
+    if not isinstance(owner, Operation):
+        return False
+    axis = _reversal_axis(owner)
+    if axis is None or (perm[0] if perm is not None else 0) != axis:
+        return False
+    source = owner.operands[0]
+    if perm is not None:
+        tr = rnn.TransposeOp(source, perm)
+        loop.parent_block().insert_op_before(tr, loop)
+        source = tr.result
+    loop.operands[0] = source
+    if loop.is_reverse:
+        del loop.properties["reverse"]
+    else:
+        loop.properties["reverse"] = UnitAttr()
+    for out in loop.step_outputs:
+        uses = list(out.uses)
+        flip = reverse_slice(out, 0)
+        loop.parent_block().insert_op_after(flip, loop)
+        for use in uses:
+            use.operation.operands[use.index] = flip.result
+    return True
+
+
 def step_form(module: ModuleOp) -> None:
     loops = [op for op in module.walk() if isinstance(op, rnn.RecurrenceOp)]
     for loop in loops:
         while sink_into_steps(loop):
             pass
+        unreverse_inputs(loop)
     PatternRewriteWalker(
         GreedyRewritePatternApplier(
-            [DropIdentityCast(), GemmToMatmul(), SliceThroughOps()]
+            [
+                DropIdentityCast(),
+                GemmToMatmul(),
+                SliceThroughOps(),
+                SqueezeOfUnsqueeze(),
+            ]
         ),
         apply_recursively=True,
     ).rewrite_module(module)
     fold_constants(module)
     erase_dead(module)
+    for loop in [op for op in module.walk() if isinstance(op, rnn.RecurrenceOp)]:
+        hoist_constants(loop)
+        stack_layout_outputs(loop)
+    cse(module)
 
 
 def erase_dead(module: ModuleOp) -> None:
