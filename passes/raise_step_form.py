@@ -30,13 +30,12 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
     op_type_rewrite_pattern,
 )
-
 from xdsl.rewriter import InsertPoint
-from xdsl.traits import Pure
 from xdsl.transforms.common_subexpression_elimination import cse
 
 from rnnc.dialects import rnn
 from rnnc.passes.fold_constants import fold_constants
+from rnnc.passes.raise_unrolled import erase_dead
 
 
 def _recurrence_of(op: Operation) -> rnn.RecurrenceOp | None:
@@ -113,9 +112,7 @@ class SqueezeOfUnsqueeze(RewritePattern):
 
 def _column_slice(value: SSAValue, like: rnn.SliceOp) -> rnn.SliceOp:
     axis = len(rnn.shape_of(value)) - 1
-    return rnn.SliceOp(
-        value, like.starts.get_values(), like.ends.get_values(), [axis]
-    )
+    return rnn.SliceOp(value, like.starts.get_values(), like.ends.get_values(), [axis])
 
 
 class SliceThroughOps(RewritePattern):
@@ -187,9 +184,7 @@ def sink_into_steps(loop: rnn.RecurrenceOp) -> bool:
         if source is None or rnn.shape_of(source)[0] != rnn.shape_of(seq)[0]:
             continue
         old_arg = block.args[index]
-        step_type = rnn.tensor(
-            rnn.shape_of(source)[1:], rnn.element_type_of(source)
-        )
+        step_type = rnn.tensor(rnn.shape_of(source)[1:], rnn.element_type_of(source))
         new_arg = block.insert_arg(step_type, index)
         new_arg.name_hint = old_arg.name_hint
         step_op = type(producer).build(
@@ -362,19 +357,6 @@ def step_form(module: ModuleOp) -> None:
         hoist_constants(loop)
         stack_layout_outputs(loop)
     cse(module)
-
-
-def erase_dead(module: ModuleOp) -> None:
-    """Erase pure ops whose results are unused (what the rewrites left)."""
-    for op in reversed(list(module.walk())):
-        if (
-            op.dialect_name() == "rnn"
-            and op.has_trait(Pure)
-            and op.results
-            and all(not r.uses for r in op.results)
-        ):
-            op.detach()
-            op.erase()
 
 
 @dataclass(frozen=True)

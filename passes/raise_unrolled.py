@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, IntegerType, ModuleOp
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Operation, OpResult, Region, SSAValue
 from xdsl.passes import ModulePass
+from xdsl.traits import Pure
 
 from rnnc.dialects import rnn
 from rnnc.dialects.arrays import array_of, dense_of, numpy_dtype
@@ -389,32 +390,34 @@ class _Raising:
     # ---- step 0
 
     def instantiate(
-        self, body: Block, inits: Sequence[SSAValue], t: int
-    ) -> tuple[Block, dict[SSAValue, SSAValue]]:
-        """The body's ops at step t on the given states, folded, in a scratch
-        block (operands outside it are the real graph's values). Returns the
-        block and, per body value, its value at step t."""
+        self, body: Block, inits: Sequence[SSAValue], t: int, scratch: Block
+    ) -> dict[SSAValue, SSAValue]:
+        """The body's ops at step t on the given states, folded, into `scratch`
+        (operands outside it are the real graph's values); per body value, its
+        value at step t."""
         seeds = self.seeds_at(t)
         n = len(seeds)
-        mapping: dict[SSAValue, SSAValue] = dict(
-            zip(body.args[n:], inits, strict=True)
-        )
+        mapping: dict[SSAValue, SSAValue] = dict(zip(body.args[n:], inits, strict=True))
         for (g, read), arg in zip(seeds, body.args, strict=False):
             mapping[arg] = read.results[0]
             if self.f.groups[g].kind == "slice":  # the read is the unsqueezed arg
                 for use in arg.uses:
                     mapping[use.operation.results[0]] = read.results[0]
-        scratch = Block()
         for op in body.ops:
             if op.results and op.results[0] in mapping:
                 continue
             scratch.add_op(op.clone(value_mapper=mapping))
         body_values = [*body.args, *(r for op in body.ops for r in op.results)]
         scratch.add_op(func.ReturnOp(*(mapping[v] for v in body_values)))
-        fold_constants(ModuleOp(Region([scratch])))
+        holder = ModuleOp(Region([scratch]))
+        fold_constants(holder)
+        holder.body.detach_block(scratch)
         ret = scratch.last_op
         assert isinstance(ret, func.ReturnOp)
-        return scratch, dict(zip(body_values, ret.arguments, strict=True))
+        scratch.detach_op(ret)
+        values = dict(zip(body_values, ret.arguments, strict=True))
+        ret.erase(safe_erase=False)
+        return values
 
     def initial_guess(self, slots: list[_Slot], peeled: set[Operation]) -> list:
         """Per slot: the value step 0 reads in the state's place, else zeros."""
@@ -480,7 +483,27 @@ def raise_chain(block: Block, shift: ShiftMap) -> bool:
         body, body_of_step1 = r.build_body(slots)
     except _Reject:
         return False
-    T = r.steps
+    scratch = Block()
+    try:
+        _replace_steps(r, slots, peeled, body, body_of_step1, scratch)
+    except _Reject:
+        _drop(scratch)
+        _drop(body)
+        return False
+    return True
+
+
+def _replace_steps(
+    r: _Raising,
+    slots: list[_Slot],
+    peeled: set[Operation],
+    body: Block,
+    body_of_step1: dict[SSAValue, SSAValue],
+    scratch: Block,
+) -> None:
+    """Check step 0, build the recurrence and rewire the steps' outside uses
+    (raises `_Reject`, having changed nothing, when the chain is no loop)."""
+    block, shift, T = r.block, r.f, r.steps
     # Step 0: the body on the initial states must compute step 0's values.
     guesses = r.initial_guess(slots, peeled)
     new_consts: list[Operation] = []
@@ -491,11 +514,10 @@ def raise_chain(block: Block, shift: ShiftMap) -> bool:
             new_consts.append(zero)
             guess = zero.result
         inits.append(guess)
-    scratch, at0 = r.instantiate(body, inits, 0)
+    at0 = r.instantiate(body, inits, 0, scratch)
     equal = _Equal()
     if not all(equal(s.incoming, at0[body_of_step1[s.nxt]]) for s in slots):
-        _drop(scratch)
-        return False
+        raise _Reject
     # Values of the steps used outside them, by step and body value.
     inside = r.stepped | peeled
 
@@ -511,38 +533,30 @@ def raise_chain(block: Block, shift: ShiftMap) -> bool:
             if not any(outside(u.operation) for u in res.uses):
                 continue
             if op in peeled:
-                match = next(
-                    (bv for bv, iv in at0.items() if iv.type == res.type and equal(res, iv)),
-                    None,
-                )
-                if match is None:
-                    _drop(scratch)
-                    return False
-                uses.append((res, 0, match))
+                uses.append((res, 0, _counterpart(res, at0, equal)))
                 continue
             t, pre = shift.step[op], op
             while shift.step[pre] > 1:
                 pre = inverse[pre]
             uses.append((res, t, body_of_step1[pre.results[res.index]]))
-    _drop(scratch)
+    _drop(scratch)  # it reads step 0's values, which go
     # Outputs of the recurrence.
     state_values = [s.nxt for s in slots]
     body_states = [body_of_step1[v] for v in state_values]
     per_step: list[SSAValue] = []
-    for value, t, bv in uses:
+    for _, t, bv in uses:
         if bv in body_states and t == T - 1:
             continue
         if bv not in per_step:
             per_step.append(bv)
-    body.add_op(rnn.YieldOp([*body_states, *per_step]))
     # Where the recurrence goes: before the first user outside the steps, after
     # every value it reads.
-    first_user = min(
-        (r.pos[u.operation] for v, _, _ in uses for u in v.uses if outside(u.operation)),
-        default=None,
-    )
-    if first_user is None:
-        return False
+    users = [
+        r.pos[u.operation] for v, _, _ in uses for u in v.uses if outside(u.operation)
+    ]
+    if not users:
+        raise _Reject
+    first_user = min(users)
     seqs = []
     anchor = r.ops[first_user]
     reads = [g for g, _ in r.seeds_at(1)]
@@ -559,11 +573,12 @@ def raise_chain(block: Block, shift: ShiftMap) -> bool:
     for v in outer:
         if isinstance(v, OpResult) and v.op.parent is block:
             if v.op in inside or r.pos[v.op] >= first_user:
-                return False
+                raise _Reject
     reverse = {shift.direction[g] for g in reads}
     if len(reverse) != 1:
-        return False
+        raise _Reject
     backwards = reverse == {-1}
+    body.add_op(rnn.YieldOp([*body_states, *per_step]))
     for const in new_consts:
         block.insert_op_before(const, anchor)
     for g in reads:
@@ -588,6 +603,7 @@ def raise_chain(block: Block, shift: ShiftMap) -> bool:
     for value, t, bv in uses:
         if bv in body_states and t == T - 1:
             new = rec.final_states[body_states.index(bv)]
+            new.name_hint = value.name_hint
         else:
             k = per_step.index(bv)
             at = T - 1 - t if backwards else t
@@ -610,7 +626,16 @@ def raise_chain(block: Block, shift: ShiftMap) -> bool:
         if op in inside and all(not res.uses for res in op.results):
             op.detach()
             op.erase()
-    return True
+
+
+def _counterpart(
+    value: SSAValue, at0: dict[SSAValue, SSAValue], equal: _Equal
+) -> SSAValue:
+    """The body value that computes `value` (of step 0) at step 0."""
+    for body_value, at_step0 in at0.items():
+        if at_step0.type == value.type and equal(value, at_step0):
+            return body_value
+    raise _Reject
 
 
 def _drop(scratch: Block) -> None:
@@ -647,7 +672,22 @@ def raise_unrolled(module: ModuleOp) -> int:
     for op in module.walk():
         if isinstance(op, func.FuncOp):
             count += raise_block(op.body.block)
+    if count:
+        erase_dead(module)
     return count
+
+
+def erase_dead(module: ModuleOp) -> None:
+    """Erase pure ops whose results are unused (what the rewrites left)."""
+    for op in reversed(list(module.walk())):
+        if (
+            op.dialect_name() == "rnn"
+            and op.has_trait(Pure)
+            and op.results
+            and all(not r.uses for r in op.results)
+        ):
+            op.detach()
+            op.erase()
 
 
 @dataclass(frozen=True)

@@ -673,8 +673,7 @@ def _initial_state_only(value: SSAValue) -> bool:
             )
         )
         or (
-            isinstance(use.operation, rnn.RecurrenceOp)
-            and value in use.operation.inits
+            isinstance(use.operation, rnn.RecurrenceOp) and value in use.operation.inits
         )
         for use in value.uses
     )
