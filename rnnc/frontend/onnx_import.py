@@ -507,17 +507,19 @@ def _dynamic_shape(imp: GraphImporter, node):
     )
 
 
-@converts("Loop", "Scan", "If")
+@converts("Loop", "Scan")
+def _loop(imp: GraphImporter, node):
+    """A loop over time is a recurrence (rnnc/frontend/onnx_loops.py)."""
+    from rnnc.frontend.onnx_loops import convert_loop, convert_scan
+
+    convert = convert_loop if node.op_type == "Loop" else convert_scan
+    return convert(imp, node)
+
+
+@converts("If")
 def _control_flow(imp: GraphImporter, node):
-    what = {
-        "Loop": "a loop over time (tf2onnx exports Keras GRU, SimpleRNN and masked "
-        "LSTM this way)",
-        "Scan": "a scan over time",
-        "If": "a branch on a value computed at run time",
-    }[node.op_type]
     raise imp.fail(
-        f"ONNX {node.op_type} is not supported yet: {what}; export the recurrence as "
-        "an ONNX LSTM/GRU/RNN node (e.g. torch.onnx.export of nn.LSTM)"
+        "ONNX If is not supported yet: a branch on a value computed at run time"
     )
 
 

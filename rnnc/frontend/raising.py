@@ -1,7 +1,8 @@
 """Raising: recurrences however the exporter wrote them become `rnn.recurrence`.
 
-Run on every import, after the ONNX graph is in the `rnn` dialect: unrolled time
-steps (`raise-unrolled`), then the raised bodies in the form the rest of the
+ONNX `Loop`/`Scan` over time are imported as recurrences directly
+(onnx_loops.py). After import, unrolled time steps are raised
+(`raise-unrolled`), then every recurrence body is put in the form the rest of the
 compiler reads (`raise-step-form`). A model without such loops is unchanged.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from xdsl.dialects.builtin import ModuleOp
 
+from rnnc.dialects import rnn
 from rnnc.passes.raise_step_form import step_form
 from rnnc.passes.raise_unrolled import raise_unrolled
 
@@ -16,6 +18,6 @@ from rnnc.passes.raise_unrolled import raise_unrolled
 def raise_recurrences(module: ModuleOp) -> int:
     """Raise every recurrence found; returns how many."""
     raised = raise_unrolled(module)
-    if raised:
+    if any(isinstance(op, rnn.RecurrenceOp) for op in module.walk()):
         step_form(module)
     return raised
