@@ -507,6 +507,51 @@ def _dynamic_shape(imp: GraphImporter, node):
     )
 
 
+@converts("ReverseSequence")
+def _reverse_sequence(imp: GraphImporter, node):
+    """Lengths known to be the full length reverse the whole time axis (a
+    slice, which raising turns into a reverse recurrence)."""
+    given = attrs(node)
+    batch_axis, time_axis = given.get("batch_axis", 1), given.get("time_axis", 0)
+    x = imp.value(node.input[0])
+    steps = rnn.shape_of(x)[time_axis]
+    if node.input[1] in imp.initializers:
+        lens = numpy_helper.to_array(imp.initializers[node.input[1]])
+        if lens.size and (lens == steps).all():
+            size = steps
+            return [
+                imp.insert(
+                    rnn.SliceOp.build(
+                        operands=[x],
+                        result_types=[x.type],
+                        properties={
+                            "starts": rnn.int_array([size - 1]),
+                            "ends": rnn.int_array([-size - 1]),
+                            "axes": rnn.int_array([time_axis]),
+                            "steps": rnn.int_array([-1]),
+                        },
+                    )
+                ).results[0]
+            ]
+    props = {
+        "batch_axis": IntegerAttr(batch_axis, 64),
+        "time_axis": IntegerAttr(time_axis, 64),
+    }
+    return imp.build(rnn.ReverseSequenceOp, node, [x, imp.value(node.input[1])], props)
+
+
+@converts("TopK", "ScatterElements", "ScatterND")
+def _reordering(imp: GraphImporter, node):
+    """torch's pack_padded_sequence(enforce_sorted=False) sorts the batch by
+    length (TopK) and puts it back in order (a scatter): not supported."""
+    raise imp.fail(
+        f"ONNX {node.op_type} is not supported (e.g. reordering a batch by "
+        "sequence length, as torch pack_padded_sequence(enforce_sorted=False) "
+        "exports); pass the lengths as the sequence_lens input of the LSTM/GRU/RNN "
+        "instead"
+    )
+
+
 @converts("Loop", "Scan")
 def _loop(imp: GraphImporter, node):
     """A loop over time is a recurrence (rnnc/frontend/onnx_loops.py)."""
