@@ -142,6 +142,7 @@ class ShiftMap:
     image: dict[Operation, Operation] = field(default_factory=dict)
     taken: set[Operation] = field(default_factory=set)
     step: dict[Operation, int] = field(default_factory=dict)
+    open_pairs: int = 0  # operand pairs `unify` left open (fewer: better match)
 
     def seed(self, g: int, d: int) -> None:
         group = self.groups[g]
@@ -199,8 +200,10 @@ class ShiftMap:
                 and a.op.parent is op.parent
             ):
                 mark = len(log)
-                if not self.unify(a.op, b.op, log):
-                    self.rollback(log, mark)
+                if self.unify(a.op, b.op, log):
+                    continue
+                self.rollback(log, mark)
+            self.open_pairs += 1
         return True
 
     def rollback(self, log: list[Operation], mark: int) -> None:
@@ -218,13 +221,21 @@ class ShiftMap:
             if not pivots:
                 continue
             target = self.image[pivots[0].op].results[pivots[0].index]
+            # Of the users that pair, the one leaving the fewest operands open.
+            best, fewest = None, None
             for use in list(target.uses):
+                cand = use.operation
+                if cand.parent is not op.parent:
+                    continue
                 log: list[Operation] = []
-                if use.operation.parent is op.parent and self.unify(
-                    op, use.operation, log
+                self.open_pairs = 0
+                if self.unify(op, cand, log) and (
+                    fewest is None or self.open_pairs < fewest
                 ):
-                    break
+                    best, fewest = cand, self.open_pairs
                 self.rollback(log, 0)
+            if best is not None:
+                self.unify(op, best, [])
 
     def number_steps(self, steps: int) -> None:
         """Step of every paired op: T-1 minus its distance to the end of its
