@@ -195,45 +195,61 @@ def _counters(
     return counters
 
 
-def _trip_count(
-    imp, node, body: onnx.GraphProto, cone: list, counters: dict[str, int], consts
-) -> int:
-    """How many iterations the Loop runs: its condition evaluated on the
-    counters, iteration by iteration (it reads counters and constants only)."""
+def _trip_count(imp, node, body: onnx.GraphProto, counters: dict[str, int]) -> int:
+    """How many iterations the Loop runs: its condition evaluated iteration by
+    iteration (it may read the counters, the incoming condition and constants)."""
     limit = imp.const_input(node, 0)
     if limit is None:
         raise imp.fail("Loop without a constant trip count is not a recurrence")
     limit = int(np.asarray(limit).reshape(()))
-    cond0 = imp.const_input(node, 1)
-    running = True if cond0 is None else bool(np.asarray(cond0).reshape(()))
-    cond_out = body.output[0].name
     if limit > MAX_TRIPS:
         raise imp.fail(f"Loop of more than {MAX_TRIPS} iterations")
-    if cond_out == body.input[1].name:
-        evaluate = None
-    else:
-        types = {i.name: i for i in body.input}
-        graph = helper.make_graph(
-            [n for n in cone if n.op_type != "Constant"],
-            "condition",
-            [types[c] for c in counters],
-            [helper.make_tensor_value_info(cond_out, onnx.TensorProto.BOOL, None)],
-            [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()],
-        )
-        model = helper.make_model(graph, opset_imports=list(imp.model.opset_import))
-        evaluate = ReferenceEvaluator(model)
+    cond0 = imp.const_input(node, 1)
+    running = True if cond0 is None else bool(np.asarray(cond0).reshape(()))
+    cond_in, cond_out = body.input[1].name, body.output[0].name
+    producers = {o: n for n in body.node for o in n.output if o}
+    consts = _body_constants(body)
+    leaves = {*counters, cond_in}
+    needed, todo, inits = [], [cond_out], {}
+    while todo:
+        name = todo.pop()
+        if name in leaves or name in inits:
+            continue
+        if name in consts or name in imp.initializers:
+            inits[name] = consts.get(name)
+            if inits[name] is None:
+                inits[name] = numpy_helper.to_array(imp.initializers[name])
+            continue
+        if name not in producers:
+            raise imp.fail("Loop condition depends on the data: not a recurrence")
+        inner = producers[name]
+        if inner not in needed:
+            needed.append(inner)
+            todo.extend(n for n in inner.input if n)
+    order = {id(n): i for i, n in enumerate(body.node)}
+    needed.sort(key=lambda n: order[id(n)])
+    types = {i.name: i for i in body.input}
+    graph = helper.make_graph(
+        needed,
+        "condition",
+        [types[c] for c in [*counters, cond_in]],
+        [helper.make_tensor_value_info(cond_out, onnx.TensorProto.BOOL, None)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()],
+    )
+    model = helper.make_model(graph, opset_imports=list(imp.model.opset_import))
+    evaluate = ReferenceEvaluator(model)
     dtypes = {
         i.name: helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type)
         for i in body.input
     }
     steps = 0
     while steps < limit and running:
-        if evaluate is not None:
-            feeds = {
-                c: np.asarray(start + steps, dtypes[c]) for c, start in counters.items()
-            }
-            (value,) = evaluate.run(None, feeds)
-            running = bool(np.asarray(value).reshape(()))
+        feeds = {
+            c: np.asarray(start + steps, dtypes[c]) for c, start in counters.items()
+        }
+        feeds[cond_in] = np.asarray(running)
+        (value,) = evaluate.run(None, feeds)
+        running = bool(np.asarray(value).reshape(()))
         steps += 1
     return steps
 
@@ -274,8 +290,7 @@ def convert_loop(imp, node: onnx.NodeProto) -> list[SSAValue]:
             )
         cone.append(inner)
         derived |= {o for o in inner.output if o}
-    cone_consts = {k: v for k, v in consts.items() if k in _cone_reads(cone)}
-    steps = _trip_count(imp, node, body, cone, counters, cone_consts)
+    steps = _trip_count(imp, node, body, counters)
     state_slots = [j for j in range(carried) if body.input[2 + j].name not in counters]
     for name in {n for inner in rest for n in inner.input if n} | {
         body.output[1 + j].name for j in state_slots
@@ -296,7 +311,7 @@ def convert_loop(imp, node: onnx.NodeProto) -> list[SSAValue]:
     n_scans = len(body.output) - 1 - carried
     outputs = [body.output[1 + j].name for j in state_slots]
     outputs += [o.name for o in body.output[1 + carried :]]
-    block, _ = step.import_step(rest, states, outputs)
+    block, _ = step.import_step(_needed(rest, outputs), states, outputs)
     rec = _recurrence(step, block, steps, [v for _, v in states], n_scans)
     finals = iter(rec.final_states)
     results = []
@@ -311,8 +326,16 @@ def convert_loop(imp, node: onnx.NodeProto) -> list[SSAValue]:
     return results + list(rec.step_outputs)
 
 
-def _cone_reads(cone) -> set[str]:
-    return {n for inner in cone for n in inner.input if n}
+def _needed(nodes: Sequence[onnx.NodeProto], outputs: Sequence[str]) -> list:
+    """The nodes (in order) the outputs depend on: not the condition's."""
+    producers = {o: n for n in nodes for o in n.output if o}
+    keep, todo = set(), list(outputs)
+    while todo:
+        inner = producers.get(todo.pop())
+        if inner is not None and id(inner) not in keep:
+            keep.add(id(inner))
+            todo.extend(_inputs_read(inner))
+    return [n for n in nodes if id(n) in keep]
 
 
 def _recurrence(
