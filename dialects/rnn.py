@@ -846,6 +846,39 @@ class SequenceMaskOp(IRDLOperation):
         _check_shape(self, [like[0], like[1], 1], shape_of(self.result))
 
 
+@irdl_op_definition
+class ReverseSequenceOp(IRDLOperation):
+    """ONNX ReverseSequence: per batch entry b, the first seq_lens[b] steps along
+    `time_axis` in reverse order, the rest unchanged (`batch_axis` indexes b)."""
+
+    name = "rnn.reverse_sequence"
+    T: ClassVar = VarConstraint("T", base(TensorType))
+    input = operand_def(T)
+    seq_lens = operand_def(TensorType)
+    result = result_def(T)
+    batch_axis = prop_def(IntegerAttr[I64], default_value=IntegerAttr(1, 64))
+    time_axis = prop_def(IntegerAttr[I64], default_value=IntegerAttr(0, 64))
+    irdl_options = (ParsePropInAttrDict(),)
+    traits = traits_def(Pure(), FoldByEvaluation())
+    assembly_format = (
+        "$input `,` $seq_lens attr-dict `:` type($input) `,` type($seq_lens)"
+    )
+
+    def verify_(self) -> None:
+        axes = {self.batch_axis.value.data, self.time_axis.value.data}
+        if axes != {0, 1}:
+            raise VerifyException(
+                "rnn.reverse_sequence: batch_axis and time_axis must be 0 and 1"
+            )
+        if not isinstance(element_type_of(self.seq_lens), IntegerType):
+            raise VerifyException("rnn.reverse_sequence: seq_lens must be integers")
+        batch = shape_of(self.input)[self.batch_axis.value.data]
+        if not shapes.compatible([batch], shape_of(self.seq_lens)):
+            raise VerifyException(
+                "rnn.reverse_sequence: seq_lens must have one length per batch entry"
+            )
+
+
 # ------------------------------------------------------------------- ONNX cells
 
 
@@ -1253,7 +1286,15 @@ class YieldOp(IRDLOperation):
 
 # Op categories shared by passes and backends.
 # Ops that re-arrange their one data operand (values and formats unchanged):
-LAYOUT_OPS = (ReshapeOp, TransposeOp, SqueezeOp, UnsqueezeOp, SliceOp, ExpandOp)
+LAYOUT_OPS = (
+    ReshapeOp,
+    TransposeOp,
+    SqueezeOp,
+    UnsqueezeOp,
+    SliceOp,
+    ExpandOp,
+    ReverseSequenceOp,
+)
 ACTIVATION_OPS = (SigmoidOp, TanhOp, ReluOp, ActivationOp, LutOp, PwlOp)
 # Ops computing masks (tensors of i1) from indices or masks:
 PREDICATE_OPS = (LessOp, GreaterOp, EqualOp, AndOp, OrOp, NotOp)
@@ -1295,6 +1336,7 @@ RNN = Dialect(
         SliceOp,
         ExpandOp,
         SequenceMaskOp,
+        ReverseSequenceOp,
         LSTMOp,
         GRUOp,
         RNNOp,

@@ -288,6 +288,27 @@ def _sequence_mask(op, args):
     return [steps < lens.astype(np.int64)[None, :, None]]
 
 
+@impl(rnn.ReverseSequenceOp)
+def _reverse_sequence(op: rnn.ReverseSequenceOp, args):
+    x, lens = args
+    batch_axis, time_axis = op.batch_axis.value.data, op.time_axis.value.data
+    steps = x.shape[time_axis]
+    if lens.size and (lens.min() < 0 or lens.max() > steps):
+        raise InterpretationError(
+            f"rnn.reverse_sequence: lengths must be in [0, {steps}] "
+            f"(got {lens.min()}..{lens.max()})"
+        )
+    out = np.array(x, copy=True)
+    for b, length in enumerate(lens.astype(np.int64)):
+        index = [slice(None)] * x.ndim
+        index[batch_axis] = b
+        source = list(index)
+        index[time_axis] = slice(0, length)
+        source[time_axis] = slice(length - 1, None, -1) if length else slice(0, 0)
+        out[tuple(index)] = x[tuple(source)]
+    return [out]
+
+
 # ------------------------------------------------------------- ONNX cell model
 #
 # A direct transcription of the equations in the ONNX operator spec, written

@@ -53,6 +53,18 @@ def _expand_cells() -> type[ModulePass]:
     return ExpandCellsPass
 
 
+def _raise_unrolled() -> type[ModulePass]:
+    from rnnc.passes.raise_unrolled import RaiseUnrolledPass
+
+    return RaiseUnrolledPass
+
+
+def _raise_step_form() -> type[ModulePass]:
+    from rnnc.passes.raise_step_form import RaiseStepFormPass
+
+    return RaiseStepFormPass
+
+
 def _fold_constants() -> type[ModulePass]:
     from rnnc.passes.fold_constants import FoldConstantsPass
 
@@ -117,6 +129,8 @@ EXTENDED: dict[str, Callable[[], Dialect]] = {"hw": _hw, "seq": _seq}
 """xDSL dialects with CIRCT's additions rnnc needs, registered under xDSL's names
 (so kept out of the xDSL universe, which refuses a name defined twice)."""
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
+    "raise-unrolled": _raise_unrolled,
+    "raise-step-form": _raise_step_form,
     "expand-cells": _expand_cells,
     "fold-constants": _fold_constants,
     "approximate-activations": _approximate_activations,

@@ -1,8 +1,8 @@
 """torch cell loops: `nn.LSTMCell` / `nn.GRUCell` called in a Python loop over
 time, the way many users write recurrences. Both exporters unroll the loop into
-per-step `Gemm` + `Split` (the gates) + activations; rnnc must match onnxruntime
-in float and quantize them. (Raising the steps into one recurrence, which the
-hardware backend needs, is not done yet.)
+per-step `Gemm` + `Split` (the gates) + activations; the frontend raises the
+steps into one `rnn.recurrence` (passes/raise_unrolled.py). rnnc must match
+onnxruntime in float, quantize them, and the RTL must equal the interpreter.
 """
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import WIDE_POLICY
+from conftest import WIDE_POLICY, needs
 from test_onnx_features import run_ort
 from torch import nn
 
 from rnnc import driver
+from rnnc.backends.verilog.testbench import random_batches, verify
+from rnnc.dialects import rnn
+from rnnc.frontend.onnx_import import import_model
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.passes.quant_config import load_config
 from rnnc.pipeline import quantize_model
@@ -50,9 +53,9 @@ def kind(request):
     return request.param
 
 
-def export(tmp_path, kind: str, dynamo: bool):
+def export(tmp_path, kind: str, dynamo: bool, batch: int = BATCH, steps=STEPS):
     torch.manual_seed(0)
-    x = torch.randn(STEPS, BATCH, INPUT)
+    x = torch.randn(steps, batch, INPUT)
     path = tmp_path / f"{kind}_cell_loop.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -72,6 +75,7 @@ def test_float_matches_onnxruntime(tmp_path, kind, dynamo):
     path, feeds = export(tmp_path, kind, dynamo)
     counts = collections.Counter(n.op_type for n in onnx.load(path).graph.node)
     assert counts["Split"] >= STEPS and counts["Gemm"] >= STEPS  # unrolled
+    assert recurrences(import_model(load_model(path))) == 1  # raised
     want = run_ort(onnx.load(path), feeds)["y"]
     for passes in ((), driver.EXPANDED):
         got = driver.run(path, feeds, passes)["y"]
@@ -85,3 +89,35 @@ def test_quantizes(tmp_path, kind):
     got, counter = driver.execute(module, feeds)
     np.testing.assert_allclose(got["y"], want, rtol=0, atol=1e-4)
     assert counter.total_overflows == 0
+
+
+def recurrences(module) -> int:
+    """How many recurrences the import holds (each raised loop is one)."""
+    return sum(isinstance(op, rnn.RecurrenceOp) for op in module.walk())
+
+
+# Hardware: 6-bit weights, 10-bit values, small tables (as tests/test_hw_verify).
+HW_POLICY = dict(
+    weight_bits=6,
+    activation_bits=10,
+    state_bits=10,
+    preactivation_bits=10,
+    lut_bits=6,
+)
+HW_BATCH = 25  # x 4 batches: 100 sequences
+
+
+def rtl_matches(tmp_path, path, calib, lanes: int = 2) -> None:
+    """Quantize, emit RTL and simulate 100 random sequences: bit-exact."""
+    module, _ = quantize_model(load_model(path), calib, load_config(None, **HW_POLICY))
+    batches = random_batches(calib, list(calib), 100, HW_BATCH, seed=7)
+    report = verify(module, batches, tmp_path / "rtl", lanes=lanes)
+    assert report.sequences >= 100
+    assert report.ok, (report.summary(), report.mismatches[:5])
+
+
+@needs("iverilog")
+def test_rtl_matches_interpreter(tmp_path, kind):
+    """The raised cell loop runs on the hardware: RTL equals the interpreter."""
+    path, calib = export(tmp_path, kind, dynamo=False, batch=HW_BATCH, steps=4)
+    rtl_matches(tmp_path, path, calib)

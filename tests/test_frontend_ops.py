@@ -294,16 +294,29 @@ def loop_rnn(steps: int = 4, hidden: int = 3) -> onnx.ModelProto:
     )
 
 
-def test_loop_is_one_error_line_not_a_traceback(tmp_path, capsys):
+def test_loop_is_a_recurrence_or_one_error_line(tmp_path, capsys):
+    """The loop over time is imported as a recurrence (tests/test_raise_loops.py);
+    one whose step computes with the iteration number is one error line."""
     from conftest import rnnc
 
     model = loop_rnn()
-    run_ort(model, random_feeds(model))  # a valid model onnxruntime runs
+    feeds = random_feeds(model)
+    path = save(model, tmp_path)
+    np.testing.assert_allclose(
+        driver.run(path, feeds)["h_last"],
+        run_ort(model, feeds)["h_last"],
+        rtol=0,
+        atol=1e-5,
+    )
+    body = model.graph.node[0].attribute[0].g
+    body.node[0].input[1] = "i_next"  # reads x[i + 1]: not step i's input
+    body.node.insert(0, helper.make_node("Add", ["i", "one"], ["i_next"]))
+    body.initializer.append(numpy_helper.from_array(np.array(1, np.int64), "one"))
     path = save(model, tmp_path)
     assert rnnc("compile", path) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert err[0].startswith("rnnc: error: ONNX Loop is not supported yet:")
+    assert err[0].startswith("rnnc: error: Loop body uses the iteration number")
     assert "(node 'rnn_loop', op Loop)" in err[0]
 
 

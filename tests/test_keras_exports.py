@@ -6,9 +6,11 @@ Keras on the torch backend exports no ONNX LSTM/GRU node: the time loop is
 unrolled into per-step MatMul/Slice/Sigmoid/Tanh ops, the embedding wraps negative
 ids with `Where(Less(ids, 0), ids + V, ids)`, GRU `reset_after=False` and
 SimpleRNN use `Split`, and `mask_zero=True` adds `Equal`, `Not`, `Tile` and `If`
-nodes on conditions known from the static shapes. rnnc must match onnxruntime on
-all of them in float and quantize them. (Raising the unrolled steps into one
-recurrence, which hardware needs, is not done yet.)
+nodes on conditions known from the static shapes. The frontend raises the
+unrolled steps into `rnn.recurrence`s (passes/raise_unrolled.py; go_backwards and
+the backward half of Bidirectional become reverse loops). rnnc must match
+onnxruntime on all of them in float, quantize them, and the RTL of the IMDb shape
+must equal the interpreter.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ import numpy as np
 import onnx
 import pytest
 from conftest import WIDE_POLICY, needs
+from test_cell_loops import HW_BATCH, recurrences, rtl_matches
 from test_onnx_features import run_ort
 
 from rnnc import driver
+from rnnc.frontend.onnx_import import import_model
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.passes.quant_config import load_config
 from rnnc.pipeline import quantize_model
@@ -55,18 +59,18 @@ def _layer(keras, name: str):
     }[name]()
 
 
-def export(tmp_path, name: str, mask_zero: bool = False):
+def export(tmp_path, name: str, mask_zero: bool = False, steps: int = STEPS):
     keras = _keras()
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
-            keras.Input((STEPS,), dtype="int32"),
+            keras.Input((steps,), dtype="int32"),
             keras.layers.Embedding(VOCAB, 8, mask_zero=mask_zero),
             _layer(keras, name),
             keras.layers.Dense(1, activation="sigmoid"),
         ]
     )
-    model(np.zeros((2, STEPS), "int32"))  # built before export
+    model(np.zeros((2, steps), "int32"))  # built before export
     path = tmp_path / f"{name}.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -74,14 +78,17 @@ def export(tmp_path, name: str, mask_zero: bool = False):
     return path
 
 
-def token_feeds(path, seed: int = 0, padded: bool = False) -> dict[str, np.ndarray]:
-    """Random ids (some negative, which Keras wraps), optionally zero-padded at the
-    end of every sequence (what mask_zero masks)."""
+def token_feeds(
+    path, seed: int = 0, padded: bool = False, batch: int = BATCH, low: int = -VOCAB
+) -> dict[str, np.ndarray]:
+    """Random ids (some negative, which Keras wraps, unless `low` = 0), optionally
+    zero-padded at the end of every sequence (what mask_zero masks)."""
     (info,) = onnx.load(path).graph.input
+    (_, steps) = (d.dim_value for d in info.type.tensor_type.shape.dim)
     rng = np.random.default_rng(seed)
-    ids = rng.integers(-VOCAB, VOCAB, (BATCH, STEPS)).astype(np.int32)
+    ids = rng.integers(low, VOCAB, (batch, steps)).astype(np.int32)
     if padded:
-        for row, length in enumerate(rng.integers(1, STEPS + 1, BATCH)):
+        for row, length in enumerate(rng.integers(1, steps + 1, batch)):
             ids[row, length:] = 0
     return {info.name: ids}
 
@@ -111,6 +118,8 @@ def test_float_matches_onnxruntime(tmp_path, name):
     for key, expected in want.items():
         np.testing.assert_allclose(got[key], expected, rtol=0, atol=1e-5)
     assert op_counts(path)["Less"] >= 1  # the id wrap is there and was imported
+    module = import_model(load_model(path), {k: v.shape for k, v in feeds.items()})
+    assert recurrences(module) == (2 if name.startswith("bidirectional") else 1)
 
 
 def test_masked_lstm_matches_onnxruntime(tmp_path):
@@ -137,3 +146,12 @@ def test_quantizes(tmp_path, name):
     for key, expected in want.items():
         np.testing.assert_allclose(got[key], expected, rtol=0, atol=1e-4)
     assert counter.total_overflows == 0
+
+
+@needs("iverilog")
+@pytest.mark.parametrize("name", ["lstm", "gru", "bidirectional_lstm"])
+def test_rtl_matches_interpreter(tmp_path, name):
+    """Embedding → recurrent layer → Dense(sigmoid), raised from Keras' unrolled
+    steps: the RTL equals the interpreter on 100 random sequences."""
+    path = export(tmp_path, name, steps=5)
+    rtl_matches(tmp_path, path, token_feeds(path, batch=HW_BATCH, low=0))

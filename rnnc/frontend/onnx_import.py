@@ -34,6 +34,7 @@ from rnnc.dialects import rnn, shapes
 from rnnc.dialects.arrays import array_of, dense_of, element_type
 from rnnc.dialects.errors import RnncError
 from rnnc.frontend.onnx_loader import graph_inputs, opset_of, prepare
+from rnnc.frontend.raising import raise_recurrences
 
 NAME_ATTR = rnn.NAME_ATTR
 
@@ -506,17 +507,64 @@ def _dynamic_shape(imp: GraphImporter, node):
     )
 
 
-@converts("Loop", "Scan", "If")
-def _control_flow(imp: GraphImporter, node):
-    what = {
-        "Loop": "a loop over time (tf2onnx exports Keras GRU, SimpleRNN and masked "
-        "LSTM this way)",
-        "Scan": "a scan over time",
-        "If": "a branch on a value computed at run time",
-    }[node.op_type]
+@converts("ReverseSequence")
+def _reverse_sequence(imp: GraphImporter, node):
+    """Lengths known to be the full length reverse the whole time axis (a
+    slice, which raising turns into a reverse recurrence)."""
+    given = attrs(node)
+    batch_axis, time_axis = given.get("batch_axis", 1), given.get("time_axis", 0)
+    x = imp.value(node.input[0])
+    steps = rnn.shape_of(x)[time_axis]
+    if node.input[1] in imp.initializers:
+        lens = numpy_helper.to_array(imp.initializers[node.input[1]])
+        if lens.size and (lens == steps).all():
+            size = steps
+            return [
+                imp.insert(
+                    rnn.SliceOp.build(
+                        operands=[x],
+                        result_types=[x.type],
+                        properties={
+                            "starts": rnn.int_array([size - 1]),
+                            "ends": rnn.int_array([-size - 1]),
+                            "axes": rnn.int_array([time_axis]),
+                            "steps": rnn.int_array([-1]),
+                        },
+                    )
+                ).results[0]
+            ]
+    props = {
+        "batch_axis": IntegerAttr(batch_axis, 64),
+        "time_axis": IntegerAttr(time_axis, 64),
+    }
+    return imp.build(rnn.ReverseSequenceOp, node, [x, imp.value(node.input[1])], props)
+
+
+@converts("TopK", "ScatterElements", "ScatterND")
+def _reordering(imp: GraphImporter, node):
+    """torch's pack_padded_sequence(enforce_sorted=False) sorts the batch by
+    length (TopK) and puts it back in order (a scatter): not supported."""
     raise imp.fail(
-        f"ONNX {node.op_type} is not supported yet: {what}; export the recurrence as "
-        "an ONNX LSTM/GRU/RNN node (e.g. torch.onnx.export of nn.LSTM)"
+        f"ONNX {node.op_type} is not supported (e.g. reordering a batch by "
+        "sequence length, as torch pack_padded_sequence(enforce_sorted=False) "
+        "exports); pass the lengths as the sequence_lens input of the LSTM/GRU/RNN "
+        "instead"
+    )
+
+
+@converts("Loop", "Scan")
+def _loop(imp: GraphImporter, node):
+    """A loop over time is a recurrence (rnnc/frontend/onnx_loops.py)."""
+    from rnnc.frontend.onnx_loops import convert_loop, convert_scan
+
+    convert = convert_loop if node.op_type == "Loop" else convert_scan
+    return convert(imp, node)
+
+
+@converts("If")
+def _control_flow(imp: GraphImporter, node):
+    raise imp.fail(
+        "ONNX If is not supported yet: a branch on a value computed at run time"
     )
 
 
@@ -596,7 +644,9 @@ def declared_inputs(model: onnx.ModelProto) -> list[tuple[str, TensorType]]:
 def import_model(
     model: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None = None
 ) -> ModuleOp:
-    return GraphImporter(prepare(model, input_shapes)).run()
+    module = GraphImporter(prepare(model, input_shapes)).run()
+    raise_recurrences(module)
+    return module
 
 
 # ------------------------------------------------------------ free dimensions
@@ -661,11 +711,16 @@ def _initial_state_only(value: SSAValue) -> bool:
     """Used only as a cell's initial_h / initial_c (a uniform one is batch-free:
     the interpreter broadcasts it to the batch it runs)."""
     return all(
-        isinstance(use.operation, rnn.RecurrentCellOp)
-        and value
-        in (
-            getattr(use.operation, "initial_h", None),
-            getattr(use.operation, "initial_c", None),
+        (
+            isinstance(use.operation, rnn.RecurrentCellOp)
+            and value
+            in (
+                getattr(use.operation, "initial_h", None),
+                getattr(use.operation, "initial_c", None),
+            )
+        )
+        or (
+            isinstance(use.operation, rnn.RecurrenceOp) and value in use.operation.inits
         )
         for use in value.uses
     )

@@ -271,6 +271,81 @@ def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, bool]:
     return new_model, True
 
 
+def _static_type(t: onnx.TypeProto) -> bool:
+    shape = t.tensor_type.shape
+    return t.tensor_type.HasField("shape") and all(
+        d.HasField("dim_value") for d in shape.dim
+    )
+
+
+def _type_loop_bodies(model: onnx.ModelProto) -> bool:
+    """Give the inputs of `Loop`/`Scan` bodies the static types of the values the
+    loop passes them (exporters declare them with unknown sizes, which leaves
+    every shape in the body and after the loop unknown). Returns whether any
+    type changed; the body's own recorded shapes are then dropped."""
+    graph = model.graph
+    types = {v.name: v.type for v in [*graph.input, *graph.value_info]}
+    for init in graph.initializer:
+        types[init.name] = helper.make_tensor_type_proto(
+            init.data_type, list(init.dims)
+        )
+    changed = False
+    carried: list[onnx.ValueInfoProto] = []  # a Loop's final states: as passed in
+    for node in graph.node:
+        if node.op_type not in ("Loop", "Scan"):
+            continue
+        states = node.input[2:] if node.op_type == "Loop" else ()
+        for out, start in zip(node.output, states, strict=False):
+            if out and start in types and _static_type(types[start]):
+                carried.append(helper.make_value_info(out, types[start]))
+        body = next(a.g for a in node.attribute if a.name == "body")
+        if node.op_type == "Loop":
+            pairs = list(zip(body.input[2:], node.input[2:], strict=False))
+            drop_axes = {}
+        else:
+            n_scan = next(
+                helper.get_attribute_value(a)
+                for a in node.attribute
+                if a.name == "num_scan_inputs"
+            )
+            n_states = len(node.input) - n_scan
+            axes = next(
+                (
+                    list(helper.get_attribute_value(a))
+                    for a in node.attribute
+                    if a.name == "scan_input_axes"
+                ),
+                [0] * n_scan,
+            )
+            pairs = list(zip(body.input, node.input, strict=False))
+            drop_axes = {n_states + k: axes[k] for k in range(n_scan)}
+        for index, (inner, outer) in enumerate(pairs):
+            outer_type = types.get(outer)
+            if outer_type is None or not _static_type(outer_type):
+                continue
+            new_type = onnx.TypeProto()
+            new_type.CopyFrom(outer_type)
+            if index in drop_axes:
+                dims = new_type.tensor_type.shape.dim
+                del dims[drop_axes[index] % len(dims)]
+            if inner.type != new_type:
+                inner.type.CopyFrom(new_type)
+                changed = True
+        if changed:
+            del body.value_info[:]
+            for out in body.output:
+                if out.type.HasField("tensor_type"):
+                    out.type.tensor_type.ClearField("shape")
+    known = {v.name: v for v in graph.value_info}
+    for info in carried:
+        if known.get(info.name) is None or not _static_type(known[info.name].type):
+            changed = True
+    if changed:  # shapes after the loops are inferred again
+        del graph.value_info[:]
+        graph.value_info.extend(carried)
+    return changed
+
+
 def prepare(
     model: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None = None
 ) -> onnx.ModelProto:
@@ -282,6 +357,7 @@ def prepare(
     model_copy = _infer_afresh(model_copy)
     for _ in range(100):
         model_copy, changed = fold_constants(model_copy)
+        changed = _type_loop_bodies(model_copy) or changed
         if not changed:
             break
         model_copy = _infer(model_copy)
