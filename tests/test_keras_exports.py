@@ -149,7 +149,9 @@ def test_quantizes(tmp_path, name):
 
 
 @needs("iverilog")
-@pytest.mark.parametrize("name", ["lstm", "gru", "bidirectional_lstm"])
+@pytest.mark.parametrize(
+    "name", ["lstm", "gru", "bidirectional_lstm", "gru_reset_before", "lstm_sequences"]
+)
 def test_rtl_matches_interpreter(tmp_path, name):
     """Embedding → recurrent layer → Dense(sigmoid), raised from Keras' unrolled
     steps: the RTL equals the interpreter on 100 random sequences."""
