@@ -1,0 +1,148 @@
+"""Softmax and LogSoftmax heads in fixed point: the decomposition and its tables.
+
+docs/fixed-point.md (softmax) is the spec. Over the last axis of logits x:
+
+    m = reduce_max(x)          d = x - m ≤ 0            (exact)
+    e = exp_table(d)           s = reduce_sum(e)        (exact sum, s ∈ [1, N])
+    l = log_table(s)           z = d - l                (exact: log softmax)
+    LogSoftmax: cast(z)        Softmax: exp_table(z)
+
+Only two reductions are new ops (`fxp.reduce_max`, `fxp.reduce_sum`); the rest are
+the `fxp.lut`, `fxp.sub` and `fxp.cast` every activation uses, so the hardware
+needs no divider: one pass over the units per reduction (fxp_to_hw/reduction.py).
+Softmax goes through the log domain (exp(d - log s), not e / s) for the same reason.
+
+The tables are `fxp.lut` without symmetry over [-R, R). The exp table is read at
+its bins' centres clamped to ≤ 0 (its inputs are ≤ 0: the maximum hits exp(0) = 1
+exactly) and covers R = 2^EXP_LOG2_RANGE (exp(-16) ≈ 1e-7); the log table reads
+centres clamped to ≥ 1 (s ≥ e_max = 1) over R = 2^r > N. Each has 2^TABLE_BITS
+entries, fewer when its input's lsb is coarser than a bin. Internal formats follow
+from the logits' and the output's (assigned by assign-formats):
+e in `fixed<W, W-2>` (values in [0, 1]), l in `format_for_range(0, log N, W)`,
+W = the output's width + GUARD_BITS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr
+from xdsl.ir import Operation, SSAValue
+
+from rnnc.dialects import approx, fixed, fxp
+from rnnc.dialects.arrays import array_of, dense_of
+from rnnc.dialects.fixed import Format, Symmetry
+
+EXP_LOG2_RANGE = 4
+TABLE_BITS = 12
+GUARD_BITS = 2
+TABLE_ATTR = "rnnc.softmax_table"
+"""On each softmax table: which function it holds ("exp" or "log")."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """One function of the softmax as an `fxp.lut` geometry."""
+
+    function: str  # "exp" | "log"
+    log2_range: int
+
+    def exact(self, x: np.ndarray) -> np.ndarray:
+        """The function on its domain (exp of x ≤ 0, log of x ≥ 1)."""
+        if self.function == "exp":
+            return np.exp(np.minimum(x, 0.0))
+        return np.log(np.maximum(x, 1.0))
+
+    def bits(self, src: Format) -> int:
+        """2^TABLE_BITS entries, or fewer when a bin would be finer than an lsb."""
+        return max(1, min(TABLE_BITS, self.log2_range + 1 + src.frac))
+
+    def build(self, x: SSAValue, out: Format) -> fxp.LutOp:
+        src = fxp.format_of(x)
+        k = self.bits(src)
+        centres = approx.centers(self.log2_range, k, Symmetry.NONE)
+        table, _ = fixed.quantize(
+            self.exact(centres), out, fixed.CONSTANT_ROUNDING, fixed.CONSTANT_OVERFLOW
+        )
+        shift = approx.fixed_shift(self.log2_range, k, Symmetry.NONE, src.frac)
+        lut = fxp.LutOp.build(
+            operands=[x],
+            result_types=[fxp.fixed_tensor(fxp._shape(x), out)],
+            properties={
+                "table": dense_of(table.astype(np.int64)),
+                "shift": IntegerAttr(shift, 64),
+                "symmetry": fxp.SymmetryAttr(Symmetry.NONE),
+            },
+        )
+        lut.attributes[TABLE_ATTR] = StringAttr(self.function)
+        return lut
+
+
+EXP = Table("exp", EXP_LOG2_RANGE)
+
+
+def log_table(units: int) -> Table:
+    """The log table of a sum of `units` exps: R = 2^r > units."""
+    return Table("log", max(units, 1).bit_length())
+
+
+def lower_softmax(
+    emit: Callable[[Operation, str], SSAValue],
+    cast: Callable[[SSAValue, Format], SSAValue],
+    x: SSAValue,
+    out: Format,
+    log: bool,
+    name: str,
+) -> SSAValue:
+    """The fixed-point (log) softmax of `x` over its last axis, in format `out`;
+    `emit(op, name)` inserts an op, `cast(value, fmt)` casts with the policy."""
+    units = fxp._shape(x)[-1]
+    width = out.width + GUARD_BITS
+    exp_fmt = Format(width, width - 2)
+    log_fmt = fixed.format_for_range(0.0, float(np.log(units)), width)
+    m = emit(fxp.ReduceMaxOp.of(x), f"{name}_max")
+    d = emit(fxp.SubOp(x, m), f"{name}_shifted")
+    e = emit(EXP.build(d, exp_fmt), f"{name}_exp")
+    s = emit(fxp.ReduceSumOp.of(e), f"{name}_sum")
+    lg = emit(log_table(units).build(s, log_fmt), f"{name}_log")
+    z = emit(fxp.SubOp(d, lg), f"{name}_logp")
+    if log:
+        return cast(z, out)
+    return emit(EXP.build(z, out), name)
+
+
+def table_report(module: ModuleOp) -> list[str]:
+    """One line per softmax table, as `rnnc quantize` reports activation tables:
+    its size, formats and error against the exact function over every input of
+    its format in the function's domain (exp: x ≤ 0, log: x ≥ 1)."""
+    lines = []
+    for op in module.walk():
+        attr = op.attributes.get(TABLE_ATTR)
+        if not isinstance(op, fxp.LutOp) or not isinstance(attr, StringAttr):
+            continue
+        src, out = fxp.format_of(op.input), fxp.format_of(op.result)
+        table = Table(attr.data, 0)
+        raw = _inputs_of(src)
+        x = src.to_float(raw)
+        raw = raw[x <= 0] if table.function == "exp" else raw[x >= 1]
+        if raw.size == 0:
+            continue
+        (got,), _ = op.reference([raw])
+        err = np.abs(out.to_float(got) - table.exact(src.to_float(raw)))
+        entries = array_of(op.table).size
+        lines.append(
+            f"%{op.result.name_hint or '?'} softmax {table.function} lut {entries} "
+            f"entries, {src} -> {out}: max |err| {err.max():.3g}, mean "
+            f"{err.mean():.3g}"
+        )
+    return lines
+
+
+def _inputs_of(src: Format) -> np.ndarray:
+    """Every raw value of `src` (at most 2^16 of them, evenly spread)."""
+    if src.width <= 16:
+        return np.arange(src.min_raw, src.max_raw + 1, dtype=np.int64)
+    grid = np.linspace(src.min_raw, src.max_raw, 1 << 16)
+    return np.unique(np.round(grid).astype(np.int64))
