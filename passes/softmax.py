@@ -116,7 +116,8 @@ def lower_softmax(
 def table_report(module: ModuleOp) -> list[str]:
     """One line per softmax table, as `rnnc quantize` reports activation tables:
     its size, formats and error against the exact function over every input of
-    its format in the function's domain (exp: x ≤ 0, log: x ≥ 1)."""
+    its format in the table's range [-R, R) and the function's domain (exp:
+    x ≤ 0, log: x ≥ 1; a sum of N exps is at most N < R)."""
     lines = []
     for op in module.walk():
         attr = op.attributes.get(TABLE_ATTR)
@@ -124,20 +125,34 @@ def table_report(module: ModuleOp) -> list[str]:
             continue
         src, out = fxp.format_of(op.input), fxp.format_of(op.result)
         table = Table(attr.data, 0)
+        entries = array_of(op.table).size
+        # The table covers [-R, R): R = N/2 bins of 2^shift raw steps.
+        reach = float(np.ldexp(entries // 2, op.shift.value.data - src.frac))
         raw = _inputs_of(src)
         x = src.to_float(raw)
-        raw = raw[x <= 0] if table.function == "exp" else raw[x >= 1]
+        if table.function == "exp":
+            domain = x <= 0
+        else:  # a sum of N exps of at most 1
+            domain = (x >= 1) & (x <= _terms(op.input))
+        raw = raw[domain & (x >= -reach) & (x < reach)]
         if raw.size == 0:
             continue
         (got,), _ = op.reference([raw])
         err = np.abs(out.to_float(got) - table.exact(src.to_float(raw)))
-        entries = array_of(op.table).size
         lines.append(
             f"%{op.result.name_hint or '?'} softmax {table.function} lut {entries} "
             f"entries, {src} -> {out}: max |err| {err.max():.3g}, mean "
             f"{err.mean():.3g}"
         )
     return lines
+
+
+def _terms(value: SSAValue) -> float:
+    """N of a reduce_sum's result (inf for another value)."""
+    owner = value.owner
+    if isinstance(owner, fxp.ReduceSumOp):
+        return float(fxp._shape(owner.input)[-1])
+    return float("inf")
 
 
 def _inputs_of(src: Format) -> np.ndarray:
