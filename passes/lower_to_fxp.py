@@ -456,10 +456,10 @@ class LowerSoftmax(LoweringPattern):
 
         y = softmax.lower_softmax(
             emit,
-            lambda value, fmt: self.low.cast(rewriter, value, fmt),
             x,
             _assigned(op),
             isinstance(op, rnn.LogSoftmaxOp),
+            self.low.rounding,
             op.results[0].name_hint or "softmax",
         )
         _replace(rewriter, op, [y])

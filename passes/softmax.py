@@ -90,14 +90,16 @@ def log_table(units: int) -> Table:
 
 def lower_softmax(
     emit: Callable[[Operation, str], SSAValue],
-    cast: Callable[[SSAValue, Format], SSAValue],
     x: SSAValue,
     out: Format,
     log: bool,
+    rounding: str,
     name: str,
 ) -> SSAValue:
     """The fixed-point (log) softmax of `x` over its last axis, in format `out`;
-    `emit(op, name)` inserts an op, `cast(value, fmt)` casts with the policy."""
+    `emit(op, name)` inserts an op. The log-softmax's final cast rounds with
+    the policy's `rounding` and saturates, as the tables do: a log-probability
+    below the format's range is the format's minimum, never wrapped."""
     units = fxp._shape(x)[-1]
     width = out.width + GUARD_BITS
     exp_fmt = Format(width, width - 2)
@@ -109,7 +111,9 @@ def lower_softmax(
     lg = emit(log_table(units).build(s, log_fmt), f"{name}_log")
     z = emit(fxp.SubOp(d, lg), f"{name}_logp")
     if log:
-        return cast(z, out)
+        if fxp.format_of(z) == out:
+            return z
+        return emit(fxp.CastOp(z, out, rounding, fixed.Overflow.SATURATE), name)
     return emit(EXP.build(z, out), name)
 
 
