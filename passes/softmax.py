@@ -15,9 +15,10 @@ Softmax goes through the log domain (exp(d - log s), not e / s) for the same rea
 The tables are `fxp.lut` without symmetry over [-R, R). The exp table is read at
 its bins' centres clamped to ≤ 0 (its inputs are ≤ 0: the maximum hits exp(0) = 1
 exactly) and covers R = 2^EXP_LOG2_RANGE (exp(-16) ≈ 1e-7); the log table reads
-centres clamped to ≥ 1 (s ≥ e_max = 1) over R = 2^r > N. Each has 2^TABLE_BITS
-entries, fewer when its input's lsb is coarser than a bin. Internal formats follow
-from the logits' and the output's (assigned by assign-formats):
+centres clamped to ≥ 1 (s ≥ e_max = 1) over R = 2^r > N. Bins are 2^-7 wide
+(exp) and 2^-8 (log), with at most 2^12 (exp) and 2^14 (log) entries (beyond,
+a log table's bins widen with N), and never narrower than the input's lsb.
+Internal formats follow from the logits' and the output's (assign-formats):
 e in `fixed<W, W-2>` (values in [0, 1]), l in `format_for_range(0, log N, W)`,
 W = the output's width + GUARD_BITS.
 """
@@ -36,7 +37,6 @@ from rnnc.dialects.arrays import array_of, dense_of
 from rnnc.dialects.fixed import Format, Symmetry
 
 EXP_LOG2_RANGE = 4
-TABLE_BITS = 12
 GUARD_BITS = 2
 TABLE_ATTR = "rnnc.softmax_table"
 """On each softmax table: which function it holds ("exp" or "log")."""
@@ -48,6 +48,8 @@ class Table:
 
     function: str  # "exp" | "log"
     log2_range: int
+    bin_bits: int = 7  # bins of 2^-bin_bits
+    max_bits: int = 12  # at most 2^max_bits entries
 
     def exact(self, x: np.ndarray) -> np.ndarray:
         """The function on its domain (exp of x ≤ 0, log of x ≥ 1)."""
@@ -56,8 +58,10 @@ class Table:
         return np.log(np.maximum(x, 1.0))
 
     def bits(self, src: Format) -> int:
-        """2^TABLE_BITS entries, or fewer when a bin would be finer than an lsb."""
-        return max(1, min(TABLE_BITS, self.log2_range + 1 + src.frac))
+        """log2 of the entries: bins of 2^-bin_bits over [-R, R), at most
+        2^max_bits entries, no bin narrower than the input's lsb."""
+        finest = self.log2_range + 1 + min(self.bin_bits, src.frac)
+        return max(1, min(self.max_bits, finest))
 
     def build(self, x: SSAValue, out: Format) -> fxp.LutOp:
         src = fxp.format_of(x)
@@ -85,7 +89,7 @@ EXP = Table("exp", EXP_LOG2_RANGE)
 
 def log_table(units: int) -> Table:
     """The log table of a sum of `units` exps: R = 2^r > units."""
-    return Table("log", max(units, 1).bit_length())
+    return Table("log", max(units, 1).bit_length(), bin_bits=8, max_bits=14)
 
 
 def lower_softmax(
