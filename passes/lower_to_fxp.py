@@ -461,8 +461,14 @@ class LowerSoftmax(LoweringPattern):
             isinstance(op, rnn.LogSoftmaxOp),
             self.low.rounding,
             op.results[0].name_hint or "softmax",
+            _int_attr(op, softmax.BITS_ATTR, softmax.DEFAULT_LUT_BITS),
         )
         _replace(rewriter, op, [y])
+
+
+def _int_attr(op: Operation, name: str, default: int) -> int:
+    attr = op.attributes.get(name)
+    return attr.value.data if isinstance(attr, IntegerAttr) else default
 
 
 def _state_formats(op: rnn.RecurrenceOp) -> list[Format]:

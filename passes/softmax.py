@@ -16,8 +16,10 @@ The tables are `fxp.lut` without symmetry over [-R, R). The exp table is read at
 its bins' centres clamped to ≤ 0 (its inputs are ≤ 0: the maximum hits exp(0) = 1
 exactly) and covers R = 2^EXP_LOG2_RANGE (exp(-16) ≈ 1e-7); the log table reads
 centres clamped to ≥ 1 (s ≥ e_max = 1) over R = 2^r > N. Bins are 2^-7 wide
-(exp) and 2^-8 (log), with at most 2^12 (exp) and 2^14 (log) entries (beyond,
-a log table's bins widen with N), and never narrower than the input's lsb.
+(exp) and 2^-8 (log), with at most 2^(b+4) (exp) and 2^(b+6) (log) entries, b
+the policy's `lut_bits` (default 8: 2^12 and 2^14; approximate-activations notes
+it on the softmax as BITS_ATTR); beyond, the bins widen (a log table's with N).
+No bin is narrower than the input's lsb.
 Internal formats follow from the logits' and the output's (assign-formats):
 e in `fixed<W, W-2>` (values in [0, 1]), l in `format_for_range(0, log N, W)`,
 W = the output's width + GUARD_BITS.
@@ -38,6 +40,11 @@ from rnnc.dialects.fixed import Format, Symmetry
 
 EXP_LOG2_RANGE = 4
 GUARD_BITS = 2
+BITS_ATTR = "rnnc.softmax_lut_bits"
+"""On an `rnn.softmax`/`rnn.log_softmax`: the policy's lut_bits, which sizes its
+tables (DEFAULT_LUT_BITS without it)."""
+DEFAULT_LUT_BITS = 8
+EXP_EXTRA_BITS, LOG_EXTRA_BITS = 4, 6
 TABLE_ATTR = "rnnc.softmax_table"
 """On each softmax table: which function it holds ("exp" or "log")."""
 
@@ -48,8 +55,8 @@ class Table:
 
     function: str  # "exp" | "log"
     log2_range: int
-    bin_bits: int = 7  # bins of 2^-bin_bits
-    max_bits: int = 12  # at most 2^max_bits entries
+    bin_bits: int  # bins of 2^-bin_bits
+    max_bits: int  # at most 2^max_bits entries
 
     def exact(self, x: np.ndarray) -> np.ndarray:
         """The function on its domain (exp of x ≤ 0, log of x ≥ 1)."""
@@ -84,12 +91,14 @@ class Table:
         return lut
 
 
-EXP = Table("exp", EXP_LOG2_RANGE)
+def exp_table(lut_bits: int) -> Table:
+    """The exp table of a policy with `lut_bits`: R = 2^EXP_LOG2_RANGE."""
+    return Table("exp", EXP_LOG2_RANGE, 7, lut_bits + EXP_EXTRA_BITS)
 
 
-def log_table(units: int) -> Table:
+def log_table(units: int, lut_bits: int) -> Table:
     """The log table of a sum of `units` exps: R = 2^r > units."""
-    return Table("log", max(units, 1).bit_length(), bin_bits=8, max_bits=14)
+    return Table("log", max(units, 1).bit_length(), 8, lut_bits + LOG_EXTRA_BITS)
 
 
 def lower_softmax(
@@ -99,6 +108,7 @@ def lower_softmax(
     log: bool,
     rounding: str,
     name: str,
+    lut_bits: int = DEFAULT_LUT_BITS,
 ) -> SSAValue:
     """The fixed-point (log) softmax of `x` over its last axis, in format `out`;
     `emit(op, name)` inserts an op. The log-softmax's final cast rounds with
@@ -110,15 +120,16 @@ def lower_softmax(
     log_fmt = fixed.format_for_range(0.0, float(np.log(units)), width)
     m = emit(fxp.ReduceMaxOp.of(x), f"{name}_max")
     d = emit(fxp.SubOp(x, m), f"{name}_shifted")
-    e = emit(EXP.build(d, exp_fmt), f"{name}_exp")
+    exp = exp_table(lut_bits)
+    e = emit(exp.build(d, exp_fmt), f"{name}_exp")
     s = emit(fxp.ReduceSumOp.of(e), f"{name}_sum")
-    lg = emit(log_table(units).build(s, log_fmt), f"{name}_log")
+    lg = emit(log_table(units, lut_bits).build(s, log_fmt), f"{name}_log")
     z = emit(fxp.SubOp(d, lg), f"{name}_logp")
     if log:
         if fxp.format_of(z) == out:
             return z
         return emit(fxp.CastOp(z, out, rounding, fixed.Overflow.SATURATE), name)
-    return emit(EXP.build(z, out), name)
+    return emit(exp.build(z, out), name)
 
 
 def table_report(module: ModuleOp) -> list[str]:
@@ -132,7 +143,7 @@ def table_report(module: ModuleOp) -> list[str]:
         if not isinstance(op, fxp.LutOp) or not isinstance(attr, StringAttr):
             continue
         src, out = fxp.format_of(op.input), fxp.format_of(op.result)
-        table = Table(attr.data, 0)
+        table = Table(attr.data, 0, 0, 0)
         entries = array_of(op.table).size
         # The table covers [-R, R): R = N/2 bins of 2^shift raw steps.
         reach = float(np.ldexp(entries // 2, op.shift.value.data - src.frac))
