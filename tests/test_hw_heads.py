@@ -193,9 +193,9 @@ def _classifier(tmp_path, cell, head, steps=4, seed=1, tie=False):
     return path, {"tokens": tokens.numpy()}
 
 
-def _state_softmax(tmp_path):
-    """ONNX GRU whose final state goes straight into a softmax: a head of
-    reductions and tables only, reading the state buffer."""
+def _state_head(tmp_path, head="softmax"):
+    """ONNX GRU whose final state goes straight into a softmax (or is the
+    output): a head of reductions and tables only, reading the state buffer."""
     rng = np.random.default_rng(4)
     steps, inp, hidden = 4, 3, 6
     w = rng.normal(0, 0.8, (1, 3 * hidden, inp)).astype(np.float32)
@@ -208,9 +208,10 @@ def _state_softmax(tmp_path):
             hidden_size=hidden,
             linear_before_reset=1,
         ),
-        helper.make_node("Squeeze", ["Y_h", "axes"], ["h"]),
-        helper.make_node("Softmax", ["h"], ["p"], axis=-1),
+        helper.make_node("Squeeze", ["Y_h", "axes"], ["h" if head else "p"]),
     ]
+    if head:
+        nodes.append(helper.make_node("Softmax", ["h"], ["p"], axis=-1))
     graph = helper.make_graph(
         nodes,
         "gru_state_softmax",
@@ -281,7 +282,7 @@ def test_head_rtl_matches_interpreter(tmp_path, cell, head):
 
 @needs("iverilog")
 def test_softmax_of_a_recurrence_state_in_rtl(tmp_path):
-    path, calib = _state_softmax(tmp_path)
+    path, calib = _state_head(tmp_path)
     module, _ = _quantized(path, calib)
     _check_rtl(tmp_path, module, calib, lanes=3)
 
@@ -323,6 +324,18 @@ def test_argmax_output_in_rtl(tmp_path, head):
         assert (scores[:, 1] == scores[:, 2]).all()
         assert (classes[:, 0] != 2).all()
     _check_rtl(tmp_path, module, calib, lanes=2)
+
+
+@needs("iverilog")
+def test_argmax_of_a_recurrence_state_in_rtl(tmp_path):
+    """A head of one reduction: the argmax of the GRU's final state."""
+    path, calib = _state_head(tmp_path, head=None)
+    module, _ = _quantized(path, calib)
+    (state,), _ = run_fixed(module, list(calib.values()))
+    argmax_outputs(module)
+    (classes,), _ = run_fixed(module, list(calib.values()))
+    assert (classes[:, 0] == np.argmax(state, axis=-1)).all()
+    _check_rtl(tmp_path, module, calib, lanes=1)
 
 
 def test_argmax_refuses_outputs_that_are_not_scores(tmp_path):

@@ -385,6 +385,8 @@ class _Planner:
         scalar = isinstance(op, REDUCTIONS) or all(
             v in self.scalars for v in op.operands if v not in stage.constants
         )
+        if isinstance(op, REDUCTIONS) and op.input not in self.scalars:
+            self.set_units(stage, shape_of(op.input)[-1])  # the units it sweeps
         if scalar and inside is None:
             self.scalars.update(op.results)
         else:
