@@ -606,6 +606,81 @@ class PwlOp(_ModesOp, FxpSemantics):
         return [raw], bad
 
 
+# ------------------------------------------------------------------ reductions
+
+
+class _ReduceOp(_UnaryOp, FxpSemantics):
+    """A reduction over the last axis, kept as an axis of 1 (softmax heads and
+    the argmax output: docs/fixed-point.md, reductions). Exact: no rounding."""
+
+    @classmethod
+    def result_format(cls, fmt: Format, terms: int) -> Format:
+        return fmt
+
+    @classmethod
+    def of(cls, input: SSAValue) -> Self:
+        shape = _shape(input)
+        fmt = cls.result_format(format_of(input), shape[-1])
+        return cls.build(
+            operands=[input], result_types=[fixed_tensor((*shape[:-1], 1), fmt)]
+        )
+
+    def verify_(self) -> None:
+        shape = _shape(self.input)
+        if not shape:
+            raise VerifyException(f"{self.name}: needs an operand of rank >= 1")
+        fmt = self.result_format(format_of(self.input), shape[-1])
+        _check(self, (*shape[:-1], 1), fmt)
+
+
+@irdl_op_definition
+class ReduceMaxOp(_ReduceOp):
+    """The largest element of the last axis (same format)."""
+
+    name = "fxp.reduce_max"
+
+    def reference(self, args):
+        return [np.max(np.asarray(args[0]), axis=-1, keepdims=True)], 0
+
+
+@irdl_op_definition
+class ReduceSumOp(_ReduceOp):
+    """The exact sum of the last axis: N terms grow by `fixed.growth_bits(N)`."""
+
+    name = "fxp.reduce_sum"
+
+    @classmethod
+    def result_format(cls, fmt: Format, terms: int) -> Format:
+        return Format(fmt.width + fixed.growth_bits(terms), fmt.frac)
+
+    def reference(self, args):
+        return [np.sum(np.asarray(args[0]), axis=-1, keepdims=True)], 0
+
+
+@irdl_op_definition
+class ArgMaxOp(_ReduceOp):
+    """The index of the largest element of the last axis, the first on ties, as
+    an integer `fixed<bits(N-1) + 1, 0>`."""
+
+    name = "fxp.argmax"
+
+    @classmethod
+    def result_format(cls, fmt: Format, terms: int) -> Format:
+        return index_format(terms)
+
+    def reference(self, args):
+        return [np.argmax(np.asarray(args[0]), axis=-1, keepdims=True)], 0
+
+
+def index_format(terms: int) -> Format:
+    """The integer format of an index in [0, terms)."""
+    return Format(max(terms - 1, 0).bit_length() + 1, 0)
+
+
+REDUCTIONS = (ReduceMaxOp, ReduceSumOp, ArgMaxOp)
+"""Ops over the last axis (the unit index in hardware)."""
+
+
 Fxp = Dialect(
     "fxp",
     [
@@ -620,6 +695,9 @@ Fxp = Dialect(
         ClipOp,
         LutOp,
         PwlOp,
+        ReduceMaxOp,
+        ReduceSumOp,
+        ArgMaxOp,
     ],
     [FixedType, RoundingAttr, OverflowAttr, SymmetryAttr],
 )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import FloatAttr, ModuleOp, f64
+from xdsl.dialects.builtin import FloatAttr, IntegerAttr, ModuleOp, f64
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -28,6 +28,7 @@ from xdsl.pattern_rewriter import (
 from rnnc.dialects import rnn
 from rnnc.dialects.errors import RnncError
 from rnnc.dialects.rnn_semantics import IMPLS, activate
+from rnnc.passes import softmax
 
 METHODS = ("lut", "pwl", "hard")
 # Bounds of the approximation parameters (the policy schema checks them too): a
@@ -180,6 +181,11 @@ class ApproximateActivationsPass(ModulePass):
         PatternRewriteWalker(
             GreedyRewritePatternApplier([pattern]), apply_recursively=False
         ).rewrite_module(op)
+        # Softmax heads stay exact here; their tables, built when lowered, are
+        # sized from the same policy (passes/softmax.py).
+        for inner in op.walk():
+            if isinstance(inner, rnn.SoftmaxBaseOp):
+                inner.attributes[softmax.BITS_ATTR] = IntegerAttr(self.lut_bits, 64)
 
 
 def error_report(module: ModuleOp) -> list[str]:

@@ -89,7 +89,7 @@ def classify(fn: func.FuncOp) -> dict[Operation, str]:
                 classes[op] = "bias"
         elif isinstance(op, rnn.MatMulOp):
             classes[op] = "accumulator"
-        elif isinstance(op, rnn.ACTIVATION_OPS):
+        elif isinstance(op, (*rnn.ACTIVATION_OPS, rnn.SoftmaxBaseOp)):
             classes[op] = "activation"
         elif isinstance(op, rnn.GemmOp):
             classes[op] = "accumulator"
@@ -211,7 +211,12 @@ def _with_mirror(op: Operation, lo: float, hi: float) -> tuple[float, float]:
     """An activation tabulated over |x| stores one half of its outputs and
     rebuilds the other (tanh: -y; sigmoid: 1 - y): its format must hold both
     halves of the range seen, or a sigmoid that only saw outputs below 1/2
-    would store its entries saturated."""
+    would store its entries saturated. A softmax reaches 1 (one class certain)
+    and a log-softmax 0, whatever the calibration saw."""
+    if isinstance(op, rnn.SoftmaxOp):
+        return min(lo, 0.0), max(hi, 1.0)
+    if isinstance(op, rnn.LogSoftmaxOp):
+        return lo, max(hi, 0.0)
     if not isinstance(op, rnn.LutOp):  # PWLs and exact ops store no half
         return lo, hi
     symmetry = symmetry_of(op.kind.data)

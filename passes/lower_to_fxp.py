@@ -47,6 +47,7 @@ from rnnc.dialects.arrays import array_of, dense_of
 from rnnc.dialects.errors import RnncError
 from rnnc.dialects.fixed import Format
 from rnnc.dialects.rnn_semantics import activate
+from rnnc.passes import softmax
 from rnnc.passes.assign_formats import FORMAT, QCLASS, STATE_FORMATS
 
 
@@ -433,7 +434,8 @@ class LowerSequenceMask(LoweringPattern):
 
 
 class LowerSoftmax(LoweringPattern):
-    """A softmax head stays float, on the dequantized logits."""
+    """A softmax or log-softmax head over the last axis: reductions, tables and
+    exact subtractions (`passes/softmax.py`, docs/fixed-point.md)."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(
@@ -443,18 +445,30 @@ class LowerSoftmax(LoweringPattern):
         if not uses or not all(isinstance(u, func.ReturnOp) for u in uses):
             raise RnncError(f"{op.name} inside the model has no fixed-point form")
         x = op.operands[0]
-        if fxp.is_fixed(x):
-            float_type = _retyped(x, op.results[0])
-            x = self.low.emit(
-                rewriter,
-                fxp.DequantizeOp.build(operands=[x], result_types=[float_type]),
-            )
-        new = type(op).build(
-            operands=[x],
-            result_types=[op.results[0].type],
-            properties=dict(op.properties),
+        rank = len(_shape(x))
+        if op.axis.value.data % max(rank, 1) != rank - 1:
+            raise RnncError(f"{op.name} over an axis other than the last")
+        if not fxp.is_fixed(x):
+            raise RnncError(f"{op.name} of a value that is not fixed point")
+
+        def emit(new: Operation, name: str) -> SSAValue:
+            return self.low.emit(rewriter, new, name)
+
+        y = softmax.lower_softmax(
+            emit,
+            x,
+            _assigned(op),
+            isinstance(op, rnn.LogSoftmaxOp),
+            self.low.rounding,
+            op.results[0].name_hint or "softmax",
+            _int_attr(op, softmax.BITS_ATTR, softmax.DEFAULT_LUT_BITS),
         )
-        _replace(rewriter, op, [self.low.emit(rewriter, new)])
+        _replace(rewriter, op, [y])
+
+
+def _int_attr(op: Operation, name: str, default: int) -> int:
+    attr = op.attributes.get(name)
+    return attr.value.data if isinstance(attr, IntegerAttr) else default
 
 
 def _state_formats(op: rnn.RecurrenceOp) -> list[Format]:
@@ -564,8 +578,6 @@ def patterns(low: Lowering) -> list[RewritePattern]:
 FLOAT_ALLOWED = (
     fxp.QuantizeOp,
     fxp.DequantizeOp,
-    rnn.SoftmaxOp,
-    rnn.LogSoftmaxOp,
     func.ReturnOp,
     func.FuncOp,
 )

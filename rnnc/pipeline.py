@@ -45,6 +45,7 @@ from rnnc.dialects.fixed import Format
 from rnnc.dialects.rnn_semantics import activate
 from rnnc.dialects.rnn_semantics import main_function as rnn_main
 from rnnc.frontend.onnx_import import import_free
+from rnnc.passes import softmax
 from rnnc.passes.approximate_activations import (
     ApproximateActivationsPass,
     error_report,
@@ -174,7 +175,9 @@ def lower_calibrated(module: ModuleOp, config: QuantConfig) -> list[str]:
     lowering = lower(module, config.rounding, config.overflow)
     if marks is not None:  # lower-to-fxp keeps the names and formats only
         fn.arg_attrs = _with_dims_of(fn.arg_attrs, marks)
-    lowered = _approximations(module)  # in the same order, one for one
+    lowered = [  # in the same order, one for one (softmax tables are new)
+        op for op in _approximations(module) if softmax.TABLE_ATTR not in op.attributes
+    ]
     if len(lowered) == len(tags):
         for op, tag in zip(lowered, tags, strict=True):
             if tag is not None:
@@ -239,7 +242,8 @@ def quantize_model(
     shapes, emit for `input_shapes` (default: the same shapes)."""
     module, _ = calibrated_float(model, calibration, config, input_shapes)
     saturated = lower_calibrated(module, config)
-    return module, QuantizeReport(activation_report(module), saturated)
+    tables = activation_report(module) + softmax.table_report(module)
+    return module, QuantizeReport(tables, saturated)
 
 
 def _mac_cycles(emitted, lanes: int) -> int:

@@ -101,6 +101,12 @@ def _lower_to_fxp() -> type[ModulePass]:
     return LowerToFxpPass
 
 
+def _head_argmax() -> type[ModulePass]:
+    from rnnc.passes.head_argmax import HeadArgmaxPass
+
+    return HeadArgmaxPass
+
+
 def _plan_hardware() -> type[ModulePass]:
     from rnnc.passes.fxp_to_hw.plan import PlanHardwarePass
 
@@ -137,6 +143,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "range-analysis": _range_analysis,
     "assign-formats": _assign_formats,
     "lower-to-fxp": _lower_to_fxp,
+    "head-argmax": _head_argmax,
     "plan-hardware": _plan_hardware,
     "build-datapath": _build_datapath,
     "lower-fxp-to-hw": _lower_fxp_to_hw,

@@ -42,6 +42,11 @@ NOT_ELEMENTWISE = {
     fxp.QuantizeOp: "host: the inputs stream in already quantized",
     fxp.DequantizeOp: "host: outputs are read back as raw words",
     fxp.MatMulOp: "the mat-vec lanes (plan.MatVec), not the elementwise unit",
+    **{
+        op: "registers over the unit index, in sweeps of the elementwise unit "
+        "(fxp_to_hw/reduction.py; tests/test_hw_heads.py)"
+        for op in fxp.REDUCTIONS
+    },
 }
 
 
@@ -148,6 +153,8 @@ def build(op_type, rng):
         return lut(x, rng, fb), [raw(rng, fa, shape)]
     if op_type is fxp.PwlOp:
         return pwl(x, rng, fb), [raw(rng, fa, shape)]
+    if op_type in fxp.REDUCTIONS:
+        return op_type.of(x), [raw(rng, fa, shape)]
     raise AssertionError(f"no random {op_type.name}: add one here")
 
 

@@ -99,7 +99,7 @@ def _constant(op: fxp.ConstantOp):
     return lambda args: [raw]
 
 
-@impl(fxp.QuantizeOp, fxp.DequantizeOp, fxp.ClipOp, fxp.PwlOp)
+@impl(fxp.QuantizeOp, fxp.DequantizeOp, fxp.ClipOp, fxp.PwlOp, *fxp.REDUCTIONS)
 def _reference(op, args):
     """The op's reference semantics, with its overflow events counted."""
     results, bad = fxp.reference(op, args)

@@ -279,6 +279,8 @@ def lut(
     )
     index = _shift_signed(folded, shift)
     if not fixed.folds(symmetry):  # a table over [-R, R): offset, clamp at 0
+        # Wide enough for the offset N/2 (a coarse input has few index bits).
+        index = sext(index, max(width_of(index), index_bits + 1) + 1)
         offset = constant(fixed.index_offset(n, symmetry), width_of(index))
         index = comb.AddOp([index, offset]).result
         negative = sign_bit(index)

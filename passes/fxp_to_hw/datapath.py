@@ -43,6 +43,7 @@ from rnnc.dialects import fxp, rnn, sv
 from rnnc.dialects.arrays import array_of
 from rnnc.dialects.errors import RnncError
 from rnnc.passes.fxp_to_hw import arith as hw_fixed
+from rnnc.passes.fxp_to_hw import reduction
 from rnnc.passes.fxp_to_hw.arith import bits, constant, sext, width_of
 from rnnc.passes.fxp_to_hw.circuit import (
     BankedMemory,
@@ -95,6 +96,7 @@ class StageTiming:
     phase_a: int = 0  # pipelined: cycles of the state mat-vecs in a round
     phase: int = 0  # phase `phase` of a step split in `phases` (hwplan.stage)
     phases: int = 1
+    sweep_cycles: int = 0  # reductions: the elementwise sweeps before the last
 
     @property
     def cycles_per_step(self) -> int:
@@ -104,7 +106,7 @@ class StageTiming:
     @property
     def tail_end(self) -> int:
         """The cycle after the last write of the elementwise pipeline."""
-        return self.ew_start + self.units + self.depth + 1
+        return self.ew_start + self.sweep_cycles + self.units + self.depth + 1
 
     @property
     def total_cycles(self) -> int:
@@ -429,6 +431,9 @@ class _StageBuilder:
         self.written = [st.next for st in stage.states if st.next is not None]
         self.written += [w for w, _ in stage.writes]
         depth = max((levels.get(v) or 0 for v in self.written), default=0)
+        self.sweeps = reduction.plan_sweeps(
+            stage.ops, self.written, stage.units, levels
+        )
 
         def timing(pipelined: bool) -> StageTiming:
             k_first = k_late if pipelined else k_all
@@ -442,8 +447,9 @@ class _StageBuilder:
                 _elementwise_start(groups, k_first, lanes) if mvs else 0,
                 pipelined,
                 groups * k_late if pipelined else 0,
-                stage.phase,
-                stage.phases,
+                phase=stage.phase,
+                phases=stage.phases,
+                sweep_cycles=self.sweeps.extra_cycles,
             )
 
         plain = timing(False)
@@ -648,7 +654,8 @@ class _StageBuilder:
         mvs = self.order if mvs else mvs
         n, depth = stage.units, timing.depth
         ew_start, time = timing.ew_start, self.time_late
-        ew_on = and_(self.active, uge(sc, ew_start), ult(sc, ew_start + n))
+        sweeps = reduction.Sweeps(self.active, sc, ew_start, n, self.sweeps)
+        ew_on = sweeps.on
         if timing.pipelined:  # round 0 has no step -1
             ew_on = and_(ew_on, not_(eq(self.round, 0)))
         clear = not_(ew_on)
@@ -692,9 +699,17 @@ class _StageBuilder:
             ).result
             signals[stage.mask] = (live, None)
 
+        sweep = reduction.sweep_of(stage.ops)
         for op in stage.ops:
             levels = [signals[v][1] for v in op.operands if signals[v][1] is not None]
             level = max(levels, default=0)
+            if isinstance(op, reduction.REDUCTIONS):
+                x, lv = signals[op.input]
+                enter = sweeps.in_sweep(sweep[op.results[0]] - 1)
+                name = f"{stage.name}_{op.results[0].name_hint or 'v'}"
+                out = reduction.reduce(c, op, x, lv or 0, enter, j, name)
+                signals[op.results[0]] = (out, None)
+                continue
             args = []
             for v in op.operands:
                 sig, lv = signals[v]
@@ -713,7 +728,8 @@ class _StageBuilder:
             sig, lv = signals[value]
             return sig if lv is None else c.delay(sig, depth - lv, reset=False)
 
-        we = c.delay(ew_on, 1 + depth)
+        last = ew_on if self.sweeps.sweeps == 1 else sweeps.last
+        we = c.delay(last, 1 + depth)
         wj = c.delay(j, 1 + depth)
         for state in stage.states:
             if state.next is None:  # an earlier phase of a step reads it only
@@ -731,7 +747,12 @@ class _StageBuilder:
             # passed between the phases of a step); others one row per step.
             row = time.index if self.plan.buffers[buffer].rows > 1 else 0
             mem = self.memories[buffer]
-            mem.write(we, self.address(buffer, row, wj), aligned(value))
+            if reduction.is_scalar(value, n):  # held: written once
+                mem.write(
+                    and_(we, eq(wj, 0)), self.address(buffer, row, wj), aligned(value)
+                )
+            else:
+                mem.write(we, self.address(buffer, row, wj), aligned(value))
 
 
 def _elementwise_start(groups: int, k_total: int, lanes: int) -> int:
@@ -786,6 +807,9 @@ def _levels(stage: Stage, lanes: int) -> dict[SSAValue, int | None]:
     if stage.mask is not None:
         levels[stage.mask] = None
     for op in stage.ops:
+        if isinstance(op, reduction.REDUCTIONS):  # held in its register
+            levels[op.results[0]] = None
+            continue
         known = [levels.get(v, 0) for v in op.operands]
         levels[op.results[0]] = max(
             (lv for lv in known if lv is not None), default=0

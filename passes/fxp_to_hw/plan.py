@@ -66,6 +66,10 @@ ELEMENTWISE = (
 )
 """Ops the elementwise unit implements (one unit index per cycle)."""
 
+REDUCTIONS = fxp.REDUCTIONS
+"""Ops over the unit index: in heads only, as sweeps of the elementwise unit
+(fxp_to_hw/reduction.py)."""
+
 DATA_MOVEMENT = (*rnn.LAYOUT_OPS, rnn.ConcatOp, rnn.GatherOp)
 
 _ADDRESS_BITS = 32
@@ -133,6 +137,7 @@ class _Planner:
         # A per-step head's rows: (step, sequence) of each row of its vectors.
         self.pending_rows: tuple[np.ndarray, np.ndarray] | None = None
         self.ids: _Ids | None = None
+        self.scalars: set[SSAValue] = set()  # results of reductions in heads
 
     # -------------------------------------------------------------- helpers
     def buffer(self, name: str, rows: int, cols: int, fmt: fixed.Format) -> int:
@@ -232,7 +237,7 @@ class _Planner:
         elif isinstance(op, fxp.CastOp) and _lossless(op) and op.input in self.views:
             shift = fxp.format_of(op.result).frac - fxp.format_of(op.input).frac
             self.views[op.result] = _Ids.shifted(self.views[op.input], shift)
-        elif isinstance(op, (fxp.MatMulOp, *ELEMENTWISE)):
+        elif isinstance(op, (fxp.MatMulOp, *ELEMENTWISE, *REDUCTIONS)):
             self.head_op(op)
         elif isinstance(op, fxp.DequantizeOp):
             self.views[op.result] = self.value_ids(op.input)
@@ -412,11 +417,23 @@ class _Planner:
             )
             self.set_units(stage, weight.shape[1])
             return
-        if not isinstance(op, ELEMENTWISE):
+        if not isinstance(op, ELEMENTWISE) and not (
+            inside is None and isinstance(op, REDUCTIONS)
+        ):
             raise _unsupported(f"'{op.name}' in a recurrence step")
         for v in op.operands:
             self.ew_operand(stage, v, inside)
-        self.set_units(stage, shape_of(op.results[0])[-1])
+        # A reduction's result, and ops of such results, hold one value per
+        # sequence through the stage's later sweeps.
+        scalar = isinstance(op, REDUCTIONS) or all(
+            v in self.scalars for v in op.operands if v not in stage.constants
+        )
+        if isinstance(op, REDUCTIONS) and op.input not in self.scalars:
+            self.set_units(stage, shape_of(op.input)[-1])  # the units it sweeps
+        if scalar and inside is None:
+            self.scalars.update(op.results)
+        else:
+            self.set_units(stage, shape_of(op.results[0])[-1])
         stage.ops.append(op)
 
     def ew_operand(self, stage: Stage, v: SSAValue, inside: Block | None) -> None:

@@ -16,6 +16,7 @@ from rnnc.cli.common import (
     refuse_unused_policy,
 )
 from rnnc.dialects.errors import RnncError
+from rnnc.passes.head_argmax import argmax_outputs
 
 NAME = "compile"
 HELP = "compile a model and print its IR (--emit) or write RTL (--emit=verilog)"
@@ -43,6 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "the text does not parse back)",
     )
     p.add_argument("--lanes", type=int, default=1, help="MAC lanes P (verilog)")
+    p.add_argument(
+        "--argmax",
+        action="store_true",
+        help="output the class index (argmax of the scores, the first on ties) "
+        "instead of the scores",
+    )
     p.add_argument("--calib", help="calibration inputs, to quantize an .onnx model")
     add_dataset_flags(p)
     add_quant_flags(p)
@@ -52,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     if args.emit == "verilog":
         return _emit_verilog(args)
     out = outputs.optional_output(args.output, flag="-o", inputs=inputs_of(args))
+    if args.argmax:
+        raise RnncError("--argmax is for --emit=verilog")
     if args.calib:
         raise RnncError("--calib is for --emit=verilog (or `rnnc quantize`)")
     refuse_unused_policy(args, f"--emit={args.emit} prints the model unquantized")
@@ -87,6 +96,8 @@ def _emit_verilog(args: argparse.Namespace) -> int:
         raise RnncError("--emit=verilog writes a directory: give -o DIR")
     folder = outputs.output_folder(args.output, flag="-o", inputs=inputs_of(args))
     module = fixed_point_module(args)
+    if args.argmax:
+        argmax_outputs(module)
     stimulus = calib.calibration(args) if calib.has_calibration(args) else None
 
     def build(tmp):

@@ -10,6 +10,7 @@ from rnnc.cli import calib
 from rnnc.cli.calib import add_dataset_flags
 from rnnc.cli.common import add_quant_flags, fixed_point_module, inputs_of
 from rnnc.dialects.errors import RnncError
+from rnnc.passes.head_argmax import argmax_outputs
 
 NAME = "verify"
 HELP = "simulate the RTL on random sequences and compare it with the interpreter"
@@ -28,6 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_dataset_flags(p)
     p.add_argument("--sequences", type=int, default=100)
     p.add_argument("--lanes", type=int, default=1, help="MAC lanes P")
+    p.add_argument(
+        "--argmax",
+        action="store_true",
+        help="output the class index (argmax of the scores, the first on ties) "
+        "instead of the scores",
+    )
     p.add_argument("--simulator", choices=["iverilog", "verilator"], default="iverilog")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default="rnnc_verify", help="work directory")
@@ -48,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if workdir.exists() and not workdir.is_dir():
         raise RnncError(f"-o '{workdir}' is a file; verify needs a work folder")
     module = fixed_point_module(args)
+    if args.argmax:
+        argmax_outputs(module)
     calibration = calib.calibration(args)
     batches = stimulus_batches(module, calibration, args.sequences, args.seed)
     report = verify(

@@ -153,17 +153,40 @@ func.func @select_concat(%m: tensor<2x1xi1>, %x: tensor<2x1xf32> {rnnc.format = 
 
 // -----
 
-// A softmax head stays float, on the dequantized logits.
+// A softmax head in fixed point (passes/softmax.py): the maximum subtracted,
+// exp table, exact sum, log table, log-probabilities, exp table again. Internal
+// widths are the output's + 2; a table has 2^12 entries or one per input lsb.
 func.func @softmax(%x: tensor<1x3xf32> {rnnc.format = [!fxp.fixed<8, 4>]}) -> tensor<1x3xf32> {
-  %s = rnn.softmax %x {axis = 1 : i64} : tensor<1x3xf32>
+  %s = rnn.softmax %x {axis = 1 : i64, rnnc.format = [!fxp.fixed<8, 6>]} : tensor<1x3xf32>
   func.return %s : tensor<1x3xf32>
 }
 
 // CHECK-LABEL: func.func @softmax
 // CHECK-NEXT:  %x_q = fxp.quantize %x {rounding = "half-up", overflow = "wrap"} : tensor<1x3xf32> -> tensor<1x3x!fxp.fixed<8, 4>>
-// CHECK-NEXT:  %[[V0:[0-9]+]] = fxp.dequantize %x_q : tensor<1x3x!fxp.fixed<8, 4>> -> tensor<1x3xf32>
-// CHECK-NEXT:  %s = rnn.softmax %[[V0]] {axis = 1 : i64} : tensor<1x3xf32>
-// CHECK-NEXT:  func.return %s : tensor<1x3xf32>
+// CHECK-NEXT:  %s_max = fxp.reduce_max %x_q : tensor<1x3x!fxp.fixed<8, 4>> -> tensor<1x1x!fxp.fixed<8, 4>>
+// CHECK-NEXT:  %s_shifted = fxp.sub %x_q, %s_max : (tensor<1x3x!fxp.fixed<8, 4>>, tensor<1x1x!fxp.fixed<8, 4>>) -> tensor<1x3x!fxp.fixed<9, 4>>
+// CHECK-NEXT:  %s_exp = fxp.lut %s_shifted {rnnc.softmax_table = "exp", table = dense<{{.*}}> : tensor<512xi64>, shift = 0 : i64, symmetry = "none"} : tensor<1x3x!fxp.fixed<9, 4>> -> tensor<1x3x!fxp.fixed<10, 8>>
+// CHECK-NEXT:  %s_sum = fxp.reduce_sum %s_exp : tensor<1x3x!fxp.fixed<10, 8>> -> tensor<1x1x!fxp.fixed<12, 8>>
+// CHECK-NEXT:  %s_log = fxp.lut %s_sum {rnnc.softmax_table = "log", table = dense<{{.*}}> : tensor<2048xi64>, shift = 0 : i64, symmetry = "none"} : tensor<1x1x!fxp.fixed<12, 8>> -> tensor<1x1x!fxp.fixed<10, 8>>
+// CHECK-NEXT:  %s_logp = fxp.sub %s_shifted, %s_log : (tensor<1x3x!fxp.fixed<9, 4>>, tensor<1x1x!fxp.fixed<10, 8>>) -> tensor<1x3x!fxp.fixed<14, 8>>
+// CHECK-NEXT:  %s = fxp.lut %s_logp {rnnc.softmax_table = "exp", table = dense<{{.*}}> : tensor<4096xi64>, shift = 1 : i64, symmetry = "none"} : tensor<1x3x!fxp.fixed<14, 8>> -> tensor<1x3x!fxp.fixed<8, 6>>
+// CHECK-NEXT:  %s_f = fxp.dequantize %s : tensor<1x3x!fxp.fixed<8, 6>> -> tensor<1x3xf32>
+// CHECK-NEXT:  func.return %s_f : tensor<1x3xf32>
+
+// -----
+
+// A log-softmax ends with a cast of the log-probabilities: the policy's rounding,
+// saturating (a log-probability below the range is its minimum, never wrapped).
+func.func @log_softmax(%x: tensor<2x4xf32> {rnnc.format = [!fxp.fixed<8, 4>]}) -> tensor<2x4xf32> {
+  %s = rnn.log_softmax %x {rnnc.format = [!fxp.fixed<8, 4>]} : tensor<2x4xf32>
+  func.return %s : tensor<2x4xf32>
+}
+
+// CHECK-LABEL: func.func @log_softmax
+// CHECK:       %s_log = fxp.lut %s_sum {rnnc.softmax_table = "log", table = dense<{{.*}}> : tensor<4096xi64>, shift = 0 : i64, symmetry = "none"} : tensor<2x1x!fxp.fixed<12, 8>> -> tensor<2x1x!fxp.fixed<10, 8>>
+// CHECK-NEXT:  %s_logp = fxp.sub %s_shifted, %s_log
+// CHECK-NEXT:  %s = fxp.cast %s_logp {rounding = "half-up"} : tensor<2x4x!fxp.fixed<14, 8>> -> tensor<2x4x!fxp.fixed<8, 4>>
+// CHECK-NEXT:  %s_f = fxp.dequantize %s
 
 // -----
 

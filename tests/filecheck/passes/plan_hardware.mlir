@@ -503,3 +503,33 @@ func.func @tagger(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.fi
 // CHECK-NEXT:   %y_fwd = hwplan.fetch %r0_y_fwd[t][0 +: 2]
 // CHECK:        hwplan.write %tags, %h1_tags
 // CHECK:      hwplan.output "tags" %h1_tags[0 +: 9]
+
+// -----
+
+// A head of reductions: the argmax of the final state is a register over the unit
+// index (a sweep; fxp_to_hw/reduction.py), written once to a one-word buffer.
+func.func @argmax_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.fixed<16, 14>]}) -> (tensor<1x1xf32> {onnx.name = "class"}) {
+  %x_q = fxp.quantize %x : tensor<3x1x2xf32> -> tensor<3x1x2x!fxp.fixed<16, 14>>
+  %Wi_T = fxp.constant dense<[[65, 13], [-82, -18]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+  %Ri_T = fxp.constant dense<[[-14, -65], [-7, -7]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+  %h0 = fxp.constant dense<0> : tensor<1x2xi64> {rnnc.qclass = "state"} -> tensor<1x2x!fxp.fixed<16, 15>>
+  %h_last_fwd, %y_fwd = rnn.recurrence seqs(%x_q : tensor<3x1x2x!fxp.fixed<16, 14>>) inits(%h0 : tensor<1x2x!fxp.fixed<16, 15>>) -> tensor<1x2x!fxp.fixed<16, 15>>, tensor<3x1x2x!fxp.fixed<16, 15>> {
+  ^bb0(%x_t: tensor<1x2x!fxp.fixed<16, 14>>, %h_prev: tensor<1x2x!fxp.fixed<16, 15>>):
+    %0 = fxp.matmul %x_t, %Wi_T : (tensor<1x2x!fxp.fixed<16, 14>>, tensor<2x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<25, 20>>
+    %2 = fxp.matmul %h_prev, %Ri_T : (tensor<1x2x!fxp.fixed<16, 15>>, tensor<2x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<25, 21>>
+    %3 = fxp.add %0, %2 : (tensor<1x2x!fxp.fixed<25, 20>>, tensor<1x2x!fxp.fixed<25, 21>>) -> tensor<1x2x!fxp.fixed<27, 21>>
+    %h_next = fxp.cast %3 : tensor<1x2x!fxp.fixed<27, 21>> -> tensor<1x2x!fxp.fixed<16, 15>>
+    rnn.yield %h_next, %h_next : tensor<1x2x!fxp.fixed<16, 15>>, tensor<1x2x!fxp.fixed<16, 15>>
+  }
+  %class = fxp.argmax %h_last_fwd : tensor<1x2x!fxp.fixed<16, 15>> -> tensor<1x1x!fxp.fixed<2, 0>>
+  %class_f = fxp.dequantize %class : tensor<1x1x!fxp.fixed<2, 0>> -> tensor<1x1xf32>
+  func.return %class_f : tensor<1x1xf32>
+}
+// CHECK-LABEL: hwplan.design @argmax_head
+// CHECK:      %h1_class = hwplan.buffer "h1_class" : !hwplan.buffer<1x1x!fxp.fixed<2, 0>>
+// CHECK:      hwplan.stage "h1" steps 1 units 2 {
+// CHECK-NEXT:   %h_last_fwd = hwplan.fetch %r0_h_prev[1][0 +: 2] : tensor<1x2x!fxp.fixed<16, 15>>
+// CHECK-NEXT:   %class = fxp.argmax %h_last_fwd : tensor<1x2x!fxp.fixed<16, 15>> -> tensor<1x1x!fxp.fixed<2, 0>>
+// CHECK-NEXT:   hwplan.write %class, %h1_class : tensor<1x1x!fxp.fixed<2, 0>>
+// CHECK-NEXT: }
+// CHECK-NEXT: hwplan.output "class" %h1_class[0 +: 1] positions [0] stride 0
