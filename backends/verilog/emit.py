@@ -14,6 +14,7 @@ from pathlib import Path
 from xdsl.dialects.builtin import ModuleOp
 
 from rnnc.backends.verilog.export import export_split
+from rnnc.dialects.fixed import Format
 from rnnc.passes.fxp_to_hw.datapath import TOP, Design
 from rnnc.passes.fxp_to_hw.lower_fxp_to_hw import build, take_memories
 from rnnc.passes.fxp_to_hw.plan import plan_design
@@ -34,10 +35,15 @@ class Emitted:
             "lanes": d.lanes,
             "sources": [p.name for p in self.sources],
             "memories": sorted(f"{name}.hex" for name in d.roms),
+            "in_data_width": d.input_width,
+            # Each sequence on in_data: the initial states (in this order,
+            # each word in the low bits), then the input words, time-major.
+            "initial_states": self.initial_states(),
             "input": {
+                "offset": self.plan.preamble_words,
                 "steps": self.plan.steps,
                 "size": self.plan.input_size,
-                "width": d.input_width,
+                "width": self.plan.buffers[self.plan.input_buffer].fmt.width,
                 "frac": self.plan.buffers[self.plan.input_buffer].fmt.frac,
             },
             "seq_len_width": d.seq_len_width,
@@ -45,6 +51,8 @@ class Emitted:
                 {
                     "name": o.name or None,
                     "elements": int(sum(r.length for r in o.runs)),
+                    "width": self.output_format(o).width,
+                    "frac": self.output_format(o).frac,
                 }
                 for o in self.plan.outputs
             ],
@@ -69,6 +77,41 @@ class Emitted:
             ],
             "storage_bits": sum(w * b for w, b in d.memories.values()),
         }
+
+    def initial_states(self) -> list[dict]:
+        """The preamble of each sequence: the host-given initial states, in the
+        order the stream carries them, each named by its value in the module
+        (`value`), its stage and its state (`state`, the step's argument)."""
+        entries, offset = [], 0
+        host = self.plan.host.states if self.plan.host else []
+        loaded = [
+            (s, st)
+            for s in self.plan.stages
+            for st in s.states
+            if st.loaded is not None
+        ]
+        for index, (stage, state) in enumerate(loaded):
+            buf = self.plan.buffers[state.loaded]
+            entries.append(
+                {
+                    "value": host[index].name_hint if index < len(host) else None,
+                    "stage": stage.name,
+                    "state": state.arg.name_hint,
+                    "offset": offset,
+                    "elements": buf.words,
+                    "width": buf.fmt.width,
+                    "frac": buf.fmt.frac,
+                }
+            )
+            offset += buf.words
+        return entries
+
+    def output_format(self, output):
+        """The format of an output's words: its runs' buffer format, scaled by
+        the run's shift (every run of an output has the same format)."""
+        run = output.runs[0]
+        fmt = self.plan.buffers[run.buffer].fmt
+        return Format(fmt.width + run.shift, fmt.frac + run.shift)
 
 
 def emit_verilog(module: ModuleOp, out_dir: str | Path, lanes: int = 1) -> Emitted:

@@ -33,9 +33,10 @@ TESTBENCH = "rnnc_tb"
 
 @dataclass
 class Expected:
-    """Per sequence: raw input words, length, raw output words (interpreter)."""
+    """Per sequence: raw input stream words (the loaded states, then the
+    input), length, raw output words (interpreter)."""
 
-    inputs: np.ndarray  # (N, T·I)
+    inputs: np.ndarray  # (N, S + T·I)
     lengths: np.ndarray  # (N,)
     outputs: np.ndarray  # (N, total output elements)
     overflows: list[str] = field(default_factory=list)
@@ -47,7 +48,7 @@ def reference(
     """Run the fixed-point interpreter and pick what crosses the hardware ports."""
     fn = main_function(module)
     host = plan.host
-    wanted = {host.input_value, *host.outputs}
+    wanted = {host.input_value, *host.outputs, *host.states}
     if host.seq_len is not None:
         wanted.add(host.seq_len)
     seen: dict = {
@@ -69,7 +70,9 @@ def reference(
         _COUNTER.reset(token)
     x = seen[host.input_value]  # (T, B, I)
     batch = x.shape[1]
-    ins = np.transpose(x, (1, 0, 2)).reshape(batch, -1).astype(np.int64)
+    ins = np.transpose(x, (1, 0, 2)).reshape(batch, -1)
+    states = [np.asarray(seen[v]).reshape(batch, -1) for v in host.states]
+    ins = np.concatenate([*states, ins], axis=1).astype(np.int64)
     lengths = (
         np.asarray(seen[host.seq_len], np.int64).reshape(batch)
         if host.seq_len is not None
@@ -103,12 +106,13 @@ def testbench(emitted: Emitted, sequences: int, seed: int = 1) -> str:
 
     Inputs stream back to back (the next sequence loads while one computes);
     outputs are accepted with a pseudo-random `out_ready` to exercise the
-    handshake. Prints one `SEQ s cycles c` line per sequence (from when it could
+    handshake; every word received is written to tb_got.hex. Prints one
+    `SEQ s cycles c` line per sequence (from when it could
     start, i.e. its last input beat or the previous sequence's last output word,
     to its first valid output word) and `DONE errors=e words=w`.
     """
     d, plan = emitted.design, emitted.plan
-    words_in = plan.steps * plan.input_size
+    words_in = plan.preamble_words + plan.steps * plan.input_size
     words_out = sum(sum(r.length for r in o.runs) for o in plan.outputs)
     lw = max(d.seq_len_width, 1)
     seq_port = "  .seq_len(seq_len),\n" if d.seq_len_width else ""
@@ -134,7 +138,7 @@ module {TESTBENCH};
   integer cycle = 0, errors = 0, got = 0, reported = 0, s, e, seed = {seed};
   integer loaded_at [0:{max(sequences - 1, 0)}];
   integer drained_at [0:{max(sequences - 1, 0)}];
-  integer s_out, start;
+  integer s_out, start, received;
   always @(posedge clk) cycle <= cycle + 1;
 
   initial begin
@@ -156,6 +160,7 @@ module {TESTBENCH};
   end
 
   initial begin
+    received = $fopen("tb_got.hex", "w");
     @(negedge clk);
     while (rst) @(negedge clk);
     while (got < {sequences * words_out}) begin
@@ -168,6 +173,7 @@ module {TESTBENCH};
         reported = got / {words_out} + 1;
       end
       if (out_valid && out_ready) begin
+        $fwrite(received, "%h\\n", out_data);
         if (out_data !== expected[got]) begin
           errors = errors + 1;
           if (errors <= 10)
@@ -183,6 +189,7 @@ module {TESTBENCH};
       end
       @(negedge clk);
     end
+    $fclose(received);
     $display("DONE errors=%0d words=%0d", errors, got);
     $finish;
   end
@@ -200,13 +207,16 @@ class VerifyReport:
     simulator: str
     overflows: list[str]
     mismatches: list[str]
+    # the words the RTL sent, signed, (sequences, words per sequence)
+    received: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
         return self.errors == 0 and self.words > 0
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "ok": self.ok}
+        fields = {k: v for k, v in asdict(self).items() if k != "received"}
+        return {**fields, "ok": self.ok}
 
     def summary(self) -> str:
         cycles = self.cycles_per_sequence
@@ -287,7 +297,22 @@ def run_testbench(
         simulator=simulator,
         overflows=expected.overflows,
         mismatches=[ln for ln in text.splitlines() if ln.startswith("MISMATCH")],
+        received=_received(out / "tb_got.hex", emitted.design.output_width, n),
     )
+
+
+def _received(path: Path, width: int, sequences: int) -> np.ndarray | None:
+    """The words of tb_got.hex as signed integers, one row per sequence."""
+    if not path.exists():
+        return None
+    try:  # an x or z in a word: nothing to return
+        words = np.array([int(w, 16) for w in path.read_text().split()], np.int64)
+    except ValueError:
+        return None
+    words = np.where(words >> (width - 1) & 1, words - (1 << width), words)
+    if sequences == 0 or words.size % sequences:
+        return None
+    return words.reshape(sequences, -1)
 
 
 def random_like(arrays: dict[str, np.ndarray], rng: np.random.Generator) -> dict:
