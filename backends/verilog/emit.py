@@ -13,12 +13,15 @@ from pathlib import Path
 
 from xdsl.dialects.builtin import ModuleOp
 
+from rnnc.backends.interpreter.signature import signature
 from rnnc.backends.verilog.export import export_split
 from rnnc.dialects.fixed import Format
+from rnnc.dialects.rnn_semantics import main_function
 from rnnc.passes.fxp_to_hw.datapath import TOP, Design
 from rnnc.passes.fxp_to_hw.lower_fxp_to_hw import build, take_memories
 from rnnc.passes.fxp_to_hw.plan import plan_design
 from rnnc.passes.fxp_to_hw.plan_view import HardwarePlan, read_plan
+from rnnc.passes.fxp_to_hw.state_ports import state_source
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Emitted:
     sources: list[Path]
     design: Design
     plan: HardwarePlan
+    module: ModuleOp | None = None  # the fxp module the plan binds to
 
     def manifest(self) -> dict:
         d = self.design
@@ -84,6 +88,8 @@ class Emitted:
         (`value`), its stage and its state (`state`, the step's argument)."""
         entries, offset = [], 0
         host = self.plan.host.states if self.plan.host else []
+        fn = main_function(self.module) if self.module is not None else None
+        names = [n for n, _ in signature(self.module)[0]] if fn else []
         loaded = [
             (s, st)
             for s in self.plan.stages
@@ -92,9 +98,17 @@ class Emitted:
         ]
         for index, (stage, state) in enumerate(loaded):
             buf = self.plan.buffers[state.loaded]
+            value = host[index] if index < len(host) else None
+            source = state_source(fn, value) if fn and value else None
             entries.append(
                 {
-                    "value": host[index].name_hint if index < len(host) else None,
+                    "source": None
+                    if source is None
+                    else {
+                        "input": names[source.index],
+                        "positions": source.positions.tolist(),
+                        "stride": source.stride,
+                    },
                     "stage": stage.name,
                     "state": state.arg.name_hint,
                     "offset": offset,
@@ -125,6 +139,6 @@ def emit_verilog(module: ModuleOp, out_dir: str | Path, lanes: int = 1) -> Emitt
     sources = export_split(hw_module, out)
     for name, rom in roms.items():
         (out / f"{name}.hex").write_text(rom.hex_text())
-    emitted = Emitted(out, sources, design, plan)
+    emitted = Emitted(out, sources, design, plan, module)
     (out / "manifest.json").write_text(json.dumps(emitted.manifest(), indent=2) + "\n")
     return emitted
