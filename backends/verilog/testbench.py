@@ -17,9 +17,10 @@ from xdsl.dialects.builtin import ModuleOp
 from rnnc.backends import progress
 from rnnc.backends.interpreter.float_interpreter import Interpreter, main_function
 from rnnc.backends.interpreter.fxp_interpreter import _COUNTER, OverflowCounter
-from rnnc.backends.interpreter.signature import signature
+from rnnc.backends.interpreter.signature import free_dims, signature
 from rnnc.backends.verilog import simulate
 from rnnc.backends.verilog.emit import Emitted, emit_verilog
+from rnnc.dialects.arrays import numpy_dtype
 from rnnc.dialects.errors import RnncError
 from rnnc.passes.fxp_to_hw.datapath import TOP
 from rnnc.passes.fxp_to_hw.plan import plan_hardware
@@ -360,6 +361,94 @@ def random_batches(
         data = random_like(calibration, rng)
         batches.append([data[n] for n in names])
     return batches
+
+
+def given_batches(
+    module: ModuleOp, arrays: dict[str, np.ndarray], what: str = "--input"
+) -> tuple[list[list[np.ndarray]], int]:
+    """Given sequences for the hardware of `module`: `arrays` by graph input
+    name, any number N of sequences along each input's batch axis (the axis
+    where its shape differs from the module's, which must be the plan's batch;
+    an array of the module's shape is used as is for every batch), cut into
+    batches of the plan's batch in
+    @main's argument order (the last one padded with copies of its first
+    sequence). Returns the batches and N; a one-line RnncError names what does
+    not fit."""
+    fn = main_function(module)
+    names = [name for name, _ in signature(module)[0]]
+    unknown = sorted(set(arrays) - set(names))
+    if unknown:
+        raise RnncError(
+            f"{what}: '{unknown[0]}' is not an input of the model (its inputs: "
+            f"{', '.join(names)})"
+        )
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise RnncError(
+            f"{what}: no array '{missing[0]}' (the model's inputs: {', '.join(names)})"
+        )
+    batch = plan_hardware(module).batch
+    axes, counts = [], {}
+    for name, arg, free in zip(names, fn.args, free_dims(module), strict=True):
+        a = np.asarray(arrays[name])
+        want = tuple(arg.type.get_shape())
+        dtype = numpy_dtype(arg.type.get_element_type())
+        if a.dtype.kind not in _KINDS[dtype.kind]:
+            raise RnncError(
+                f"{what} '{name}': {a.dtype} array, the model's input is {dtype}"
+            )
+        axis = _batch_axis(name, a.shape, want, batch, what)
+        axes.append(axis)
+        if axis is not None:
+            counts[name] = a.shape[axis]
+        elif any(f and want[i] == batch for i, f in enumerate(free)):
+            counts[name] = batch  # a batch axis (a free dimension) as the module's
+    if len(set(counts.values())) > 1:
+        detail = ", ".join(f"'{n}' {c}" for n, c in counts.items())
+        raise RnncError(f"{what}: different numbers of sequences ({detail})")
+    total = next(iter(counts.values()), batch)
+    if total < 1:
+        raise RnncError(f"{what}: no sequences")
+    batches = []
+    for start in range(0, total, batch):
+        index = np.arange(start, start + batch)
+        index[index >= total] = start  # pad with the batch's first sequence
+        batches.append(
+            [
+                np.asarray(arrays[name]).astype(
+                    numpy_dtype(arg.type.get_element_type()), copy=False
+                )
+                if axis is None
+                else np.take(arrays[name], index, axis=axis).astype(
+                    numpy_dtype(arg.type.get_element_type()), copy=False
+                )
+                for name, arg, axis in zip(names, fn.args, axes, strict=True)
+            ]
+        )
+    return batches, total
+
+
+_KINDS = {"f": "fiu", "i": "iu", "u": "iu", "b": "b"}
+"""Array kinds accepted for an input of each kind (floats from integers too)."""
+
+
+def _batch_axis(name, shape, want, batch, what) -> int | None:
+    """The axis where a given array holds another number of sequences than the
+    module's `batch` (None: its shape is the module's `want`), checked."""
+    shown = "x".join(map(str, want))
+    if len(shape) != len(want):
+        raise RnncError(
+            f"{what} '{name}': rank {len(shape)}, the model's input is {shown}"
+        )
+    differ = [a for a, (g, w) in enumerate(zip(shape, want, strict=True)) if g != w]
+    axis = differ[0] if differ else None
+    if len(differ) > 1 or (differ and want[axis] != batch):
+        got = "x".join(map(str, shape))
+        raise RnncError(
+            f"{what} '{name}': shape {got} does not fit the model's {shown} (only "
+            f"the batch axis, of {batch} there, may hold another number of sequences)"
+        )
+    return axis
 
 
 def verify(
