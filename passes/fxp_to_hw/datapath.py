@@ -865,8 +865,9 @@ def _load(c, plan, memories, beat, bank, count, data) -> None:
     offset = 0
     for state in plan.loaded_states:
         buf = plan.buffers[state.loaded]
-        mine = and_(beat, uge(count, offset), ult(count, offset + buf.words))
-        address = resize(comb.SubOp(count, constant(offset, width)).result, width)
+        below = ult(count, offset + buf.words)
+        mine = and_(beat, uge(count, offset), below) if offset else and_(beat, below)
+        address = comb.SubOp(count, constant(offset, width)).result
         memories[state.loaded].write(
             mine,
             _bank_address(bank, buf.words, address),
