@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from cli_harness import assert_user_error, invoke
 from conftest import available, needs
+from onnx import TensorProto, helper
 from torch import nn
 from torch_models import export_onnx
 
@@ -108,6 +110,53 @@ def test_initial_states_load_with_each_sequence(tmp_path, cell):
     if available("verilator"):
         sources = [tmp_path / "rtl/rnnc_top.sv"]
         assert simulate.lint_verilator(sources, top="rnnc_top") == ""
+
+
+def test_initial_state_with_sequence_lengths(tmp_path):
+    """ONNX GRU with sequence_lens and initial_h, both directions: `seq_len` is
+    sampled with the preamble's first beat; a sequence's final state is the
+    one of its last live step."""
+    rng = np.random.default_rng(3)
+    steps = 5
+    w = rng.normal(0, 0.5, (2, 3 * HIDDEN, INPUT)).astype(np.float32)
+    r = rng.normal(0, 0.5, (2, 3 * HIDDEN, HIDDEN)).astype(np.float32)
+    b = rng.normal(0, 0.2, (2, 6 * HIDDEN)).astype(np.float32)
+    node = helper.make_node(
+        "GRU",
+        ["x", "W", "R", "B", "lens", "h0"],
+        ["Y", "Y_h"],
+        hidden_size=HIDDEN,
+        direction="bidirectional",
+        linear_before_reset=1,
+    )
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        [node],
+        "gru_lengths_state",
+        [
+            value("x", TensorProto.FLOAT, [steps, BATCH, INPUT]),
+            value("lens", TensorProto.INT32, [BATCH]),
+            value("h0", TensorProto.FLOAT, [2, BATCH, HIDDEN]),
+        ],
+        [value("Y", TensorProto.FLOAT, None), value("Y_h", TensorProto.FLOAT, None)],
+        [onnx.numpy_helper.from_array(a, n) for n, a in (("W", w), ("R", r), ("B", b))],
+    )
+    path = tmp_path / "gru.onnx"
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path
+    )
+    lens = rng.integers(1, steps + 1, BATCH).astype(np.int32)
+    lens[0], lens[1] = 1, steps
+    calib = {
+        "x": rng.normal(0, 1, (steps, BATCH, INPUT)).astype(np.float32),
+        "lens": lens,
+        "h0": rng.uniform(-1, 1, (2, BATCH, HIDDEN)).astype(np.float32),
+    }
+    module, _ = quantize_model(load_model(path), calib, load_config(None, **POLICY))
+    batches = random_batches(calib, list(calib), 100, BATCH, seed=7)
+    report = verify(module, batches, tmp_path / "rtl", lanes=3)
+    assert report.sequences >= 100
+    assert report.ok, (report.summary(), report.mismatches[:5])
 
 
 def test_stateful_windows_chain_final_states(tmp_path):
