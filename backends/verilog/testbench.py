@@ -364,7 +364,10 @@ def random_batches(
 
 
 def given_batches(
-    module: ModuleOp, arrays: dict[str, np.ndarray], what: str = "--input"
+    module: ModuleOp,
+    arrays: dict[str, np.ndarray],
+    limit: int | None = None,
+    what: str = "--input",
 ) -> tuple[list[list[np.ndarray]], int]:
     """Given sequences for the hardware of `module`: `arrays` by graph input
     name, any number N of sequences along each input's batch axis (the axis
@@ -372,8 +375,9 @@ def given_batches(
     an array of the module's shape is used as is for every batch), cut into
     batches of the plan's batch in
     @main's argument order (the last one padded with copies of its first
-    sequence). Returns the batches and N; a one-line RnncError names what does
-    not fit."""
+    sequence; only the first `limit` sequences, if given). Returns the batches
+    and how many sequences they hold; a one-line RnncError names what does not
+    fit."""
     fn = main_function(module)
     names = [name for name, _ in signature(module)[0]]
     unknown = sorted(set(arrays) - set(names))
@@ -409,6 +413,7 @@ def given_batches(
     total = next(iter(counts.values()), batch)
     if total < 1:
         raise RnncError(f"{what}: no sequences")
+    total = min(total, limit) if limit is not None else total
     batches = []
     for start in range(0, total, batch):
         index = np.arange(start, start + batch)

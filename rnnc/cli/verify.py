@@ -32,14 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_dataset_flags(p)
     p.add_argument(
         "--input",
-        help="replay these sequences: npz of arrays by graph input name, any "
-        "number of sequences on the batch axis (default: random sequences)",
+        help="replay these sequences (the first --sequences of them): npz of "
+        "arrays by graph input name, any number of sequences on the batch axis "
+        "(default: random sequences)",
     )
-    p.add_argument(
-        "--sequences",
-        type=int,
-        help="sequences to simulate (default: 100 random, or all of --input)",
-    )
+    p.add_argument("--sequences", type=int, default=DEFAULT_SEQUENCES)
     p.add_argument("--lanes", type=int, default=1, help="MAC lanes P")
     p.add_argument("--simulator", choices=["iverilog", "verilator"], default="iverilog")
     p.add_argument("--seed", type=int, default=0)
@@ -52,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rnnc.backends.verilog.testbench import verify
 
-    if args.sequences is not None and not 1 <= args.sequences <= MAX_SEQUENCES:
+    if not 1 <= args.sequences <= MAX_SEQUENCES:
         raise RnncError(
             f"--sequences must be in [1, {MAX_SEQUENCES}], got {args.sequences}"
         )
@@ -75,28 +72,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _stimulus(args, module, given):
-    """The batches to simulate and how many of their sequences: those of
-    --input (all, or the first --sequences), or random ones shaped like the
-    calibration data."""
+    """The batches to simulate and how many of their sequences: the first
+    --sequences of --input, or as many random ones shaped like the calibration
+    data."""
     from rnnc.backends.verilog.testbench import given_batches, stimulus_batches
 
     if given is not None:
-        batches, count = given_batches(module, given)
-        if args.sequences is not None and args.sequences > count:
-            raise RnncError(
-                f"--sequences {args.sequences}: --input holds {count} sequences"
-            )
-        if args.sequences is None and count > MAX_SEQUENCES:
-            raise RnncError(
-                f"--input holds {count} sequences, over the limit of "
-                f"{MAX_SEQUENCES}: give --sequences N to simulate the first N"
-            )
-        return batches, args.sequences or count
+        return given_batches(module, given, args.sequences)
     if not calib.has_calibration(args):
         raise RnncError(
             "random sequences are shaped like the calibration data: give --calib "
             "FILE.npz or --dataset NAME, or replay sequences with --input FILE.npz"
         )
-    sequences = args.sequences or DEFAULT_SEQUENCES
     calibration = calib.calibration(args)
-    return stimulus_batches(module, calibration, sequences, args.seed), sequences
+    batches = stimulus_batches(module, calibration, args.sequences, args.seed)
+    return batches, args.sequences
