@@ -35,7 +35,8 @@ hwplan.design @main batch 1 {
 - `hwplan.fetch`: element k of a vector read from segments `%buf[row][col +: n]`
   (row `t` = the stage's time index), scaled left by `shl s` (a lossless cast).
 - `hwplan.state`: a recurrence state: its buffer has two rows (step t reads row
-  t mod 2 and writes the other); the first step reads `init`.
+  t mod 2 and writes the other); the first step reads `init`, or the one-row
+  buffer `loaded` with the sequence (a host-given initial state).
 - `hwplan.output`: one result of the function, streamed from buffer runs
   `%buf[address +: n]`; element i of sequence b is the flat position
   `positions[i] + b · stride` of the function's result.
@@ -73,6 +74,7 @@ from xdsl.irdl import (
     irdl_op_definition,
     operand_def,
     opt_attr_def,
+    opt_operand_def,
     prop_def,
     region_def,
     result_def,
@@ -653,19 +655,29 @@ def _resolve_buffer(parser: Parser, operand: UnresolvedOperand) -> SSAValue:
 class StateOp(IRDLOperation):
     """A recurrence state held in a two-row buffer (ping-pong between steps).
 
-    Syntax: `%h = hwplan.state %buf init [raw, ...] : tensor<...>`.
+    Syntax: `%h = hwplan.state %buf init [raw, ...] : tensor<...>`, or
+    `%h = hwplan.state %buf loaded %init : tensor<...>` when the initial state
+    is the host's: `%init` (one row) is loaded with each sequence, before its
+    input words (the input stream's preamble, in the order of these ops).
     """
 
     name = "hwplan.state"
 
     buffer = operand_def(BufferType)
+    loaded = opt_operand_def(BufferType)
     init = prop_def(DenseArrayBase)
     result = result_def(TensorType)
     traits = traits_def(HasParent(StageOp))
 
-    def __init__(self, buffer: SSAValue, init: Sequence[int], result_type: Attribute):
+    def __init__(
+        self,
+        buffer: SSAValue,
+        init: Sequence[int],
+        result_type: Attribute,
+        loaded: SSAValue | None = None,
+    ):
         super().__init__(
-            operands=[buffer],
+            operands=[buffer, [loaded] if loaded is not None else []],
             properties={"init": _ints(init)},
             result_types=[result_type],
         )
@@ -677,7 +689,16 @@ class StateOp(IRDLOperation):
         if typ.format != fxp.format_of(self.result):
             raise VerifyException("hwplan.state: result format is not the buffer's")
         init = np.asarray(self.init.get_values(), np.int64)
-        if init.size != typ.cols or _units(self.result) != typ.cols:
+        if self.loaded is not None:
+            source = _buffer_type(self.loaded)
+            if init.size or source.rows != 1 or source.cols != typ.cols:
+                raise VerifyException(
+                    "hwplan.state: a loaded state needs one row of "
+                    f"{typ.cols} columns and no init values"
+                )
+            if source.format != typ.format:
+                raise VerifyException("hwplan.state: loaded format is not the buffer's")
+        elif init.size != typ.cols or _units(self.result) != typ.cols:
             raise VerifyException(
                 f"hwplan.state: {init.size} initial values for {typ.cols} columns"
             )
@@ -687,8 +708,12 @@ class StateOp(IRDLOperation):
     def print(self, printer: Printer) -> None:
         printer.print_string(" ")
         printer.print_operand(self.buffer)
-        printer.print_string(" init ")
-        _print_ints(printer, self.init.get_values())
+        if self.loaded is not None:
+            printer.print_string(" loaded ")
+            printer.print_operand(self.loaded)
+        else:
+            printer.print_string(" init ")
+            _print_ints(printer, self.init.get_values())
         printer.print_op_attributes(self.attributes)
         printer.print_string(" : ")
         printer.print_attribute(self.result.type)
@@ -696,12 +721,16 @@ class StateOp(IRDLOperation):
     @classmethod
     def parse(cls, parser: Parser) -> StateOp:
         buffer = parser.parse_unresolved_operand()
-        parser.parse_keyword("init")
-        init = _parse_ints(parser)
+        init, loaded = [], None
+        if parser.parse_optional_keyword("loaded") is not None:
+            loaded = _resolve_buffer(parser, parser.parse_unresolved_operand())
+        else:
+            parser.parse_keyword("init")
+            init = _parse_ints(parser)
         attributes = parser.parse_optional_attr_dict()
         parser.parse_punctuation(":")
         typ = _parse_fixed_tensor(parser)
-        op = cls(_resolve_buffer(parser, buffer), init, typ)
+        op = cls(_resolve_buffer(parser, buffer), init, typ, loaded)
         op.attributes.update(attributes)
         return op
 

@@ -17,9 +17,10 @@ from xdsl.dialects.builtin import ModuleOp
 from rnnc.backends import progress
 from rnnc.backends.interpreter.float_interpreter import Interpreter, main_function
 from rnnc.backends.interpreter.fxp_interpreter import _COUNTER, OverflowCounter
-from rnnc.backends.interpreter.signature import signature
+from rnnc.backends.interpreter.signature import free_dims, signature
 from rnnc.backends.verilog import simulate
 from rnnc.backends.verilog.emit import Emitted, emit_verilog
+from rnnc.dialects.arrays import numpy_dtype
 from rnnc.dialects.errors import RnncError
 from rnnc.passes.fxp_to_hw.datapath import TOP
 from rnnc.passes.fxp_to_hw.plan import plan_hardware
@@ -33,9 +34,10 @@ TESTBENCH = "rnnc_tb"
 
 @dataclass
 class Expected:
-    """Per sequence: raw input words, length, raw output words (interpreter)."""
+    """Per sequence: raw input stream words (the loaded states, then the
+    input), length, raw output words (interpreter)."""
 
-    inputs: np.ndarray  # (N, T·I)
+    inputs: np.ndarray  # (N, S + T·I)
     lengths: np.ndarray  # (N,)
     outputs: np.ndarray  # (N, total output elements)
     overflows: list[str] = field(default_factory=list)
@@ -47,7 +49,7 @@ def reference(
     """Run the fixed-point interpreter and pick what crosses the hardware ports."""
     fn = main_function(module)
     host = plan.host
-    wanted = {host.input_value, *host.outputs}
+    wanted = {host.input_value, *host.outputs, *host.states}
     if host.seq_len is not None:
         wanted.add(host.seq_len)
     seen: dict = {
@@ -69,7 +71,9 @@ def reference(
         _COUNTER.reset(token)
     x = seen[host.input_value]  # (T, B, I)
     batch = x.shape[1]
-    ins = np.transpose(x, (1, 0, 2)).reshape(batch, -1).astype(np.int64)
+    ins = np.transpose(x, (1, 0, 2)).reshape(batch, -1)
+    states = [np.asarray(seen[v]).reshape(batch, -1) for v in host.states]
+    ins = np.concatenate([*states, ins], axis=1).astype(np.int64)
     lengths = (
         np.asarray(seen[host.seq_len], np.int64).reshape(batch)
         if host.seq_len is not None
@@ -103,12 +107,13 @@ def testbench(emitted: Emitted, sequences: int, seed: int = 1) -> str:
 
     Inputs stream back to back (the next sequence loads while one computes);
     outputs are accepted with a pseudo-random `out_ready` to exercise the
-    handshake. Prints one `SEQ s cycles c` line per sequence (from when it could
+    handshake; every word received is written to tb_got.hex. Prints one
+    `SEQ s cycles c` line per sequence (from when it could
     start, i.e. its last input beat or the previous sequence's last output word,
     to its first valid output word) and `DONE errors=e words=w`.
     """
     d, plan = emitted.design, emitted.plan
-    words_in = plan.steps * plan.input_size
+    words_in = plan.preamble_words + plan.steps * plan.input_size
     words_out = sum(sum(r.length for r in o.runs) for o in plan.outputs)
     lw = max(d.seq_len_width, 1)
     seq_port = "  .seq_len(seq_len),\n" if d.seq_len_width else ""
@@ -134,7 +139,7 @@ module {TESTBENCH};
   integer cycle = 0, errors = 0, got = 0, reported = 0, s, e, seed = {seed};
   integer loaded_at [0:{max(sequences - 1, 0)}];
   integer drained_at [0:{max(sequences - 1, 0)}];
-  integer s_out, start;
+  integer s_out, start, received;
   always @(posedge clk) cycle <= cycle + 1;
 
   initial begin
@@ -156,6 +161,7 @@ module {TESTBENCH};
   end
 
   initial begin
+    received = $fopen("tb_got.hex", "w");
     @(negedge clk);
     while (rst) @(negedge clk);
     while (got < {sequences * words_out}) begin
@@ -168,6 +174,7 @@ module {TESTBENCH};
         reported = got / {words_out} + 1;
       end
       if (out_valid && out_ready) begin
+        $fwrite(received, "%h\\n", out_data);
         if (out_data !== expected[got]) begin
           errors = errors + 1;
           if (errors <= 10)
@@ -183,6 +190,7 @@ module {TESTBENCH};
       end
       @(negedge clk);
     end
+    $fclose(received);
     $display("DONE errors=%0d words=%0d", errors, got);
     $finish;
   end
@@ -200,13 +208,16 @@ class VerifyReport:
     simulator: str
     overflows: list[str]
     mismatches: list[str]
+    # the words the RTL sent, signed, (sequences, words per sequence)
+    received: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
         return self.errors == 0 and self.words > 0
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "ok": self.ok}
+        fields = {k: v for k, v in asdict(self).items() if k != "received"}
+        return {**fields, "ok": self.ok}
 
     def summary(self) -> str:
         cycles = self.cycles_per_sequence
@@ -287,7 +298,22 @@ def run_testbench(
         simulator=simulator,
         overflows=expected.overflows,
         mismatches=[ln for ln in text.splitlines() if ln.startswith("MISMATCH")],
+        received=_received(out / "tb_got.hex", emitted.design.output_width, n),
     )
+
+
+def _received(path: Path, width: int, sequences: int) -> np.ndarray | None:
+    """The words of tb_got.hex as signed integers, one row per sequence."""
+    if not path.exists():
+        return None
+    try:  # an x or z in a word: nothing to return
+        words = np.array([int(w, 16) for w in path.read_text().split()], np.int64)
+    except ValueError:
+        return None
+    words = np.where(words >> (width - 1) & 1, words - (1 << width), words)
+    if sequences == 0 or words.size % sequences:
+        return None
+    return words.reshape(sequences, -1)
 
 
 def random_like(arrays: dict[str, np.ndarray], rng: np.random.Generator) -> dict:
@@ -335,6 +361,99 @@ def random_batches(
         data = random_like(calibration, rng)
         batches.append([data[n] for n in names])
     return batches
+
+
+def given_batches(
+    module: ModuleOp,
+    arrays: dict[str, np.ndarray],
+    limit: int | None = None,
+    what: str = "--input",
+) -> tuple[list[list[np.ndarray]], int]:
+    """Given sequences for the hardware of `module`: `arrays` by graph input
+    name, any number N of sequences along each input's batch axis (the axis
+    where its shape differs from the module's, which must be the plan's batch;
+    an array of the module's shape is used as is for every batch), cut into
+    batches of the plan's batch in
+    @main's argument order (the last one padded with copies of its first
+    sequence; only the first `limit` sequences, if given). Returns the batches
+    and how many sequences they hold; a one-line RnncError names what does not
+    fit."""
+    fn = main_function(module)
+    names = [name for name, _ in signature(module)[0]]
+    unknown = sorted(set(arrays) - set(names))
+    if unknown:
+        raise RnncError(
+            f"{what}: '{unknown[0]}' is not an input of the model (its inputs: "
+            f"{', '.join(names)})"
+        )
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise RnncError(
+            f"{what}: no array '{missing[0]}' (the model's inputs: {', '.join(names)})"
+        )
+    batch = plan_hardware(module).batch
+    axes, counts = [], {}
+    for name, arg, free in zip(names, fn.args, free_dims(module), strict=True):
+        a = np.asarray(arrays[name])
+        want = tuple(arg.type.get_shape())
+        dtype = numpy_dtype(arg.type.get_element_type())
+        if a.dtype.kind not in _KINDS[dtype.kind]:
+            raise RnncError(
+                f"{what} '{name}': {a.dtype} array, the model's input is {dtype}"
+            )
+        axis = _batch_axis(name, a.shape, want, batch, what)
+        axes.append(axis)
+        if axis is not None:
+            counts[name] = a.shape[axis]
+        elif any(f and want[i] == batch for i, f in enumerate(free)):
+            counts[name] = batch  # a batch axis (a free dimension) as the module's
+    if len(set(counts.values())) > 1:
+        detail = ", ".join(f"'{n}' {c}" for n, c in counts.items())
+        raise RnncError(f"{what}: different numbers of sequences ({detail})")
+    total = next(iter(counts.values()), batch)
+    if total < 1:
+        raise RnncError(f"{what}: no sequences")
+    total = min(total, limit) if limit is not None else total
+    batches = []
+    for start in range(0, total, batch):
+        index = np.arange(start, start + batch)
+        index[index >= total] = start  # pad with the batch's first sequence
+        batches.append(
+            [
+                np.asarray(arrays[name]).astype(
+                    numpy_dtype(arg.type.get_element_type()), copy=False
+                )
+                if axis is None
+                else np.take(arrays[name], index, axis=axis).astype(
+                    numpy_dtype(arg.type.get_element_type()), copy=False
+                )
+                for name, arg, axis in zip(names, fn.args, axes, strict=True)
+            ]
+        )
+    return batches, total
+
+
+_KINDS = {"f": "fiu", "i": "iu", "u": "iu", "b": "b"}
+"""Array kinds accepted for an input of each kind (floats from integers too)."""
+
+
+def _batch_axis(name, shape, want, batch, what) -> int | None:
+    """The axis where a given array holds another number of sequences than the
+    module's `batch` (None: its shape is the module's `want`), checked."""
+    shown = "x".join(map(str, want))
+    if len(shape) != len(want):
+        raise RnncError(
+            f"{what} '{name}': rank {len(shape)}, the model's input is {shown}"
+        )
+    differ = [a for a, (g, w) in enumerate(zip(shape, want, strict=True)) if g != w]
+    axis = differ[0] if differ else None
+    if len(differ) > 1 or (differ and want[axis] != batch):
+        got = "x".join(map(str, shape))
+        raise RnncError(
+            f"{what} '{name}': shape {got} does not fit the model's {shown} (only "
+            f"the batch axis, of {batch} there, may hold another number of sequences)"
+        )
+    return axis
 
 
 def verify(

@@ -391,11 +391,17 @@ class _StageBuilder:
                 resize(k, mem.address_bits),
             )
             held = sext(mem.read_delayed(addr, FETCH_DELAY), width)
-            # The initial state: a ROM read at a registered address into a
-            # register (a synchronous ROM), in step with the buffer's word.
-            k_1 = c.delay(k, FETCH_DELAY - 1, reset=False)
-            init = table(k_1, [int(v) for v in state.init], mem.width)
-            init = c.delay(init, 1, reset=False)
+            if state.loaded is not None:
+                # The host's initial state: its row in the sequence's bank.
+                init = self.memories[state.loaded].read_delayed(
+                    _bank_address(self.input_bank, n, k), FETCH_DELAY
+                )
+            else:
+                # The initial state: a ROM read at a registered address into a
+                # register (a synchronous ROM), in step with the buffer's word.
+                k_1 = c.delay(k, FETCH_DELAY - 1, reset=False)
+                init = table(k_1, [int(v) for v in state.init], mem.width)
+                init = c.delay(init, 1, reset=False)
             first = c.delay(time.first, FETCH_DELAY, reset=False)
             return mux(first, sext(init, width), held)
         k_q = c.delay(k, FETCH_DELAY, reset=False)
@@ -885,6 +891,31 @@ def _check(op, out: SSAValue, fmt) -> SSAValue:
     return out
 
 
+def _load(c, plan, memories, beat, bank, count, data) -> None:
+    """Writes of the input stream's beat `count` of a sequence into `bank`:
+    beats [0, preamble) fill the loaded states' rows one after the other, the
+    rest the input buffer."""
+    width = width_of(count)
+    offset = 0
+    for state in plan.loaded_states:
+        buf = plan.buffers[state.loaded]
+        below = ult(count, offset + buf.words)
+        mine = and_(beat, uge(count, offset), below) if offset else and_(beat, below)
+        address = comb.SubOp(count, constant(offset, width)).result
+        memories[state.loaded].write(
+            mine,
+            _bank_address(bank, buf.words, address),
+            bits(data, 0, buf.fmt.width),
+        )
+        offset += buf.words
+    buf = plan.buffers[plan.input_buffer]
+    mine = and_(beat, uge(count, offset)) if offset else beat
+    address = comb.SubOp(count, constant(offset, width)).result if offset else count
+    memories[plan.input_buffer].write(
+        mine, _bank_address(bank, buf.words, address), bits(data, 0, buf.fmt.width)
+    )
+
+
 # More MAC lanes than any mat-vec has outputs change nothing; the bound keeps an
 # absurd --lanes from building a design for hours.
 MAX_LANES = 1024
@@ -894,7 +925,10 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
     """The `rnnc_top` hw.module for `plan` with one array of `lanes` MAC lanes."""
     if not 1 <= lanes <= MAX_LANES:
         raise RnncError(f"hardware lanes must be in [1, {MAX_LANES}] (got {lanes})")
-    in_width = plan.buffers[plan.input_buffer].fmt.width
+    loaded = [st.loaded for st in plan.loaded_states]
+    # One stream carries each sequence's loaded states, then its input words:
+    # as wide as the widest of their words (each in the low bits).
+    in_width = max(plan.buffers[b].fmt.width for b in [plan.input_buffer, *loaded])
     out_width = max(
         plan.buffers[r.buffer].fmt.width + r.shift for o in plan.outputs for r in o.runs
     )
@@ -944,7 +978,7 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         memories = [
             c.memory(
                 f"buf_{b.name}".replace(".", "_"),
-                b.words * (2 if i == plan.input_buffer else 1),
+                b.words * (2 if i == plan.input_buffer or i in loaded else 1),
                 b.fmt.width,
                 banked=True,
             )
@@ -952,18 +986,20 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
             else None
             for i, b in enumerate(plan.buffers)
         ]
-        # Input: one beat per element, time-major, into one of two banks: the next
-        # sequence loads while the current one is computed.
+        # Input: one beat per element, the loaded states first (the preamble),
+        # then the input time-major, into one of two banks: the next sequence
+        # loads while the current one is computed.
         words = plan.buffers[plan.input_buffer].words
+        preamble = plan.preamble_words
         load_bank = c.reg(1, name="load_bank")
         run_bank = c.reg(1, name="run_bank")
         full = [c.reg(1, name="bank0_full"), c.reg(1, name="bank1_full")]
         in_ready = not_(mux(load_bank.q, full[1].q, full[0].q))
         beat = and_(args["in_valid"], in_ready)
-        load_count, load_done = _wrap_counter(c, words, beat, name="load_count")
-        memories[plan.input_buffer].write(
-            beat, _bank_address(load_bank.q, words, load_count), args["in_data"]
+        load_count, load_done = _wrap_counter(
+            c, preamble + words, beat, name="load_count"
         )
+        _load(c, plan, memories, beat, load_bank.q, load_count, args["in_data"])
         seq_len = None
         if len_width:
             first_beat = and_(beat, eq(load_count, 0))

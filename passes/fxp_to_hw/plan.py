@@ -25,6 +25,7 @@ that feeds the recurrences is the hardware's input stream.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -138,6 +139,7 @@ class _Planner:
         self.pending_rows: tuple[np.ndarray, np.ndarray] | None = None
         self.ids: _Ids | None = None
         self.scalars: set[SSAValue] = set()  # results of reductions in heads
+        self.host_states: list[SSAValue] = []  # host initial states, in order
 
     # -------------------------------------------------------------- helpers
     def buffer(self, name: str, rows: int, cols: int, fmt: fixed.Format) -> int:
@@ -219,7 +221,8 @@ class _Planner:
             self.seq_len is not None,
             self.batch,
         )
-        return plan, HostBinding(self.input_value, self.seq_len, raws)
+        host = HostBinding(self.input_value, self.seq_len, raws, self.host_states)
+        return plan, host
 
     def visit(self, op: Operation) -> None:
         operands = list(op.operands)
@@ -308,16 +311,12 @@ class _Planner:
         for init, arg, nxt in zip(
             op.inits, state_args, yielded[:n_states], strict=False
         ):
-            if init not in self.consts:
-                raise _unsupported(f"a non-constant initial state %{_name(init)}")
-            init_raw = self.consts[init]
-            if (init_raw != init_raw[0:1]).any():
-                raise _unsupported("initial states that differ between sequences")
             units = shape_of(arg)[-1]
             buf = self.buffer(f"{base}_{_name(arg)}", 2, units, fxp.format_of(arg))
+            state = self.initial_state(init, buf, arg, nxt)
             for stage in stages:  # earlier phases read the state, the last updates
                 nxt_p = nxt if stage.last_phase else None
-                stage.states.append(State(buf, np.asarray(init_raw[0]), arg, nxt_p))
+                stage.states.append(dataclasses.replace(state, next=nxt_p))
                 stage.fetches[arg] = Fetch(state=len(stage.states) - 1)
         self.phased_body(stages, block, phase_of)
         last = stages[-1]
@@ -369,6 +368,28 @@ class _Planner:
             writes.append((value, buf))
         units = self.buffers[buf].cols
         stages[p].fetches[value] = Fetch((Segment(0, units, buf, 0, 0),))
+
+    def initial_state(
+        self, init: SSAValue, buf: int, arg: SSAValue, nxt: SSAValue
+    ) -> State:
+        """A state starting from a constant (the same for every sequence: a
+        ROM), or from the host's value, loaded with each sequence."""
+        if init in self.host:
+            units = shape_of(arg)[-1]
+            loaded = self.buffer(
+                f"{self.buffers[buf].name}_init", 1, units, fxp.format_of(arg)
+            )
+            self.host_states.append(init)
+            return State(buf, np.zeros(0, np.int64), arg, nxt, loaded)
+        if init not in self.consts:
+            raise _unsupported(f"an initial state computed in hardware %{_name(init)}")
+        init_raw = self.consts[init]
+        if (init_raw != init_raw[0:1]).any():
+            raise _unsupported(
+                "constant initial states that differ between sequences (give "
+                "them as a graph input to load them with each sequence)"
+            )
+        return State(buf, np.asarray(init_raw[0]), arg, nxt)
 
     def claim_input(self, value: SSAValue) -> None:
         if self.input_value is None:
@@ -684,7 +705,9 @@ def _emit_stage(stage: Stage, buffers: list[SSAValue]) -> hwplan.StageOp:
         if fetch.state is not None:
             state = stage.states[fetch.state]
             init = [int(v) for v in np.asarray(state.init).reshape(-1)]
-            add(hwplan.StateOp(buffers[state.buffer], init, value.type), value)
+            loaded = None if state.loaded is None else buffers[state.loaded]
+            op = hwplan.StateOp(buffers[state.buffer], init, value.type, loaded)
+            add(op, value)
             continue
         segs = fetch.segments
         add(

@@ -73,12 +73,17 @@ class MatVec:
 
 @dataclass
 class State:
-    """A recurrence state: buffer with two rows (read row t % 2, write the other)."""
+    """A recurrence state: buffer with two rows (read row t % 2, write the other).
+
+    Its initial vector is the constant `init`, or, when `loaded` is a buffer,
+    the host's: one row loaded with each sequence (the input stream's preamble).
+    """
 
     buffer: int
-    init: np.ndarray  # raw initial vector (N,)
+    init: np.ndarray  # raw initial vector (N,); empty when loaded
     arg: SSAValue
     next: SSAValue | None
+    loaded: int | None = None
 
 
 @dataclass
@@ -138,6 +143,8 @@ class HostBinding:
     input_value: SSAValue  # the host value streamed in, (T, B, I)
     seq_len: SSAValue | None  # host lengths, when the model has sequence_lens
     outputs: list[SSAValue]  # the raw (fixed-point) result of each output
+    # the host's initial state of each loaded state, (B, N), in preamble order
+    states: list[SSAValue] = field(default_factory=list)
 
 
 @dataclass
@@ -154,11 +161,23 @@ class HardwarePlan:
     def steps(self) -> int:
         return self.buffers[self.input_buffer].rows
 
+    @property
+    def loaded_states(self) -> list[State]:
+        """The states whose initial vector the host gives, in the order of the
+        input stream's preamble (stage by stage, state by state)."""
+        return [st for s in self.stages for st in s.states if st.loaded is not None]
+
+    @property
+    def preamble_words(self) -> int:
+        """Beats of a sequence before its input words: the loaded states."""
+        return sum(self.buffers[st.loaded].words for st in self.loaded_states)
+
     def read_buffers(self) -> set[int]:
         """Buffers something reads: a stage operand, a state or an output."""
         used = {r.buffer for o in self.outputs for r in o.runs}
         for stage in self.stages:
             used.update(st.buffer for st in stage.states)
+            used.update(st.loaded for st in stage.states if st.loaded is not None)
             fetches = [*stage.fetches.values(), *(m.lhs for m in stage.matvecs)]
             used.update(seg.buffer for f in fetches for seg in f.segments)
         return used
@@ -240,7 +259,8 @@ def _read_stage(op: hwplan.StageOp, index: dict[SSAValue, int]) -> Stage:
             stage.fetches[inner.result] = Fetch(tuple(segments))
         elif isinstance(inner, hwplan.StateOp):
             init = np.asarray(inner.init.get_values(), np.int64)
-            state = State(index[inner.buffer], init, inner.result, None)
+            loaded = index[inner.loaded] if inner.loaded is not None else None
+            state = State(index[inner.buffer], init, inner.result, None, loaded)
             states[inner.result] = state
             stage.states.append(state)
             stage.fetches[inner.result] = Fetch(state=len(stage.states) - 1)

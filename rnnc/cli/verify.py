@@ -8,26 +8,36 @@ from pathlib import Path
 from rnnc import outputs
 from rnnc.cli import calib
 from rnnc.cli.calib import add_dataset_flags
-from rnnc.cli.common import add_quant_flags, fixed_point_module, inputs_of
+from rnnc.cli.common import add_quant_flags, fixed_point_module, inputs_of, read_npz
 from rnnc.dialects.errors import RnncError
 from rnnc.passes.head_argmax import argmax_outputs
 
 NAME = "verify"
-HELP = "simulate the RTL on random sequences and compare it with the interpreter"
+HELP = (
+    "simulate the RTL on random or given sequences and compare it with the interpreter"
+)
 DESCRIPTION = (
-    "Simulate the generated RTL on random sequences and compare every output word "
-    "with the fixed-point interpreter."
+    "Simulate the generated RTL of an .onnx model or a .fxp.mlir module on random "
+    "sequences (shaped like the calibration data) or on the sequences of --input, "
+    "and compare every output word with the fixed-point interpreter."
 )
 
 # Simulated sequences: far beyond any useful check, and a bound on memory and time.
 MAX_SEQUENCES = 100_000
+DEFAULT_SEQUENCES = 100
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help=".onnx model")
+    p.add_argument("model", help=".onnx model or .fxp.mlir module")
     p.add_argument("--calib", help="calibration inputs (npz by name)")
     add_dataset_flags(p)
-    p.add_argument("--sequences", type=int, default=100)
+    p.add_argument(
+        "--input",
+        help="replay these sequences (the first --sequences of them): npz of "
+        "arrays by graph input name, any number of sequences on the batch axis "
+        "(default: random sequences)",
+    )
+    p.add_argument("--sequences", type=int, default=DEFAULT_SEQUENCES)
     p.add_argument("--lanes", type=int, default=1, help="MAC lanes P")
     p.add_argument(
         "--argmax",
@@ -44,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnc.backends.verilog.testbench import stimulus_batches, verify
+    from rnnc.backends.verilog.testbench import verify
 
     if not 1 <= args.sequences <= MAX_SEQUENCES:
         raise RnncError(
@@ -54,14 +64,12 @@ def run(args: argparse.Namespace) -> int:
     workdir = Path(args.output)
     if workdir.exists() and not workdir.is_dir():
         raise RnncError(f"-o '{workdir}' is a file; verify needs a work folder")
+    given = read_npz(args.input) if args.input else None
     module = fixed_point_module(args)
     if args.argmax:
         argmax_outputs(module)
-    calibration = calib.calibration(args)
-    batches = stimulus_batches(module, calibration, args.sequences, args.seed)
-    report = verify(
-        module, batches, args.output, args.lanes, args.simulator, args.sequences
-    )
+    batches, sequences = _stimulus(args, module, given)
+    report = verify(module, batches, args.output, args.lanes, args.simulator, sequences)
     print(report.summary())
     for line in report.mismatches[:10]:
         print(line)
@@ -70,3 +78,21 @@ def run(args: argparse.Namespace) -> int:
     if json_out:
         json_out.write_json(report.as_dict())
     return 0 if report.ok else 1
+
+
+def _stimulus(args, module, given):
+    """The batches to simulate and how many of their sequences: the first
+    --sequences of --input, or as many random ones shaped like the calibration
+    data."""
+    from rnnc.backends.verilog.testbench import given_batches, stimulus_batches
+
+    if given is not None:
+        return given_batches(module, given, args.sequences)
+    if not calib.has_calibration(args):
+        raise RnncError(
+            "random sequences are shaped like the calibration data: give --calib "
+            "FILE.npz or --dataset NAME, or replay sequences with --input FILE.npz"
+        )
+    calibration = calib.calibration(args)
+    batches = stimulus_batches(module, calibration, args.sequences, args.seed)
+    return batches, args.sequences

@@ -533,3 +533,36 @@ func.func @argmax_head(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!f
 // CHECK-NEXT:   hwplan.write %class, %h1_class : tensor<1x1x!fxp.fixed<2, 0>>
 // CHECK-NEXT: }
 // CHECK-NEXT: hwplan.output "class" %h1_class[0 +: 1] positions [0] stride 0
+
+// -----
+
+// RNN whose initial state is a graph input: a one-row buffer loaded with each
+// sequence; its final state is an output (row T mod 2 of the state buffer).
+func.func @rnn_state(%x: tensor<3x1x2xf32> {onnx.name = "x", rnnc.format = [!fxp.fixed<16, 14>]}, %h: tensor<1x1x2xf32> {onnx.name = "h0", rnnc.format = [!fxp.fixed<16, 15>]}) -> (tensor<3x1x1x2xf32> {onnx.name = "Y"}, tensor<1x2xf32> {onnx.name = "Y_h"}) {
+  %x_q = fxp.quantize %x : tensor<3x1x2xf32> -> tensor<3x1x2x!fxp.fixed<16, 14>>
+  %Wi_T = fxp.constant dense<[[65, 13], [-82, -18]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+  %Ri_T = fxp.constant dense<[[-14, -65], [-7, -7]]> : tensor<2x2xi64> {rnnc.qclass = "weight"} -> tensor<2x2x!fxp.fixed<8, 6>>
+  %h_q = fxp.quantize %h : tensor<1x1x2xf32> -> tensor<1x1x2x!fxp.fixed<16, 15>>
+  %h0 = rnn.squeeze %h_q {axes = array<i64: 0>} : tensor<1x1x2x!fxp.fixed<16, 15>> -> tensor<1x2x!fxp.fixed<16, 15>>
+  %Bi = fxp.constant dense<[-4191, 19467]> : tensor<2xi64> {rnnc.qclass = "bias"} -> tensor<2x!fxp.fixed<16, 15>>
+  %h_last_fwd, %y_fwd = rnn.recurrence seqs(%x_q : tensor<3x1x2x!fxp.fixed<16, 14>>) inits(%h0 : tensor<1x2x!fxp.fixed<16, 15>>) -> tensor<1x2x!fxp.fixed<16, 15>>, tensor<3x1x2x!fxp.fixed<16, 15>> {
+  ^bb0(%x_t: tensor<1x2x!fxp.fixed<16, 14>>, %h_prev: tensor<1x2x!fxp.fixed<16, 15>>):
+    %0 = fxp.matmul %x_t, %Wi_T : (tensor<1x2x!fxp.fixed<16, 14>>, tensor<2x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<25, 20>>
+    %1 = fxp.add %0, %Bi : (tensor<1x2x!fxp.fixed<25, 20>>, tensor<2x!fxp.fixed<16, 15>>) -> tensor<1x2x!fxp.fixed<26, 20>>
+    %xz_i = fxp.cast %1 : tensor<1x2x!fxp.fixed<26, 20>> -> tensor<1x2x!fxp.fixed<16, 15>>
+    %2 = fxp.matmul %h_prev, %Ri_T : (tensor<1x2x!fxp.fixed<16, 15>>, tensor<2x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<25, 21>>
+    %3 = fxp.add %xz_i, %2 : (tensor<1x2x!fxp.fixed<16, 15>>, tensor<1x2x!fxp.fixed<25, 21>>) -> tensor<1x2x!fxp.fixed<26, 21>>
+    %z_i = fxp.cast %3 : tensor<1x2x!fxp.fixed<26, 21>> -> tensor<1x2x!fxp.fixed<16, 14>>
+    %h_next = fxp.lut %z_i {table = dense<[4075, 11743, 18173, 23066, 26519, 28830, 30322, 31262, 31846, 32206, 32426, 32560, 32642, 32691, 32721, 32740]> : tensor<16xi64>, shift = 12 : i64, symmetry = "odd"} : tensor<1x2x!fxp.fixed<16, 14>> -> tensor<1x2x!fxp.fixed<16, 15>>
+    rnn.yield %h_next, %h_next : tensor<1x2x!fxp.fixed<16, 15>>, tensor<1x2x!fxp.fixed<16, 15>>
+  }
+  %Y = rnn.unsqueeze %y_fwd {axes = array<i64: 1>} : tensor<3x1x2x!fxp.fixed<16, 15>> -> tensor<3x1x1x2x!fxp.fixed<16, 15>>
+  %Y_f = fxp.dequantize %Y : tensor<3x1x1x2x!fxp.fixed<16, 15>> -> tensor<3x1x1x2xf32>
+  %Y_h = fxp.dequantize %h_last_fwd : tensor<1x2x!fxp.fixed<16, 15>> -> tensor<1x2xf32>
+  func.return %Y_f, %Y_h : tensor<3x1x1x2xf32>, tensor<1x2xf32>
+}
+// CHECK-LABEL: hwplan.design @rnn_state
+// CHECK:      %r0_h_prev = hwplan.buffer "r0_h_prev" : !hwplan.buffer<2x2x!fxp.fixed<16, 15>>
+// CHECK-NEXT: %r0_h_prev_init = hwplan.buffer "r0_h_prev_init" : !hwplan.buffer<1x2x!fxp.fixed<16, 15>>
+// CHECK:      %h_prev = hwplan.state %r0_h_prev loaded %r0_h_prev_init : tensor<1x2x!fxp.fixed<16, 15>>
+// CHECK:      hwplan.output "h_last_fwd" %r0_h_prev[2 +: 2] positions [0, 1] stride 0

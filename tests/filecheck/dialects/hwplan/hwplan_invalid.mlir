@@ -300,3 +300,35 @@ hwplan.design @m batch 1 {
   hwplan.output "y" %ys[0 +: 4] positions [0, 1, 2, 3] stride 0
 }
 // CHECK: hwplan.stage: each state has exactly one hwplan.update
+
+// -----
+
+// A loaded initial state is one row of the state's columns.
+hwplan.design @m batch 1 {
+  %in = hwplan.buffer "in" : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  %s = hwplan.buffer "s" : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  %s0 = hwplan.buffer "s0" : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  hwplan.input %in : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  hwplan.stage "r0" steps 2 units 2 {
+    %h = hwplan.state %s loaded %s0 : tensor<1x2x!fxp.fixed<8, 6>>
+    hwplan.update %h, %h : tensor<1x2x!fxp.fixed<8, 6>>
+  }
+  hwplan.output "h" %s[0 +: 2] positions [0, 1] stride 0
+}
+// CHECK: hwplan.state: a loaded state needs one row of 2 columns and no init values
+
+// -----
+
+// ... of the state's format.
+hwplan.design @m batch 1 {
+  %in = hwplan.buffer "in" : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  %s = hwplan.buffer "s" : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  %s0 = hwplan.buffer "s0" : !hwplan.buffer<1x2x!fxp.fixed<8, 5>>
+  hwplan.input %in : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  hwplan.stage "r0" steps 2 units 2 {
+    %h = hwplan.state %s loaded %s0 : tensor<1x2x!fxp.fixed<8, 6>>
+    hwplan.update %h, %h : tensor<1x2x!fxp.fixed<8, 6>>
+  }
+  hwplan.output "h" %s[0 +: 2] positions [0, 1] stride 0
+}
+// CHECK: hwplan.state: loaded format is not the buffer's

@@ -68,3 +68,27 @@ hwplan.design @main batch 2 {
 // GENERIC:        %v = "hwplan.fetch"(%r0_h, %r0_ys) <{rows = array<i64: 1, 2>, starts = array<i64: 0, 0>, sizes = array<i64: 2, 2>, shifts = array<i64: 1, 1>}>
 // GENERIC:      "hwplan.output"(%h1_o, %h1_o) <{starts = array<i64: 1, 0>, lengths = array<i64: 1, 1>, shifts = array<i64: 2, 0>, positions = array<i64: 1, 0>, stride = 2 : i64}> {name = "o"}
 // GENERIC:      }) {sym_name = "main"} : () -> ()
+
+// -----
+
+// A state whose initial vector the host gives: loaded with each sequence into
+// its one-row buffer (the input stream's preamble).
+hwplan.design @stateful batch 1 {
+  %in = hwplan.buffer "input" : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  %h = hwplan.buffer "r0_h" : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  %h0 = hwplan.buffer "r0_h_init" : !hwplan.buffer<1x2x!fxp.fixed<8, 6>>
+  hwplan.input %in : !hwplan.buffer<2x2x!fxp.fixed<8, 6>>
+  hwplan.stage "r0" steps 2 units 2 {
+    %x = hwplan.fetch %in[t][0 +: 2] : tensor<1x2x!fxp.fixed<8, 6>>
+    %hp = hwplan.state %h loaded %h0 : tensor<1x2x!fxp.fixed<8, 6>>
+    %s = fxp.add %x, %hp : (tensor<1x2x!fxp.fixed<8, 6>>, tensor<1x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<9, 6>>
+    %hn = fxp.cast %s : tensor<1x2x!fxp.fixed<9, 6>> -> tensor<1x2x!fxp.fixed<8, 6>>
+    hwplan.update %hp, %hn : tensor<1x2x!fxp.fixed<8, 6>>
+  }
+  hwplan.output "h" %h[2 +: 2] positions [0, 1] stride 0
+}
+
+// CHECK-LABEL: hwplan.design @stateful batch 1 {
+// CHECK:         %hp = hwplan.state %h loaded %h0 : tensor<1x2x!fxp.fixed<8, 6>>
+// GENERIC-LABEL: "hwplan.design"() <{batch = 1 : i64}> ({
+// GENERIC:         %hp = "hwplan.state"(%h, %h0) <{init = array<i64>}> : (!hwplan.buffer<2x2x!fxp.fixed<8, 6>>, !hwplan.buffer<1x2x!fxp.fixed<8, 6>>) -> tensor<1x2x!fxp.fixed<8, 6>>
