@@ -37,10 +37,10 @@ def lower(module: ModuleOp, lanes: int = 1) -> Design:
     return build(module, lanes)
 
 
-def build(module: ModuleOp, lanes: int = 1) -> Design:
+def build(module: ModuleOp, lanes: int = 1, onchip_kbits: int | None = None) -> Design:
     """Replace the `hwplan.design` of `module` by the datapath; returns its
     description. The ROM contents go into the module attribute `rnnc.memories`."""
-    design = build_design(read_plan(design_of(module)), lanes)
+    design = build_design(read_plan(design_of(module)), lanes, onchip_kbits)
     for op in list(module.ops):
         op.detach()
         op.erase()
