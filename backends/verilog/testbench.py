@@ -283,11 +283,15 @@ class VerifyReport:
         cycles = self.cycles_per_sequence
         mean = sum(cycles) / len(cycles) if cycles else 0
         verdict = "MATCH" if self.ok else "MISMATCH"
+        stalls = self.stalls_per_sequence
+        waited = (
+            f" ({sum(stalls) / len(stalls):.0f} waiting for weights)" if stalls else ""
+        )
         return (
             f"{verdict}: {self.sequences} sequences, {self.words} output words, "
             f"{self.errors} mismatches ({self.simulator}); "
-            f"{mean:.0f} cycles per sequence, {mean / max(self.steps, 1):.1f} per "
-            "time step"
+            f"{mean:.0f} cycles per sequence{waited}, "
+            f"{mean / max(self.steps, 1):.1f} per time step"
         )
 
 
