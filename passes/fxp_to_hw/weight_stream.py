@@ -145,14 +145,8 @@ class WeightStream:
         return "".join(lines)
 
     def stall_cycles(self, valid: int, period: int) -> int:
-        """Stalls of a sequence when the memory answers on the first `valid` of
-        every `period` cycles the design waits on it (`weight_ready`), counted
-        from the sequence's first word: word b comes at ready cycle
-        (b div valid)·period + b mod valid, so the last word waits
-        ((W - 1) div valid)·(period - valid) cycles more than W."""
-        check_bandwidth(valid, period)
-        words = self.words_per_sequence
-        return (words - 1) // valid * (period - valid) if words else 0
+        """Stalls of a sequence (`stall_cycles`)."""
+        return stall_cycles(self.words_per_sequence, valid, period)
 
     def manifest(self, compute_cycles: int) -> dict:
         """The port, the order and the bandwidth for `manifest.json`."""
@@ -201,6 +195,17 @@ class WeightStream:
                 * 1e6,
             },
         }
+
+
+def stall_cycles(words: int, valid: int, period: int) -> int:
+    """Stalls of a sequence of `words` stream words when the memory answers on
+    the first `valid` of every `period` cycles the design waits on it
+    (`weight_ready`), counted from the sequence's first word: word b comes at
+    ready cycle (b div valid)·period + b mod valid, so the last word waits
+    ((W - 1) div valid)·(period - valid) cycles more than W. Each such cycle
+    holds the computation one cycle."""
+    check_bandwidth(valid, period)
+    return (words - 1) // valid * (period - valid) if words else 0
 
 
 def check_bandwidth(valid: int, period: int) -> None:
