@@ -17,7 +17,7 @@ import re
 import numpy as np
 import pytest
 from conftest import available, needs
-from test_hw_verify import BATCH, _classifier_case, _sequence_case
+from test_hw_verify import BATCH, _classifier_case, _lengths_case, _sequence_case
 
 from rnnc.backends.verilog import simulate
 from rnnc.backends.verilog.emit import emit_verilog
@@ -72,6 +72,8 @@ CASES = {
     ),
     # Two layers on 3 lanes, the first layer's weights on chip.
     "gru_2layer_mixed": (lambda p: _sequence_case(p, "gru", layers=2), 3, 1),
+    # Both directions (one counts time down) and sequence lengths, streamed.
+    "bigru_lengths_all_streamed": (_lengths_case, 2, 0),
 }
 
 
@@ -130,7 +132,9 @@ def test_streamed_weights_match_the_interpreter(tmp_path, name):
     else:
         assert 0 < rom_bits <= kbits * KBIT
     # Short bandwidth: the same words, planned cycles + the computed stalls.
-    for valid, period in [(2, 5), (1, 3)] if kbits == 0 else [(2, 5)]:
+    for valid, period in (
+        [(2, 5), (1, 3)] if name == "lstm_classifier_all_streamed" else [(2, 5)]
+    ):
         short, _ = run(f"short_{valid}_{period}", kbits, (valid, period))
         stalls = (streamed_words - 1) // valid * (period - valid)
         assert short.stalls_per_sequence == [stalls] * SEQUENCES
