@@ -232,7 +232,8 @@ class MacArray:
         self.ready: SSAValue | None = None  # the stream port's `weight_ready`
         self.stall: SSAValue | None = None
         self.weights: list[list[int]] = [[] for _ in range(lanes)]
-        self.issues: list[tuple[int, SSAValue, SSAValue, SSAValue, SSAValue]] = []
+        # (mode, on, first, x, address, streamed or None) per stage
+        self.issues: list[tuple] = []
         self.acc_regs = [
             c.reg(self.acc_width, None, f"mac_acc{p}") for p in range(lanes)
         ]
