@@ -249,3 +249,45 @@ def test_other_bad_stream_flags(tmp_path, capsys, args, message):
     assert code == 2
     assert err[-1].startswith(f"rnnc: error: {message}"), err
     assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("kbits", [0, 1])
+def test_manifest_describes_the_stream_file(tmp_path, kbits):
+    """A host can build the stream from the manifest alone: each segment's
+    phases, groups and tensors (stage/matvec j of the plan) give the words of
+    weight_stream.hex, lane p's weight in bits [p·W, (p+1)·W)."""
+    path, calib = _classifier_case(tmp_path, "lstm", steps=4, emb=6, hidden=5)
+    module = _quantized(path, calib)
+    lanes = 2
+    emit_verilog(module, tmp_path / "rtl", lanes, kbits)
+    manifest = json.loads((tmp_path / "rtl/manifest.json").read_text())
+    stream = manifest["weight_stream"]
+    words = [
+        int(line, 16)
+        for line in (tmp_path / "rtl" / stream["file"]).read_text().split()
+    ]
+    plan = read_plan(plan_design(module)[0])
+    stages = {s.name: s for s in plan.stages}
+    width = stream["field_width"]
+    mask = (1 << width) - 1
+    rebuilt = []
+    for segment in stream["segments"]:
+        start = len(rebuilt)
+        for phase in segment["phases"]:
+            for g in range(phase["groups"]):
+                for t in phase["tensors"]:
+                    stage, _, j = t["tensor"].partition("/matvec")
+                    w = stages[stage].matvecs[int(j)].weight
+                    assert w.shape == (t["rows"], t["columns"])
+                    for k in range(t["rows"]):
+                        lane_w = [
+                            int(w[k, c]) if c < w.shape[1] else 0
+                            for c in range(g * lanes, (g + 1) * lanes)
+                        ]
+                        rebuilt.append(
+                            sum((v & mask) << (p * width) for p, v in enumerate(lane_w))
+                        )
+        assert segment["first_word"] == start
+        assert segment["words"] == len(rebuilt) - start
+    assert rebuilt == words
+    assert stream["file_words"] == len(words)

@@ -114,11 +114,14 @@ class WeightStream:
         """The streamed words of a stage, in issue order: per group, each
         mat-vec of a phase, its K rows; a pipelined round issues the state
         mat-vecs of step t - 1 (phase A) before the input mat-vecs of step t
-        (phase B), so the stream of a sequence is (B A) × T."""
-        phases = [("state", order[:n_a], streamed[:n_a])]
-        phases.append(("input", order[n_a:], streamed[n_a:]))
+        (phase B), so the stream of a sequence is (B A) × T. Without
+        pipelining, a step issues every mat-vec per group (phase `step`)."""
+        phases = [("step", order, streamed)]
         if pipelined:
-            phases.reverse()
+            phases = [
+                ("input", order[n_a:], streamed[n_a:]),
+                ("state", order[:n_a], streamed[:n_a]),
+            ]
         first, described = len(self.fields), []
         for phase, mvs, flags in phases:
             mine = [m for m, s in zip(mvs, flags, strict=True) if s]
