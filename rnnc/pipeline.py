@@ -269,9 +269,14 @@ def fewest_lanes(emitted) -> int:
     return fewest
 
 
-def emit_verilog(module: ModuleOp, out_dir: str | Path, lanes: int = 1):
+def emit_verilog(
+    module: ModuleOp,
+    out_dir: str | Path,
+    lanes: int = 1,
+    onchip_kbits: int | None = None,
+):
     """fxp module → RTL directory (plan, fxp → hw conversion, CIRCT export);
     returns the backend's `Emitted`. Imported on use: it loads the hardware flow."""
     from rnnc.backends.verilog.emit import emit_verilog
 
-    return emit_verilog(module, out_dir, lanes)
+    return emit_verilog(module, out_dir, lanes, onchip_kbits)

@@ -169,7 +169,7 @@ def test_failed_emit_keeps_the_old_folder(fxp_module, tmp_path, monkeypatch):
     from rnnc import pipeline
     from rnnc.dialects.errors import RnncError
 
-    def half_then_fail(module, folder, lanes=1):
+    def half_then_fail(module, folder, lanes=1, onchip_kbits=None):
         (Path(folder) / "rnnc_top.sv").write_text("module half")
         raise RnncError("CIRCT export failed")
 

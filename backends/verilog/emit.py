@@ -22,6 +22,7 @@ from rnnc.passes.fxp_to_hw.lower_fxp_to_hw import build, take_memories
 from rnnc.passes.fxp_to_hw.plan import plan_design
 from rnnc.passes.fxp_to_hw.plan_view import HardwarePlan, read_plan
 from rnnc.passes.fxp_to_hw.state_ports import state_source
+from rnnc.passes.fxp_to_hw.weight_stream import STREAM_FILE
 
 
 @dataclass
@@ -80,6 +81,8 @@ class Emitted:
                 for name, (words, width) in d.memories.items()
             ],
             "storage_bits": sum(w * b for w, b in d.memories.values()),
+            # The weights read from the stream port (null: all on chip).
+            "weight_stream": d.stream.manifest(d.compute_cycles) if d.stream else None,
         }
 
     def initial_states(self) -> list[dict]:
@@ -128,17 +131,25 @@ class Emitted:
         return Format(fmt.width + run.shift, fmt.frac + run.shift)
 
 
-def emit_verilog(module: ModuleOp, out_dir: str | Path, lanes: int = 1) -> Emitted:
-    """Write the RTL of a lowered fxp module into `out_dir`."""
+def emit_verilog(
+    module: ModuleOp,
+    out_dir: str | Path,
+    lanes: int = 1,
+    onchip_kbits: int | None = None,
+) -> Emitted:
+    """Write the RTL of a lowered fxp module into `out_dir` (with
+    `onchip_kbits`, the weights beyond that budget in `weight_stream.hex`)."""
     out = Path(out_dir)
     design_op, host = plan_design(module)  # binds to `module`, which the tb runs
     plan = read_plan(design_op, host)
     hw_module = ModuleOp([design_op])
-    design = build(hw_module, lanes)
+    design = build(hw_module, lanes, onchip_kbits)
     roms = take_memories(hw_module)
     sources = export_split(hw_module, out)
     for name, rom in roms.items():
         (out / f"{name}.hex").write_text(rom.hex_text())
+    if design.stream is not None:
+        (out / STREAM_FILE).write_text(design.stream.hex_text())
     emitted = Emitted(out, sources, design, plan, module)
     (out / "manifest.json").write_text(json.dumps(emitted.manifest(), indent=2) + "\n")
     return emitted

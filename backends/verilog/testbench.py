@@ -25,6 +25,7 @@ from rnnc.dialects.errors import RnncError
 from rnnc.passes.fxp_to_hw.datapath import TOP
 from rnnc.passes.fxp_to_hw.plan import plan_hardware
 from rnnc.passes.fxp_to_hw.plan_view import HardwarePlan
+from rnnc.passes.fxp_to_hw.weight_stream import STREAM_FILE, check_bandwidth
 
 TESTBENCH = "rnnc_tb"
 
@@ -102,7 +103,72 @@ def _hex_lines(values: np.ndarray, width: int) -> str:
     return "".join(f"{int(v) & mask:0{digits}x}\n" for v in np.asarray(values).ravel())
 
 
-def testbench(emitted: Emitted, sequences: int, seed: int = 1) -> str:
+def _weight_memory(emitted: Emitted, bandwidth: tuple[int, int]) -> tuple[str, str]:
+    """The testbench's model of the weight memory (nothing without a weight
+    stream): it sends weight_stream.hex's segments in order, each `repeats`
+    times, a sequence after another, valid on the first `valid` of every
+    `period` cycles `weight_ready` is high (counted from each sequence's first
+    word), and prints `STALLS s n` (cycles ready and not valid) at the end of
+    sequence s's words. Returns (port connections, module body)."""
+    stream = emitted.design.stream
+    if stream is None:
+        return "", ""
+    valid, period = bandwidth
+    check_bandwidth(valid, period)
+    segs = stream.segments
+
+    def function(name: str, values: list[int]) -> str:
+        cases = "".join(f"      {i}: {name} = {v};\n" for i, v in enumerate(values))
+        return (
+            f"  function integer {name}(input integer s);\n    case (s)\n{cases}"
+            f"      default: {name} = 0;\n    endcase\n  endfunction\n"
+        )
+
+    ports = (
+        ",\n  .weight_valid(weight_valid), .weight_data(weight_data), "
+        ".weight_ready(weight_ready)"
+    )
+    body = f"""
+  // The weight memory: {stream.words_per_sequence} words per sequence, valid on
+  // {valid} of every {period} cycles the design is ready.
+  reg [{stream.word_width - 1}:0] weights [0:{len(stream.fields) - 1}];
+  wire weight_ready;
+  integer w_seg = 0, w_rep = 0, w_pos = 0, w_phase = 0, w_seq = 0, w_stalls = 0;
+{function("seg_first", [s.first_word for s in segs])}\
+{function("seg_words", [s.words for s in segs])}\
+{function("seg_repeats", [s.repeats for s in segs])}\
+  wire weight_valid = w_phase < {valid};
+  wire [{stream.word_width - 1}:0] weight_data = weights[seg_first(w_seg) + w_pos];
+  wire w_seg_end = w_pos + 1 == seg_words(w_seg);
+  wire w_rep_end = w_rep + 1 == seg_repeats(w_seg);
+  wire w_seq_end = w_seg_end && w_rep_end && w_seg + 1 == {len(segs)};
+  initial $readmemh("{STREAM_FILE}", weights);
+  always @(posedge clk)
+    if (!rst && weight_ready) begin
+      if (weight_valid) begin
+        w_pos <= w_seg_end ? 0 : w_pos + 1;
+        if (w_seg_end) w_rep <= w_rep_end ? 0 : w_rep + 1;
+        if (w_seg_end && w_rep_end) w_seg <= w_seq_end ? 0 : w_seg + 1;
+      end else
+        w_stalls <= w_stalls + 1;
+      if (weight_valid && w_seq_end) begin
+        $display("STALLS %0d %0d", w_seq, w_stalls);
+        w_seq <= w_seq + 1;
+        w_stalls <= 0;
+        w_phase <= 0;
+      end else
+        w_phase <= w_phase + 1 == {period} ? 0 : w_phase + 1;
+    end
+"""
+    return ports, body
+
+
+def testbench(
+    emitted: Emitted,
+    sequences: int,
+    seed: int = 1,
+    bandwidth: tuple[int, int] = (1, 1),
+) -> str:
     """A self-checking testbench: streams tb_in.hex, checks against tb_out.hex.
 
     Inputs stream back to back (the next sequence loads while one computes);
@@ -110,9 +176,12 @@ def testbench(emitted: Emitted, sequences: int, seed: int = 1) -> str:
     handshake; every word received is written to tb_got.hex. Prints one
     `SEQ s cycles c` line per sequence (from when it could
     start, i.e. its last input beat or the previous sequence's last output word,
-    to its first valid output word) and `DONE errors=e words=w`.
+    to its first valid output word) and `DONE errors=e words=w`. A design with
+    a weight stream gets it from a memory model of `bandwidth` (valid, period)
+    (`_weight_memory`).
     """
     d, plan = emitted.design, emitted.plan
+    weight_ports, weight_memory = _weight_memory(emitted, bandwidth)
     words_in = plan.preamble_words + plan.steps * plan.input_size
     words_out = sum(sum(r.length for r in o.runs) for o in plan.outputs)
     lw = max(d.seq_len_width, 1)
@@ -131,8 +200,8 @@ module {TESTBENCH};
   {TOP} dut(
   .clk(clk), .rst(rst), .in_valid(in_valid), .in_data(in_data),
 {seq_port}  .out_ready(out_ready), .in_ready(in_ready), .out_valid(out_valid),
-  .out_data(out_data), .out_last(out_last));
-
+  .out_data(out_data), .out_last(out_last){weight_ports});
+{weight_memory}
   reg [{d.input_width - 1}:0] inputs [0:{sequences * words_in - 1}];
   reg [{lw - 1}:0] lengths [0:{max(sequences - 1, 0)}];
   reg [{d.output_width - 1}:0] expected [0:{sequences * words_out - 1}];
@@ -210,6 +279,8 @@ class VerifyReport:
     mismatches: list[str]
     # the words the RTL sent, signed, (sequences, words per sequence)
     received: np.ndarray | None = field(default=None, repr=False)
+    # With a weight stream: cycles each sequence waited for a weight word.
+    stalls_per_sequence: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -223,21 +294,29 @@ class VerifyReport:
         cycles = self.cycles_per_sequence
         mean = sum(cycles) / len(cycles) if cycles else 0
         verdict = "MATCH" if self.ok else "MISMATCH"
+        stalls = self.stalls_per_sequence
+        waited = (
+            f" ({sum(stalls) / len(stalls):.0f} waiting for weights)" if stalls else ""
+        )
         return (
             f"{verdict}: {self.sequences} sequences, {self.words} output words, "
             f"{self.errors} mismatches ({self.simulator}); "
-            f"{mean:.0f} cycles per sequence, {mean / max(self.steps, 1):.1f} per "
-            "time step"
+            f"{mean:.0f} cycles per sequence{waited}, "
+            f"{mean / max(self.steps, 1):.1f} per time step"
         )
 
 
 _SEQ = re.compile(r"SEQ (\d+) cycles (\d+)")
 _DONE = re.compile(r"DONE errors=(\d+) words=(\d+)")
+_STALLS = re.compile(r"STALLS (\d+) (\d+)")
 
 
-def write_testbench(emitted: Emitted, expected: Expected) -> Path:
+def write_testbench(
+    emitted: Emitted, expected: Expected, bandwidth: tuple[int, int] = (1, 1)
+) -> Path:
     """The self-checking testbench and its stimulus/expected .hex files, next to
-    the design; returns the testbench's path."""
+    the design (a weight stream's memory model at `bandwidth`); returns the
+    testbench's path."""
     d, out = emitted.design, emitted.out_dir
     (out / "tb_in.hex").write_text(_hex_lines(expected.inputs, d.input_width))
     (out / "tb_out.hex").write_text(_hex_lines(expected.outputs, d.output_width))
@@ -245,7 +324,7 @@ def write_testbench(emitted: Emitted, expected: Expected) -> Path:
         _hex_lines(expected.lengths, max(d.seq_len_width, 1))
     )
     tb = out / f"{TESTBENCH}.sv"
-    tb.write_text(testbench(emitted, expected.inputs.shape[0]))
+    tb.write_text(testbench(emitted, expected.inputs.shape[0], bandwidth=bandwidth))
     return tb
 
 
@@ -271,9 +350,10 @@ def run_testbench(
     expected: Expected,
     simulator: str = "iverilog",
     timeout: float = simulate.DEFAULT_TIMEOUT,
+    bandwidth: tuple[int, int] = (1, 1),
 ) -> VerifyReport:
     n = expected.inputs.shape[0]
-    sources = [*emitted.sources, write_testbench(emitted, expected)]
+    sources = [*emitted.sources, write_testbench(emitted, expected, bandwidth)]
     out = emitted.out_dir
     if simulator == "iverilog":
         text = simulate.run_iverilog(
@@ -299,6 +379,7 @@ def run_testbench(
         overflows=expected.overflows,
         mismatches=[ln for ln in text.splitlines() if ln.startswith("MISMATCH")],
         received=_received(out / "tb_got.hex", emitted.design.output_width, n),
+        stalls_per_sequence=[int(m[2]) for m in _STALLS.finditer(text)],
     )
 
 
@@ -463,13 +544,15 @@ def verify(
     lanes: int = 1,
     simulator: str = "iverilog",
     sequences: int | None = None,
+    onchip_kbits: int | None = None,
+    bandwidth: tuple[int, int] = (1, 1),
 ) -> VerifyReport:
     """Emit, run the interpreter on each batch of inputs, simulate every sequence
     (the first `sequences` only, if given), compare word by word. A terminal
     shows the steps on a progress bar (emit, interpreter batches, simulation)."""
     with progress.bar(len(batches) + 2, "rnnc verify") as shown:
         shown.set_description_str("rnnc verify: emit")
-        emitted = emit_verilog(module, out_dir, lanes)
+        emitted = emit_verilog(module, out_dir, lanes, onchip_kbits)
         shown.update()
         shown.set_description_str("rnnc verify: interpreter")
         parts = []
@@ -478,6 +561,6 @@ def verify(
             shown.update()
         expected = _joined(parts, sequences)
         shown.set_description_str(f"rnnc verify: {simulator}")
-        report = run_testbench(emitted, expected, simulator)
+        report = run_testbench(emitted, expected, simulator, bandwidth=bandwidth)
         shown.update()
     return report

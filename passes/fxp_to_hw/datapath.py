@@ -64,6 +64,12 @@ from rnnc.passes.fxp_to_hw.circuit import (
     ult,
 )
 from rnnc.passes.fxp_to_hw.plan_view import Fetch, HardwarePlan, Stage
+from rnnc.passes.fxp_to_hw.weight_stream import (
+    WeightStream,
+    hold_while_stalled,
+    place,
+    rom_words,
+)
 
 TOP = "rnnc_top"
 FETCH_DELAY = 2
@@ -130,12 +136,20 @@ class Design:
     input_width: int = 0
     output_width: int = 0
     seq_len_width: int = 0
+    stream: WeightStream | None = None  # the weights read from the stream port
 
     @property
     def compute_cycles(self) -> int:
-        """Cycles from the start of a sequence to its first output word."""
+        """Cycles from the start of a sequence to its first output word (with
+        streamed weights: at full bandwidth)."""
         stages = sum(s.total_cycles for s in self.stages)
         return stages + OUTPUT_LATENCY
+
+    def cycles_at(self, valid: int, period: int) -> int:
+        """`compute_cycles` when the weight stream is valid on `valid` of every
+        `period` cycles the design waits on it (`WeightStream.stall_cycles`)."""
+        stalls = self.stream.stall_cycles(valid, period) if self.stream else 0
+        return self.compute_cycles + stalls
 
 
 def _wrap_counter(c: Circuit, n: int, step: SSAValue, clear=None, name=None):
@@ -193,18 +207,37 @@ class MacArray:
     every stage's mat-vecs, each stage's from its base address on, group
     after group; the stage that runs drives the operand and the weight
     address. One signed multiply per lane, fed by registers only.
+
+    Mat-vecs in `streamed` (indices as `weight_stream.place` gives them) take
+    their words from the weight stream `port` (valid, data) instead of the
+    ROM, in the cycle they are issued; without one, the array and every stage
+    stall (`stall`, high while a streamed issue waits for its word).
     """
 
-    def __init__(self, c: Circuit, plan: HardwarePlan, lanes: int, mode: SSAValue):
+    def __init__(
+        self,
+        c: Circuit,
+        plan: HardwarePlan,
+        lanes: int,
+        mode: SSAValue,
+        streamed: frozenset[int] = frozenset(),
+        port: tuple[SSAValue, SSAValue] | None = None,
+    ):
         self.c, self.lanes, self.mode = c, lanes, mode
         mvs = [m for s in plan.stages for m in s.matvecs]
         self.x_width = max(m.lhs_fmt.width for m in mvs)
         self.w_width = max(m.weight_fmt.width for m in mvs)
         self.acc_width = max(m.out_fmt.width for m in mvs)
-        words = sum(ceil(m.weight.shape[1] / lanes) * m.weight.shape[0] for m in mvs)
+        self.index = {id(m): i for i, m in enumerate(mvs)}
+        self.streamed, self.port = streamed, port
+        words = sum(rom_words(m, lanes) for i, m in enumerate(mvs) if i not in streamed)
         self.address_bits = clog2(words)
+        self.stream = WeightStream(lanes, self.w_width) if streamed else None
+        self.ready: SSAValue | None = None  # the stream port's `weight_ready`
+        self.stall: SSAValue | None = None
         self.weights: list[list[int]] = [[] for _ in range(lanes)]
-        self.issues: list[tuple[int, SSAValue, SSAValue, SSAValue, SSAValue]] = []
+        # (mode, on, first, x, address, streamed or None) per stage
+        self.issues: list[tuple] = []
         self.acc_regs = [
             c.reg(self.acc_width, None, f"mac_acc{p}") for p in range(lanes)
         ]
@@ -225,10 +258,43 @@ class MacArray:
                     self.weights[lane] += w[:, g * self.lanes + lane].tolist()
         return base
 
-    def issue(self, mode: int, on, first, x, address) -> None:
+    def stage_weights(self, stage, order, n_a, groups, pipelined, sc, g, i, k):
+        """Place a stage's weights (mat-vecs `order`, the first `n_a` in phase
+        A): on-chip ones in the ROM, streamed ones in the stream. Returns the
+        ROM address of the issue at cycle `sc` (group g, mat-vec i, row k) and
+        whether it is streamed (None: nothing of the stage is)."""
+        flags = [self.index[id(m)] in self.streamed for m in order]
+        phases = [(0, n_a), (n_a, len(order))]
+        width = self.address_bits
+        if self.stream is not None:
+            self.stream.add_stage(stage, order, n_a, groups, pipelined, flags)
+        if not any(flags):
+            base = self.add_weights(order[:n_a], groups)
+            self.add_weights(order[n_a:], groups)
+            return add_const(resize(sc, width), base), None
+        streamed = table(i, [int(f) for f in flags], 1)
+        if all(flags):
+            return constant(0, width), streamed
+        # Each phase's on-chip mat-vecs, group after group from its base: the
+        # address of (g, i, k) is start(i) + g·K_on(phase of i) + k.
+        starts, strides = [0] * len(order), []
+        for lo, hi in phases:
+            chip = [j for j in range(lo, hi) if not flags[j]]
+            base = self.add_weights([order[j] for j in chip], groups)
+            offset = 0
+            for j in chip:
+                starts[j] = base + offset
+                offset += order[j].weight.shape[0]
+            strides.append(_times(g, offset, width))
+        in_a = ult(i, n_a) if 0 < n_a < len(order) else constant(int(n_a > 0), 1)
+        stride = mux(in_a, strides[0], strides[1])
+        return _plus(_plus(table(i, starts, width), stride), resize(k, width)), streamed
+
+    def issue(self, mode: int, on, first, x, address, streamed=None) -> None:
         """While `mode` runs: multiply x (given FETCH_DELAY after the issue) by
-        the weights at `address` when `on`, starting a new sum when `first`."""
-        self.issues.append((mode, on, and_(on, first), x, address))
+        the weights at `address` (or, if `streamed`, the stream's word) when
+        `on`, starting a new sum when `first`."""
+        self.issues.append((mode, on, and_(on, first), x, address, streamed))
 
     def _by_mode(self, values: list[SSAValue], width: int) -> SSAValue:
         """The running stage's value of one issue field (zero in other modes)."""
@@ -271,10 +337,26 @@ class MacArray:
         read register, then the fabric's: its clock-to-output is half a
         cycle). One word holds every lane's weight of an address (lane p in
         bits [p·w, (p+1)·w)); a ROM deeper than one block RAM is banked
-        (`BankedMemory`: the bank is chosen after the registers)."""
-        fields = [w for word in zip(*self.weights, strict=True) for w in word]
-        rom = self.c.rom("mac_w", self.w_width, fields, self.lanes, banked=True)
-        return rom.read_delayed(address, 2, "mac_w")
+        (`BankedMemory`: the bank is chosen after the registers). A streamed
+        issue takes the stream's word instead, registered twice alike."""
+        c = self.c
+        rom_word = None
+        if self.weights[0]:
+            fields = [w for word in zip(*self.weights, strict=True) for w in word]
+            rom = c.rom("mac_w", self.w_width, fields, self.lanes, banked=True)
+            rom_word = rom.read_delayed(address, 2, "mac_w")
+        flags = [and_(i[1], i[5]) for i in self.issues if i[5] is not None]
+        if not flags:
+            return rom_word
+        valid, data = self.port
+        self.ready = _or(flags)
+        self.stall = and_(self.ready, not_(valid))
+        taken = c.reg(width_of(data), None, "weight_in")
+        taken.next(mux(self.ready, data, taken.q))
+        word = c.delay(taken.q, 1, "weight_in_q", reset=False)
+        if rom_word is None:
+            return word
+        return mux(c.delay(self.ready, 2, "weight_from_stream"), word, rom_word)
 
 
 class ProductPool:
@@ -607,11 +689,11 @@ class _StageBuilder:
                 time = self.time_late if index < n_a else self.time_early
                 operands[key] = self.fetch(m.lhs, k, x_width, time)
             per_mv.append(operands[key])
-        base = self.mac.add_weights(order[:n_a], groups)
-        self.mac.add_weights(order[n_a:], groups)
-        address = add_const(resize(sc, self.mac.address_bits), base)
+        address, streamed = self.mac.stage_weights(
+            stage, order, n_a, groups, timing.pipelined, sc, g, i, k
+        )
         x = select(c.delay(i, FETCH_DELAY, reset=False), per_mv)
-        self.mac.issue(self.mode_value, mac_on, eq(k, 0), x, address)
+        self.mac.issue(self.mode_value, mac_on, eq(k, 0), x, address, streamed)
         # The sum of the last k of a group is in the accumulators MAC_DELAY
         # cycles after its issue.
         last = c.delay(and_(mac_on, k_end), MAC_DELAY)
@@ -921,10 +1003,15 @@ def _load(c, plan, memories, beat, bank, count, data) -> None:
 MAX_LANES = 1024
 
 
-def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
-    """The `rnnc_top` hw.module for `plan` with one array of `lanes` MAC lanes."""
+def build_design(
+    plan: HardwarePlan, lanes: int = 1, onchip_kbits: int | None = None
+) -> Design:
+    """The `rnnc_top` hw.module for `plan` with one array of `lanes` MAC lanes;
+    with `onchip_kbits`, the mat-vec weights beyond that ROM budget are read
+    from a weight stream port (`weight_stream.place`)."""
     if not 1 <= lanes <= MAX_LANES:
         raise RnncError(f"hardware lanes must be in [1, {MAX_LANES}] (got {lanes})")
+    streamed = place(plan, lanes, onchip_kbits)
     loaded = [st.loaded for st in plan.loaded_states]
     # One stream carries each sequence's loaded states, then its input words:
     # as wide as the widest of their words (each in the low bits).
@@ -941,13 +1028,23 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
     ]
     if len_width:
         ports.append(("seq_len", IntegerType(len_width), hw.Direction.INPUT))
+    ports.append(("out_ready", IntegerType(1), hw.Direction.INPUT))
+    if streamed:
+        w_width = lanes * max(
+            m.weight_fmt.width for s in plan.stages for m in s.matvecs
+        )
+        ports += [
+            ("weight_valid", IntegerType(1), hw.Direction.INPUT),
+            ("weight_data", IntegerType(w_width), hw.Direction.INPUT),
+        ]
     ports += [
-        ("out_ready", IntegerType(1), hw.Direction.INPUT),
         ("in_ready", IntegerType(1), hw.Direction.OUTPUT),
         ("out_valid", IntegerType(1), hw.Direction.OUTPUT),
         ("out_data", IntegerType(out_width), hw.Direction.OUTPUT),
         ("out_last", IntegerType(1), hw.Direction.OUTPUT),
     ]
+    if streamed:
+        ports.append(("weight_ready", IntegerType(1), hw.Direction.OUTPUT))
     inputs = [t for _, t, d in ports if d == hw.Direction.INPUT]
     block = Block(arg_types=inputs)
     args = dict(
@@ -1014,8 +1111,11 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         advance = [start]
         stage_done = []
         back = []  # (mode, condition, mode): the next step of a split step
+        # The computation: with a weight stream, it holds while a word is late.
+        computing = block.last_op, c.always().last_op
         has_macs = any(stage.matvecs for stage in plan.stages)
-        mac = MacArray(c, plan, lanes, mode.q) if has_macs else None
+        port = (args["weight_valid"], args["weight_data"]) if streamed else None
+        mac = MacArray(c, plan, lanes, mode.q, streamed, port) if has_macs else None
         pool = ProductPool(c, mode.q)
         for s, stage in enumerate(plan.stages):
             builder = _StageBuilder(
@@ -1033,6 +1133,13 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         if mac:
             mac.build()
         pool.build()
+        if mac and mac.stall is not None:
+            run = not_(mac.stall)
+            hold_while_stalled(block, computing[0], c.always(), computing[1], run)
+            stage_done = [and_(done, run) for done in stage_done]
+            advance = advance[:1] + [and_(go, run) for go in advance[1:]]
+            back = [(m, and_(go, run), target) for m, go, target in back]
+            design.stream = mac.stream
         # The last stage frees its input bank.
         release = and_(eq(mode.q, n_stages), stage_done[-1])
         for bank in (0, 1):
@@ -1112,7 +1219,10 @@ def build_design(plan: HardwarePlan, lanes: int = 1) -> Design:
         for m, cond, target in back:
             nxt = mux(and_(eq(mode.q, m), cond), constant(target, mw), nxt)
         mode.next(nxt)
-        hw.OutputOp([in_ready, valid.q, data_q.q, and_(valid.q, last_q.q)])
+        outs = [in_ready, valid.q, data_q.q, and_(valid.q, last_q.q)]
+        if streamed:
+            outs.append(mac.ready)
+        hw.OutputOp(outs)
     module_type = hw.ModuleType(
         ArrayAttr(
             [hw.ModulePort(StringAttr(n), t, hw.DirectionAttr(d)) for n, t, d in ports]

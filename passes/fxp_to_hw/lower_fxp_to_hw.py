@@ -30,17 +30,17 @@ from rnnc.passes.fxp_to_hw.plan_view import design_of, read_plan
 MEMORIES = "rnnc.memories"
 
 
-def lower(module: ModuleOp, lanes: int = 1) -> Design:
+def lower(module: ModuleOp, lanes: int = 1, onchip_kbits: int | None = None) -> Design:
     """Replace the contents of a lowered `fxp` module by the datapath, through
     its plan (plan-hardware, then build-datapath); returns its description."""
     PlanHardwarePass().apply(Context(), module)
-    return build(module, lanes)
+    return build(module, lanes, onchip_kbits)
 
 
-def build(module: ModuleOp, lanes: int = 1) -> Design:
+def build(module: ModuleOp, lanes: int = 1, onchip_kbits: int | None = None) -> Design:
     """Replace the `hwplan.design` of `module` by the datapath; returns its
     description. The ROM contents go into the module attribute `rnnc.memories`."""
-    design = build_design(read_plan(design_of(module)), lanes)
+    design = build_design(read_plan(design_of(module)), lanes, onchip_kbits)
     for op in list(module.ops):
         op.detach()
         op.erase()
@@ -83,23 +83,27 @@ def take_memories(module: ModuleOp) -> dict[str, Rom]:
 
 @dataclass(frozen=True)
 class BuildDatapathPass(ModulePass):
-    """Build the hw.module of a `hwplan.design` with `lanes` MAC lanes."""
+    """Build the hw.module of a `hwplan.design` with `lanes` MAC lanes (and
+    the weights beyond `onchip-kbits` from the weight stream port)."""
 
     name = "build-datapath"
 
     lanes: int = 1
+    onchip_kbits: int | None = None
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        build(op, self.lanes)
+        build(op, self.lanes, self.onchip_kbits)
 
 
 @dataclass(frozen=True)
 class LowerFxpToHwPass(ModulePass):
-    """Lower a fixed-point module to a pipelined hw.module with `lanes` MAC lanes."""
+    """Lower a fixed-point module to a pipelined hw.module with `lanes` MAC lanes
+    (and the weights beyond `onchip-kbits` from the weight stream port)."""
 
     name = "lower-fxp-to-hw"
 
     lanes: int = 1
+    onchip_kbits: int | None = None
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        lower(op, self.lanes)
+        lower(op, self.lanes, self.onchip_kbits)

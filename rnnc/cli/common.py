@@ -40,6 +40,26 @@ class Parser(argparse.ArgumentParser):
         raise RnncError(message)
 
 
+def add_onchip_flag(p: argparse.ArgumentParser) -> None:
+    """`--onchip-kbits`: the MAC weight ROM's budget; the weight matrices
+    beyond it are read from the weight stream port (docs/hardware.md)."""
+    p.add_argument(
+        "--onchip-kbits",
+        type=int,
+        metavar="N",
+        help="keep at most N kbit (1024 bits) of mat-vec weights on chip; "
+        "stream the others through the weight port (verilog; default: all on chip)",
+    )
+
+
+def onchip_kbits(args: argparse.Namespace) -> int | None:
+    """The checked `--onchip-kbits` (None: every weight on chip)."""
+    from rnnc.passes.fxp_to_hw.weight_stream import check_onchip_kbits
+
+    check_onchip_kbits(args.onchip_kbits)
+    return args.onchip_kbits
+
+
 # Bounds on a --input-shape: each dim, and the elements of one input.
 MAX_DIM = 1 << 20
 MAX_ELEMENTS = 1 << 28

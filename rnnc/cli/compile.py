@@ -9,10 +9,12 @@ from rnnc import driver, outputs, pipeline
 from rnnc.cli import calib
 from rnnc.cli.calib import add_dataset_flags
 from rnnc.cli.common import (
+    add_onchip_flag,
     add_quant_flags,
     fixed_point_module,
     input_shapes,
     inputs_of,
+    onchip_kbits,
     refuse_unused_policy,
 )
 from rnnc.dialects.errors import RnncError
@@ -50,6 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="output the class index (argmax of the scores, the first on ties) "
         "instead of the scores",
     )
+    add_onchip_flag(p)
     p.add_argument("--calib", help="calibration inputs, to quantize an .onnx model")
     add_dataset_flags(p)
     add_quant_flags(p)
@@ -63,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         raise RnncError("--argmax is for --emit=verilog")
     if args.calib:
         raise RnncError("--calib is for --emit=verilog (or `rnnc quantize`)")
+    if args.onchip_kbits is not None:
+        raise RnncError("--onchip-kbits is for --emit=verilog")
     refuse_unused_policy(args, f"--emit={args.emit} prints the model unquantized")
     module = driver.load_module(args.model, input_shapes(args.input_shape))
     driver.run_passes(module, pipeline.EMIT[args.emit])
@@ -95,13 +100,14 @@ def _emit_verilog(args: argparse.Namespace) -> int:
     if not args.output:
         raise RnncError("--emit=verilog writes a directory: give -o DIR")
     folder = outputs.output_folder(args.output, flag="-o", inputs=inputs_of(args))
+    kbits = onchip_kbits(args)
     module = fixed_point_module(args)
     if args.argmax:
         argmax_outputs(module)
     stimulus = calib.calibration(args) if calib.has_calibration(args) else None
 
     def build(tmp):
-        emitted = pipeline.emit_verilog(module, tmp, args.lanes)
+        emitted = pipeline.emit_verilog(module, tmp, args.lanes, kbits)
         if stimulus is not None:
             _testbench(module, emitted, stimulus)
         return emitted
@@ -114,6 +120,16 @@ def _emit_verilog(args: argparse.Namespace) -> int:
         f"cycles per sequence with {args.lanes} MAC lane(s)",
         file=sys.stderr,
     )
+    stream = manifest["weight_stream"]
+    if stream:
+        full = stream["full_speed"]
+        print(
+            f"weight stream: {stream['words_per_sequence']} words of "
+            f"{stream['word_width']} bits per sequence ({stream['file']}); full "
+            f"speed takes a word in every cycle the MAC array asks "
+            f"({full['average_words_per_cycle']:.3f} words per cycle on average)",
+            file=sys.stderr,
+        )
     if stimulus is not None:
         print(
             f"testbench: {TESTBENCH_SEQUENCES} sequences shaped like the calibration "

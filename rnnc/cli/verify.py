@@ -8,7 +8,14 @@ from pathlib import Path
 from rnnc import outputs
 from rnnc.cli import calib
 from rnnc.cli.calib import add_dataset_flags
-from rnnc.cli.common import add_quant_flags, fixed_point_module, inputs_of, read_npz
+from rnnc.cli.common import (
+    add_onchip_flag,
+    add_quant_flags,
+    fixed_point_module,
+    inputs_of,
+    onchip_kbits,
+    read_npz,
+)
 from rnnc.dialects.errors import RnncError
 from rnnc.passes.head_argmax import argmax_outputs
 
@@ -45,6 +52,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="output the class index (argmax of the scores, the first on ties) "
         "instead of the scores",
     )
+    add_onchip_flag(p)
+    p.add_argument(
+        "--stream-bandwidth",
+        default="1/1",
+        metavar="VALID/PERIOD",
+        help="the testbench's weight memory is valid on VALID of every PERIOD "
+        "cycles the design waits on it (default 1/1: full speed)",
+    )
     p.add_argument("--simulator", choices=["iverilog", "verilator"], default="iverilog")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default="rnnc_verify", help="work directory")
@@ -60,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         raise RnncError(
             f"--sequences must be in [1, {MAX_SEQUENCES}], got {args.sequences}"
         )
+    kbits = onchip_kbits(args)
+    bandwidth = stream_bandwidth(args.stream_bandwidth)
     json_out = outputs.optional_output(args.json, flag="--json", inputs=inputs_of(args))
     workdir = Path(args.output)
     if workdir.exists() and not workdir.is_dir():
@@ -69,7 +86,16 @@ def run(args: argparse.Namespace) -> int:
     if args.argmax:
         argmax_outputs(module)
     batches, sequences = _stimulus(args, module, given)
-    report = verify(module, batches, args.output, args.lanes, args.simulator, sequences)
+    report = verify(
+        module,
+        batches,
+        args.output,
+        args.lanes,
+        args.simulator,
+        sequences,
+        kbits,
+        bandwidth,
+    )
     print(report.summary())
     for line in report.mismatches[:10]:
         print(line)
@@ -96,3 +122,20 @@ def _stimulus(args, module, given):
     calibration = calib.calibration(args)
     batches = stimulus_batches(module, calibration, args.sequences, args.seed)
     return batches, args.sequences
+
+
+def stream_bandwidth(text: str) -> tuple[int, int]:
+    """`--stream-bandwidth VALID/PERIOD` as (valid, period), checked."""
+    from rnnc.passes.fxp_to_hw.weight_stream import check_bandwidth
+
+    valid, sep, period = text.partition("/")
+    try:
+        if not sep:
+            raise ValueError
+        pair = int(valid), int(period)
+    except ValueError:
+        raise RnncError(
+            f"bad --stream-bandwidth '{text}', expected VALID/PERIOD such as 1/2"
+        ) from None
+    check_bandwidth(*pair)
+    return pair
