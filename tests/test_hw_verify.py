@@ -79,9 +79,11 @@ class Tagger(nn.Module):
     """Embedding → RNN → linear head at every step (a tagger; `flat` reshapes
     the steps into rows first, as the PTB language models do)."""
 
-    def __init__(self, cell, flat=False, vocab=20, emb=4, hidden=5, tags=3):
+    def __init__(
+        self, cell, flat=False, log_softmax=False, vocab=20, emb=4, hidden=5, tags=3
+    ):
         super().__init__()
-        self.flat = flat
+        self.flat, self.log_softmax = flat, log_softmax
         self.emb = nn.Embedding(vocab, emb)
         kind = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
         self.rnn = kind(emb, hidden, batch_first=True)
@@ -89,15 +91,17 @@ class Tagger(nn.Module):
 
     def forward(self, tokens):
         y = self.rnn(self.emb(tokens))[0]
+        if self.log_softmax:
+            return torch.log_softmax(self.out(y), dim=-1)
         if not self.flat:
             return self.out(y)
         batch, steps = tokens.shape
         return self.out(y.reshape(batch * steps, -1)).reshape(batch, steps, -1)
 
 
-def _tagger_case(tmp_path, cell, flat=False, steps=4):
+def _tagger_case(tmp_path, cell, flat=False, steps=4, log_softmax=False):
     torch.manual_seed(3)
-    model = Tagger(cell, flat)
+    model = Tagger(cell, flat, log_softmax)
     tokens = torch.randint(0, 20, (BATCH, steps))
     path = tmp_path / "model.onnx"
     export_onnx(model, (tokens,), path, ["tokens"], ["tags"], None)
@@ -257,6 +261,12 @@ CASES = {
     "gru_reset_before_sequence": (lambda p: _gru_default_case(p), {}, 2),
     # A head at every step: the decoder stage runs once per step.
     "lstm_tagger_per_step_head": (lambda p: _tagger_case(p, "lstm"), {}, 2),
+    # ... and its reductions (a per-step LogSoftmax: three sweeps per step).
+    "rnn_tagger_per_step_log_softmax": (
+        lambda p: _tagger_case(p, "rnn", log_softmax=True),
+        {"lut_bits": 4},
+        2,
+    ),
     "gru_flat_decoder_per_step_head": (
         lambda p: _tagger_case(p, "gru", flat=True),
         {},
