@@ -212,6 +212,7 @@ def _reference_impls(monkeypatch):
     )
     monkeypatch.setattr(fusion, "CHAINS", {})
     monkeypatch.setattr(fusion, "PRODUCT_FUSION", {})
+    monkeypatch.setattr(fusion, "RUNS", [])
     impls = dict(float_interpreter.IMPLS)
 
     def reference(op, args):

@@ -23,11 +23,11 @@ from xdsl.ir import Block, Operation, SSAValue
 
 from rnnc.backends.interpreter import int_matmul
 from rnnc.backends.interpreter.fusion import (
-    FusedChain,
     FusedProducts,
     Kernel,
     fuse_chains,
     fuse_products,
+    fuse_runs,
 )
 from rnnc.dialects import rnn, rnn_semantics
 from rnnc.dialects.arrays import numpy_dtype
@@ -327,7 +327,7 @@ class Interpreter:
     def run_ops(self, ops: Sequence, env: dict[SSAValue, np.ndarray]):
         observer = self.observer
         for op in ops:
-            if isinstance(op, FusedProducts | FusedChain):
+            if not isinstance(op, Operation):  # fused products, chains, runs
                 op.run(env)
                 continue
             args = [env[v] for v in op.operands]
@@ -365,8 +365,9 @@ class Interpreter:
         invariant, per_step, in_loop = plan
         in_loop = fuse_products(in_loop, kind)
         if self.observer is None:
-            per_step = fuse_chains(fuse_products(per_step, kind))
-            in_loop = fuse_chains(in_loop)
+            per_step = fuse_products(per_step, kind)
+            per_step = fuse_chains(fuse_runs(per_step, self.run_ops))
+            in_loop = fuse_chains(fuse_runs(in_loop, self.run_ops))
         plan = (invariant, per_step, in_loop)
         self._plans[op] = plan
         return plan

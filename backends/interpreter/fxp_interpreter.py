@@ -21,6 +21,7 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
+from rnnc.backends.interpreter import fxp_elementwise
 from rnnc.backends.interpreter import fxp_kernels as kernels
 from rnnc.backends.interpreter.float_interpreter import (
     TIME_BROADCASTING,
@@ -29,7 +30,7 @@ from rnnc.backends.interpreter.float_interpreter import (
     impl,
     main_function,
 )
-from rnnc.backends.interpreter.fusion import CHAINS, PRODUCT_FUSION
+from rnnc.backends.interpreter.fusion import CHAINS, PRODUCT_FUSION, RUNS
 from rnnc.dialects import fixed, fxp, rnn
 from rnnc.dialects.arrays import array_of
 
@@ -198,6 +199,7 @@ CHAINS[(fxp.SubOp, fxp.CastOp)] = _add_cast
 CHAINS[(fxp.MulOp, fxp.CastOp)] = _mul_cast
 CHAINS[(fxp.AddOp, fxp.CastOp, fxp.LutOp)] = _add_cast_lut
 CHAINS[(fxp.SubOp, fxp.CastOp, fxp.LutOp)] = _add_cast_lut
+RUNS.append(lambda ops, fallback: fxp_elementwise.fuse_runs(ops, fallback, _count))
 
 
 FULL_TABLE_MAX_WIDTH = 20
