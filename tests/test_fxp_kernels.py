@@ -97,6 +97,34 @@ def test_cast(loops, rounding, overflow):
 
 
 @pytest.mark.parametrize(("rounding", "overflow"), MODES)
+def test_quantize(loops, rounding, overflow):
+    """Floats on the grid, halfway between grid points (ties), just off them,
+    huge, tiny and signed zeros, into random formats (negative F, F > W)."""
+    rng = np.random.default_rng(hash((rounding, overflow, "q")) % 2**32)
+    for _ in range(120):
+        dst = fmt(rng, (1, 54))
+        grid = draw(rng, Format(min(dst.width + 2, 60), dst.frac), (40,))
+        ties = (grid.astype(np.float64) + 0.5) * 2.0**-dst.frac
+        x = np.concatenate(
+            [
+                grid.astype(np.float64) * 2.0**-dst.frac,
+                ties,
+                np.nextafter(ties, np.inf),
+                np.nextafter(ties, -np.inf),
+                rng.normal(size=20) * 2.0 ** float(rng.integers(-30, 40)),
+                [0.0, -0.0, 1e-30, -1e-30, 3e38, -3e38],
+            ]
+        ).astype(np.float32)
+        counts = Counts()
+        got = kernels.quantize(dst, rounding, overflow, counts)(x)
+        want, bad = fixed.quantize(x, dst, rounding, overflow)
+        same(got, want)
+        assert (counts.bad, counts.total) == (bad, want.size)
+    with pytest.raises(ValueError):
+        kernels.quantize(Format(8, 4), rounding, overflow)(np.float32([1, np.nan]))
+
+
+@pytest.mark.parametrize(("rounding", "overflow"), MODES)
 @pytest.mark.parametrize("op", ["add", "sub", "mul"])
 def test_binary_then_cast(loops, op, rounding, overflow):
     rng = np.random.default_rng(hash((op, rounding, overflow)) % 2**32)
@@ -217,7 +245,7 @@ def _reference_impls(monkeypatch):
 
     def reference(op, args):
         results, bad = fxp.reference(op, args)
-        if isinstance(op, fxp.CastOp):
+        if isinstance(op, fxp.CastOp | fxp.QuantizeOp):
             count(op, bad, results[0].size)
         return results
 
@@ -227,6 +255,7 @@ def _reference_impls(monkeypatch):
 
 FXP_OPS = {
     fxp.ConstantOp,
+    fxp.QuantizeOp,
     fxp.AddOp,
     fxp.SubOp,
     fxp.MulOp,

@@ -360,6 +360,51 @@ def mul_cast(
     return fast
 
 
+# --------------------------------------------------------------------- quantize
+
+
+def quantize(
+    dst: Format, rounding: str, overflow: str, count: Count = _no_count
+) -> Callable[[np.ndarray], np.ndarray]:
+    """fixed.quantize(x, dst, rounding, overflow) as a function of x: one loop
+    (fxp_jit.quantize) for float32 inputs, the rule itself otherwise."""
+
+    def reference(x):
+        raw, bad = fixed.quantize(x, dst, rounding, overflow)
+        count(bad, raw.size)
+        return raw
+
+    j = jit()
+    if (
+        j is None
+        or dst.width > F64
+        or abs(dst.frac) > MAX_EXPONENT
+        or rounding not in fixed.ROUNDING_MODES
+        or overflow not in fixed.OVERFLOW_MODES
+    ):
+        return reference
+    mode, scale = j.MODES[rounding], 2.0**dst.frac
+    lo, hi = float(dst.min_raw), float(dst.max_raw)
+    wrap = overflow == fixed.Overflow.WRAP
+    out_dtype = representation(dst.width)
+
+    def fast(x):
+        x = np.asarray(x)
+        if x.dtype != np.float32 or not x.size:
+            return reference(x)
+        out = np.empty(x.shape, out_dtype)
+        bad = j.quantize(
+            np.ascontiguousarray(x).reshape(-1), scale, mode, lo, hi, wrap,
+            dst.width, out.reshape(-1),
+        )  # fmt: skip
+        if bad < 0:
+            return reference(x)
+        count(bad, out.size)
+        return out
+
+    return fast
+
+
 # ------------------------------------------------------------------------ matmul
 
 
