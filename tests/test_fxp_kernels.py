@@ -13,6 +13,7 @@ import pytest
 
 from rnnc import driver
 from rnnc.backends.interpreter import (
+    batch_blocks,
     float_interpreter,
     fusion,
     fxp_interpreter,
@@ -329,6 +330,30 @@ def test_models_match_the_rules(case, policy, monkeypatch):
     monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
     monkeypatch.setattr(float_interpreter, "CHUNK_ELEMENTS", 1)
     monkeypatch.setattr(float_interpreter, "PIPELINE_ELEMENTS", 0)
+    _matches_the_reference(module, feeds, monkeypatch)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_batch_blocks_match_the_rules(threads, monkeypatch):
+    """The bundled LSTM classifier run on blocks of one or two batch rows, one
+    after another or side by side on two threads (one overflow counter), against
+    the rules on the whole batch."""
+    from pathlib import Path
+
+    from rnnc.frontend.onnx_loader import load_model
+
+    root = Path(__file__).resolve().parent.parent / "examples"
+    feeds = dict(np.load(root / "lstm_classifier_input.npz"))
+    config = _config(dict(weight_bits=8, act_bits=10, overflow="wrap"))
+    module, _ = quantize_model(load_model(root / "lstm_classifier.onnx"), feeds, config)
+    monkeypatch.setattr(batch_blocks, "MIN_BLOCK_ROWS", 1)
+    monkeypatch.setattr(batch_blocks, "BLOCK_ELEMENTS", 1)
+    monkeypatch.setenv("RNNC_THREADS", str(threads))
+    spans = batch_blocks.spans(feeds["tokens"].shape[0], [])
+    assert len(spans) == feeds["tokens"].shape[0]
+    (loop,) = [op for op in module.walk() if op.name == "rnn.recurrence"]
+    assert batch_blocks.rows_independent(loop, float_interpreter.TIME_BROADCASTING)
+    monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
     _matches_the_reference(module, feeds, monkeypatch)
 
 
