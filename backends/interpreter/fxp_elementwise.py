@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
 import os
 import sys
 import tempfile
@@ -161,6 +162,9 @@ class Run:
         self.tables: list[np.ndarray] = []
         self.source = self._generate()
         self.results = self.outputs  # the values it sets, as for an op
+        self._dtypes = [
+            kernels.representation(fxp.format_of(v).width) for v in self.outputs
+        ]
         self._kernel = None
 
     def _generate(self) -> str:
@@ -240,19 +244,18 @@ class Run:
 
     def run(self, env: dict) -> None:
         args = [np.asarray(env[v]) for v in self.inputs]
-        shape = np.broadcast_shapes(*(a.shape for a in args))
+        shape = max((a.shape for a in args), key=len)
+        if any(a.shape != shape for a in args):
+            shape = np.broadcast_shapes(*(a.shape for a in args))
         rows = [kernels.rows_of(a, shape) for a in args] if shape else []
         if not shape or 0 in shape or any(r is None for r in rows):
             self.fallback(self.ops, env)
             return
         cols = shape[-1]
-        size = int(np.prod(shape))
-        outs = [
-            np.empty(shape, kernels.representation(fxp.format_of(v).width))
-            for v in self.outputs
-        ]
+        size = math.prod(shape)
+        outs = [np.empty(shape, dtype) for dtype in self._dtypes]
         bad = np.zeros(max(len(self.casts), 1), np.int64)
-        flat = [o.reshape(-1, cols) for o in outs]
+        flat = [o if o.ndim == 2 else o.reshape(-1, cols) for o in outs]
         self.kernel()(size // cols, cols, *rows, *flat, *self.tables, bad)
         for op, n in zip(self.casts, bad.tolist(), strict=False):
             self.count(op, n, size)
