@@ -37,6 +37,7 @@ from rnnc.dialects import fixed
 DIGIT_BITS = 8
 MAX_TERMS = (2**31 - 1) // (128 * 128)  # 131071: every int8 digit product fits int32
 MAX_DIGIT_PRODUCTS = 4  # beyond this many int8 products float64 BLAS is as fast
+MIN_TERMS_4 = 64  # terms from which 4 digit products beat float64 BLAS (measured)
 MIN_WORK = 1 << 20  # multiply-adds below which BLAS is as fast (torch stays unloaded)
 
 torch = None  # imported on first use: it takes seconds
@@ -75,8 +76,12 @@ def within_bounds(lhs_width: int, rhs_width: int, terms: int, out_width: int) ->
     )
 
 
-def worthwhile(rows: int, terms: int, cols: int) -> bool:
-    """Whether a product is large enough for int8 units (and torch is there)."""
+def worthwhile(rows: int, terms: int, cols: int, products: int = 1) -> bool:
+    """Whether a product is large enough for int8 units (and torch is there).
+    With 4 digit products the per-output combination costs as much as a float64
+    product of MIN_TERMS_4 terms: below that, float64 BLAS (exact to 53 bits)."""
+    if products > 2 and terms < MIN_TERMS_4:
+        return False
     return rows * terms * cols >= MIN_WORK and available()
 
 
