@@ -44,6 +44,9 @@ MAX_WIDTH = 62  # every value, aligned operand and re-scaled cast input: no int6
 OPS = (fxp.AddOp, fxp.SubOp, fxp.MulOp, fxp.CastOp, fxp.LutOp)
 MIN_RUN = 2  # a single op keeps its own kernel
 CACHE_ENV = "RNNC_KERNEL_CACHE"
+# Runs built lately, by their ops: every run of a module builds its plan anew.
+BUILT_CACHE = 64
+_BUILT: dict[tuple, tuple] = {}
 
 
 # ------------------------------------------------------------------ op -> code
@@ -156,15 +159,33 @@ class Run:
         self.ops = ops
         self.fallback = fallback
         self.count = count
-        self.casts: list[Operation] = []
-        self.inputs: list[SSAValue] = []
-        self.outputs: list[SSAValue] = []
-        self.tables: list[np.ndarray] = []
-        self.source = self._generate()
+        # the ops with their types and properties: a changed op is built anew
+        key = tuple(
+            (
+                op,
+                *(v.type for v in (*op.operands, *op.results)),
+                *op.properties.values(),
+            )
+            for op in ops
+        )
+        built = _BUILT.pop(key, None)  # re-inserted: most recent last
+        if built is None:
+            self.casts: list[Operation] = []
+            self.inputs: list[SSAValue] = []
+            self.outputs: list[SSAValue] = []
+            self.tables: list[np.ndarray] = []
+            self.source = self._generate()
+            self._dtypes = [
+                kernels.representation(fxp.format_of(v).width) for v in self.outputs
+            ]
+            built = (self.casts, self.inputs, self.outputs, self.tables)
+            built += (self.source, self._dtypes)
+        (self.casts, self.inputs, self.outputs, self.tables) = built[:4]
+        self.source, self._dtypes = built[4:]
+        _BUILT[key] = built
+        while len(_BUILT) > BUILT_CACHE:
+            del _BUILT[next(iter(_BUILT))]
         self.results = self.outputs  # the values it sets, as for an op
-        self._dtypes = [
-            kernels.representation(fxp.format_of(v).width) for v in self.outputs
-        ]
         self._kernel = None
 
     def _generate(self) -> str:
