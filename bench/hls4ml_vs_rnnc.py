@@ -4,9 +4,10 @@ LSTM 16 -> 32 (last hidden state), Linear(32, 1), T = 50, random weights (seed 0
 inputs N(0, 1). rnnc runs at W16/A16 with its default policy otherwise, through the
 Python API and through the CLI (`rnnc quantize`, then `rnnc run`, its start-up
 measured on one sequence and subtracted); hls4ml 1.3.0 (PyTorch frontend,
-io_parallel, Vivado backend, ap_fixed<16,6>) runs its compiled C simulation. The
-error of each is the RMS of (fixed - torch float) over the RMS of the float output.
-hls4ml is not a dependency: without it only rnnc is measured.
+io_parallel, Vivado backend, ap_fixed<16,6>) runs its compiled C simulation. Each
+throughput is the median of --runs timed runs. The error of each is the RMS of
+(fixed - torch float) over the RMS of the float output. hls4ml is not a dependency:
+without it only rnnc is measured.
     python bench/hls4ml_vs_rnnc.py [--sequences 1000] [--cli-sequences 20000]
 """
 
@@ -67,15 +68,24 @@ def export(model: torch.nn.Module, path: Path) -> None:
         )
 
 
-def rnnc_api(path: Path, calib: np.ndarray, x: np.ndarray, bits: int):
+def median_time(fn, runs: int):
+    """(median seconds of `runs` calls, the last call's result)."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), result
+
+
+def rnnc_api(path: Path, calib: np.ndarray, x: np.ndarray, bits: int, runs: int):
     start = time.perf_counter()
     config = load_config(weight_bits=bits, **{f"{c}_bits": bits for c in ACT_CLASSES})
     module, _ = quantize_model(load_model(path), {"x": calib}, config)
     compile_s = time.perf_counter() - start
     driver.execute(module, {"x": x[:64]})  # warm-up: kernels compiled
-    start = time.perf_counter()
-    y = driver.execute(module, {"x": x})[0]["y"]
-    return compile_s, time.perf_counter() - start, y
+    t, y = median_time(lambda: driver.execute(module, {"x": x})[0]["y"], runs)
+    return compile_s, t, y
 
 
 def _rnnc(*args: str) -> float:
@@ -86,7 +96,9 @@ def _rnnc(*args: str) -> float:
     return time.perf_counter() - start
 
 
-def rnnc_cli(tmp: Path, path: Path, calib: np.ndarray, x: np.ndarray, bits: int):
+def rnnc_cli(
+    tmp: Path, path: Path, calib: np.ndarray, x: np.ndarray, bits: int, runs: int
+):
     np.savez(tmp / "calib.npz", x=calib)
     np.savez(tmp / "x.npz", x=x)
     np.savez(tmp / "one.npz", x=x[:1])
@@ -96,14 +108,16 @@ def rnnc_cli(tmp: Path, path: Path, calib: np.ndarray, x: np.ndarray, bits: int)
         "--weight-bits", str(bits), "--act-bits", str(bits),
     )  # fmt: skip
     run = ("run", str(fxp), "-o", str(tmp / "y.npz"), "-i")
-    startup = min(_rnnc(*run, str(tmp / "one.npz")) for _ in range(2))
-    total = _rnnc(*run, str(tmp / "x.npz"))
+    startup, _ = median_time(lambda: _rnnc(*run, str(tmp / "one.npz")), runs)
+    total, _ = median_time(lambda: _rnnc(*run, str(tmp / "x.npz")), runs)
     with np.load(tmp / "y.npz") as out:
         y = out["y"]
     return compile_s, total - startup, y
 
 
-def hls4ml_csim(model: torch.nn.Module, tmp: Path, x: np.ndarray, precision: str):
+def hls4ml_csim(
+    model: torch.nn.Module, tmp: Path, x: np.ndarray, precision: str, runs: int
+):
     import hls4ml  # noqa: PLC0415 (optional)
 
     start = time.perf_counter()
@@ -126,9 +140,8 @@ def hls4ml_csim(model: torch.nn.Module, tmp: Path, x: np.ndarray, precision: str
         hls_model.compile()
     compile_s = time.perf_counter() - start
     data = np.ascontiguousarray(x, dtype=np.float32)
-    start = time.perf_counter()
-    y = hls_model.predict(data)
-    return compile_s, time.perf_counter() - start, np.asarray(y).reshape(len(x), -1)
+    t, y = median_time(lambda: hls_model.predict(data), runs)
+    return compile_s, t, np.asarray(y).reshape(len(x), -1)
 
 
 def report(name: str, compile_s: float, run_s: float, count: int, error: float):
@@ -145,6 +158,7 @@ def main() -> None:
     p.add_argument("--cli-sequences", type=int, default=20000)
     p.add_argument("--bits", type=int, default=16)
     p.add_argument("--precision", default="ap_fixed<16,6>")
+    p.add_argument("--runs", type=int, default=5, help="timed runs (median)")
     p.add_argument("--no-hls4ml", action="store_true")
     args = p.parse_args()
 
@@ -162,12 +176,14 @@ def main() -> None:
         tmp = Path(name)
         path = tmp / "model.onnx"
         export(model, path)
-        c, t, y = rnnc_api(path, calib, x[few], args.bits)
+        c, t, y = rnnc_api(path, calib, x[few], args.bits, args.runs)
         api = report(
             f"rnnc API ({args.sequences} seq)",
             c, t, args.sequences, relative_error(y, ref[few]),
         )  # fmt: skip
-        c, t, y = rnnc_cli(tmp, path, calib, x[: args.cli_sequences], args.bits)
+        c, t, y = rnnc_cli(
+            tmp, path, calib, x[: args.cli_sequences], args.bits, args.runs
+        )
         cli = report(
             f"rnnc CLI ({args.cli_sequences} seq)",
             c, t, args.cli_sequences, relative_error(y, ref[: args.cli_sequences]),
@@ -180,7 +196,7 @@ def main() -> None:
             print("hls4ml is not installed: not measured")
             return
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        c, t, y = hls4ml_csim(model, tmp, x[few], args.precision)
+        c, t, y = hls4ml_csim(model, tmp, x[few], args.precision, args.runs)
         hls = report(
             f"hls4ml {args.precision} ({args.sequences} seq)",
             c, t, args.sequences, relative_error(y, ref[few]),
