@@ -28,6 +28,12 @@ from tests.test_fxp_semantics import fmt, lut, modes, raw, tensor
 pytestmark = pytest.mark.skipif(fxp_kernels.jit() is None, reason="needs numba")
 
 
+@pytest.fixture(autouse=True)
+def _compile_at_once(monkeypatch):
+    """Runs use their compiled loop from the first call (not op by op first)."""
+    monkeypatch.setattr(fxp_elementwise, "COMPILE_WORK", 0)
+
+
 def random_chain(rng, rows: int, cols: int):
     """A block of random elementwise ops on random formats (returning a random
     subset of the values and the last one) and raw inputs of its arguments."""

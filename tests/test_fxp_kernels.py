@@ -16,6 +16,7 @@ from rnnc.backends.interpreter import (
     batch_blocks,
     float_interpreter,
     fusion,
+    fxp_elementwise,
     fxp_interpreter,
     int_matmul,
 )
@@ -26,6 +27,12 @@ from rnnc.passes.quant_config import load_config
 from rnnc.pipeline import quantize_model
 
 MODES = [(r, o) for r in fixed.ROUNDING_MODES for o in fixed.OVERFLOW_MODES]
+
+
+@pytest.fixture(autouse=True)
+def _compile_at_once(monkeypatch):
+    """Compiled runs of elementwise ops from the first call (not op by op first)."""
+    monkeypatch.setattr(fxp_elementwise, "COMPILE_WORK", 0)
 
 
 class Counts:

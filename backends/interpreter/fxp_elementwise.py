@@ -44,6 +44,10 @@ MAX_WIDTH = 62  # every value, aligned operand and re-scaled cast input: no int6
 OPS = (fxp.AddOp, fxp.SubOp, fxp.MulOp, fxp.CastOp, fxp.LutOp)
 MIN_RUN = 2  # a single op keeps its own kernel
 CACHE_ENV = "RNNC_KERNEL_CACHE"
+# Element-ops a run does op by op before its loop is compiled (when numba has
+# no copy on disk): about the compile time's worth, so that a small job (a search
+# evaluating many policies, each its own source) is not slowed down.
+COMPILE_WORK = 1 << 27
 # Runs built lately, by their ops: every run of a module builds its plan anew.
 BUILT_CACHE = 64
 _BUILT: dict[tuple, tuple] = {}
@@ -187,6 +191,7 @@ class Run:
             del _BUILT[next(iter(_BUILT))]
         self.results = self.outputs  # the values it sets, as for an op
         self._kernel = None
+        self._work = 0
 
     def _generate(self) -> str:
         """The loop's source. Ops run in stages, one loop over a row each: a
@@ -258,8 +263,14 @@ class Run:
         buffers += [f"g{t}" for t in range(len(self.tables))]
         return _source(len(self.inputs), len(self.outputs), self.tables, buffers, loops)
 
-    def kernel(self):
+    def kernel(self, work: int):
+        """The compiled loop, or None while compiling it (about a second per new
+        source) would cost more than the op-by-op kernels it replaces: until the
+        run has done COMPILE_WORK element-ops, unless numba has it on disk."""
         if self._kernel is None:
+            self._work += work
+            if self._work < COMPILE_WORK and not _cached(self.source):
+                return None
             self._kernel = _load(self.source)
         return self._kernel
 
@@ -274,10 +285,14 @@ class Run:
             return
         cols = shape[-1]
         size = math.prod(shape)
+        kernel = self.kernel(size * len(self.ops))
+        if kernel is None:
+            self.fallback(self.ops, env)
+            return
         outs = [np.empty(shape, dtype) for dtype in self._dtypes]
         bad = np.zeros(max(len(self.casts), 1), np.int64)
         flat = [o if o.ndim == 2 else o.reshape(-1, cols) for o in outs]
-        self.kernel()(size // cols, cols, *rows, *flat, *self.tables, bad)
+        kernel(size // cols, cols, *rows, *flat, *self.tables, bad)
         for op, n in zip(self.casts, bad.tolist(), strict=False):
             self.count(op, n, size)
         for value, out in zip(self.outputs, outs, strict=True):
@@ -340,10 +355,21 @@ def _cache_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"rnnc-kernels-{os.getuid()}"
 
 
+def _module_name(source: str) -> str:
+    return f"rnnc_run_{hashlib.sha256(source.encode()).hexdigest()[:20]}"
+
+
+def _cached(source: str) -> bool:
+    """Whether the loop is loaded, or compiled in numba's cache on disk."""
+    name = _module_name(source)
+    if name in sys.modules:
+        return True
+    return any((_cache_dir() / "__pycache__").glob(f"{name}.run-*.nbi"))
+
+
 def _load(source: str):
     """The `run` function of the source, imported from the cache directory."""
-    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
-    name = f"rnnc_run_{digest}"
+    name = _module_name(source)
     if name in sys.modules:
         return sys.modules[name].run
     folder = _cache_dir()
