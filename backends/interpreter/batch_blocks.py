@@ -30,8 +30,6 @@ MIN_BLOCK_ROWS = 64  # below this the per-step Python work outweighs the kernels
 # (the fixed-point backend adds its own).
 PRODUCTS: set[type[Operation]] = {rnn.MatMulOp}
 
-_INDEPENDENT: dict[Operation, bool] = {}
-
 
 def threads() -> int:
     """Blocks run at once: $RNNC_THREADS, else the processors this process may
@@ -50,12 +48,6 @@ def rows_independent(op: rnn.RecurrenceOp, row_wise: Collection[type]) -> bool:
     and states alone: each op that depends on them is row-wise (elementwise,
     broadcasting over leading axes) with batch-leading results, and its other
     operands are broadcast over the rows or the invariant matrix of a product."""
-    if op not in _INDEPENDENT:
-        _INDEPENDENT[op] = _rows_independent(op, row_wise)
-    return _INDEPENDENT[op]
-
-
-def _rows_independent(op: rnn.RecurrenceOp, row_wise: Collection[type]) -> bool:
     block = op.body.block
     if not op.seqs or len(rnn.shape_of(op.seqs[0])) < 2:
         return False

@@ -115,6 +115,7 @@ class Interpreter:
         self.observer = observer
         self._plans: dict[Operation, tuple[list, list, list]] = {}
         self._kernels: dict[Operation, Kernel] = {}
+        self._independent: dict[Operation, bool] = {}  # batch_blocks.rows_independent
 
     def run_function(
         self, fn: func.FuncOp, inputs: Sequence[np.ndarray]
@@ -182,9 +183,11 @@ class Interpreter:
     def _batch_spans(self, op, seqs, states) -> list[slice]:
         """Row blocks of the batch run one after the other (cache-sized) or side by
         side; one span when the body mixes rows or an observer looks."""
-        if self.observer is not None or not batch_blocks.rows_independent(
-            op, TIME_BROADCASTING
-        ):
+        if self.observer is not None:
+            return [slice(None)]
+        if op not in self._independent:
+            self._independent[op] = batch_blocks.rows_independent(op, TIME_BROADCASTING)
+        if not self._independent[op]:
             return [slice(None)]
         if not seqs or any(np.ndim(s) < 2 for s in seqs):
             return [slice(None)]
