@@ -18,7 +18,7 @@ Read from a TOML file and/or CLI flags (flags win). Example:
     input = 16
     [activations]
     method = "lut"                # lut | pwl | hard
-    lut_bits = 8                  # default: activation bits within [8, 10]
+    lut_bits = 8                  # default: activation bits within DEFAULT_LUT_BITS
     lut_log2_range = 3            # table covers |x| < 2^3 (default: 3 sigmoid, 2 tanh)
     pwl_segments = 16
     [overrides]                   # by SSA name: a width or "W,F"
@@ -70,11 +70,13 @@ DEFAULT_BITS = {
 }
 
 # Default table size: as many index bits as the activation has (a table step
-# under the output's lsb times the slope bound), at least the 256 entries of 8
-# bits and at most 1,024 (10 bits, hls4ml's default table size): a 16-bit
-# activation gains little beyond (LSTM at A16: 1.8 % error with 8 bits, 1.0 % with
-# 10, 0.9 % with 12) for 4x the block RAM per table.
-DEFAULT_LUT_BITS = (8, 10)
+# under the output's lsb times the slope bound), within these bounds. (8, 10)
+# (1,024 entries at most, hls4ml's default table size) takes an LSTM at A16 from
+# 1.8 % to 1.0 % error (0.9 % with 12 bits, for 4x the block RAM per table), but
+# changes every quantized result at A > 8, and the word-length search then trades
+# activation bits against table memory (docs/performance.md): kept at 8 bits
+# until that is settled.
+DEFAULT_LUT_BITS = (8, 8)
 
 
 @dataclass(frozen=True)

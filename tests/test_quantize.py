@@ -166,19 +166,7 @@ def test_report_counts_bits(classifier, tmp_path):
     np.savez(calib, **feeds)
     out = tmp_path / "m.fxp.mlir"
     assert (
-        rnnc(
-            "quantize",
-            path,
-            "--calib",
-            calib,
-            "-o",
-            out,
-            "--weight-bits",
-            "4",
-            "--lut-bits",
-            "8",  # the tables of this small model stay small
-        )
-        == 0
+        rnnc("quantize", path, "--calib", calib, "-o", out, "--weight-bits", "4") == 0
     )
     report = tmp_path / "r.json"
     assert rnnc("report", out, "--json", report) == 0
