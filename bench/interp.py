@@ -1,8 +1,10 @@
 """Fixed-point interpreter throughput vs onnxruntime float, same model and batch.
 
 LSTM classifier: embedding 64, hidden 128, sequence 200, batch 256 (random weights;
-throughput does not depend on them). Prints sequences/s of both and the ratio.
-    python bench/interp.py [--repeat N] [--weight-bits 8 --act-bits 16]
+throughput does not depend on them). The two run in turn, --repeat times after a
+warm-up; prints the median sequences/s of both and the median of the pairwise
+ratios (robust when other processes share the cores).
+    python bench/interp.py [--repeat N] [--weight-bits 8|16 --act-bits 16]
 """
 
 from __future__ import annotations
@@ -26,19 +28,22 @@ from rnnc.passes.quant_config import load_config
 from rnnc.pipeline import quantize_model
 
 
-def best_time(fn, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def paired_times(a, b, repeat: int) -> tuple[np.ndarray, np.ndarray]:
+    """Times of a and b run in turn (after one warm-up run of each)."""
+    a(), b()
+    pairs = [(timed(a), timed(b)) for _ in range(repeat)]
+    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--weight-bits", type=int, default=8)
@@ -70,17 +75,25 @@ def main() -> None:
         module, _ = quantize_model(load_model(path), feeds, config)
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
-        t_ort = best_time(lambda: session.run(None, feeds), args.repeat)
-        t_fxp = best_time(lambda: driver.execute(module, feeds), args.repeat)
+        ort_times, fxp_times = paired_times(
+            lambda: session.run(None, feeds),
+            lambda: driver.execute(module, feeds),
+            args.repeat,
+        )
 
     seq = args.batch
+    t_ort, t_fxp = np.median(ort_times), np.median(fxp_times)
     print(f"LSTM classifier: embedding 64, hidden 128, T={args.steps}, batch {seq}")
     print(f"onnxruntime float32 : {seq / t_ort:10.1f} sequences/s ({t_ort:.3f} s)")
     print(
         f"rnnc fixed point    : {seq / t_fxp:10.1f} sequences/s ({t_fxp:.3f} s), "
         f"W{args.weight_bits}/A{args.act_bits}"
     )
-    print(f"ratio fixed/onnxruntime: {t_ort / t_fxp:.3f}")
+    ratios = ort_times / fxp_times
+    print(
+        f"ratio fixed/onnxruntime: {np.median(ratios):.3f} (median of {args.repeat} "
+        f"pairs; min {ratios.min():.3f}, max {ratios.max():.3f})"
+    )
 
 
 if __name__ == "__main__":

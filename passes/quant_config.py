@@ -18,7 +18,7 @@ Read from a TOML file and/or CLI flags (flags win). Example:
     input = 16
     [activations]
     method = "lut"                # lut | pwl | hard
-    lut_bits = 8
+    lut_bits = 8                  # default: activation bits within DEFAULT_LUT_BITS
     lut_log2_range = 3            # table covers |x| < 2^3 (default: 3 sigmoid, 2 tanh)
     pwl_segments = 16
     [overrides]                   # by SSA name: a width or "W,F"
@@ -69,6 +69,15 @@ DEFAULT_BITS = {
     "output": 16,
 }
 
+# Default table size: as many index bits as the activation has (a table step
+# under the output's lsb times the slope bound), within these bounds. (8, 10)
+# (1,024 entries at most, hls4ml's default table size) takes an LSTM at A16 from
+# 1.8 % to 1.0 % error (0.9 % with 12 bits, for 4x the block RAM per table), but
+# changes every quantized result at A > 8, and the word-length search then trades
+# activation bits against table memory (docs/performance.md): kept at 8 bits
+# until that is settled.
+DEFAULT_LUT_BITS = (8, 8)
+
 
 @dataclass(frozen=True)
 class QuantConfig:
@@ -80,9 +89,18 @@ class QuantConfig:
     guard_bits: int = 0
     overrides: dict[str, int | Format] = field(default_factory=dict)
     activation_method: str = "lut"
-    lut_bits: int = 8
+    lut_bits: int | None = None  # None: `table_bits`, from the activation width
     lut_log2_range: int | None = None
     pwl_segments: int = 16
+
+    @property
+    def table_bits(self) -> int:
+        """log2 of the activation tables' size: `lut_bits`, by default the
+        activation word length within DEFAULT_LUT_BITS (docs/performance.md)."""
+        if self.lut_bits is not None:
+            return self.lut_bits
+        lo, hi = DEFAULT_LUT_BITS
+        return min(max(self.bits.get("activation", DEFAULT_BITS["activation"]), lo), hi)
 
     def validate(self) -> QuantConfig:
         for name, width in self.bits.items():
@@ -121,7 +139,7 @@ class QuantConfig:
                 _check_width(spec, f"override '{name}'")
         check_parameters(
             self.activation_method,
-            self.lut_bits,
+            self.table_bits,
             self.lut_log2_range,
             self.pwl_segments,
         )

@@ -84,7 +84,7 @@ def prepare_float(module: ModuleOp, config: QuantConfig) -> list[str]:
     _tag_activations(module)
     ApproximateActivationsPass(
         method=config.activation_method,
-        lut_bits=config.lut_bits,
+        lut_bits=config.table_bits,
         log2_range=config.lut_log2_range,
         pwl_segments=config.pwl_segments,
     ).apply(ctx, module)

@@ -13,8 +13,10 @@ import pytest
 
 from rnnc import driver
 from rnnc.backends.interpreter import (
+    batch_blocks,
     float_interpreter,
     fusion,
+    fxp_elementwise,
     fxp_interpreter,
     int_matmul,
 )
@@ -25,6 +27,12 @@ from rnnc.passes.quant_config import load_config
 from rnnc.pipeline import quantize_model
 
 MODES = [(r, o) for r in fixed.ROUNDING_MODES for o in fixed.OVERFLOW_MODES]
+
+
+@pytest.fixture(autouse=True)
+def _compile_at_once(monkeypatch):
+    """Compiled runs of elementwise ops from the first call (not op by op first)."""
+    monkeypatch.setattr(fxp_elementwise, "COMPILE_WORK", 0)
 
 
 class Counts:
@@ -94,6 +102,34 @@ def test_cast(loops, rounding, overflow):
         want, bad = fixed.cast(x, src, dst, rounding, overflow)
         same(got, want)
         assert (counts.bad, counts.total) == (bad, want.size)
+
+
+@pytest.mark.parametrize(("rounding", "overflow"), MODES)
+def test_quantize(loops, rounding, overflow):
+    """Floats on the grid, halfway between grid points (ties), just off them,
+    huge, tiny and signed zeros, into random formats (negative F, F > W)."""
+    rng = np.random.default_rng(hash((rounding, overflow, "q")) % 2**32)
+    for _ in range(120):
+        dst = fmt(rng, (1, 54))
+        grid = draw(rng, Format(min(dst.width + 2, 60), dst.frac), (40,))
+        ties = (grid.astype(np.float64) + 0.5) * 2.0**-dst.frac
+        x = np.concatenate(
+            [
+                grid.astype(np.float64) * 2.0**-dst.frac,
+                ties,
+                np.nextafter(ties, np.inf),
+                np.nextafter(ties, -np.inf),
+                rng.normal(size=20) * 2.0 ** float(rng.integers(-30, 40)),
+                [0.0, -0.0, 1e-30, -1e-30, 3e38, -3e38],
+            ]
+        ).astype(np.float32)
+        counts = Counts()
+        got = kernels.quantize(dst, rounding, overflow, counts)(x)
+        want, bad = fixed.quantize(x, dst, rounding, overflow)
+        same(got, want)
+        assert (counts.bad, counts.total) == (bad, want.size)
+    with pytest.raises(ValueError):
+        kernels.quantize(Format(8, 4), rounding, overflow)(np.float32([1, np.nan]))
 
 
 @pytest.mark.parametrize(("rounding", "overflow"), MODES)
@@ -212,11 +248,12 @@ def _reference_impls(monkeypatch):
     )
     monkeypatch.setattr(fusion, "CHAINS", {})
     monkeypatch.setattr(fusion, "PRODUCT_FUSION", {})
+    monkeypatch.setattr(fusion, "RUNS", [])
     impls = dict(float_interpreter.IMPLS)
 
     def reference(op, args):
         results, bad = fxp.reference(op, args)
-        if isinstance(op, fxp.CastOp):
+        if isinstance(op, fxp.CastOp | fxp.QuantizeOp):
             count(op, bad, results[0].size)
         return results
 
@@ -226,6 +263,7 @@ def _reference_impls(monkeypatch):
 
 FXP_OPS = {
     fxp.ConstantOp,
+    fxp.QuantizeOp,
     fxp.AddOp,
     fxp.SubOp,
     fxp.MulOp,
@@ -299,6 +337,30 @@ def test_models_match_the_rules(case, policy, monkeypatch):
     monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
     monkeypatch.setattr(float_interpreter, "CHUNK_ELEMENTS", 1)
     monkeypatch.setattr(float_interpreter, "PIPELINE_ELEMENTS", 0)
+    _matches_the_reference(module, feeds, monkeypatch)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_batch_blocks_match_the_rules(threads, monkeypatch):
+    """The bundled LSTM classifier run on blocks of one or two batch rows, one
+    after another or side by side on two threads (one overflow counter), against
+    the rules on the whole batch."""
+    from pathlib import Path
+
+    from rnnc.frontend.onnx_loader import load_model
+
+    root = Path(__file__).resolve().parent.parent / "examples"
+    feeds = dict(np.load(root / "lstm_classifier_input.npz"))
+    config = _config(dict(weight_bits=8, act_bits=10, overflow="wrap"))
+    module, _ = quantize_model(load_model(root / "lstm_classifier.onnx"), feeds, config)
+    monkeypatch.setattr(batch_blocks, "MIN_BLOCK_ROWS", 1)
+    monkeypatch.setattr(batch_blocks, "BLOCK_ELEMENTS", 1)
+    monkeypatch.setenv("RNNC_THREADS", str(threads))
+    spans = batch_blocks.spans(feeds["tokens"].shape[0], [])
+    assert len(spans) == feeds["tokens"].shape[0]
+    (loop,) = [op for op in module.walk() if op.name == "rnn.recurrence"]
+    assert batch_blocks.rows_independent(loop, float_interpreter.TIME_BROADCASTING)
+    monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
     _matches_the_reference(module, feeds, monkeypatch)
 
 

@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -21,13 +22,13 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Operation, SSAValue
 
-from rnnc.backends.interpreter import int_matmul
+from rnnc.backends.interpreter import batch_blocks, int_matmul
 from rnnc.backends.interpreter.fusion import (
-    FusedChain,
     FusedProducts,
     Kernel,
     fuse_chains,
     fuse_products,
+    fuse_runs,
 )
 from rnnc.dialects import rnn, rnn_semantics
 from rnnc.dialects.arrays import numpy_dtype
@@ -114,6 +115,7 @@ class Interpreter:
         self.observer = observer
         self._plans: dict[Operation, tuple[list, list, list]] = {}
         self._kernels: dict[Operation, Kernel] = {}
+        self._independent: dict[Operation, bool] = {}  # batch_blocks.rows_independent
 
     def run_function(
         self, fn: func.FuncOp, inputs: Sequence[np.ndarray]
@@ -147,13 +149,59 @@ class Interpreter:
         one big product)."""
         n_seq = len(op.seqs)
         seqs, states = args[:n_seq], _batched_states(op, args[:n_seq], args[n_seq:])
-        steps = seqs[0].shape[0]
-        block = op.body.block
         invariant, per_step, in_loop = self.plan(op)
         for fused in (*per_step, *in_loop):
             if isinstance(fused, FusedProducts):
                 fused.reset()  # the matrices may differ from the last run
         self.run_ops(invariant, env)
+        spans = self._batch_spans(op, seqs, states)
+        if len(spans) == 1:
+            return self._time_loop(op, seqs, states, env, PIPELINE)
+        threads = min(batch_blocks.threads(), len(spans))
+
+        def block(span: slice) -> list[np.ndarray]:
+            return self._time_loop(
+                op,
+                [s[:, span] for s in seqs],
+                [s[span] for s in states],
+                dict(env),
+                PIPELINE and threads == 1,
+            )
+
+        if threads == 1:
+            parts = [block(span) for span in spans]
+        else:  # kernels release the GIL: blocks run on the cores at once
+            with ThreadPoolExecutor(threads) as pool:
+                contexts = [contextvars.copy_context() for _ in spans]
+                futures = [
+                    pool.submit(c.run, block, span)
+                    for c, span in zip(contexts, spans, strict=True)
+                ]
+                parts = [f.result() for f in futures]
+        return batch_blocks.join(parts, len(states))
+
+    def _batch_spans(self, op, seqs, states) -> list[slice]:
+        """Row blocks of the batch run one after the other (cache-sized) or side by
+        side; one span when the body mixes rows or an observer looks."""
+        if self.observer is not None:
+            return [slice(None)]
+        if op not in self._independent:
+            self._independent[op] = batch_blocks.rows_independent(op, TIME_BROADCASTING)
+        if not self._independent[op]:
+            return [slice(None)]
+        if not seqs or any(np.ndim(s) < 2 for s in seqs):
+            return [slice(None)]
+        rows = seqs[0].shape[1]
+        if any(s.shape[1] != rows for s in seqs) or any(
+            np.ndim(s) < 1 or np.shape(s)[0] != rows for s in states
+        ):
+            return [slice(None)]
+        return batch_blocks.spans(rows, self.plan(op)[2])
+
+    def _time_loop(self, op, seqs, states, env, pipeline: bool) -> list[np.ndarray]:
+        steps = seqs[0].shape[0]
+        block = op.body.block
+        _, per_step, in_loop = self.plan(op)
         hoisted = [v for o in per_step for v in o.results]
         chunk = self._chunk_steps(per_step, steps)
         terminator = block.last_op
@@ -163,7 +211,7 @@ class Interpreter:
         outputs: list[list[np.ndarray]] = [[] for _ in op.step_outputs]
         order = range(steps - 1, -1, -1) if op.is_reverse else range(steps)
         start, stop, arrays = 0, 0, []
-        chunks = self._hoist(per_step, block, seqs, env, chunk, op.is_reverse)
+        chunks = self._hoist(per_step, block, seqs, env, chunk, op.is_reverse, pipeline)
         try:
             for t in order:
                 if per_step and not start <= t < stop:
@@ -207,6 +255,7 @@ class Interpreter:
         env: dict[SSAValue, np.ndarray],
         chunk: int,
         reverse: bool,
+        pipeline: bool = True,
     ) -> Iterator[tuple[int, int, list[np.ndarray]]]:
         """(start, stop, the hoisted values) for each chunk of time steps, in the
         loop's order. Large ones are computed ahead on a second thread, which the
@@ -227,7 +276,7 @@ class Interpreter:
 
         size = sum(int(np.prod(np.shape(s), dtype=np.int64)) for s in seqs)
         if (
-            not PIPELINE
+            not pipeline
             or self.observer is not None
             or len(starts) < 2
             or size < PIPELINE_ELEMENTS
@@ -327,7 +376,7 @@ class Interpreter:
     def run_ops(self, ops: Sequence, env: dict[SSAValue, np.ndarray]):
         observer = self.observer
         for op in ops:
-            if isinstance(op, FusedProducts | FusedChain):
+            if not isinstance(op, Operation):  # fused products, chains, runs
                 op.run(env)
                 continue
             args = [env[v] for v in op.operands]
@@ -365,8 +414,9 @@ class Interpreter:
         invariant, per_step, in_loop = plan
         in_loop = fuse_products(in_loop, kind)
         if self.observer is None:
-            per_step = fuse_chains(fuse_products(per_step, kind))
-            in_loop = fuse_chains(in_loop)
+            per_step = fuse_products(per_step, kind)
+            per_step = fuse_chains(fuse_runs(per_step, self.run_ops))
+            in_loop = fuse_chains(fuse_runs(in_loop, self.run_ops))
         plan = (invariant, per_step, in_loop)
         self._plans[op] = plan
         return plan

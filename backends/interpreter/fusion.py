@@ -79,6 +79,17 @@ PRODUCT_FUSION: dict[
 # does not apply.
 CHAINS: dict[tuple[type[Operation], ...], Callable[..., Kernel | None]] = {}
 
+# Fusers of runs of consecutive ops into one compiled loop, registered by a
+# backend: (ops, fallback) -> ops with runs replaced by objects with `run(env)`;
+# `fallback(ops, env)` runs ops one by one (for operands a loop cannot take).
+RUNS: list[Callable[[list, Callable[[list, dict], None]], list]] = []
+
+
+def fuse_runs(ops: list, fallback: Callable[[list, dict], None]) -> list:
+    for fuse in RUNS:
+        ops = fuse(ops, fallback)
+    return ops
+
 
 def fuse_products(ops: list, kind: dict[SSAValue, str]) -> list:
     groups: dict[SSAValue, list[Operation]] = {}

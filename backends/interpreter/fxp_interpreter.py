@@ -13,6 +13,7 @@ cast, a quantize or a PWL are counted per op and reported, never hidden.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
+from rnnc.backends.interpreter import batch_blocks, fxp_elementwise
 from rnnc.backends.interpreter import fxp_kernels as kernels
 from rnnc.backends.interpreter.float_interpreter import (
     TIME_BROADCASTING,
@@ -29,7 +31,7 @@ from rnnc.backends.interpreter.float_interpreter import (
     impl,
     main_function,
 )
-from rnnc.backends.interpreter.fusion import CHAINS, PRODUCT_FUSION
+from rnnc.backends.interpreter.fusion import CHAINS, PRODUCT_FUSION, RUNS
 from rnnc.dialects import fixed, fxp, rnn
 from rnnc.dialects.arrays import array_of
 
@@ -39,11 +41,14 @@ class OverflowCounter:
     """Out-of-range events per op: (values that overflowed, values processed)."""
 
     events: dict[Operation, list[int]] = field(default_factory=dict)
+    # batch blocks on several threads count into one counter
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, op: Operation, overflowed: int, total: int) -> None:
-        entry = self.events.setdefault(op, [0, 0])
-        entry[0] += overflowed
-        entry[1] += total
+        with self.lock:
+            entry = self.events.setdefault(op, [0, 0])
+            entry[0] += overflowed
+            entry[1] += total
 
     @property
     def total_overflows(self) -> int:
@@ -99,11 +104,19 @@ def _constant(op: fxp.ConstantOp):
     return lambda args: [raw]
 
 
-@impl(fxp.QuantizeOp, fxp.DequantizeOp, fxp.ClipOp, fxp.PwlOp, *fxp.REDUCTIONS)
+@compiler(fxp.QuantizeOp)
+def _quantize(op: fxp.QuantizeOp):
+    quantize = kernels.quantize(
+        fxp.format_of(op.result), op.rounding.data, op.overflow.data, _counter(op)
+    )
+    return lambda args: [quantize(args[0])]
+
+
+@impl(fxp.DequantizeOp, fxp.ClipOp, fxp.PwlOp, *fxp.REDUCTIONS)
 def _reference(op, args):
     """The op's reference semantics, with its overflow events counted."""
     results, bad = fxp.reference(op, args)
-    if isinstance(op, fxp.QuantizeOp | fxp.PwlOp):
+    if isinstance(op, fxp.PwlOp):
         _count(op, bad, results[0].size)
     return results
 
@@ -145,6 +158,7 @@ def _fuse_matmuls(ops: list[fxp.MatMulOp]):
 
 
 PRODUCT_FUSION[fxp.MatMulOp] = _fuse_matmuls
+batch_blocks.PRODUCTS.add(fxp.MatMulOp)
 
 
 def _cast_args(op: fxp.CastOp):
@@ -198,6 +212,7 @@ CHAINS[(fxp.SubOp, fxp.CastOp)] = _add_cast
 CHAINS[(fxp.MulOp, fxp.CastOp)] = _mul_cast
 CHAINS[(fxp.AddOp, fxp.CastOp, fxp.LutOp)] = _add_cast_lut
 CHAINS[(fxp.SubOp, fxp.CastOp, fxp.LutOp)] = _add_cast_lut
+RUNS.append(lambda ops, fallback: fxp_elementwise.fuse_runs(ops, fallback, _count))
 
 
 FULL_TABLE_MAX_WIDTH = 20

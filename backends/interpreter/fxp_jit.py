@@ -218,6 +218,28 @@ def combine(p, rows, count_a, count_b, scales, colterm, rowterm, const, out):
                         + extra
                     )
         return
+    if count_a == 2 and count_b == 2:  # 16-bit operands: one pass
+        s1, s2, s3 = scales[1], scales[2], scales[3]
+        for g in range(groups):
+            base = g * width
+            ct = colterm[base : base + width]
+            for i in range(rows):
+                p0 = p[i, base : base + width]
+                p1 = p[i, n + base : n + base + width]
+                p2 = p[rows + i, base : base + width]
+                p3 = p[rows + i, n + base : n + base + width]
+                extra = rowterm[i] + const
+                o = out[g, i]
+                for j in range(width):
+                    o[j] = (
+                        np.int64(p0[j])
+                        + s1 * np.int64(p1[j])
+                        + s2 * np.int64(p2[j])
+                        + s3 * np.int64(p3[j])
+                        + ct[j]
+                        + extra
+                    )
+        return
     tmp = np.empty(width, np.int64)
     for g in range(groups):
         base = g * width
@@ -235,3 +257,31 @@ def combine(p, rows, count_a, count_b, scales, colterm, rowterm, const, out):
             o = out[g, i]
             for j in range(width):
                 o[j] = tmp[j]
+
+
+@njit(cache=True, nogil=True)
+def quantize(x, scale, mode, lo, hi, wrap, width, out):
+    """fixed.quantize of float32 values: v = x · 2^F is exact in float64 (24
+    significant bits, |F| ≤ MAX_EXPONENT), rounded as `_round` (exact while
+    |v| < 2^52), then clamped, or wrapped modulo 2^width. Returns the number of
+    values out of range, or -1 if a value is not finite or |v| ≥ 2^52 (the
+    caller runs the rule itself)."""
+    n = x.size
+    bad = 0
+    mask = (np.int64(1) << width) - 1
+    low = np.int64(lo)
+    for k in range(n):
+        v = np.float64(x[k]) * scale
+        if not abs(v) < 4503599627370496.0:  # 2^52; false for nan too
+            return -1
+        r = _round(v, mode)
+        if wrap:
+            q = np.int64(r)
+            outside = q < lo or q > hi
+            out[k] = ((q - low) & mask) + low
+        else:
+            m = min(max(r, lo), hi)
+            outside = m != r
+            out[k] = m + 0.0  # -0.0 is 0, as the rule's integers
+        bad += outside
+    return bad

@@ -360,6 +360,51 @@ def mul_cast(
     return fast
 
 
+# --------------------------------------------------------------------- quantize
+
+
+def quantize(
+    dst: Format, rounding: str, overflow: str, count: Count = _no_count
+) -> Callable[[np.ndarray], np.ndarray]:
+    """fixed.quantize(x, dst, rounding, overflow) as a function of x: one loop
+    (fxp_jit.quantize) for float32 inputs, the rule itself otherwise."""
+
+    def reference(x):
+        raw, bad = fixed.quantize(x, dst, rounding, overflow)
+        count(bad, raw.size)
+        return raw
+
+    j = jit()
+    if (
+        j is None
+        or dst.width > F64
+        or abs(dst.frac) > MAX_EXPONENT
+        or rounding not in fixed.ROUNDING_MODES
+        or overflow not in fixed.OVERFLOW_MODES
+    ):
+        return reference
+    mode, scale = j.MODES[rounding], 2.0**dst.frac
+    lo, hi = float(dst.min_raw), float(dst.max_raw)
+    wrap = overflow == fixed.Overflow.WRAP
+    out_dtype = representation(dst.width)
+
+    def fast(x):
+        x = np.asarray(x)
+        if x.dtype != np.float32 or not x.size:
+            return reference(x)
+        out = np.empty(x.shape, out_dtype)
+        bad = j.quantize(
+            np.ascontiguousarray(x).reshape(-1), scale, mode, lo, hi, wrap,
+            dst.width, out.reshape(-1),
+        )  # fmt: skip
+        if bad < 0:
+            return reference(x)
+        count(bad, out.size)
+        return out
+
+    return fast
+
+
 # ------------------------------------------------------------------------ matmul
 
 
@@ -402,6 +447,10 @@ def _zeros(rows: int) -> np.ndarray:
     return zeros
 
 
+def _digit_products(lhs_width: int, rhs_width: int) -> int:
+    return int_matmul.digits(lhs_width) * int_matmul.digits(rhs_width)
+
+
 class Matmul:
     """fixed.matmul(a, fa, b, fb) for a of shape (..., K): int8 digit products when
     `int_matmul` supports the widths and the product is large, else the rule
@@ -421,7 +470,9 @@ class Matmul:
         if not (
             a.shape[-1] == terms
             and int_matmul.within_bounds(self.fa.width, self.fb.width, terms, out.width)
-            and int_matmul.worthwhile(rows, terms, cols)
+            and int_matmul.worthwhile(
+                rows, terms, cols, _digit_products(self.fa.width, self.fb.width)
+            )
         ):
             return fixed.matmul(a, self.fa, b, self.fb)[0]
         rhs = self._rhs
@@ -449,6 +500,7 @@ class FusedMatmul:
         matrix = np.concatenate(rhs, axis=-1)
         groups = len(rhs) if len(set(widths)) == 1 else 1
         prepared: list = []
+        wide_matrix: list = []
 
         def blocks(product: list[np.ndarray]) -> list[np.ndarray]:
             if len(product) > 1:
@@ -469,7 +521,12 @@ class FusedMatmul:
             if (
                 self.bounded
                 and a.shape[-1] == self.terms
-                and int_matmul.worthwhile(rows, self.terms, matrix.shape[-1])
+                and int_matmul.worthwhile(
+                    rows,
+                    self.terms,
+                    matrix.shape[-1],
+                    _digit_products(self.fa.width, self.rhs_width),
+                )
             ):
                 if not prepared:
                     prepared.append(int_matmul.Rhs(matrix, self.rhs_width))
@@ -477,8 +534,16 @@ class FusedMatmul:
                     int_product(a, self.fa.width, prepared[0], self.out_width, groups)
                 )
             if self.out_width <= F64:  # exact in float64 BLAS
+                if not wide_matrix:  # and as (groups, K, width): contiguous blocks
+                    plain = fixed.raw_array(matrix, F64)
+                    split = plain.reshape(plain.shape[0], groups, -1)
+                    wide_matrix.extend(
+                        [plain, np.ascontiguousarray(split.swapaxes(0, 1))]
+                    )
                 wide = fixed.raw_array(a, F64)
-                return blocks([np.matmul(wide, fixed.raw_array(matrix, F64))])
+                if groups == 1 or wide.ndim != 2:
+                    return blocks([np.matmul(wide, wide_matrix[0])])
+                return blocks(list(np.matmul(wide, wide_matrix[1])))
             return [
                 fixed.matmul(a, self.fa, b, fb)[0]
                 for b, fb in zip(rhs, self.fbs, strict=True)
@@ -526,12 +591,17 @@ def _saturated_table(
     if entries.ndim != 1 or entries.size == 0 or symmetry not in fixed.SYMMETRIES:
         return None
     lo, hi = out.min_raw, out.max_raw
-    outputs = [entries.tolist()]
     r = fixed.reflection(symmetry, out)
+    offset = fixed.index_offset(entries.size, symmetry)
+    if -(2**61) < entries.min() and entries.max() < 2**61 and abs(r or 0) < 2**61:
+        # r - y cannot wrap in int64
+        parts = [entries] if r is None else [entries, r - entries]
+        values = np.clip(np.concatenate(parts), max(lo, -(2**62)), min(hi, 2**62))
+        return values.astype(out_dtype), r is not None, offset  # exact: in range
+    outputs = [entries.tolist()]
     if r is not None:  # x < 0: r - y, in the second half
         outputs.append([r - y for y in entries.tolist()])
     values = [min(max(y, lo), hi) for part in outputs for y in part]
-    offset = fixed.index_offset(entries.size, symmetry)
     # exact: in range
     return np.array(values, dtype=out_dtype), r is not None, offset
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 import sys
 from collections.abc import Iterator
 
@@ -38,8 +37,8 @@ from rnnc.dialects import fixed
 DIGIT_BITS = 8
 MAX_TERMS = (2**31 - 1) // (128 * 128)  # 131071: every int8 digit product fits int32
 MAX_DIGIT_PRODUCTS = 4  # beyond this many int8 products float64 BLAS is as fast
+MIN_TERMS_4 = 64  # terms from which 4 digit products beat float64 BLAS (measured)
 MIN_WORK = 1 << 20  # multiply-adds below which BLAS is as fast (torch stays unloaded)
-THREADS_ENV = "RNNC_THREADS"
 
 torch = None  # imported on first use: it takes seconds
 _threads: list[int | None] = [None]  # threads wanted for the products (innermost last)
@@ -77,8 +76,12 @@ def within_bounds(lhs_width: int, rhs_width: int, terms: int, out_width: int) ->
     )
 
 
-def worthwhile(rows: int, terms: int, cols: int) -> bool:
-    """Whether a product is large enough for int8 units (and torch is there)."""
+def worthwhile(rows: int, terms: int, cols: int, products: int = 1) -> bool:
+    """Whether a product is large enough for int8 units (and torch is there).
+    With 4 digit products the per-output combination costs as much as a float64
+    product of MIN_TERMS_4 terms: below that, float64 BLAS (exact to 53 bits)."""
+    if products > 2 and terms < MIN_TERMS_4:
+        return False
     return rows * terms * cols >= MIN_WORK and available()
 
 
@@ -201,14 +204,14 @@ def matmul(a: np.ndarray, lhs_width: int, rhs: Rhs, out_width: int) -> np.ndarra
 
 
 @contextlib.contextmanager
-def threads(count: int | None = None) -> Iterator[None]:
-    """torch's intra-op threads for the products made inside (default:
-    $RNNC_THREADS, else 1); torch's own setting is restored on exit.
+def threads(count: int = 1) -> Iterator[None]:
+    """torch's intra-op threads for the products made inside (default 1); torch's
+    own setting is restored on exit.
 
     One thread is the robust choice: the per-step products are small, and
-    spinning worker threads are far slower when other processes use the cores."""
-    if count is None:
-        count = int(os.environ.get(THREADS_ENV, "1") or 1)
+    spinning worker threads are far slower when other processes use the cores;
+    the interpreter uses the cores for blocks of batch rows instead
+    (batch_blocks, $RNNC_THREADS)."""
     before = torch.get_num_threads() if torch is not None else None
     _threads.append(max(1, count))
     try:

@@ -24,6 +24,7 @@ from rnnc.passes.quant_config import (
     ACT_CLASSES,
     CLASSES,
     DEFAULT_BITS,
+    DEFAULT_LUT_BITS,
     RANGE_SOURCES,
     WEIGHT_FITS,
     QuantConfig,
@@ -149,7 +150,8 @@ def add_quant_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--lut-bits",
         type=int,
-        help=f"log2 of the table size (default: {default.lut_bits})",
+        help="log2 of the table size (default: the activation bits, within "
+        + "[{}, {}])".format(*DEFAULT_LUT_BITS),
     )
     g.add_argument(
         "--lut-range",

@@ -289,7 +289,7 @@ def _approximation(config: QuantConfig) -> tuple:
     """The settings the calibrated ranges depend on (the approximated graph)."""
     return (
         config.activation_method,
-        config.lut_bits,
+        config.table_bits,
         config.lut_log2_range,
         config.pwl_segments,
     )

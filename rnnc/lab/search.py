@@ -614,7 +614,7 @@ def config_toml(config: QuantConfig, header: str = "") -> str:
     lines += ["", "[bits]"]
     lines += [f"{cls} = {config.bits[cls]}" for cls in CLASSES if cls in config.bits]
     lines += ["", "[activations]", f"method = {_toml_value(config.activation_method)}"]
-    lines.append(f"lut_bits = {config.lut_bits}")
+    lines.append(f"lut_bits = {config.table_bits}")
     if config.lut_log2_range is not None:
         lines.append(f"lut_log2_range = {config.lut_log2_range}")
     lines.append(f"pwl_segments = {config.pwl_segments}")
