@@ -62,14 +62,34 @@ class OverflowCounter:
         ):
             if not bad:
                 continue
-            name = op.results[0].name_hint or "?"
             mode = getattr(op, "overflow", None)
             how = mode.data if mode is not None else "saturate"
             lines.append(
-                f"{op.name} %{name}: {bad} of {total} values out of range "
+                f"{op.name} {_label(op)}: {bad} of {total} values out of range "
                 f"({100 * bad / total:.3g} %, {how})"
             )
         return lines
+
+
+def _label(op: Operation) -> str:
+    """%name of the op's result or, for an unnamed one, the nearest named
+    values it is computed from (an unnamed cast is told apart by them)."""
+    if op.results[0].name_hint:
+        return f"%{op.results[0].name_hint}"
+    names: list[str] = []
+    frontier = list(op.operands)
+    for _ in range(4):  # a few ops back: enough to find the named operands
+        nxt = []
+        for value in frontier:
+            if value.name_hint:
+                if value.name_hint not in names:
+                    names.append(value.name_hint)
+            elif isinstance(value.owner, Operation):
+                nxt.extend(value.owner.operands)
+        if names:
+            break
+        frontier = nxt
+    return f"(from {', '.join('%' + n for n in names[:3])})" if names else "(unnamed)"
 
 
 def _position(op: Operation) -> list[int]:

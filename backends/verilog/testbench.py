@@ -45,9 +45,13 @@ class Expected:
 
 
 def reference(
-    module: ModuleOp, plan: HardwarePlan, inputs: list[np.ndarray]
+    module: ModuleOp,
+    plan: HardwarePlan,
+    inputs: list[np.ndarray],
+    counter: OverflowCounter | None = None,
 ) -> Expected:
-    """Run the fixed-point interpreter and pick what crosses the hardware ports."""
+    """Run the fixed-point interpreter and pick what crosses the hardware ports
+    (overflows counted in `counter`, shared by the batches of one run)."""
     fn = main_function(module)
     host = plan.host
     wanted = {host.input_value, *host.outputs, *host.states}
@@ -64,7 +68,7 @@ def reference(
             if r in wanted and r.owner.parent_op() is fn:
                 seen[r] = np.asarray(v)
 
-    counter = OverflowCounter()
+    counter = counter if counter is not None else OverflowCounter()
     token = _COUNTER.set(counter)
     try:
         Interpreter(observe).run_function(fn, inputs)
@@ -332,16 +336,21 @@ def expected_words(
     module: ModuleOp, emitted: Emitted, batches, sequences: int | None = None
 ) -> Expected:
     """The interpreter's words for the first `sequences` of `batches`."""
-    parts = [reference(module, emitted.plan, inputs) for inputs in batches]
-    return _joined(parts, sequences)
+    counter = OverflowCounter()
+    parts = [reference(module, emitted.plan, inputs, counter) for inputs in batches]
+    return _joined(parts, sequences, counter)
 
 
-def _joined(parts: list[Expected], sequences: int | None) -> Expected:
+def _joined(
+    parts: list[Expected], sequences: int | None, counter: OverflowCounter
+) -> Expected:
+    """The batches as one run: their sequences, and one overflow line per op
+    counted over all of them."""
     return Expected(
         np.concatenate([p.inputs for p in parts])[:sequences],
         np.concatenate([p.lengths for p in parts])[:sequences],
         np.concatenate([p.outputs for p in parts])[:sequences],
-        [line for p in parts for line in p.overflows],
+        counter.report(),
     )
 
 
@@ -555,11 +564,11 @@ def verify(
         emitted = emit_verilog(module, out_dir, lanes, onchip_kbits)
         shown.update()
         shown.set_description_str("rnnc verify: interpreter")
-        parts = []
+        parts, counter = [], OverflowCounter()
         for inputs in batches:
-            parts.append(reference(module, emitted.plan, inputs))
+            parts.append(reference(module, emitted.plan, inputs, counter))
             shown.update()
-        expected = _joined(parts, sequences)
+        expected = _joined(parts, sequences, counter)
         shown.set_description_str(f"rnnc verify: {simulator}")
         report = run_testbench(emitted, expected, simulator, bandwidth=bandwidth)
         shown.update()
