@@ -171,7 +171,10 @@ def main() -> None:
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     few = slice(0, args.sequences)
-    print(f"LSTM {IN}->{HIDDEN}, T={STEPS}, Linear({HIDDEN},1); rnnc W{args.bits}/A")
+    print(
+        f"LSTM {IN}->{HIDDEN}, T={STEPS}, Linear({HIDDEN},1); "
+        f"rnnc W{args.bits}/A{args.bits}"
+    )
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         path = tmp / "model.onnx"
