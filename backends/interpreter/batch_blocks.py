@@ -24,7 +24,9 @@ THREADS_ENV = "RNNC_THREADS"
 # Elements of a step's widest value per block of rows, so that a step's values
 # stay in the L2 cache (about 1,000 rows of a 32-wide LSTM, 256 of a 128-wide).
 BLOCK_ELEMENTS = 1 << 15
-MIN_BLOCK_ROWS = 64  # below this the per-step Python work outweighs the kernels
+# Below this the per-step Python work outweighs the kernels: blocks of 64 rows
+# made bench/interp.py (hidden 128, batch 256, four blocks) 1.3x slower than one.
+MIN_BLOCK_ROWS = 256
 
 # Products whose second operand, a loop-invariant matrix, is shared by all rows
 # (the fixed-point backend adds its own).
