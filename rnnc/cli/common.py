@@ -41,6 +41,16 @@ class Parser(argparse.ArgumentParser):
         raise RnncError(message)
 
 
+def add_argmax_flag(p: argparse.ArgumentParser) -> None:
+    """`--argmax`: the hardware outputs class indices (pass `head-argmax`)."""
+    p.add_argument(
+        "--argmax",
+        action="store_true",
+        help="output the class index (argmax of the scores, the first on ties) "
+        "instead of the scores",
+    )
+
+
 def add_onchip_flag(p: argparse.ArgumentParser) -> None:
     """`--onchip-kbits`: the MAC weight ROM's budget; the weight matrices
     beyond it are read from the weight stream port (docs/hardware.md)."""

@@ -9,6 +9,7 @@ from rnnc import outputs
 from rnnc.cli import calib
 from rnnc.cli.calib import add_dataset_flags
 from rnnc.cli.common import (
+    add_argmax_flag,
     add_onchip_flag,
     add_quant_flags,
     fixed_point_module,
@@ -46,12 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--sequences", type=int, default=DEFAULT_SEQUENCES)
     p.add_argument("--lanes", type=int, default=1, help="MAC lanes P")
-    p.add_argument(
-        "--argmax",
-        action="store_true",
-        help="output the class index (argmax of the scores, the first on ties) "
-        "instead of the scores",
-    )
+    add_argmax_flag(p)
     add_onchip_flag(p)
     p.add_argument(
         "--stream-bandwidth",
