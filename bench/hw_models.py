@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnc.backends.verilog.testbench import _received
+from rnnc.backends.verilog.testbench import received_words
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = str(ROOT.parent / "shared" / "data")
@@ -165,7 +165,7 @@ def final_states(out: Path, sequences: int, states: list[str]) -> dict:
     """The final states the RTL sent (outputs named like the model's state
     outputs, h0 → h), as floats of shape (directions, sequences, units)."""
     manifest = json.loads((out / "manifest.json").read_text())
-    words = _received(out / "tb_got.hex", manifest["output_width"], sequences)
+    words = received_words(out / "tb_got.hex", manifest["output_width"], sequences)
     got, offset = {}, 0
     for o in manifest["outputs"]:
         part = words[:, offset : offset + o["elements"]]

@@ -387,12 +387,12 @@ def run_testbench(
         simulator=simulator,
         overflows=expected.overflows,
         mismatches=[ln for ln in text.splitlines() if ln.startswith("MISMATCH")],
-        received=_received(out / "tb_got.hex", emitted.design.output_width, n),
+        received=received_words(out / "tb_got.hex", emitted.design.output_width, n),
         stalls_per_sequence=[int(m[2]) for m in _STALLS.finditer(text)],
     )
 
 
-def _received(path: Path, width: int, sequences: int) -> np.ndarray | None:
+def received_words(path: Path, width: int, sequences: int) -> np.ndarray | None:
     """The words of tb_got.hex as signed integers, one row per sequence."""
     if not path.exists():
         return None

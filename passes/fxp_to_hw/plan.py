@@ -529,23 +529,22 @@ class _Planner:
                 raise _unsupported(f"a head operand of rank {ids.ndim}")
             self.set_batch(rows.shape[0])
             return Fetch(self.segments(rows, False))
-        steps, order = self.step_rows(rows, value)
+        arranged, order = self.step_rows(rows, value)
         if self.pending_rows is None:
             if stage.fetches:
                 raise _unsupported("a head mixing per-step and per-sequence vectors")
-            stage.steps = steps
+            stage.steps = arranged.shape[0]
             self.pending_rows = order
         elif not all(
             np.array_equal(a, b) for a, b in zip(self.pending_rows, order, strict=True)
         ):
             raise _unsupported(f"head operand %{_name(value)} in another row order")
-        arranged = np.empty((steps, self.batch, rows.shape[1]), rows.dtype)
-        arranged[order[0], order[1]] = rows
         return Fetch(self.segments(arranged, True))
 
     def step_rows(self, rows: np.ndarray, value: SSAValue):
-        """(T, (t, b) of each row) when the rows of `value` are the T steps of
-        the B sequences of a sequence buffer, each exactly once."""
+        """The rows of `value` as a (T, B, K) id array, and (t, b) of each row,
+        when they are the T steps of the B sequences of a sequence buffer,
+        each exactly once, every sequence's at the same addresses."""
         buffer, batch, address = self.ids.decode(rows[:, 0])
         what = f"a head operand %{_name(value)} of {rows.shape[0]} rows"
         if (buffer != buffer[0]).any():
@@ -559,15 +558,12 @@ class _Planner:
         seen[t, batch] = True
         if not seen.all():
             raise _unsupported(f"{what}: not every step of every sequence")
-        # Every sequence's vectors at the same addresses (the batch layout).
-        first = rows[batch == 0]
-        _, _, addr0 = self.ids.decode(first)
-        for b in range(1, self.batch):
-            _, bb, addr = self.ids.decode(rows[batch == b])
-            order0, order_b = np.argsort(t[batch == 0]), np.argsort(t[batch == b])
-            if (bb != b).any() or not np.array_equal(addr[order_b], addr0[order0]):
-                raise _unsupported(f"{what}: sequences laid out differently")
-        return steps, (t, batch)
+        arranged = np.empty((steps, self.batch, rows.shape[1]), rows.dtype)
+        arranged[t, batch] = rows
+        _, seq, addr = self.ids.decode(arranged)
+        if (seq != np.arange(self.batch)[:, None]).any() or (addr != addr[:, :1]).any():
+            raise _unsupported(f"{what}: sequences laid out differently")
+        return arranged, (t, batch)
 
     def close_pending(self) -> None:
         stage = self.pending
