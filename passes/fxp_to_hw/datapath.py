@@ -791,7 +791,7 @@ class _StageBuilder:
         for op in stage.ops:
             levels = [signals[v][1] for v in op.operands if signals[v][1] is not None]
             level = max(levels, default=0)
-            if isinstance(op, reduction.REDUCTIONS):
+            if isinstance(op, fxp.REDUCTIONS):
                 x, lv = signals[op.input]
                 enter = sweeps.in_sweep(sweep[op.results[0]] - 1)
                 name = f"{stage.name}_{op.results[0].name_hint or 'v'}"
@@ -895,7 +895,7 @@ def _levels(stage: Stage, lanes: int) -> dict[SSAValue, int | None]:
     if stage.mask is not None:
         levels[stage.mask] = None
     for op in stage.ops:
-        if isinstance(op, reduction.REDUCTIONS):  # held in its register
+        if isinstance(op, fxp.REDUCTIONS):  # held in its register
             levels[op.results[0]] = None
             continue
         known = [levels.get(v, 0) for v in op.operands]

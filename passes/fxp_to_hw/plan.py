@@ -67,10 +67,6 @@ ELEMENTWISE = (
 )
 """Ops the elementwise unit implements (one unit index per cycle)."""
 
-REDUCTIONS = fxp.REDUCTIONS
-"""Ops over the unit index: in heads only, as sweeps of the elementwise unit
-(fxp_to_hw/reduction.py)."""
-
 DATA_MOVEMENT = (*rnn.LAYOUT_OPS, rnn.ConcatOp, rnn.GatherOp)
 
 _ADDRESS_BITS = 32
@@ -240,7 +236,7 @@ class _Planner:
         elif isinstance(op, fxp.CastOp) and _lossless(op) and op.input in self.views:
             shift = fxp.format_of(op.result).frac - fxp.format_of(op.input).frac
             self.views[op.result] = _Ids.shifted(self.views[op.input], shift)
-        elif isinstance(op, (fxp.MatMulOp, *ELEMENTWISE, *REDUCTIONS)):
+        elif isinstance(op, (fxp.MatMulOp, *ELEMENTWISE, *fxp.REDUCTIONS)):
             self.head_op(op)
         elif isinstance(op, fxp.DequantizeOp):
             self.views[op.result] = self.value_ids(op.input)
@@ -438,18 +434,20 @@ class _Planner:
             )
             self.set_units(stage, weight.shape[1])
             return
+        # Reductions (ops over the unit index) run in heads only, as sweeps of
+        # the elementwise unit (fxp_to_hw/reduction.py).
         if not isinstance(op, ELEMENTWISE) and not (
-            inside is None and isinstance(op, REDUCTIONS)
+            inside is None and isinstance(op, fxp.REDUCTIONS)
         ):
             raise _unsupported(f"'{op.name}' in a recurrence step")
         for v in op.operands:
             self.ew_operand(stage, v, inside)
         # A reduction's result, and ops of such results, hold one value per
         # sequence through the stage's later sweeps.
-        scalar = isinstance(op, REDUCTIONS) or all(
+        scalar = isinstance(op, fxp.REDUCTIONS) or all(
             v in self.scalars for v in op.operands if v not in stage.constants
         )
-        if isinstance(op, REDUCTIONS) and op.input not in self.scalars:
+        if isinstance(op, fxp.REDUCTIONS) and op.input not in self.scalars:
             self.set_units(stage, shape_of(op.input)[-1])  # the units it sweeps
         if scalar and inside is None:
             self.scalars.update(op.results)

@@ -26,8 +26,6 @@ from rnnc.dialects import fxp
 from rnnc.passes.fxp_to_hw.arith import constant, sext, width_of
 from rnnc.passes.fxp_to_hw.circuit import Circuit, and_, eq, mux, resize, uge, ult
 
-REDUCTIONS = fxp.REDUCTIONS
-
 
 @dataclass(frozen=True)
 class SweepPlan:
@@ -48,7 +46,7 @@ def sweep_of(ops: list[Operation]) -> dict[SSAValue, int]:
     sweep: dict[SSAValue, int] = {}
     for op in ops:
         p = max((sweep.get(v, 0) for v in op.operands), default=0)
-        if isinstance(op, REDUCTIONS):
+        if isinstance(op, fxp.REDUCTIONS):
             p += 1
         for r in op.results:
             sweep[r] = p
