@@ -285,6 +285,7 @@ def _reversal_axis(op: Operation) -> int | None:
 
 
 def reverse_slice(value: SSAValue, axis: int) -> rnn.SliceOp:
+    """`value` reversed along `axis` (a slice of step -1 over the whole axis)."""
     size = rnn.shape_of(value)[axis]
     return rnn.SliceOp.build(
         operands=[value],

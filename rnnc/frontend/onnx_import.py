@@ -35,6 +35,7 @@ from rnnc.dialects.arrays import array_of, dense_of, element_type
 from rnnc.dialects.errors import RnncError
 from rnnc.frontend.onnx_loader import graph_inputs, opset_of, prepare
 from rnnc.frontend.raising import raise_recurrences
+from rnnc.passes.raise_step_form import reverse_slice
 
 NAME_ATTR = rnn.NAME_ATTR
 
@@ -518,21 +519,7 @@ def _reverse_sequence(imp: GraphImporter, node):
     if node.input[1] in imp.initializers:
         lens = numpy_helper.to_array(imp.initializers[node.input[1]])
         if lens.size and (lens == steps).all():
-            size = steps
-            return [
-                imp.insert(
-                    rnn.SliceOp.build(
-                        operands=[x],
-                        result_types=[x.type],
-                        properties={
-                            "starts": rnn.int_array([size - 1]),
-                            "ends": rnn.int_array([-size - 1]),
-                            "axes": rnn.int_array([time_axis]),
-                            "steps": rnn.int_array([-1]),
-                        },
-                    )
-                ).results[0]
-            ]
+            return [imp.insert(reverse_slice(x, time_axis)).results[0]]
     props = {
         "batch_axis": IntegerAttr(batch_axis, 64),
         "time_axis": IntegerAttr(time_axis, 64),

@@ -33,6 +33,7 @@ from xdsl.ir import Block, Region, SSAValue
 
 from rnnc.dialects import rnn
 from rnnc.dialects.arrays import dense_of, numpy_dtype
+from rnnc.passes.raise_step_form import reverse_slice
 
 MAX_TRIPS = 1_000_000
 
@@ -384,8 +385,6 @@ def convert_scan(imp, node: onnx.NodeProto) -> list[SSAValue]:
     for k, out in enumerate(rec.step_outputs):
         value = out
         if bool(out_dirs[k]) != reverse:  # stacked in the other time order
-            from rnnc.passes.raise_step_form import reverse_slice
-
             value = imp.insert(reverse_slice(value, 0)).results[0]
         axis = out_axes[k] % len(rnn.shape_of(value))
         if axis != 0:
