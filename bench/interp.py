@@ -27,6 +27,8 @@ from rnnc.frontend.onnx_loader import load_model
 from rnnc.passes.quant_config import load_config
 from rnnc.pipeline import quantize_model
 
+GAP = 0.05  # seconds between timed runs
+
 
 def timed(fn) -> float:
     start = time.perf_counter()
@@ -34,10 +36,17 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def settled(fn) -> float:
+    """fn's time after a short idle gap: both engines keep worker threads spinning
+    for a while after a run, which would take the cores from the next one."""
+    time.sleep(GAP)
+    return timed(fn)
+
+
 def paired_times(a, b, repeat: int) -> tuple[np.ndarray, np.ndarray]:
     """Times of a and b run in turn (after one warm-up run of each)."""
     a(), b()
-    pairs = [(timed(a), timed(b)) for _ in range(repeat)]
+    pairs = [(settled(a), settled(b)) for _ in range(repeat)]
     return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
 

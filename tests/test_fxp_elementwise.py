@@ -92,6 +92,7 @@ def fused(block: Block, inputs):
     for item in items:
         if isinstance(item, fxp_elementwise.Run):
             item.run(env)
+            item.flush()
         else:  # a single op, or one outside the bounds: its own kernel
             interpreter.run_ops([item], env)
             if isinstance(item, fxp.CastOp):

@@ -12,15 +12,14 @@ about 1,000 rows of a 32-wide LSTM).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Collection
 
 import numpy as np
 from xdsl.ir import Operation, SSAValue
 
+from rnnc.backends.interpreter import parallel
 from rnnc.dialects import rnn
 
-THREADS_ENV = "RNNC_THREADS"
 # Elements of a step's widest value per block of rows, so that a step's values
 # stay in the L2 cache (about 1,000 rows of a 32-wide LSTM, 256 of a 128-wide).
 BLOCK_ELEMENTS = 1 << 15
@@ -31,18 +30,6 @@ MIN_BLOCK_ROWS = 256
 # Products whose second operand, a loop-invariant matrix, is shared by all rows
 # (the fixed-point backend adds its own).
 PRODUCTS: set[type[Operation]] = {rnn.MatMulOp}
-
-
-def threads() -> int:
-    """Blocks run at once: $RNNC_THREADS, else the processors this process may
-    use. Each kernel is single-threaded; a block waits only for a core."""
-    wanted = os.environ.get(THREADS_ENV)
-    if wanted:
-        return max(1, int(wanted))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def rows_independent(op: rnn.RecurrenceOp, row_wise: Collection[type]) -> bool:
@@ -96,7 +83,7 @@ def spans(rows: int, in_loop: list) -> list[slice]:
                 widest = max(widest, math.prod(shape))
     size = max(MIN_BLOCK_ROWS, BLOCK_ELEMENTS // widest)
     count = -(-rows // size)
-    wanted = threads()
+    wanted = parallel.cores()
     if count < wanted and rows >= wanted * MIN_BLOCK_ROWS:
         count = wanted
     if count <= 1:

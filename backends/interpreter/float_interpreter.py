@@ -22,10 +22,11 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Operation, SSAValue
 
-from rnnc.backends.interpreter import batch_blocks, int_matmul
+from rnnc.backends.interpreter import batch_blocks, int_matmul, parallel
 from rnnc.backends.interpreter.fusion import (
     FusedProducts,
     Kernel,
+    defer_products,
     fuse_chains,
     fuse_products,
     fuse_runs,
@@ -62,7 +63,7 @@ Observer = Callable[[Operation, list[np.ndarray]], None]
 # Elements per hoisted chunk: per-step ops run on this many elements of their
 # largest result at a time, so the data stay in the caches (a whole sequence of
 # gate pre-activations is tens of MB).
-CHUNK_ELEMENTS = 1 << 15
+CHUNK_ELEMENTS = 1 << 17
 # Hoisted per-step ops run ahead of the loop on a second thread when the sequences
 # have at least this many elements ($RNNC_PIPELINE=0 turns it off).
 PIPELINE = os.environ.get("RNNC_PIPELINE", "1") != "0"
@@ -125,7 +126,10 @@ class Interpreter:
         )
         # The per-step products are small: one BLAS thread is faster, and far
         # faster when another process competes for the cores.
-        with threadpool_limits(limits=1, user_api="blas"), int_matmul.threads():
+        with (
+            threadpool_limits(limits=1, user_api="blas"),
+            int_matmul.threads(parallel.kernel_threads()),
+        ):
             return self.run_block(fn.body.block, env)
 
     def run_block(
@@ -155,9 +159,11 @@ class Interpreter:
                 fused.reset()  # the matrices may differ from the last run
         self.run_ops(invariant, env)
         spans = self._batch_spans(op, seqs, states)
+        # cores used inside the kernels: no second thread for hoisting or blocks
+        inside = parallel.kernel_threads() > 1
         if len(spans) == 1:
-            return self._time_loop(op, seqs, states, env, PIPELINE)
-        threads = min(batch_blocks.threads(), len(spans))
+            return self._time_loop(op, seqs, states, env, PIPELINE and not inside)
+        threads = 1 if inside else min(parallel.cores(), len(spans))
 
         def block(span: slice) -> list[np.ndarray]:
             return self._time_loop(
@@ -165,7 +171,7 @@ class Interpreter:
                 [s[:, span] for s in seqs],
                 [s[span] for s in states],
                 dict(env),
-                PIPELINE and threads == 1,
+                PIPELINE and threads == 1 and not inside,
             )
 
         if threads == 1:
@@ -202,7 +208,7 @@ class Interpreter:
         steps = seqs[0].shape[0]
         block = op.body.block
         _, per_step, in_loop = self.plan(op)
-        hoisted = [v for o in per_step for v in o.results]
+        hoisted = _read_in_loop(per_step)
         chunk = self._chunk_steps(per_step, steps)
         terminator = block.last_op
         assert terminator is not None
@@ -229,6 +235,7 @@ class Interpreter:
                         out.append(value)
         finally:
             chunks.close()
+            _flush((*per_step, *in_loop))
         if op.is_reverse:
             for out in outputs:
                 out.reverse()
@@ -266,7 +273,7 @@ class Interpreter:
         starts = list(range(0, steps, chunk))
         if reverse:
             starts.reverse()
-        hoisted = [v for o in per_step for v in o.results]
+        hoisted = _read_in_loop(per_step)
 
         def compute(start: int, values: dict) -> tuple[int, int, list[np.ndarray]]:
             stop = min(start + chunk, steps)
@@ -307,6 +314,8 @@ class Interpreter:
                     put(item)
             except BaseException as err:  # handed to the loop, raised there
                 put(err)
+            finally:
+                _flush(per_step)
 
         # The context carries the overflow counter to the worker.
         worker = threading.Thread(
@@ -415,11 +424,32 @@ class Interpreter:
         in_loop = fuse_products(in_loop, kind)
         if self.observer is None:
             per_step = fuse_products(per_step, kind)
-            per_step = fuse_chains(fuse_runs(per_step, self.run_ops))
-            in_loop = fuse_chains(fuse_runs(in_loop, self.run_ops))
+            per_step = defer_products(fuse_chains(fuse_runs(per_step, self.run_ops)))
+            in_loop = defer_products(fuse_chains(fuse_runs(in_loop, self.run_ops)))
         plan = (invariant, per_step, in_loop)
         self._plans[op] = plan
         return plan
+
+
+def _flush(items) -> None:
+    """Fused items that count values out of range per thread report this
+    thread's counts (at the end of a time loop, and of the pipeline worker)."""
+    for item in items:
+        flush = getattr(item, "flush", None)
+        if flush is not None:
+            flush()
+
+
+def _read_in_loop(per_step: list) -> list[SSAValue]:
+    """The results of hoisted ops that the loop reads (not the ones only other
+    hoisted ops read, such as deferred products)."""
+    hoisted = {op for item in per_step for op in getattr(item, "ops", [item])}
+    return [
+        v
+        for item in per_step
+        for v in item.results
+        if any(use.operation not in hoisted for use in v.uses)
+    ]
 
 
 # Ops whose result for a stack of time steps is the stack of per-step results

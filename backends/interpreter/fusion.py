@@ -25,11 +25,15 @@ class FusedProducts:
 
     `prepare` (registered per op type in PRODUCT_FUSION) takes the matrices once per
     run of the loop and returns the product of the operand with all of them, one
-    block per op: the blocks are bit-identical to the separate products."""
+    block per op: the blocks are bit-identical to the separate products. With
+    `deferred` (set by `defer_products` when a single run reads them all) the
+    blocks may be left in a form only that run reads (e.g. digit products not yet
+    added up)."""
 
     def __init__(self, ops: list[Operation], prepare: PrepareProducts):
         self.ops = ops
         self.prepare = prepare
+        self.deferred = False
         self.operands = [ops[0].operands[0]] + [op.operands[1] for op in ops]
         self.results = [op.results[0] for op in ops]
         self._run: Callable[[np.ndarray], list[np.ndarray]] | None = None
@@ -40,9 +44,9 @@ class FusedProducts:
     def run(self, env: dict[SSAValue, np.ndarray]) -> None:
         if self._run is None:
             self._run = self.prepare([env[op.operands[1]] for op in self.ops])
-        for value, block in zip(
-            self.results, self._run(env[self.operands[0]]), strict=True
-        ):
+        a = env[self.operands[0]]
+        product = self._run(a, True) if self.deferred else self._run(a)
+        for value, block in zip(self.results, product, strict=True):
             env[value] = block
 
 
@@ -107,6 +111,24 @@ def fuse_products(ops: list, kind: dict[SSAValue, str]) -> list:
                 fused[group[0]] = FusedProducts(group, prepare)
     dropped = {op for f in fused.values() for op in f.ops[1:]}
     return [fused.get(op, op) for op in ops if op not in dropped]
+
+
+def defer_products(ops: list) -> list:
+    """Marks the fused products whose results are read by one run alone, when that
+    run takes deferred products (`takes_deferred`)."""
+    owner = {
+        op: run
+        for run in ops
+        if getattr(run, "takes_deferred", False)
+        for op in run.ops
+    }
+    for item in ops:
+        if isinstance(item, FusedProducts):
+            readers = [owner.get(u.operation) for v in item.results for u in v.uses]
+            item.deferred = bool(readers) and all(
+                r is readers[0] is not None for r in readers
+            )
+    return ops
 
 
 def fuse_chains(ops: list) -> list:

@@ -29,6 +29,7 @@ import math
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,6 +37,7 @@ import numpy as np
 from xdsl.ir import Operation, SSAValue
 
 from rnnc.backends.interpreter import fxp_kernels as kernels
+from rnnc.backends.interpreter import parallel
 from rnnc.dialects import fixed, fxp, rnn
 from rnnc.dialects.arrays import array_of
 from rnnc.dialects.fixed import Format
@@ -51,6 +53,8 @@ COMPILE_WORK = 1 << 27
 # Runs built lately, by their ops: every run of a module builds its plan anew.
 BUILT_CACHE = 64
 _BUILT: dict[tuple, tuple] = {}
+_WORK: dict[str, int] = {}  # element-ops done op by op, per loop not yet compiled
+_FALL_BACK = object()  # a Run's call plan for inputs its loop cannot take
 
 
 # ------------------------------------------------------------------ op -> code
@@ -157,14 +161,18 @@ class Run:
 
     `run(env)` reads the run's inputs from env and sets the values used after it;
     operands it cannot take as rows (`fxp_kernels.rows_of`) run the ops one by one
-    through `fallback`."""
+    through `fallback`. An input may be a product left as its int8 digit products
+    (`fxp_kernels.DigitProducts`): the loop adds them up where it reads the
+    input, in a variant of its source for each such input (`takes_deferred`)."""
+
+    takes_deferred = True
 
     def __init__(self, ops: list[Operation], fallback: Callable, count: Callable):
         self.ops = ops
         self.fallback = fallback
         self.count = count
         # the ops with their types and properties: a changed op is built anew
-        key = tuple(
+        self._key = tuple(
             (
                 op,
                 *(v.type for v in (*op.operands, *op.results)),
@@ -172,32 +180,207 @@ class Run:
             )
             for op in ops
         )
-        built = _BUILT.pop(key, None)  # re-inserted: most recent last
-        if built is None:
-            self.casts: list[Operation] = []
-            self.inputs: list[SSAValue] = []
-            self.outputs: list[SSAValue] = []
-            self.tables: list[np.ndarray] = []
-            self.source = self._generate()
-            self._dtypes = [
-                kernels.representation(fxp.format_of(v).width) for v in self.outputs
-            ]
-            built = (self.casts, self.inputs, self.outputs, self.tables)
-            built += (self.source, self._dtypes)
+        built = self._built(())
         (self.casts, self.inputs, self.outputs, self.tables) = built[:4]
         self.source, self._dtypes = built[4:]
+        self.results = self.outputs  # the values it sets, as for an op
+        self._kernels: dict[tuple, object] = {}  # per variant
+        self._work: dict[tuple, int] = {}
+        # per kind of inputs: how to call the loop, and the variant it needs
+        self._calls: dict[tuple, object] = {}
+        self._variants: dict[tuple, tuple] = {}
+        # per thread: (values out of range per cast, values processed) not yet
+        # reported (`flush`)
+        self._pending: dict[int, list] = {}
+
+    def _built(self, variant: tuple) -> tuple:
+        """(casts, inputs, outputs, tables, source, output dtypes) of a variant:
+        per input, None or the digit counts (na, nb) of a deferred product."""
+        key = (self._key, variant)
+        built = _BUILT.pop(key, None)  # re-inserted: most recent last
+        if built is None:
+            built = _Generator(self.ops, dict(enumerate(variant))).built()
         _BUILT[key] = built
         while len(_BUILT) > BUILT_CACHE:
             del _BUILT[next(iter(_BUILT))]
-        self.results = self.outputs  # the values it sets, as for an op
-        self._kernel = None
-        self._work = 0
+        return built
+
+    def kernel(self, key: tuple, work: int):
+        """The compiled loop, or None while compiling it (about a second per new
+        source) would cost more than the op-by-op kernels it replaces: until the
+        run has done COMPILE_WORK element-ops, unless numba has it on disk."""
+        variant = self._variants[key]
+        kernel = self._kernels.get(variant)
+        if kernel is None:
+            source = self._built(variant)[4] if variant else self.source
+            name = _module_name(source)
+            if variant not in self._work:  # looked for on disk once per run
+                self._work[variant] = COMPILE_WORK if _cached(source) else 0
+            # the work done op by op counts over every run of this source
+            _WORK[name] = _WORK.get(name, 0) + work
+            if max(self._work[variant], _WORK[name]) < COMPILE_WORK:
+                return None
+            kernel = self._kernels[variant] = _load(source)
+        return kernel
+
+    def run(self, env: dict) -> None:
+        values = [env[v] for v in self.inputs]
+        key = tuple((type(x), x.shape) for x in values)
+        call = self._calls.get(key)
+        if call is None:
+            call = self._calls[key] = self._call(values)
+        if call is _FALL_BACK:
+            self._fall_back(env)
+            return
+        kernel, shape, layout = call
+        if kernel is None:  # not compiled yet: op by op, counting the work
+            kernel = self.kernel(key, math.prod(shape) * len(self.ops))
+            if kernel is None:
+                self._fall_back(env)
+                return
+            self._calls[key] = call = (kernel, shape, layout)
+        cols = shape[-1]
+        operands, extra = [], []
+        for x, deferred in zip(values, layout, strict=True):
+            if deferred:
+                operands.append(x.p)
+                extra += [x.base, x.cols, x.rows, x.colterm]
+                if x.nb > 1:
+                    extra += [x.rowterm, x.const]
+            else:
+                rows = kernels.rows_of(x, shape)
+                if rows is None:
+                    self._fall_back(env)
+                    return
+                operands.append(rows)
+        outs = [np.empty(shape, dtype) for dtype in self._dtypes]
+        flat = [o if o.ndim == 2 else o.reshape(-1, cols) for o in outs]
+        pending = self._pending.get(threading.get_ident())
+        if pending is None:
+            pending = self._pending[threading.get_ident()] = [self._zero_counts(), 0]
+        size = math.prod(shape)
+        args = (size // cols, cols, *operands, *flat, *extra, *self.tables, pending[0])
+        parts = parallel.parallel_loops(size)
+        if parts > 1:
+            kernel.run_parallel(parts, *args)
+        else:
+            kernel.run(*args)
+        pending[1] += size
+        for value, out in zip(self.outputs, outs, strict=True):
+            env[value] = out
+
+    def _zero_counts(self) -> np.ndarray:
+        return np.zeros(max(len(self.casts), 1), np.int64)
+
+    def _call(self, values: list) -> tuple | object:
+        """How to run the loop on inputs like these: (kernel or None while not
+        compiled, the shape, which inputs are deferred products), or _FALL_BACK."""
+        deferred = [isinstance(x, kernels.DigitProducts) for x in values]
+        shapes = [x.shape for x in values]
+        shape = max(shapes, key=len)
+        if any(s != shape for s in shapes):
+            try:
+                shape = np.broadcast_shapes(*shapes)
+            except ValueError:
+                return _FALL_BACK
+        if (
+            not shape
+            or 0 in shape
+            or any(
+                d and x.shape != shape for x, d in zip(values, deferred, strict=True)
+            )
+            or any(
+                kernels.rows_of(np.asarray(x), shape) is None
+                for x, d in zip(values, deferred, strict=True)
+                if not d
+            )
+        ):
+            return _FALL_BACK
+        variant = tuple(
+            (x.na, x.nb) if d else None for x, d in zip(values, deferred, strict=True)
+        )
+        self._variants[tuple((type(x), x.shape) for x in values)] = (
+            variant if any(deferred) else ()
+        )
+        return None, shape, deferred
+
+    def flush(self) -> None:
+        """Reports the values out of range that this thread's calls counted."""
+        pending = self._pending.pop(threading.get_ident(), None)
+        if pending is None or not pending[1]:
+            return
+        for op, n in zip(self.casts, pending[0].tolist(), strict=False):
+            self.count(op, n, pending[1])
+
+    def _fall_back(self, env: dict) -> None:
+        """The ops one by one, on deferred products added up."""
+        for v in self.inputs:
+            if isinstance(env[v], kernels.DigitProducts):
+                env[v] = env[v].array(fxp.format_of(v).width)
+        self.fallback(self.ops, env)
+
+
+class _Generator:
+    """The loop's source. Ops run in stages, one loop over a row each: a lookup's
+    index is computed in its input's stage, gathered in a loop of its own, and its
+    value read from the next stage on; values crossing stages go through row
+    buffers. `products` maps an input's index to the digit counts (na, nb) of a
+    deferred product read in its place."""
+
+    def __init__(self, ops: list[Operation], products: dict[int, tuple | None]):
+        self.ops = ops
+        self.products = {i: d for i, d in products.items() if d is not None}
+        self.casts: list[Operation] = []
+        self.inputs: list[SSAValue] = []
+        self.outputs: list[SSAValue] = []
+        self.tables: list[np.ndarray] = []
+
+    def built(self) -> tuple:
+        source = self._generate()
+        dtypes = [kernels.representation(fxp.format_of(v).width) for v in self.outputs]
+        return (self.casts, self.inputs, self.outputs, self.tables, source, dtypes)
+
+    def _read(self, i: int) -> list[str]:
+        """Lines setting a{i}, the raw int64 value of input i at column j."""
+        if i not in self.products:
+            return [f"a{i} = np.int64(x{i}[j])"]
+        na, nb = self.products[i]
+        terms = []
+        for a in range(na):
+            for b in range(nb):
+                scale = _wrap64(256 ** (a + b))
+                term = f"np.int64(x{i}d{a}b{b}[j])"
+                terms.append(term if scale == 1 else f"{scale} * {term}")
+        if na > 1:  # C_a · colsum(b) (int_matmul)
+            terms.append(f"ct{i}[j]")
+        if nb > 1:  # C_b · rowsum(a) - K · C_a · C_b
+            terms.append(f"e{i}")
+        return [f"a{i} = {' + '.join(terms)}"]
+
+    def _row(self, i: int) -> list[str]:
+        """Lines run once per row for input i."""
+        if i not in self.products:
+            return [f"x{i} = x{i}_[i if x{i}_.shape[0] > 1 else 0]"]
+        na, nb = self.products[i]
+        lines = [  # digit block (a, b) of this op's columns in row i
+            f"x{i}d{a}b{b} = x{i}_[{a} * r{i} + i, "
+            f"{b} * n{i} + o{i} : {b} * n{i} + o{i} + cols]"
+            for a in range(na)
+            for b in range(nb)
+        ]
+        if nb > 1:
+            lines.append(f"e{i} = rt{i}[i] + k{i}")
+        return lines
+
+    def _params(self, i: int) -> list[str]:
+        """Parameters after the outputs' for input i (a deferred product's layout:
+        first column, columns per digit block, rows per digit, its sums)."""
+        if i not in self.products:
+            return []
+        names = [f"o{i}", f"n{i}", f"r{i}", f"ct{i}"]
+        return names + ([f"rt{i}", f"k{i}"] if self.products[i][1] > 1 else [])
 
     def _generate(self) -> str:
-        """The loop's source. Ops run in stages, one loop over a row each: a
-        lookup's index is computed in its input's stage, gathered in a loop of
-        its own, and its value read from the next stage on; values crossing
-        stages go through row buffers."""
         inside = set(self.ops)
         stage: dict[SSAValue, int] = {}  # inside values: the stage they exist in
         at: dict[Operation, int] = {}  # the stage each op runs in
@@ -223,7 +406,7 @@ class Run:
                     self.inputs.append(x)
                 i = self.inputs.index(x)
                 names[s][x] = f"a{i}"
-                stages[s].append(f"a{i} = np.int64(x{i}[j])")
+                stages[s] += self._read(i)
             else:  # from an earlier stage, or a lookup's value
                 names[s][x] = f"l{ids[x]}"
                 stages[s].append(f"l{ids[x]} = {buffered[x]}[j]")
@@ -261,62 +444,56 @@ class Run:
         buffers = [b for b in buffered.values() if b[0] == "b"]
         buffers += [f"ix{t}" for t in range(len(self.tables))]
         buffers += [f"g{t}" for t in range(len(self.tables))]
-        return _source(len(self.inputs), len(self.outputs), self.tables, buffers, loops)
+        n = len(self.inputs)
+        return _source(
+            [self._row(i) for i in range(n)],
+            [p for i in range(n) for p in self._params(i)],
+            len(self.outputs),
+            self.tables,
+            buffers,
+            loops,
+        )
 
-    def kernel(self, work: int):
-        """The compiled loop, or None while compiling it (about a second per new
-        source) would cost more than the op-by-op kernels it replaces: until the
-        run has done COMPILE_WORK element-ops, unless numba has it on disk."""
-        if self._kernel is None:
-            self._work += work
-            if self._work < COMPILE_WORK and not _cached(self.source):
-                return None
-            self._kernel = _load(self.source)
-        return self._kernel
 
-    def run(self, env: dict) -> None:
-        args = [np.asarray(env[v]) for v in self.inputs]
-        shape = max((a.shape for a in args), key=len)
-        if any(a.shape != shape for a in args):
-            shape = np.broadcast_shapes(*(a.shape for a in args))
-        rows = [kernels.rows_of(a, shape) for a in args] if shape else []
-        if not shape or 0 in shape or any(r is None for r in rows):
-            self.fallback(self.ops, env)
-            return
-        cols = shape[-1]
-        size = math.prod(shape)
-        kernel = self.kernel(size * len(self.ops))
-        if kernel is None:
-            self.fallback(self.ops, env)
-            return
-        outs = [np.empty(shape, dtype) for dtype in self._dtypes]
-        bad = np.zeros(max(len(self.casts), 1), np.int64)
-        flat = [o if o.ndim == 2 else o.reshape(-1, cols) for o in outs]
-        kernel(size // cols, cols, *rows, *flat, *self.tables, bad)
-        for op, n in zip(self.casts, bad.tolist(), strict=False):
-            self.count(op, n, size)
-        for value, out in zip(self.outputs, outs, strict=True):
-            env[value] = out
+def _wrap64(value: int) -> int:
+    """value modulo 2^64 as a signed int64."""
+    value %= 1 << 64
+    return value - (1 << 64) if value >= 1 << 63 else value
 
 
 def _source(
-    inputs: int, outputs: int, tables: list, buffers: list[str], loops: list[list]
+    rows: list[list[str]],
+    extra: list[str],
+    outputs: int,
+    tables: list,
+    buffers: list[str],
+    loops: list[list],
 ) -> str:
-    """A numba function run(rows, cols, x0_.., y0_.., t0.., bad): x are the inputs
-    as rows (all of them or one broadcast), y the outputs, t the tables; each
-    non-empty entry of `loops` is one loop over the columns of a row."""
+    """A numba function run(rows, cols, x0_.., y0_.., <extra>, t0.., bad) adding
+    each cast's values out of range to bad: x are
+    the inputs as rows (all of them or one broadcast) or deferred products, `rows`
+    the lines that take row i of each, y the outputs, t the tables; each non-empty
+    entry of `loops` is one loop over the columns of a row."""
     params = [
-        *(f"x{i}_" for i in range(inputs)),
+        *(f"x{i}_" for i in range(len(rows))),
         *(f"y{i}_" for i in range(outputs)),
+        *extra,
         *(f"t{i}" for i in range(len(tables))),
     ]
     body = [line for loop in loops for line in loop]
     counters = sorted(
         {int(w[1:]) for line in body for w in _words(line) if _is_counter(w)}
     )
+    row_lines = [
+        *(line for lines in rows for line in lines),
+        *(f"y{i} = y{i}_[i]" for i in range(outputs)),
+    ]
+    for loop in loops:
+        if loop:
+            row_lines += ["for j in range(cols):", *(f"    {x}" for x in loop)]
     text = [
         "import numpy as np",
-        "from numba import njit",
+        "from numba import njit, prange",
         "",
         "",
         "@njit(cache=True, nogil=True)",
@@ -324,19 +501,22 @@ def _source(
         *(f"    {b} = np.empty(cols, np.int64)" for b in buffers),
         *(f"    c{k} = 0" for k in counters),
         "    for i in range(rows):",
-        *(
-            f"        x{i} = x{i}_[i if x{i}_.shape[0] > 1 else 0]"
-            for i in range(inputs)
-        ),
-        *(f"        y{i} = y{i}_[i]" for i in range(outputs)),
+        *(f"        {line}" for line in row_lines),
+        *(f"    bad[{k}] += c{k}" for k in counters),
+        "",
+        "",
+        "@njit(cache=True, nogil=True, parallel=True)",
+        f"def run_parallel(parts, rows, cols, {', '.join(params)}, bad):",
+        f"    counts = np.zeros((parts, {max(len(counters), 1)}), np.int64)",
+        "    for part in prange(parts):",
+        *(f"        {b} = np.empty(cols, np.int64)" for b in buffers),
+        *(f"        c{k} = 0" for k in counters),
+        "        for i in range(rows * part // parts, rows * (part + 1) // parts):",
+        *(f"            {line}" for line in row_lines),
+        *(f"        counts[part, {n}] = c{k}" for n, k in enumerate(counters)),
+        *(f"    bad[{k}] += counts[:, {n}].sum()" for n, k in enumerate(counters)),
+        "",
     ]
-    for loop in loops:
-        if loop:
-            text += [
-                "        for j in range(cols):",
-                *(f"            {x}" for x in loop),
-            ]
-    text += [*(f"    bad[{k}] = c{k}" for k in counters), ""]
     return "\n".join(text)
 
 
@@ -368,10 +548,11 @@ def _cached(source: str) -> bool:
 
 
 def _load(source: str):
-    """The `run` function of the source, imported from the cache directory."""
+    """The module of the source (`run`, `run_parallel`), imported from the cache
+    directory."""
     name = _module_name(source)
     if name in sys.modules:
-        return sys.modules[name].run
+        return sys.modules[name]
     folder = _cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.py"
@@ -383,7 +564,7 @@ def _load(source: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     sys.modules[name] = module
-    return module.run
+    return module
 
 
 # ---------------------------------------------------------------- run building

@@ -22,7 +22,7 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
-from rnnc.backends.interpreter import batch_blocks, fxp_elementwise
+from rnnc.backends.interpreter import batch_blocks, fxp_elementwise, parallel
 from rnnc.backends.interpreter import fxp_kernels as kernels
 from rnnc.backends.interpreter.float_interpreter import (
     TIME_BROADCASTING,
@@ -287,7 +287,8 @@ def run_fixed(
     counter = OverflowCounter()
     token = _COUNTER.set(counter)
     try:
-        outputs = Interpreter().run_function(main_function(module), inputs)
+        with parallel.threads():
+            outputs = Interpreter().run_function(main_function(module), inputs)
     finally:
         _COUNTER.reset(token)
     return outputs, counter

@@ -408,11 +408,49 @@ def quantize(
 # ------------------------------------------------------------------------ matmul
 
 
+class DigitProducts:
+    """One op's block of a product a @ b left as its int8 digit products: a run of
+    elementwise ops (fxp_elementwise) adds them up in its own loop, so the exact
+    product is never written out. `array()` gives it as `int_product` does.
+
+    Element (r, j) is  sum_ab scales[a·nb + b] · p[a·rows + r, b·cols + base + j]
+    + colterm[base + j] + rowterm[r] + const  modulo 2^64 (int_matmul)."""
+
+    def __init__(self, p, rows, na, nb, base, width, combination, rowterm, lead):
+        self.p, self.rows, self.na, self.nb = p, rows, na, nb
+        self.cols = p.shape[1] // nb
+        self.base, self.width = base, width
+        self.scales, colterm, self.const = combination
+        self.colterm = colterm[base : base + width]
+        self.rowterm = rowterm  # None: zero
+        self.shape = (*lead, width)
+        self.ndim = len(self.shape)
+
+    def array(self, out_width: int) -> np.ndarray:
+        out = np.empty((1, self.rows, self.width), representation(out_width))
+        rowterm = _zeros(self.rows) if self.rowterm is None else self.rowterm
+        p = self.p
+        if self.base or self.nb > 1:  # the columns of this block in each digit block
+            first = [b * self.cols + self.base for b in range(self.nb)]
+            p = np.concatenate([p[:, f : f + self.width] for f in first], axis=1)
+        jit().combine(
+            p, self.rows, self.na, self.nb, self.scales, self.colterm, rowterm,
+            self.const, out,
+        )  # fmt: skip
+        return out[0].reshape(self.shape)
+
+
 def int_product(
-    a: np.ndarray, lhs_width: int, rhs: int_matmul.Rhs, out_width: int, groups: int
-) -> list[np.ndarray]:
+    a: np.ndarray,
+    lhs_width: int,
+    rhs: int_matmul.Rhs,
+    out_width: int,
+    groups: int,
+    deferred: bool = False,
+) -> list:
     """a @ b on int8 digits as `groups` equal column blocks (one per fused op), each
-    a C-contiguous raw array of `fixed.raw_array(·, out_width)`."""
+    a C-contiguous raw array of `fixed.raw_array(·, out_width)`, or with `deferred`
+    its DigitProducts."""
     lead, terms = a.shape[:-1], a.shape[-1]
     rows = math.prod(lead)
     width = rhs.cols // groups
@@ -429,12 +467,19 @@ def int_product(
         lhs_digits = np.empty((count * rows, terms), np.int8)
         j.split_rows(a2, count, lhs_digits)
     p = int_matmul.products(lhs_digits, rhs)
-    scales, colterm, const = rhs.combination(count)
+    combination = rhs.combination(count)
     rowterm = int_matmul.rowterm(a2, rhs)
+    if deferred:
+        return [
+            DigitProducts(
+                p, rows, count, rhs.count, g * width, width, combination, rowterm, lead
+            )
+            for g in range(groups)
+        ]
     if rowterm is None:
         rowterm = _zeros(rows)
     out = np.empty((groups, rows, width), representation(out_width))
-    j.combine(p, rows, count, rhs.count, scales, colterm, rowterm, const, out)
+    j.combine(p, rows, count, rhs.count, *combination[:2], rowterm, combination[2], out)
     if len(lead) == 1:
         return list(out)
     return [block.reshape(*lead, width) for block in out]
@@ -516,7 +561,7 @@ class FusedMatmul:
                 for p, out in zip(parts, self.outs, strict=True)
             ]
 
-        def run(a: np.ndarray) -> list[np.ndarray]:
+        def run(a: np.ndarray, deferred: bool = False) -> list:
             rows = a.size // max(self.terms, 1)
             if (
                 self.bounded
@@ -530,9 +575,10 @@ class FusedMatmul:
             ):
                 if not prepared:
                     prepared.append(int_matmul.Rhs(matrix, self.rhs_width))
-                return blocks(
-                    int_product(a, self.fa.width, prepared[0], self.out_width, groups)
+                product = int_product(
+                    a, self.fa.width, prepared[0], self.out_width, groups, deferred
                 )
+                return product if deferred and groups > 1 else blocks(product)
             if self.out_width <= F64:  # exact in float64 BLAS
                 if not wide_matrix:  # and as (groups, K, width): contiguous blocks
                     plain = fixed.raw_array(matrix, F64)
