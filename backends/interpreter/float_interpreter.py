@@ -159,8 +159,14 @@ class Interpreter:
                 fused.reset()  # the matrices may differ from the last run
         self.run_ops(invariant, env)
         spans = self._batch_spans(op, seqs, states)
-        # cores used inside the kernels: no second thread for hoisting or blocks
-        inside = parallel.kernel_threads() > 1
+        if self._threads_inside(in_loop, seqs, spans):
+            return self._loop_blocks(op, seqs, states, env, spans, True)
+        with parallel.threads(1):  # each kernel on one core
+            return self._loop_blocks(op, seqs, states, env, spans, False)
+
+    def _loop_blocks(self, op, seqs, states, env, spans, inside: bool) -> list:
+        """The time loop on each block of rows; with `inside` the kernels use the
+        cores, else blocks run on threads or the hoisted ops run ahead."""
         if len(spans) == 1:
             return self._time_loop(op, seqs, states, env, PIPELINE and not inside)
         threads = 1 if inside else min(parallel.cores(), len(spans))
@@ -185,6 +191,19 @@ class Interpreter:
                 ]
                 parts = [f.result() for f in futures]
         return batch_blocks.join(parts, len(states))
+
+    @staticmethod
+    def _threads_inside(in_loop: list, seqs: list, spans: list[slice]) -> bool:
+        """Whether the cores are used inside the steps' kernels: when every
+        product of the loop runs on threads (a product on one core would leave
+        the other idle every step); else a second thread computes the hoisted
+        ops ahead (or runs blocks of rows)."""
+        if parallel.kernel_threads() <= 1 or not seqs or np.ndim(seqs[0]) < 2:
+            return False
+        rows = len(range(seqs[0].shape[1])[spans[0]])
+        products = [item for item in in_loop if isinstance(item, FusedProducts)]
+        single = any(type(o) in batch_blocks.PRODUCTS for o in in_loop)
+        return not single and all(p.threaded(rows) for p in products)
 
     def _batch_spans(self, op, seqs, states) -> list[slice]:
         """Row blocks of the batch run one after the other (cache-sized) or side by

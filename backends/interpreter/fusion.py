@@ -9,6 +9,7 @@ single-use ops compiled into one kernel).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 from xdsl.ir import Operation, SSAValue
@@ -23,16 +24,18 @@ class FusedProducts:
     """Several exact products of one operand with loop-invariant matrices, run as
     one product with the matrices side by side (e.g. the four gates' h @ R_g).
 
-    `prepare` (registered per op type in PRODUCT_FUSION) takes the matrices once per
+    `prepare` (of the FusableProduct registered per op type in PRODUCT_FUSION)
+    takes the matrices once per
     run of the loop and returns the product of the operand with all of them, one
     block per op: the blocks are bit-identical to the separate products. With
     `deferred` (set by `defer_products` when a single run reads them all) the
     blocks may be left in a form only that run reads (e.g. digit products not yet
     added up)."""
 
-    def __init__(self, ops: list[Operation], prepare: PrepareProducts):
+    def __init__(self, ops: list[Operation], product: FusableProduct):
         self.ops = ops
-        self.prepare = prepare
+        self.prepare = product.prepare
+        self.threaded = product.threaded
         self.deferred = False
         self.operands = [ops[0].operands[0]] + [op.operands[1] for op in ops]
         self.results = [op.results[0] for op in ops]
@@ -70,12 +73,20 @@ class FusedChain:
             env[value] = result
 
 
+class FusableProduct(Protocol):
+    def prepare(self, matrices: list[np.ndarray]) -> Callable[..., list]:
+        """The fused product of the matrices: lhs -> one exact block per op."""
+
+    def threaded(self, rows: int) -> bool:
+        """Whether the product of an lhs of this many rows uses the threads of
+        `parallel.threads` (else it runs on one core)."""
+
+
 # Fusable products, registered by the fixed-point backend: for a group of product
-# ops of one type sharing their lhs, a function of their matrices that returns the
-# fused product (lhs -> one exact block per op), or None if they cannot be fused.
-PrepareProducts = Callable[[list[np.ndarray]], Callable[[np.ndarray], list]]
+# ops of one type sharing their lhs, their FusableProduct, or None if they cannot
+# be fused.
 PRODUCT_FUSION: dict[
-    type[Operation], Callable[[list[Operation]], PrepareProducts | None]
+    type[Operation], Callable[[list[Operation]], FusableProduct | None]
 ] = {}
 
 # Fusable chains: op types (producer, its only user, that one's only user, ...) ->
@@ -106,9 +117,9 @@ def fuse_products(ops: list, kind: dict[SSAValue, str]) -> list:
     fused: dict[Operation, FusedProducts] = {}
     for group in groups.values():
         if len(group) > 1:
-            prepare = PRODUCT_FUSION[type(group[0])](group)
-            if prepare is not None:
-                fused[group[0]] = FusedProducts(group, prepare)
+            product = PRODUCT_FUSION[type(group[0])](group)
+            if product is not None:
+                fused[group[0]] = FusedProducts(group, product)
     dropped = {op for f in fused.values() for op in f.ops[1:]}
     return [fused.get(op, op) for op in ops if op not in dropped]
 

@@ -225,28 +225,32 @@ class Run:
 
     def run(self, env: dict) -> None:
         values = [env[v] for v in self.inputs]
-        key = tuple((type(x), x.shape) for x in values)
+        key = tuple([(type(x), x.shape) for x in values])
         call = self._calls.get(key)
         if call is None:
             call = self._calls[key] = self._call(values)
         if call is _FALL_BACK:
             self._fall_back(env)
             return
-        kernel, shape, layout = call
+        kernel, shape, layout, parts = call
         if kernel is None:  # not compiled yet: op by op, counting the work
             kernel = self.kernel(key, math.prod(shape) * len(self.ops))
             if kernel is None:
                 self._fall_back(env)
                 return
-            self._calls[key] = call = (kernel, shape, layout)
-        cols = shape[-1]
+            function = kernel.run_parallel if parts > 1 else kernel.run
+            self._calls[key] = call = (function, shape, layout, parts)
+            kernel = function
         operands, extra = [], []
         for x, deferred in zip(values, layout, strict=True):
             if deferred:
+                k = x.layout
                 operands.append(x.p)
-                extra += [x.base, x.cols, x.rows, x.colterm]
-                if x.nb > 1:
-                    extra += [x.rowterm, x.const]
+                extra += [k.base, k.cols, x.rows, k.colterm]
+                if k.nb > 1:
+                    extra += [x.rowterm, k.const]
+            elif x.shape == shape and x.ndim == 2 and x.flags.c_contiguous:
+                operands.append(x)
             else:
                 rows = kernels.rows_of(x, shape)
                 if rows is None:
@@ -254,17 +258,21 @@ class Run:
                     return
                 operands.append(rows)
         outs = [np.empty(shape, dtype) for dtype in self._dtypes]
-        flat = [o if o.ndim == 2 else o.reshape(-1, cols) for o in outs]
+        cols = shape[-1]
+        if len(shape) != 2:
+            outs_2d = [o.reshape(-1, cols) for o in outs]
+        else:
+            outs_2d = outs
         pending = self._pending.get(threading.get_ident())
         if pending is None:
             pending = self._pending[threading.get_ident()] = [self._zero_counts(), 0]
         size = math.prod(shape)
-        args = (size // cols, cols, *operands, *flat, *extra, *self.tables, pending[0])
-        parts = parallel.parallel_loops(size)
         if parts > 1:
-            kernel.run_parallel(parts, *args)
+            kernel(parts, size // cols, cols, *operands, *outs_2d, *extra,
+                   *self.tables, pending[0])  # fmt: skip
         else:
-            kernel.run(*args)
+            kernel(size // cols, cols, *operands, *outs_2d, *extra, *self.tables,
+                   pending[0])  # fmt: skip
         pending[1] += size
         for value, out in zip(self.outputs, outs, strict=True):
             env[value] = out
@@ -297,12 +305,13 @@ class Run:
         ):
             return _FALL_BACK
         variant = tuple(
-            (x.na, x.nb) if d else None for x, d in zip(values, deferred, strict=True)
+            (x.layout.na, x.layout.nb) if d else None
+            for x, d in zip(values, deferred, strict=True)
         )
         self._variants[tuple((type(x), x.shape) for x in values)] = (
             variant if any(deferred) else ()
         )
-        return None, shape, deferred
+        return None, shape, deferred, parallel.parallel_loops(math.prod(shape))
 
     def flush(self) -> None:
         """Reports the values out of range that this thread's calls counted."""

@@ -171,10 +171,12 @@ def _fuse_matmuls(ops: list[fxp.MatMulOp]):
     if terms < 0:
         return None
     fa = fxp.format_of(ops[0].lhs)
-    fused = kernels.FusedMatmul(fa, [fxp.format_of(op.rhs) for op in ops], terms)
+    cols = sum(rnn.shape_of(op.rhs)[-1] for op in ops)
+    fbs = [fxp.format_of(op.rhs) for op in ops]
+    fused = kernels.FusedMatmul(fa, fbs, terms, max(cols, 0))
     if fused.outs != [fxp.format_of(op.result) for op in ops]:
         return None
-    return fused.prepare
+    return fused
 
 
 PRODUCT_FUSION[fxp.MatMulOp] = _fuse_matmuls

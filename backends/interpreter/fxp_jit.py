@@ -22,7 +22,7 @@ row (a bias broadcast over the rows). numba is optional: without it
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from rnnc.dialects.fixed import Rounding
 
@@ -285,3 +285,12 @@ def quantize(x, scale, mode, lo, hi, wrap, width, out):
             out[k] = m + 0.0  # -0.0 is 0, as the rule's integers
         bad += outside
     return bad
+
+
+@njit(cache=True, parallel=True)
+def parallel_probe(n):
+    """A parallel loop: its first call loads numba's threading layer."""
+    total = 0
+    for i in prange(n):
+        total += i
+    return total

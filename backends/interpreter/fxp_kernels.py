@@ -408,6 +408,18 @@ def quantize(
 # ------------------------------------------------------------------------ matmul
 
 
+class DigitLayout:
+    """Where one op's block lies in a fused product's digit products, and the
+    constant parts of its sum (per op and lhs digit count, prepared once)."""
+
+    __slots__ = ("na", "nb", "cols", "base", "width", "scales", "colterm", "const")
+
+    def __init__(self, na, nb, cols, base, width, combination):
+        self.na, self.nb, self.cols, self.base, self.width = na, nb, cols, base, width
+        self.scales, colterm, self.const = combination
+        self.colterm = np.ascontiguousarray(colterm[base : base + width])
+
+
 class DigitProducts:
     """One op's block of a product a @ b left as its int8 digit products: a run of
     elementwise ops (fxp_elementwise) adds them up in its own loop, so the exact
@@ -416,28 +428,40 @@ class DigitProducts:
     Element (r, j) is  sum_ab scales[a·nb + b] · p[a·rows + r, b·cols + base + j]
     + colterm[base + j] + rowterm[r] + const  modulo 2^64 (int_matmul)."""
 
-    def __init__(self, p, rows, na, nb, base, width, combination, rowterm, lead):
-        self.p, self.rows, self.na, self.nb = p, rows, na, nb
-        self.cols = p.shape[1] // nb
-        self.base, self.width = base, width
-        self.scales, colterm, self.const = combination
-        self.colterm = colterm[base : base + width]
+    __slots__ = ("p", "layout", "rows", "rowterm", "shape", "ndim")
+
+    def __init__(self, p, layout, rows, rowterm, lead):
+        self.p, self.layout, self.rows = p, layout, rows
         self.rowterm = rowterm  # None: zero
-        self.shape = (*lead, width)
+        self.shape = (*lead, layout.width)
         self.ndim = len(self.shape)
 
     def array(self, out_width: int) -> np.ndarray:
-        out = np.empty((1, self.rows, self.width), representation(out_width))
+        k = self.layout
+        out = np.empty((1, self.rows, k.width), representation(out_width))
         rowterm = _zeros(self.rows) if self.rowterm is None else self.rowterm
         p = self.p
-        if self.base or self.nb > 1:  # the columns of this block in each digit block
-            first = [b * self.cols + self.base for b in range(self.nb)]
-            p = np.concatenate([p[:, f : f + self.width] for f in first], axis=1)
+        if k.base or k.nb > 1:  # the columns of this block in each digit block
+            first = [b * k.cols + k.base for b in range(k.nb)]
+            p = np.concatenate([p[:, f : f + k.width] for f in first], axis=1)
         jit().combine(
-            p, self.rows, self.na, self.nb, self.scales, self.colterm, rowterm,
-            self.const, out,
+            p, self.rows, k.na, k.nb, k.scales, k.colterm, rowterm, k.const, out,
         )  # fmt: skip
         return out[0].reshape(self.shape)
+
+
+def _layouts(rhs: int_matmul.Rhs, count: int, groups: int) -> list[DigitLayout]:
+    """The DigitLayout of each of `groups` equal column blocks of a product of a
+    `count`-digit lhs with rhs (kept with rhs)."""
+    key = (count, groups)
+    if key not in rhs.layouts:
+        width = rhs.cols // groups
+        combination = rhs.combination(count)
+        rhs.layouts[key] = [
+            DigitLayout(count, rhs.count, rhs.cols, g * width, width, combination)
+            for g in range(groups)
+        ]
+    return rhs.layouts[key]
 
 
 def int_product(
@@ -458,12 +482,14 @@ def int_product(
     if j is None:
         product = int_matmul.matmul(a, lhs_width, rhs, out_width)
         return [product[..., g * width : (g + 1) * width] for g in range(groups)]
-    a2 = a if a.ndim == 2 and a.flags.c_contiguous else np.ascontiguousarray(a)
-    a2 = a2.reshape(rows, terms)
     count = int_matmul.digits(lhs_width)
-    if count == 1:
-        lhs_digits = a2.astype(np.int8)
+    if count == 1:  # one pass, from a strided view too
+        lhs_digits = np.empty((rows, terms), np.int8)
+        np.copyto(lhs_digits.reshape(a.shape), a, casting="unsafe")
+        a2 = lhs_digits
     else:
+        a2 = a if a.ndim == 2 and a.flags.c_contiguous else np.ascontiguousarray(a)
+        a2 = a2.reshape(rows, terms)
         lhs_digits = np.empty((count * rows, terms), np.int8)
         j.split_rows(a2, count, lhs_digits)
     p = int_matmul.products(lhs_digits, rhs)
@@ -471,10 +497,8 @@ def int_product(
     rowterm = int_matmul.rowterm(a2, rhs)
     if deferred:
         return [
-            DigitProducts(
-                p, rows, count, rhs.count, g * width, width, combination, rowterm, lead
-            )
-            for g in range(groups)
+            DigitProducts(p, layout, rows, rowterm, lead)
+            for layout in _layouts(rhs, count, groups)
         ]
     if rowterm is None:
         rowterm = _zeros(rows)
@@ -531,7 +555,7 @@ class FusedMatmul:
     matrices side by side; each block is the op's exact raw result (int8 digits, or
     float64 BLAS where exact, or else one `fixed.matmul` per op)."""
 
-    def __init__(self, fa: Format, fbs: list[Format], terms: int):
+    def __init__(self, fa: Format, fbs: list[Format], terms: int, cols: int = 0):
         self.fa, self.fbs, self.terms = fa, fbs, terms
         self.outs = [fixed.matmul_format(fa, fb, terms) for fb in fbs]
         self.rhs_width = max(f.width for f in fbs)
@@ -539,6 +563,18 @@ class FusedMatmul:
         self.bounded = int_matmul.within_bounds(
             fa.width, self.rhs_width, terms, self.out_width
         )
+        self._cols = cols  # of the matrices side by side (0: not known ahead)
+
+    def _int8(self, rows: int, cols: int) -> bool:
+        """Whether the product of `rows` rows runs on int8 digits (else float64
+        BLAS or the rule)."""
+        return self.bounded and int_matmul.worthwhile(
+            rows, self.terms, cols, _digit_products(self.fa.width, self.rhs_width)
+        )
+
+    def threaded(self, rows: int) -> bool:
+        """int8 products use torch's threads; BLAS runs on one."""
+        return self._cols > 0 and self._int8(rows, self._cols)
 
     def prepare(self, rhs: list[np.ndarray]) -> Callable[[np.ndarray], list]:
         widths = [b.shape[-1] for b in rhs]
@@ -563,16 +599,7 @@ class FusedMatmul:
 
         def run(a: np.ndarray, deferred: bool = False) -> list:
             rows = a.size // max(self.terms, 1)
-            if (
-                self.bounded
-                and a.shape[-1] == self.terms
-                and int_matmul.worthwhile(
-                    rows,
-                    self.terms,
-                    matrix.shape[-1],
-                    _digit_products(self.fa.width, self.rhs_width),
-                )
-            ):
+            if a.shape[-1] == self.terms and self._int8(rows, matrix.shape[-1]):
                 if not prepared:
                     prepared.append(int_matmul.Rhs(matrix, self.rhs_width))
                 product = int_product(

@@ -43,6 +43,7 @@ MIN_WORK = 1 << 20  # multiply-adds below which BLAS is as fast (torch stays unl
 torch = None  # imported on first use: it takes seconds
 _threads: list[int | None] = [None]  # threads wanted for the products (innermost last)
 _default_threads = [0]  # torch's own setting when it was imported
+_set: list[int | None] = [None]  # threads set for the products in this context
 
 
 def available() -> bool:
@@ -131,6 +132,7 @@ class Rhs:
         self.digits = torch.from_numpy(split(b, width, axis=1))
         self.colsum = _exact_sum(b, axis=0)  # for the lhs offset C_a
         self._combination: dict[int, tuple] = {}
+        self.layouts: dict[tuple, list] = {}  # fxp_kernels' digit layouts
 
     def combination(self, lhs_count: int) -> tuple[np.ndarray, np.ndarray, int]:
         """For an lhs of `lhs_count` digits, modulo 2^64: the scale 256^(i+j) of
@@ -164,8 +166,10 @@ def products(lhs_digits: np.ndarray, rhs: Rhs) -> np.ndarray:
     """All digit products d_i @ e_j at once: (na·rows, nb·cols) int32, block
     (i, j) in rows i·rows.., columns j·cols.. (exact: K ≤ MAX_TERMS)."""
     want = _threads[-1]
-    if want is not None and torch.get_num_threads() != want:
-        torch.set_num_threads(want)
+    if want is not None and _set[0] != want:
+        if torch.get_num_threads() != want:
+            torch.set_num_threads(want)
+        _set[0] = want
     return torch._int_mm(torch.from_numpy(lhs_digits), rhs.digits).numpy()
 
 
@@ -214,10 +218,12 @@ def threads(count: int = 1) -> Iterator[None]:
     (batch_blocks, $RNNC_THREADS)."""
     before = torch.get_num_threads() if torch is not None else None
     _threads.append(max(1, count))
+    _set[0] = None
     try:
         yield
     finally:
         _threads.pop()
+        _set[0] = None
         if torch is not None:
             if before is None:  # imported inside: back to torch's default
                 before = _default_threads[0]

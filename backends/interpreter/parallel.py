@@ -2,11 +2,9 @@
 
 A recurrence is a chain of small steps (a product and one elementwise loop per
 time step), so the cores are used inside each step: torch's int8 products and the
-compiled elementwise loops (fxp_elementwise, `parallel=True`) split the rows of a
-step over the same OpenMP threads. Numba is pointed at OpenMP after torch is
-imported, so both use torch's OpenMP runtime and its one pool of threads (two
-runtimes would each keep spinning threads on the same cores). Without OpenMP the
-loops run on one core.
+compiled elementwise loops (fxp_elementwise, `parallel=True`, numba's OpenMP
+layer) split the rows of a step over OpenMP threads. Without OpenMP the loops
+run on one core.
 
 Python threads over blocks of rows (batch_blocks) were the other way: each thread
 pays the per-step Python work holding the GIL, and two threads waited for each
@@ -65,35 +63,24 @@ def parallel_loops(elements: int) -> int:
 
 
 def openmp() -> bool:
-    """Whether numba's OpenMP threading layer works here, sharing torch's OpenMP
-    runtime (torch is imported first)."""
+    """Whether numba's OpenMP threading layer works here."""
     if not _layer:
         _layer.append(_load_layer())
     return _layer[0]
 
 
 def _load_layer() -> bool:
-    from rnnc.backends.interpreter import int_matmul
+    from rnnc.backends.interpreter import fxp_kernels
 
-    if not int_matmul.available():  # torch's OpenMP first, or none at all
+    jit = fxp_kernels.jit()
+    if jit is None:
         return False
-    try:
-        import numba
-        from numba import njit, prange
-    except ImportError:
-        return False
+    import numba
+
     if not os.environ.get(LAYER_ENV):
         numba.config.THREADING_LAYER = "omp"
-
-    @njit(parallel=True, cache=False)
-    def probe(n):
-        total = 0
-        for i in prange(n):
-            total += i
-        return total
-
     try:
-        probe(4)
+        jit.parallel_probe(4)
     except Exception:  # no OpenMP library: numba says so when first used
         return False
     return numba.threading_layer() == "omp"
