@@ -165,3 +165,38 @@ def test_threads_are_restored():
         int_matmul.matmul(a, 8, int_matmul.Rhs(np.ones((8, 3), np.float32), 8), 20)
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_deferred_digit_products_add_up_to_the_products(monkeypatch):
+    """A fused product left as int8 digit products (for a run to add up): each
+    op's block, added up by `array`, is the exact product, for one and two digits
+    on either side, one op or several of equal or unequal widths."""
+    monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
+    rng = np.random.default_rng(5)
+    cases = [(8, 8), (16, 8), (8, 16), (16, 16), (12, 5)]
+    for (wa, wb), cols in zip(cases, [[6, 6, 6], [3, 7, 1], [5], [4, 4], [2, 9]]):
+        fa, fbs = Format(wa, 3), [Format(wb, 2)] * len(cols)
+        k = int(rng.integers(int_matmul.MIN_TERMS_4, 100))  # four digit products too
+        mats = [raw(draw(rng, fb, (k, n)), fb) for fb, n in zip(fbs, cols)]
+        a = raw(draw(rng, fa, (9, k)), fa)
+        fused = kernels.FusedMatmul(fa, fbs, k, sum(cols))
+        assert fused.threaded(9)
+        blocks = fused.prepare(mats)(a, deferred=True)
+        for block, b, fb in zip(blocks, mats, fbs, strict=True):
+            assert isinstance(block, kernels.DigitProducts)
+            assert block.layout.na == int_matmul.digits(wa)
+            assert block.layout.nb == int_matmul.digits(wb)
+            want = fixed.matmul(a, fa, b, fb)[0]
+            got = block.array(fixed.matmul_format(fa, fb, k).width)
+            assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_products_on_blas_are_not_threaded(monkeypatch):
+    """Four digit products of few terms run on float64 BLAS, on one core: the
+    interpreter then computes the hoisted ops ahead instead of threading steps."""
+    monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
+    few = kernels.FusedMatmul(Format(16, 8), [Format(16, 8)] * 4, 32, 128)
+    many = kernels.FusedMatmul(Format(16, 8), [Format(16, 8)] * 4, 128, 512)
+    eight = kernels.FusedMatmul(Format(16, 8), [Format(8, 8)] * 4, 32, 128)
+    assert not few.threaded(256)
+    assert many.threaded(256) and eight.threaded(256)

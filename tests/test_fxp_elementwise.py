@@ -7,6 +7,7 @@ per cast. Then the step of an LSTM is one run."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,12 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import IntegerAttr
 from xdsl.ir import Block
 
-from rnnc.backends.interpreter import float_interpreter, fxp_elementwise, fxp_kernels
+from rnnc.backends.interpreter import (
+    float_interpreter,
+    fxp_elementwise,
+    fxp_kernels,
+    parallel,
+)
 from rnnc.dialects import fixed, fxp
 from rnnc.dialects.fixed import Format
 from rnnc.frontend.onnx_loader import load_model
@@ -112,6 +118,36 @@ def test_runs_equal_the_ops_one_by_one(seed):
         assert got[value].dtype == want[value].dtype
         assert got[value].shape == want[value].shape
         assert np.array_equal(got[value], want[value])
+    assert got_counts == want_counts
+
+
+def _need_openmp() -> None:
+    """numba's OpenMP layer: required in CI (a missing library is a failure)."""
+    if not parallel.openmp():
+        assert not os.environ.get("CI"), "numba's OpenMP threading layer did not load"
+        pytest.skip("numba's OpenMP threading layer is not available")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32 - 1))
+def test_runs_on_threads_equal_the_ops_one_by_one(seed):
+    """The loop's rows split over two threads (`run_parallel`): the same values
+    and the same overflow counts."""
+    _need_openmp()
+    rng = np.random.default_rng(seed)
+    block, inputs = random_chain(rng, int(rng.integers(2, 9)), int(rng.integers(1, 9)))
+    want, want_counts = reference(block, inputs)
+    saved = parallel.MIN_PARALLEL_ELEMENTS
+    parallel.MIN_PARALLEL_ELEMENTS = 0
+    try:
+        with parallel.threads(2):
+            assert parallel.parallel_loops(1) == 2
+            got, got_counts, _ = fused(block, inputs)
+    finally:
+        parallel.MIN_PARALLEL_ELEMENTS = saved
+    for value in block.last_op.operands:
+        assert np.array_equal(got[value], want[value])
+        assert got[value].dtype == want[value].dtype
     assert got_counts == want_counts
 
 

@@ -6,6 +6,7 @@ strided and empty operands; then whole models, interpreter against the rules."""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -19,6 +20,7 @@ from rnnc.backends.interpreter import (
     fxp_elementwise,
     fxp_interpreter,
     int_matmul,
+    parallel,
 )
 from rnnc.backends.interpreter import fxp_kernels as kernels
 from rnnc.dialects import fixed, fxp
@@ -338,6 +340,42 @@ def test_models_match_the_rules(case, policy, monkeypatch):
     monkeypatch.setattr(float_interpreter, "CHUNK_ELEMENTS", 1)
     monkeypatch.setattr(float_interpreter, "PIPELINE_ELEMENTS", 0)
     _matches_the_reference(module, feeds, monkeypatch)
+
+
+@pytest.mark.parametrize("policy", ["w8a16", "w4a8-floor-wrap", "w12a12-half-up-pct"])
+@pytest.mark.parametrize("case", ["test_lstm_with_peepholes", "test_gru_seq_length"])
+def test_threaded_steps_match_the_rules(case, policy, monkeypatch):
+    """Steps with their products left as int8 digit products (one or two digits
+    on either side), added up in the step's loop, the loop's rows on two threads
+    and torch's products on two, against the rules."""
+    if not parallel.openmp():
+        assert not os.environ.get("CI"), "numba's OpenMP threading layer did not load"
+        pytest.skip("numba's OpenMP threading layer is not available")
+    test = CASES[case]
+    (inputs, _), *_ = test.data_sets
+    feeds = {i.name: a for i, a in zip(test.model.graph.input, inputs, strict=True)}
+    module, _ = quantize_model(test.model, feeds, _config(POLICIES[policy]))
+    monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
+    monkeypatch.setattr(int_matmul, "MIN_TERMS_4", 0)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 0)
+    monkeypatch.setenv("RNNC_THREADS", "2")
+    seen = {"parts": 0, "deferred": 0}
+    loops, defer = parallel.parallel_loops, fusion.defer_products
+
+    def spy_loops(elements):
+        parts = loops(elements)
+        seen["parts"] = max(seen["parts"], parts)
+        return parts
+
+    def spy_defer(*args):
+        ops = defer(*args)
+        seen["deferred"] += sum(getattr(o, "deferred", False) for o in ops)
+        return ops
+
+    monkeypatch.setattr(parallel, "parallel_loops", spy_loops)
+    monkeypatch.setattr(float_interpreter, "defer_products", spy_defer)
+    _matches_the_reference(module, feeds, monkeypatch)
+    assert seen["parts"] == 2 and seen["deferred"]
 
 
 @pytest.mark.parametrize("threads", [1, 2])

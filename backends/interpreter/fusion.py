@@ -21,8 +21,8 @@ Kernel = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 
 class FusedProducts:
-    """Several exact products of one operand with loop-invariant matrices, run as
-    one product with the matrices side by side (e.g. the four gates' h @ R_g).
+    """Exact products of one operand with loop-invariant matrices, run as one
+    product with the matrices side by side (e.g. the four gates' h @ R_g).
 
     `prepare` (of the FusableProduct registered per op type in PRODUCT_FUSION)
     takes the matrices once per
@@ -116,7 +116,7 @@ def fuse_products(ops: list, kind: dict[SSAValue, str]) -> list:
             groups.setdefault(op.operands[0], []).append(op)
     fused: dict[Operation, FusedProducts] = {}
     for group in groups.values():
-        if len(group) > 1:
+        if group:  # one product too: it may then be deferred
             product = PRODUCT_FUSION[type(group[0])](group)
             if product is not None:
                 fused[group[0]] = FusedProducts(group, product)

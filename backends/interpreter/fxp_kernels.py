@@ -450,16 +450,16 @@ class DigitProducts:
         return out[0].reshape(self.shape)
 
 
-def _layouts(rhs: int_matmul.Rhs, count: int, groups: int) -> list[DigitLayout]:
-    """The DigitLayout of each of `groups` equal column blocks of a product of a
-    `count`-digit lhs with rhs (kept with rhs)."""
-    key = (count, groups)
+def _layouts(rhs: int_matmul.Rhs, count: int, widths: tuple) -> list[DigitLayout]:
+    """The DigitLayout of each column block (of these widths, side by side) of a
+    product of a `count`-digit lhs with rhs (kept with rhs)."""
+    key = (count, widths)
     if key not in rhs.layouts:
-        width = rhs.cols // groups
         combination = rhs.combination(count)
+        starts = np.cumsum([0, *widths[:-1]]).tolist()
         rhs.layouts[key] = [
-            DigitLayout(count, rhs.count, rhs.cols, g * width, width, combination)
-            for g in range(groups)
+            DigitLayout(count, rhs.count, rhs.cols, start, width, combination)
+            for start, width in zip(starts, widths, strict=True)
         ]
     return rhs.layouts[key]
 
@@ -470,11 +470,11 @@ def int_product(
     rhs: int_matmul.Rhs,
     out_width: int,
     groups: int,
-    deferred: bool = False,
+    deferred: tuple = (),
 ) -> list:
     """a @ b on int8 digits as `groups` equal column blocks (one per fused op), each
-    a C-contiguous raw array of `fixed.raw_array(·, out_width)`, or with `deferred`
-    its DigitProducts."""
+    a C-contiguous raw array of `fixed.raw_array(·, out_width)`; with `deferred`
+    (the widths of the ops' blocks) the DigitProducts of each op."""
     lead, terms = a.shape[:-1], a.shape[-1]
     rows = math.prod(lead)
     width = rhs.cols // groups
@@ -498,7 +498,7 @@ def int_product(
     if deferred:
         return [
             DigitProducts(p, layout, rows, rowterm, lead)
-            for layout in _layouts(rhs, count, groups)
+            for layout in _layouts(rhs, count, deferred)
         ]
     if rowterm is None:
         rowterm = _zeros(rows)
@@ -603,9 +603,10 @@ class FusedMatmul:
                 if not prepared:
                     prepared.append(int_matmul.Rhs(matrix, self.rhs_width))
                 product = int_product(
-                    a, self.fa.width, prepared[0], self.out_width, groups, deferred
-                )
-                return product if deferred and groups > 1 else blocks(product)
+                    a, self.fa.width, prepared[0], self.out_width, groups,
+                    tuple(widths) if deferred else (),
+                )  # fmt: skip
+                return product if deferred else blocks(product)
             if self.out_width <= F64:  # exact in float64 BLAS
                 if not wide_matrix:  # and as (groups, K, width): contiguous blocks
                     plain = fixed.raw_array(matrix, F64)
