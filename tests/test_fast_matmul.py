@@ -174,10 +174,11 @@ def test_deferred_digit_products_add_up_to_the_products(monkeypatch):
     monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
     rng = np.random.default_rng(5)
     cases = [(8, 8), (16, 8), (8, 16), (16, 16), (12, 5)]
-    for (wa, wb), cols in zip(cases, [[6, 6, 6], [3, 7, 1], [5], [4, 4], [2, 9]]):
+    blocks_of = [[6, 6, 6], [3, 7, 1], [5], [4, 4], [2, 9]]
+    for (wa, wb), cols in zip(cases, blocks_of, strict=True):
         fa, fbs = Format(wa, 3), [Format(wb, 2)] * len(cols)
         k = int(rng.integers(int_matmul.MIN_TERMS_4, 100))  # four digit products too
-        mats = [raw(draw(rng, fb, (k, n)), fb) for fb, n in zip(fbs, cols)]
+        mats = [raw(draw(rng, fb, (k, n)), fb) for fb, n in zip(fbs, cols, strict=True)]
         a = raw(draw(rng, fa, (9, k)), fa)
         fused = kernels.FusedMatmul(fa, fbs, k, sum(cols))
         assert fused.threaded(9)
