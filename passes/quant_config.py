@@ -70,13 +70,12 @@ DEFAULT_BITS = {
 }
 
 # Default table size: as many index bits as the activation has (a table step
-# under the output's lsb times the slope bound), within these bounds. (8, 10)
-# (1,024 entries at most, hls4ml's default table size) takes an LSTM at A16 from
-# 1.8 % to 1.0 % error (0.9 % with 12 bits, for 4x the block RAM per table), but
-# changes every quantized result at A > 8, and the word-length search then trades
-# activation bits against table memory (docs/performance.md): kept at 8 bits
-# until that is settled.
-DEFAULT_LUT_BITS = (8, 8)
+# under the output's lsb times the slope bound), within these bounds: 256 entries
+# at A <= 8, 1,024 (hls4ml's default table size) from A = 10. That takes an LSTM at
+# A16 from 1.8 % to 1.0 % error (0.9 % with 12 bits, for 4x the block RAM per
+# table); the word-length search counts the tables' memory, so narrowing the
+# activations also shrinks them (docs/performance.md).
+DEFAULT_LUT_BITS = (8, 10)
 
 
 @dataclass(frozen=True)

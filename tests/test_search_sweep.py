@@ -195,7 +195,9 @@ def test_search_cli_imdb(no_test_split, tmp_path, capsys):
     got = json.loads(report.read_text())
     assert got["split"] == "valid" and got["samples"] == N_TRAIN // 10
     assert got["float"] - got["fixed"] <= 0.005
-    assert got["memory_bytes"] < got["start_memory_bytes"] < got["float32_bytes"]
+    # the tiny model's 1,024-entry tables (16-bit activations) outweigh its float
+    # weights at the start; the search narrows them below
+    assert got["memory_bytes"] < min(got["start_memory_bytes"], got["float32_bytes"])
     assert got["bits"]["weight"] < 16 and got["overrides"]
     runs = [t for t in got["trials"] if t["same_as"] is None]
     assert got["evaluations"] == len(runs)
