@@ -192,3 +192,28 @@ def test_an_lstm_step_is_products_and_one_run():
     runs = [o for o in in_loop if isinstance(o, fxp_elementwise.Run)]
     assert len(runs) == 1
     assert not [o for o in in_loop if isinstance(o, fxp.CastOp | fxp.LutOp)]
+
+
+def test_threads_load_a_new_loop_at_once(tmp_path, monkeypatch):
+    """Blocks of rows on threads may build the same new loop together: each gets
+    the one module (a file of the source written once, renamed into place)."""
+    import threading
+
+    monkeypatch.setenv(fxp_elementwise.CACHE_ENV, str(tmp_path))
+    source = f"SEED = {os.getpid()}{threading.get_ident()}\n"  # new to this cache
+    modules, errors = [], []
+
+    def load():
+        try:
+            modules.append(fxp_elementwise._load(source))
+        except Exception as err:  # noqa: BLE001 - collected for the assertion
+            errors.append(err)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(modules) == 4
+    assert all(m is modules[0] for m in modules)
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []

@@ -556,24 +556,29 @@ def _cached(source: str) -> bool:
     return any((_cache_dir() / "__pycache__").glob(f"{name}.run-*.nbi"))
 
 
+_LOADING = threading.Lock()  # blocks of rows on threads may build the same loop
+
+
 def _load(source: str):
     """The module of the source (`run`, `run_parallel`), imported from the cache
-    directory."""
+    directory (written under a name of this process and thread, then renamed:
+    other processes may write the same file at once)."""
     name = _module_name(source)
-    if name in sys.modules:
-        return sys.modules[name]
-    folder = _cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.py"
-    if not path.exists():
-        tmp = folder / f".{name}.{os.getpid()}.tmp"
-        tmp.write_text(source)
-        os.replace(tmp, path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules[name] = module
-    return module
+    with _LOADING:
+        if name in sys.modules:
+            return sys.modules[name]
+        folder = _cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.py"
+        if not path.exists():
+            tmp = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+            tmp.write_text(source)
+            os.replace(tmp, path)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+        return module
 
 
 # ---------------------------------------------------------------- run building
