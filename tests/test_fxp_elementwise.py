@@ -121,7 +121,7 @@ def test_runs_equal_the_ops_one_by_one(seed):
     assert got_counts == want_counts
 
 
-def _need_openmp() -> None:
+def need_openmp() -> None:
     """numba's OpenMP layer: required in CI (a missing library is a failure)."""
     if not parallel.openmp():
         assert not os.environ.get("CI"), "numba's OpenMP threading layer did not load"
@@ -133,7 +133,7 @@ def _need_openmp() -> None:
 def test_runs_on_threads_equal_the_ops_one_by_one(seed):
     """The loop's rows split over two threads (`run_parallel`): the same values
     and the same overflow counts."""
-    _need_openmp()
+    need_openmp()
     rng = np.random.default_rng(seed)
     block, inputs = random_chain(rng, int(rng.integers(2, 9)), int(rng.integers(1, 9)))
     want, want_counts = reference(block, inputs)

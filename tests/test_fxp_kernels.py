@@ -6,7 +6,6 @@ strided and empty operands; then whole models, interpreter against the rules."""
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
@@ -27,6 +26,7 @@ from rnnc.dialects import fixed, fxp
 from rnnc.dialects.fixed import Format
 from rnnc.passes.quant_config import load_config
 from rnnc.pipeline import quantize_model
+from tests.test_fxp_elementwise import need_openmp
 
 MODES = [(r, o) for r in fixed.ROUNDING_MODES for o in fixed.OVERFLOW_MODES]
 
@@ -322,6 +322,17 @@ def _matches_the_reference(module, feeds, monkeypatch) -> None:
     assert got_events == want_events
 
 
+def _case(case: str, policy: str):
+    """(quantized module, feeds) of an onnx backend test case."""
+    if case not in CASES:
+        pytest.skip(f"onnx has no case {case}")
+    test = CASES[case]
+    (inputs, _), *_ = test.data_sets
+    feeds = {i.name: a for i, a in zip(test.model.graph.input, inputs, strict=True)}
+    module, _ = quantize_model(test.model, feeds, _config(POLICIES[policy]))
+    return module, feeds
+
+
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize(
     "case",
@@ -330,12 +341,7 @@ def _matches_the_reference(module, feeds, monkeypatch) -> None:
 def test_models_match_the_rules(case, policy, monkeypatch):
     """Whole recurrences, with every optimisation forced on (int8 products of any
     size, one-step chunks computed ahead on a second thread), against the rules."""
-    if case not in CASES:
-        pytest.skip(f"onnx has no case {case}")
-    test = CASES[case]
-    (inputs, _), *_ = test.data_sets
-    feeds = {i.name: a for i, a in zip(test.model.graph.input, inputs, strict=True)}
-    module, _ = quantize_model(test.model, feeds, _config(POLICIES[policy]))
+    module, feeds = _case(case, policy)
     monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
     monkeypatch.setattr(float_interpreter, "CHUNK_ELEMENTS", 1)
     monkeypatch.setattr(float_interpreter, "PIPELINE_ELEMENTS", 0)
@@ -348,13 +354,8 @@ def test_threaded_steps_match_the_rules(case, policy, monkeypatch):
     """Steps with their products left as int8 digit products (one or two digits
     on either side), added up in the step's loop, the loop's rows on two threads
     and torch's products on two, against the rules."""
-    if not parallel.openmp():
-        assert not os.environ.get("CI"), "numba's OpenMP threading layer did not load"
-        pytest.skip("numba's OpenMP threading layer is not available")
-    test = CASES[case]
-    (inputs, _), *_ = test.data_sets
-    feeds = {i.name: a for i, a in zip(test.model.graph.input, inputs, strict=True)}
-    module, _ = quantize_model(test.model, feeds, _config(POLICIES[policy]))
+    need_openmp()
+    module, feeds = _case(case, policy)
     monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
     monkeypatch.setattr(int_matmul, "MIN_TERMS_4", 0)
     monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 0)
