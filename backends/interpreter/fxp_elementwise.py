@@ -53,7 +53,8 @@ COMPILE_WORK = 1 << 27
 # Runs built lately, by their ops: every run of a module builds its plan anew.
 BUILT_CACHE = 64
 _BUILT: dict[tuple, tuple] = {}
-_WORK: dict[str, int] = {}  # element-ops done op by op, per loop not yet compiled
+# element-ops done op by op, per loop (source, function) not yet compiled
+_WORK: dict[tuple, int] = {}
 _FALL_BACK = object()  # a Run's call plan for inputs its loop cannot take
 
 
@@ -205,22 +206,25 @@ class Run:
             del _BUILT[next(iter(_BUILT))]
         return built
 
-    def kernel(self, key: tuple, work: int):
-        """The compiled loop, or None while compiling it (about a second per new
-        source) would cost more than the op-by-op kernels it replaces: until the
-        run has done COMPILE_WORK element-ops, unless numba has it on disk."""
+    def kernel(self, key: tuple, work: int, function: str = "run"):
+        """The compiled loop (`run` or `run_parallel`), or None while compiling it
+        (a second or more per new source) would cost more than the op-by-op
+        kernels it replaces: until the loop has done COMPILE_WORK element-ops,
+        unless numba has it on disk."""
         variant = self._variants[key]
-        kernel = self._kernels.get(variant)
+        kernel = self._kernels.get((variant, function))
         if kernel is None:
             source = self._built(variant)[4] if variant else self.source
             name = _module_name(source)
-            if variant not in self._work:  # looked for on disk once per run
-                self._work[variant] = COMPILE_WORK if _cached(source) else 0
-            # the work done op by op counts over every run of this source
-            _WORK[name] = _WORK.get(name, 0) + work
-            if max(self._work[variant], _WORK[name]) < COMPILE_WORK:
+            if (variant, function) not in self._work:  # looked for once per run
+                done = _cached(source, function)
+                self._work[variant, function] = COMPILE_WORK if done else 0
+            # the work done op by op counts over every run of this loop
+            _WORK[name, function] = _WORK.get((name, function), 0) + work
+            if max(self._work[variant, function], _WORK[name, function]) < COMPILE_WORK:
                 return None
-            kernel = self._kernels[variant] = _load(source)
+            module = _load(source)
+            kernel = self._kernels[variant, function] = getattr(module, function)
         return kernel
 
     def run(self, env: dict) -> None:
@@ -234,22 +238,23 @@ class Run:
             return
         kernel, shape, layout, parts = call
         if kernel is None:  # not compiled yet: op by op, counting the work
-            kernel = self.kernel(key, math.prod(shape) * len(self.ops))
+            function = "run_parallel" if parts > 1 else "run"
+            kernel = self.kernel(key, math.prod(shape) * len(self.ops), function)
             if kernel is None:
                 self._fall_back(env)
                 return
-            function = kernel.run_parallel if parts > 1 else kernel.run
-            self._calls[key] = call = (function, shape, layout, parts)
-            kernel = function
-        operands, extra = [], []
+            self._calls[key] = call = (kernel, shape, layout, parts)
+        operands = []
+        extra = []
         for x, deferred in zip(values, layout, strict=True):
-            if deferred:
-                k = x.layout
+            if deferred:  # the layout's constants, then this product's row sums
                 operands.append(x.p)
-                extra += [k.base, k.cols, x.rows, k.colterm]
-                if k.nb > 1:
-                    extra += [x.rowterm, k.const]
-            elif x.shape == shape and x.ndim == 2 and x.flags.c_contiguous:
+                extra += x.layout.args
+                extra.append(x.rows)
+                if x.layout.nb > 1:
+                    extra.append(x.rowterm)
+                    extra.append(x.layout.const)
+            elif x.flags.c_contiguous and x.shape == shape and len(shape) == 2:
                 operands.append(x)
             else:
                 rows = kernels.rows_of(x, shape)
@@ -257,23 +262,20 @@ class Run:
                     self._fall_back(env)
                     return
                 operands.append(rows)
-        outs = [np.empty(shape, dtype) for dtype in self._dtypes]
+        dtypes = self._dtypes
+        outs = [np.empty(shape, dtype) for dtype in dtypes]
         cols = shape[-1]
-        if len(shape) != 2:
-            outs_2d = [o.reshape(-1, cols) for o in outs]
-        else:
-            outs_2d = outs
+        rows = len(outs[0]) if len(shape) == 2 else math.prod(shape) // cols
+        flat = outs if len(shape) == 2 else [o.reshape(-1, cols) for o in outs]
         pending = self._pending.get(threading.get_ident())
         if pending is None:
             pending = self._pending[threading.get_ident()] = [self._zero_counts(), 0]
-        size = math.prod(shape)
         if parts > 1:
-            kernel(parts, size // cols, cols, *operands, *outs_2d, *extra,
-                   *self.tables, pending[0])  # fmt: skip
-        else:
-            kernel(size // cols, cols, *operands, *outs_2d, *extra, *self.tables,
+            kernel(parts, rows, cols, *operands, *flat, *extra, *self.tables,
                    pending[0])  # fmt: skip
-        pending[1] += size
+        else:
+            kernel(rows, cols, *operands, *flat, *extra, *self.tables, pending[0])
+        pending[1] += rows * cols
         for value, out in zip(self.outputs, outs, strict=True):
             env[value] = out
 
@@ -383,10 +385,11 @@ class _Generator:
 
     def _params(self, i: int) -> list[str]:
         """Parameters after the outputs' for input i (a deferred product's layout:
-        first column, columns per digit block, rows per digit, its sums)."""
+        first column, columns per digit block, column sums, rows per digit, row
+        sums)."""
         if i not in self.products:
             return []
-        names = [f"o{i}", f"n{i}", f"r{i}", f"ct{i}"]
+        names = [f"o{i}", f"n{i}", f"ct{i}", f"r{i}"]
         return names + ([f"rt{i}", f"k{i}"] if self.products[i][1] > 1 else [])
 
     def _generate(self) -> str:
@@ -548,12 +551,13 @@ def _module_name(source: str) -> str:
     return f"rnnc_run_{hashlib.sha256(source.encode()).hexdigest()[:20]}"
 
 
-def _cached(source: str) -> bool:
-    """Whether the loop is loaded, or compiled in numba's cache on disk."""
+def _cached(source: str, function: str = "run") -> bool:
+    """Whether the loop's function is compiled, here or in numba's cache on
+    disk."""
     name = _module_name(source)
-    if name in sys.modules:
+    if name in sys.modules and getattr(sys.modules[name], function).signatures:
         return True
-    return any((_cache_dir() / "__pycache__").glob(f"{name}.run-*.nbi"))
+    return any((_cache_dir() / "__pycache__").glob(f"{name}.{function}-*.nbi"))
 
 
 _LOADING = threading.Lock()  # blocks of rows on threads may build the same loop

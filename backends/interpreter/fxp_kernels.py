@@ -412,12 +412,15 @@ class DigitLayout:
     """Where one op's block lies in a fused product's digit products, and the
     constant parts of its sum (per op and lhs digit count, prepared once)."""
 
-    __slots__ = ("na", "nb", "cols", "base", "width", "scales", "colterm", "const")
+    __slots__ = (
+        "na", "nb", "cols", "base", "width", "scales", "colterm", "const", "args"
+    )  # fmt: skip
 
     def __init__(self, na, nb, cols, base, width, combination):
         self.na, self.nb, self.cols, self.base, self.width = na, nb, cols, base, width
         self.scales, colterm, self.const = combination
         self.colterm = np.ascontiguousarray(colterm[base : base + width])
+        self.args = (base, cols, self.colterm)  # a run's loop's parameters
 
 
 class DigitProducts:
@@ -597,9 +600,14 @@ class FusedMatmul:
                 for p, out in zip(parts, self.outs, strict=True)
             ]
 
+        int8: dict[int, bool] = {}  # per row count: whether on int8 digits
+
         def run(a: np.ndarray, deferred: bool = False) -> list:
             rows = a.size // max(self.terms, 1)
-            if a.shape[-1] == self.terms and self._int8(rows, matrix.shape[-1]):
+            on_int8 = int8.get(rows)
+            if on_int8 is None:
+                on_int8 = int8[rows] = self._int8(rows, matrix.shape[-1])
+            if on_int8 and a.shape[-1] == self.terms:
                 if not prepared:
                     prepared.append(int_matmul.Rhs(matrix, self.rhs_width))
                 product = int_product(
