@@ -25,9 +25,9 @@ class FusedProducts:
     product with the matrices side by side (e.g. the four gates' h @ R_g).
 
     `prepare` (of the FusableProduct registered per op type in PRODUCT_FUSION)
-    takes the matrices once per
-    run of the loop and returns the product of the operand with all of them, one
-    block per op: the blocks are bit-identical to the separate products. With
+    takes the matrices once per run of the loop and returns the product of the
+    operand with all of them, one block per op: the blocks are bit-identical to
+    the separate products (one product alone is fused too). With
     `deferred` (set by `defer_products` when a single run reads them all) the
     blocks may be left in a form only that run reads (e.g. digit products not yet
     added up)."""
@@ -39,7 +39,7 @@ class FusedProducts:
         self.deferred = False
         self.operands = [ops[0].operands[0]] + [op.operands[1] for op in ops]
         self.results = [op.results[0] for op in ops]
-        self._run: Callable[[np.ndarray], list[np.ndarray]] | None = None
+        self._run: Callable[..., list] | None = None
 
     def reset(self) -> None:
         self._run = None
@@ -115,11 +115,10 @@ def fuse_products(ops: list, kind: dict[SSAValue, str]) -> list:
         if kind.get(rhs, "invariant") == "invariant" and len(rnn.shape_of(rhs)) == 2:
             groups.setdefault(op.operands[0], []).append(op)
     fused: dict[Operation, FusedProducts] = {}
-    for group in groups.values():
-        if group:  # one product too: it may then be deferred
-            product = PRODUCT_FUSION[type(group[0])](group)
-            if product is not None:
-                fused[group[0]] = FusedProducts(group, product)
+    for group in groups.values():  # one product too: it may then be deferred
+        product = PRODUCT_FUSION[type(group[0])](group)
+        if product is not None:
+            fused[group[0]] = FusedProducts(group, product)
     dropped = {op for f in fused.values() for op in f.ops[1:]}
     return [fused.get(op, op) for op in ops if op not in dropped]
 
