@@ -172,6 +172,8 @@ class ApproximateActivationsPass(ModulePass):
     lut_bits: int = 8
     log2_range: int | None = None
     pwl_segments: int = 16
+    # the softmax heads' table size (passes/softmax.py); None: lut_bits
+    softmax_lut_bits: int | None = None
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         check_parameters(self.method, self.lut_bits, self.log2_range, self.pwl_segments)
@@ -183,9 +185,11 @@ class ApproximateActivationsPass(ModulePass):
         ).rewrite_module(op)
         # Softmax heads stay exact here; their tables, built when lowered, are
         # sized from the same policy (passes/softmax.py).
+        bits = self.lut_bits if self.softmax_lut_bits is None else self.softmax_lut_bits
+        check_parameters(self.method, bits, self.log2_range, self.pwl_segments)
         for inner in op.walk():
             if isinstance(inner, rnn.SoftmaxBaseOp):
-                inner.attributes[softmax.BITS_ATTR] = IntegerAttr(self.lut_bits, 64)
+                inner.attributes[softmax.BITS_ATTR] = IntegerAttr(bits, 64)
 
 
 def error_report(module: ModuleOp) -> list[str]:

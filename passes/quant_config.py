@@ -38,6 +38,7 @@ from rnnc.dialects import fixed
 from rnnc.dialects.errors import RnncError
 from rnnc.dialects.fixed import Format
 from rnnc.dialects.user_files import read_text
+from rnnc.passes import softmax
 from rnnc.passes.approximate_activations import check_parameters
 from rnnc.passes.weight_fit import format_for_mse
 
@@ -100,6 +101,15 @@ class QuantConfig:
             return self.lut_bits
         lo, hi = DEFAULT_LUT_BITS
         return min(max(self.bits.get("activation", DEFAULT_BITS["activation"]), lo), hi)
+
+    @property
+    def softmax_table_bits(self) -> int:
+        """The softmax heads' table size (passes/softmax.py): `lut_bits` when set,
+        else the softmax's own default. It does not follow the activation width:
+        its log table has up to 2^(bits + 6) entries (64K words at 10 bits)."""
+        if self.lut_bits is not None:
+            return self.lut_bits
+        return softmax.DEFAULT_LUT_BITS
 
     def validate(self) -> QuantConfig:
         for name, width in self.bits.items():

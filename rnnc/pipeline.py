@@ -87,6 +87,7 @@ def prepare_float(module: ModuleOp, config: QuantConfig) -> list[str]:
         lut_bits=config.table_bits,
         log2_range=config.lut_log2_range,
         pwl_segments=config.pwl_segments,
+        softmax_lut_bits=config.softmax_table_bits,
     ).apply(ctx, module)
     return error_report(module)
 

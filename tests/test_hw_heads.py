@@ -308,6 +308,28 @@ def test_quantized_heads_follow_onnxruntime(tmp_path, head):
     assert agree >= 0.95
 
 
+def test_softmax_tables_do_not_follow_the_activation_width(tmp_path):
+    """The activations' tables grow with their width by default (1,024 entries at
+    16 bits); a softmax's stay at its own default, as its log table would reach
+    2^(bits + 6) entries, unless the policy sets lut_bits."""
+    from rnnc.frontend.onnx_import import import_model
+    from rnnc.passes import softmax
+    from rnnc.pipeline import prepare_float
+
+    path, _ = _classifier(tmp_path, "gru", "log_softmax")
+
+    def bits(config):
+        module = import_model(load_model(path))
+        prepare_float(module, config)
+        (head,) = [op for op in module.walk() if softmax.BITS_ATTR in op.attributes]
+        return head.attributes[softmax.BITS_ATTR].value.data
+
+    default = load_config(None)
+    assert default.table_bits == 10
+    assert bits(default) == softmax.DEFAULT_LUT_BITS
+    assert bits(load_config(lut_bits=6)) == 6
+
+
 @needs("iverilog")
 @pytest.mark.parametrize("head", ["softmax", "none"])
 def test_argmax_output_in_rtl(tmp_path, head):
