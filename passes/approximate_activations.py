@@ -185,8 +185,10 @@ class ApproximateActivationsPass(ModulePass):
         ).rewrite_module(op)
         # Softmax heads stay exact here; their tables, built when lowered, are
         # sized from the same policy (passes/softmax.py).
-        bits = self.lut_bits if self.softmax_lut_bits is None else self.softmax_lut_bits
-        check_parameters(self.method, bits, self.log2_range, self.pwl_segments)
+        bits = self.lut_bits
+        if self.softmax_lut_bits is not None:
+            bits = self.softmax_lut_bits
+            check_parameters(self.method, bits, self.log2_range, self.pwl_segments)
         for inner in op.walk():
             if isinstance(inner, rnn.SoftmaxBaseOp):
                 inner.attributes[softmax.BITS_ATTR] = IntegerAttr(bits, 64)

@@ -232,7 +232,7 @@ class Run:
         key = tuple([(type(x), x.shape) for x in values])
         call = self._calls.get(key)
         if call is None:
-            call = self._calls[key] = self._call(values)
+            call = self._calls[key] = self._call(key, values)
         if call is _FALL_BACK:
             self._fall_back(env)
             return
@@ -247,13 +247,12 @@ class Run:
         operands = []
         extra = []
         for x, deferred in zip(values, layout, strict=True):
-            if deferred:  # the layout's constants, then this product's row sums
+            if deferred:  # the layout's constants, then this product's rows
+                k = x.layout
                 operands.append(x.p)
-                extra += x.layout.args
-                extra.append(x.rows)
-                if x.layout.nb > 1:
-                    extra.append(x.rowterm)
-                    extra.append(x.layout.const)
+                extra += (k.base, k.cols, k.colterm, x.rows)
+                if k.nb > 1:
+                    extra += (x.rowterm, k.const)
             elif x.flags.c_contiguous and x.shape == shape and len(shape) == 2:
                 operands.append(x)
             else:
@@ -282,7 +281,7 @@ class Run:
     def _zero_counts(self) -> np.ndarray:
         return np.zeros(max(len(self.casts), 1), np.int64)
 
-    def _call(self, values: list) -> tuple | object:
+    def _call(self, key: tuple, values: list) -> tuple | object:
         """How to run the loop on inputs like these: (kernel or None while not
         compiled, the shape, which inputs are deferred products), or _FALL_BACK."""
         deferred = [isinstance(x, kernels.DigitProducts) for x in values]
@@ -310,9 +309,7 @@ class Run:
             (x.layout.na, x.layout.nb) if d else None
             for x, d in zip(values, deferred, strict=True)
         )
-        self._variants[tuple((type(x), x.shape) for x in values)] = (
-            variant if any(deferred) else ()
-        )
+        self._variants[key] = variant if any(deferred) else ()
         return None, shape, deferred, parallel.parallel_loops(math.prod(shape))
 
     def flush(self) -> None:

@@ -412,15 +412,12 @@ class DigitLayout:
     """Where one op's block lies in a fused product's digit products, and the
     constant parts of its sum (per op and lhs digit count, prepared once)."""
 
-    __slots__ = (
-        "na", "nb", "cols", "base", "width", "scales", "colterm", "const", "args"
-    )  # fmt: skip
+    __slots__ = ("na", "nb", "cols", "base", "width", "scales", "colterm", "const")
 
     def __init__(self, na, nb, cols, base, width, combination):
         self.na, self.nb, self.cols, self.base, self.width = na, nb, cols, base, width
         self.scales, colterm, self.const = combination
         self.colterm = np.ascontiguousarray(colterm[base : base + width])
-        self.args = (base, cols, self.colterm)  # a run's loop's parameters
 
 
 class DigitProducts:
@@ -431,13 +428,12 @@ class DigitProducts:
     Element (r, j) is  sum_ab scales[a·nb + b] · p[a·rows + r, b·cols + base + j]
     + colterm[base + j] + rowterm[r] + const  modulo 2^64 (int_matmul)."""
 
-    __slots__ = ("p", "layout", "rows", "rowterm", "shape", "ndim")
+    __slots__ = ("p", "layout", "rows", "rowterm", "shape")
 
     def __init__(self, p, layout, rows, rowterm, lead):
         self.p, self.layout, self.rows = p, layout, rows
         self.rowterm = rowterm  # None: zero
         self.shape = (*lead, layout.width)
-        self.ndim = len(self.shape)
 
     def array(self, out_width: int) -> np.ndarray:
         k = self.layout
@@ -496,7 +492,6 @@ def int_product(
         lhs_digits = np.empty((count * rows, terms), np.int8)
         j.split_rows(a2, count, lhs_digits)
     p = int_matmul.products(lhs_digits, rhs)
-    combination = rhs.combination(count)
     rowterm = int_matmul.rowterm(a2, rhs)
     if deferred:
         return [
@@ -505,8 +500,9 @@ def int_product(
         ]
     if rowterm is None:
         rowterm = _zeros(rows)
+    scales, colterm, const = rhs.combination(count)
     out = np.empty((groups, rows, width), representation(out_width))
-    j.combine(p, rows, count, rhs.count, *combination[:2], rowterm, combination[2], out)
+    j.combine(p, rows, count, rhs.count, scales, colterm, rowterm, const, out)
     if len(lead) == 1:
         return list(out)
     return [block.reshape(*lead, width) for block in out]
