@@ -264,7 +264,7 @@ class Run:
         dtypes = self._dtypes
         outs = [np.empty(shape, dtype) for dtype in dtypes]
         cols = shape[-1]
-        rows = len(outs[0]) if len(shape) == 2 else math.prod(shape) // cols
+        rows = math.prod(shape) // cols
         flat = outs if len(shape) == 2 else [o.reshape(-1, cols) for o in outs]
         pending = self._pending.get(threading.get_ident())
         if pending is None:
