@@ -31,6 +31,15 @@ WIDE_POLICY = dict(
     lut_log2_range=4,
 )
 
+# Hardware tests: 6-bit weights, 10-bit values, small tables (quick simulations).
+HW_POLICY = dict(
+    weight_bits=6,
+    activation_bits=10,
+    state_bits=10,
+    preactivation_bits=10,
+    lut_bits=6,
+)
+
 
 def rnnc(*args: str) -> int:
     return main([str(a) for a in args])

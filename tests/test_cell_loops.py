@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import WIDE_POLICY, needs
+from conftest import HW_POLICY, WIDE_POLICY, needs
 from test_onnx_features import run_ort
 from torch import nn
 
@@ -96,14 +96,6 @@ def recurrences(module) -> int:
     return sum(isinstance(op, rnn.RecurrenceOp) for op in module.walk())
 
 
-# Hardware: 6-bit weights, 10-bit values, small tables (as tests/test_hw_verify).
-HW_POLICY = dict(
-    weight_bits=6,
-    activation_bits=10,
-    state_bits=10,
-    preactivation_bits=10,
-    lut_bits=6,
-)
 HW_BATCH = 25  # x 4 batches: 100 sequences
 
 

@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import available, needs
+from conftest import HW_POLICY, available, needs
 from test_hw_verify import BATCH, _classifier_case, _lengths_case, _sequence_case
 
 from rnnc.backends.verilog import simulate
@@ -34,14 +34,7 @@ SEQUENCES = 100
 
 
 def _quantized(path, calib):
-    config = load_config(
-        None,
-        weight_bits=6,
-        activation_bits=10,
-        state_bits=10,
-        preactivation_bits=10,
-        lut_bits=6,
-    )
+    config = load_config(None, **HW_POLICY)
     module, _ = quantize_model(load_model(path), calib, config)
     return module
 
