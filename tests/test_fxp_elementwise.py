@@ -40,11 +40,11 @@ def _compile_at_once(monkeypatch):
     monkeypatch.setattr(fxp_elementwise, "COMPILE_WORK", 0)
 
 
-def random_chain(rng, rows: int, cols: int):
+def random_chain(rng, rows: int, cols: int, widths=(1, 30)):
     """A block of random elementwise ops on random formats (returning a random
     subset of the values and the last one) and raw inputs of its arguments."""
     shapes = [(rows, cols), (cols,), (1, cols), ()]
-    arg_formats = [fmt(rng, 1, 30) for _ in range(int(rng.integers(1, 4)))]
+    arg_formats = [fmt(rng, *widths) for _ in range(int(rng.integers(1, 4)))]
     arg_shapes = [(rows, cols)] + [
         shapes[int(rng.integers(0, 4))] for _ in arg_formats[1:]
     ]
@@ -63,9 +63,9 @@ def random_chain(rng, rows: int, cols: int):
         elif kind == 3:
             width = int(rng.integers(1, 64)) if rng.integers(0, 8) == 0 else None
             dst = Format(width, int(rng.integers(-4, width + 4))) if width else None
-            op = fxp.CastOp(x, dst or fmt(rng, 1, 30), *modes(rng))
+            op = fxp.CastOp(x, dst or fmt(rng, *widths), *modes(rng))
         else:
-            op = lut(x, rng, fmt(rng, 1, 30))
+            op = lut(x, rng, fmt(rng, *widths))
         block.add_op(op)
         values.append(op.results[0])
         full.append(op.results[0])
@@ -119,6 +119,59 @@ def test_runs_equal_the_ops_one_by_one(seed):
         assert got[value].shape == want[value].shape
         assert np.array_equal(got[value], want[value])
     assert got_counts == want_counts
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32 - 1))
+def test_runs_near_32_bits_equal_the_ops_one_by_one(seed):
+    """Formats of 12 to 17 bits: sums and products of 17 to 34 bits, so that runs
+    land on both sides of the int32 loops' bound (`fxp_elementwise.word_of`)."""
+    rng = np.random.default_rng(seed)
+    rows, cols = int(rng.integers(1, 6)), int(rng.integers(1, 9))
+    block, inputs = random_chain(rng, rows, cols, widths=(12, 18))
+    want, want_counts = reference(block, inputs)
+    got, got_counts, _ = fused(block, inputs)
+    for value in block.last_op.operands:
+        assert got[value].dtype == want[value].dtype
+        assert np.array_equal(got[value], want[value])
+    assert got_counts == want_counts
+
+
+@pytest.mark.parametrize("rounding", fixed.ROUNDING_MODES)
+def test_int32_loops_at_their_bound(rounding):
+    """A run whose widest values have exactly 32 bits runs in int32: sums and
+    differences of 31-bit extremes (up to ±2^31), every rounding of them by small
+    and large shifts with both overflow modes, and their table lookups."""
+    rng = np.random.default_rng(7)
+    f = Format(31, 20)
+    block = Block(arg_types=[tensor((4, 6), f), tensor((6,), f)])
+    x, y = block.args
+    ops, outs = [fxp.AddOp(x, y), fxp.SubOp(x, y)], []
+    for total in list(ops):
+        for overflow in fixed.OVERFLOW_MODES:
+            for shift in (1, 5, 19, 30):
+                c = fxp.CastOp(
+                    total.results[0], Format(12, 20 - shift), rounding, overflow
+                )
+                t = lut(c.results[0], rng, Format(16, 14))
+                t.properties["shift"] = IntegerAttr(int(rng.integers(0, 4)), 64)
+                ops += [c, t]
+                outs += [c.results[0], t.results[0]]
+    for op in ops:
+        block.add_op(op)
+    block.add_op(func.ReturnOp(*outs))
+    big, small = f.max_raw, f.min_raw
+    a = np.array([[small, small, big, big, 1, -1]] * 4, np.float64)
+    a[2:] = raw(rng, f, (2, 6))
+    b = np.array([small, big, small, big, -(1 << 19), 3 << 18], np.float64)
+    want, want_counts = reference(block, [a, b])
+    got, got_counts, items = fused(block, [a, b])
+    (run,) = items
+    assert run._narrow
+    for value in outs:
+        assert np.array_equal(got[value], want[value])
+    assert got_counts == want_counts
+    assert any(bad for bad, _ in want_counts.values())
 
 
 def need_openmp() -> None:

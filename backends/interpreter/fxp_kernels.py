@@ -412,12 +412,17 @@ class DigitLayout:
     """Where one op's block lies in a fused product's digit products, and the
     constant parts of its sum (per op and lhs digit count, prepared once)."""
 
-    __slots__ = ("na", "nb", "cols", "base", "width", "scales", "colterm", "const")
+    __slots__ = (
+        *("na", "nb", "cols", "base", "width", "scales", "colterm", "colterm32"),
+        "const",
+    )
 
     def __init__(self, na, nb, cols, base, width, combination):
         self.na, self.nb, self.cols, self.base, self.width = na, nb, cols, base, width
         self.scales, colterm, self.const = combination
         self.colterm = np.ascontiguousarray(colterm[base : base + width])
+        # modulo 2^32, for loops in int32 (exact: the sum fits 32 bits there)
+        self.colterm32 = self.colterm.astype(np.int32)
 
 
 class DigitProducts:
