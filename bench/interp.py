@@ -1,7 +1,8 @@
 """Fixed-point interpreter throughput vs onnxruntime float, same model and batch.
 
 LSTM classifier: embedding 64, hidden 128, sequence 200, batch 256 (random weights;
-throughput does not depend on them). The two run in turn, --repeat times after a
+throughput does not depend on them). onnxruntime runs a session created once, rnnc
+a `driver.Program` prepared once. The two run in turn, --repeat times after a
 warm-up; prints the median sequences/s of both and the median of the pairwise
 ratios (robust when other processes share the cores).
     python bench/interp.py [--repeat N] [--weight-bits 8|16 --act-bits 16]
@@ -83,10 +84,11 @@ def main() -> None:
         config = load_config(weight_bits=args.weight_bits, **acts)
         module, _ = quantize_model(load_model(path), feeds, config)
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        program = driver.Program(module)
 
         ort_times, fxp_times = paired_times(
             lambda: session.run(None, feeds),
-            lambda: driver.execute(module, feeds),
+            lambda: program.run(feeds),
             args.repeat,
         )
 

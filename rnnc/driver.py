@@ -19,6 +19,7 @@ from xdsl.utils.exceptions import ParseError, VerifyException
 from rnnc import registry
 from rnnc.backends.interpreter.float_interpreter import (
     InterpretationError,
+    Interpreter,
     run_module,
 )
 from rnnc.backends.interpreter.fxp_interpreter import OverflowCounter, run_fixed
@@ -132,21 +133,41 @@ def load_for_run(model_path: str | Path, arrays: Mapping[str, np.ndarray]) -> Mo
     return import_model(model, {k: np.shape(v) for k, v in arrays.items()})
 
 
+class Program:
+    """A module prepared to run many times, as an onnxruntime session is: its
+    interpreter keeps the plans of its recurrences, their compiled loops and the
+    products' prepared weights between runs (building them takes milliseconds per
+    run). The module must not change while the program is used."""
+
+    def __init__(self, module: ModuleOp):
+        self.module = module
+        self.inputs, self.outputs = signature(module)
+        self.fixed_point = is_fixed_point(module)
+        self._interpreter = Interpreter()
+
+    def run(
+        self, arrays: Mapping[str, np.ndarray]
+    ) -> tuple[dict[str, np.ndarray], OverflowCounter | None]:
+        """@main on named arrays: bit-accurately if the module is fixed point."""
+        ordered = check_inputs(self.inputs, arrays)
+        check_free_sizes(self.module, arrays)
+        try:
+            if self.fixed_point:
+                results, counter = run_fixed(self.module, ordered, self._interpreter)
+            else:
+                results = run_module(self.module, ordered, self._interpreter)
+                counter = None
+        except InterpretationError as err:
+            raise RnncError(str(err)) from None
+        return dict(zip(self.outputs, results, strict=True)), counter
+
+
 def execute(
     module: ModuleOp, arrays: Mapping[str, np.ndarray]
 ) -> tuple[dict[str, np.ndarray], OverflowCounter | None]:
-    """Run @main on named arrays: bit-accurately if the module is fixed point."""
-    inputs, outputs = signature(module)
-    ordered = check_inputs(inputs, arrays)
-    check_free_sizes(module, arrays)
-    try:
-        if is_fixed_point(module):
-            results, counter = run_fixed(module, ordered)
-        else:
-            results, counter = run_module(module, ordered), None
-    except InterpretationError as err:
-        raise RnncError(str(err)) from None
-    return dict(zip(outputs, results, strict=True)), counter
+    """Run @main on named arrays once: bit-accurately if the module is fixed
+    point (`Program` for many runs)."""
+    return Program(module).run(arrays)
 
 
 def run(

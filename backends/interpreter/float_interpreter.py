@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Operation, SSAValue
@@ -127,7 +128,7 @@ class Interpreter:
         # The per-step products are small: one BLAS thread is faster, and far
         # faster when another process competes for the cores.
         with (
-            threadpool_limits(limits=1, user_api="blas"),
+            _one_blas_thread(),
             int_matmul.threads(parallel.kernel_threads()),
         ):
             return self.run_block(fn.body.block, env)
@@ -476,5 +477,25 @@ def _read_in_loop(per_step: list) -> list[SSAValue]:
 TIME_BROADCASTING: set[type[Operation]] = {*rnn.ELEMENTWISE_OPS, rnn.MatMulOp}
 
 
-def run_module(module: ModuleOp, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    return Interpreter().run_function(main_function(module), inputs)
+def run_module(
+    module: ModuleOp,
+    inputs: Sequence[np.ndarray],
+    interpreter: Interpreter | None = None,
+) -> list[np.ndarray]:
+    """Runs @main; an interpreter kept by the caller keeps its plans and kernels
+    (`driver.Program`)."""
+    interpreter = interpreter or Interpreter()
+    return interpreter.run_function(main_function(module), inputs)
+
+
+# (modules imported, controller): finding the BLAS libraries takes milliseconds
+_BLAS: list[tuple[int, ThreadpoolController]] = []
+
+
+def _one_blas_thread():
+    """threadpoolctl's limit of BLAS to one thread, on a controller found again
+    only when a module was imported since (it may have loaded a library)."""
+    modules = len(sys.modules)
+    if not _BLAS or _BLAS[0][0] != modules:
+        _BLAS[:] = [(modules, ThreadpoolController())]
+    return _BLAS[0][1].limit(limits=1, user_api="blas")

@@ -283,14 +283,19 @@ TIME_BROADCASTING.update(
 
 
 def run_fixed(
-    module: ModuleOp, inputs: Sequence[np.ndarray]
+    module: ModuleOp,
+    inputs: Sequence[np.ndarray],
+    interpreter: Interpreter | None = None,
 ) -> tuple[list[np.ndarray], OverflowCounter]:
-    """Run @main bit-accurately; returns outputs and the overflow events."""
+    """Run @main bit-accurately; returns outputs and the overflow events. An
+    interpreter kept by the caller keeps its plans and kernels
+    (`driver.Program`)."""
     counter = OverflowCounter()
     token = _COUNTER.set(counter)
     try:
         with parallel.threads():
-            outputs = Interpreter().run_function(main_function(module), inputs)
+            interpreter = interpreter or Interpreter()
+            outputs = interpreter.run_function(main_function(module), inputs)
     finally:
         _COUNTER.reset(token)
     return outputs, counter

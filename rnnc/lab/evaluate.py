@@ -409,9 +409,10 @@ def _imdb_batches(x: np.ndarray, batch: int) -> Iterator[tuple[np.ndarray, int]]
 def _imdb_predictions(module, name, out, x, batch, desc, progress):
     preds, counter = [], OverflowCounter()
     start = time.perf_counter()
+    program = driver.Program(module)
     with _bar(len(x), desc, "review", progress) as bar:
         for block, real in _imdb_batches(x, batch):
-            outputs, c = driver.execute(module, {name: block})
+            outputs, c = program.run({name: block})
             logits = outputs[out]
             if logits.ndim != 2 or logits.shape[0] != batch:
                 raise RnncError(
@@ -686,8 +687,8 @@ def _nll(logits: np.ndarray, targets: np.ndarray) -> float:
     return float(_token_nll(logits, targets).sum())
 
 
-def _run_lm(module, sig: _LMSignature, state, x):
-    outputs, counter = driver.execute(module, {sig.tokens: x, **state})
+def _run_lm(program: driver.Program, sig: _LMSignature, state, x):
+    outputs, counter = program.run({sig.tokens: x, **state})
     new_state = {inp: outputs[out] for inp, out, _ in sig.states}
     return outputs[sig.logits], new_state, counter
 
@@ -697,9 +698,10 @@ def _ptb_nll(module, sig, zero, data, bptt, vocab_size, desc, progress):
     state, nlls = dict(zero), []
     counter = OverflowCounter()
     start = time.perf_counter()
+    program = driver.Program(module)
     with _bar(data.shape[0] * (data.shape[1] - 1), desc, "tok", progress) as bar:
         for x, y in _windows(data, bptt):
-            logits, state, c = _run_lm(module, sig, state, x)
+            logits, state, c = _run_lm(program, sig, state, x)
             if logits.shape[-1] != vocab_size:
                 raise RnncError(
                     f"the model predicts {logits.shape[-1]} classes but the PTB "
@@ -782,12 +784,13 @@ def _ptb_calibration(float_module, sig, train, zero, bptt, calib_size, progress=
     if train_rows.shape[1] < need * bptt:
         raise RnncError(f"the PTB train split is too short for {calib_size} windows")
     xs, states, state = [], [], dict(zero)
+    program = driver.Program(float_module)
     with _bar(need, "calibration", "window", progress) as bar:
         for w in range(need):
             x = np.ascontiguousarray(train_rows[:, w * bptt : (w + 1) * bptt])
             xs.append(x)
             states.append(state)
-            _, state, _ = _run_lm(float_module, sig, state, x)
+            _, state, _ = _run_lm(program, sig, state, x)
             bar.update()
     calibration = {sig.tokens: np.concatenate(xs)[:calib_size]}
     for name, _, _ in sig.states:
