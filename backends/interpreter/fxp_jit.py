@@ -168,9 +168,11 @@ def lut_small(x, shift, symmetric, offset, table, out):
 
 
 @njit(cache=True, nogil=True)
-def split_rows(x, count, out):
+def split_rows(x, count, out, sums):
     """Digits of the rows of x (exact integers) stacked: rows of digit 0, ...; the
-    lower digits are bytes u stored as u - 128, the top one is signed."""
+    lower digits are bytes u stored as u - 128, the top one is signed. Each row's
+    exact sum goes to sums (a product's row term needs it; here it costs one add
+    per element read anyway)."""
     rows, cols = x.shape
     top = count - 1
     for i in range(rows):
@@ -180,8 +182,12 @@ def split_rows(x, count, out):
             for k in range(cols):
                 o[k] = np.int8(np.int64(((np.int64(xr[k]) >> (8 * d)) & 255) ^ 128))
         o = out[top * rows + i]
+        total = 0
         for k in range(cols):
-            o[k] = np.int8(np.int64(xr[k]) >> (8 * top))
+            v = np.int64(xr[k])
+            o[k] = np.int8(v >> (8 * top))
+            total += v
+        sums[i] = total
 
 
 @njit(cache=True, nogil=True)

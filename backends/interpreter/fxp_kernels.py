@@ -487,6 +487,7 @@ def int_product(
         product = int_matmul.matmul(a, lhs_width, rhs, out_width)
         return [product[..., g * width : (g + 1) * width] for g in range(groups)]
     count = int_matmul.digits(lhs_width)
+    sums = None
     if count == 1:  # one pass, from a strided view too
         lhs_digits = np.empty((rows, terms), np.int8)
         np.copyto(lhs_digits.reshape(a.shape), a, casting="unsafe")
@@ -495,9 +496,10 @@ def int_product(
         a2 = a if a.ndim == 2 and a.flags.c_contiguous else np.ascontiguousarray(a)
         a2 = a2.reshape(rows, terms)
         lhs_digits = np.empty((count * rows, terms), np.int8)
-        j.split_rows(a2, count, lhs_digits)
+        sums = np.empty(rows, np.int64)
+        j.split_rows(a2, count, lhs_digits, sums)
     p = int_matmul.products(lhs_digits, rhs)
-    rowterm = int_matmul.rowterm(a2, rhs)
+    rowterm = int_matmul.rowterm(a2, rhs, sums)
     if deferred:
         return [
             DigitProducts(p, layout, rows, rowterm, lead)

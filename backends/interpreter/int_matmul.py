@@ -155,11 +155,14 @@ def _exact_sum(x: np.ndarray, axis: int) -> np.ndarray:
     return np.sum(np.asarray(x).astype(np.int64), axis=axis)
 
 
-def rowterm(a2: np.ndarray, rhs: Rhs) -> np.ndarray | None:
-    """C_b · rowsum(a) modulo 2^64 (None when the rhs has one digit, C_b = 0)."""
+def rowterm(a2: np.ndarray, rhs: Rhs, sums: np.ndarray | None = None):
+    """C_b · rowsum(a) modulo 2^64 (None when the rhs has one digit, C_b = 0);
+    `sums`: the row sums when known."""
     if not rhs.offset:
         return None
-    return np.multiply(_exact_sum(a2, axis=1), _wrap(rhs.offset, np.int64))
+    if sums is None:
+        sums = _exact_sum(a2, axis=1)
+    return np.multiply(sums, _wrap(rhs.offset, np.int64))
 
 
 def products(lhs_digits: np.ndarray, rhs: Rhs) -> np.ndarray:
