@@ -137,7 +137,8 @@ class Program:
     """A module prepared to run many times, as an onnxruntime session is: its
     interpreter keeps the plans of its recurrences, their compiled loops and the
     products' prepared weights between runs (building them takes milliseconds per
-    run). The module must not change while the program is used."""
+    run). The module must not change while the program is used; one run at a
+    time."""
 
     def __init__(self, module: ModuleOp):
         self.module = module

@@ -64,11 +64,11 @@ _FALL_BACK = object()  # a Run's call plan for inputs its loop cannot take
 
 class Word:
     """The loop's integer type: int64, or int32 when every value the loop assigns
-    fits 32 bits (NARROW): twice the lanes per vector, 1.6x faster on an LSTM
-    step. Numba computes an int32 expression in int64; each assignment truncates
-    it (`I(...)`), and LLVM narrows what modular arithmetic allows (add, sub, mul,
-    left shift: a deferred product's digit terms and column sums may wrap, their
-    sum fits)."""
+    fits 32 bits (NARROW): twice the lanes per vector (an LSTM step's loop 1.3x
+    faster). Numba computes an int32 expression in int64; each assignment
+    truncates it (`I(...)`), and LLVM narrows what modular arithmetic allows (add,
+    sub, mul, left shift: a deferred product's digit terms and column sums may
+    wrap, their sum fits)."""
 
     def __init__(self, bits: int):
         self.bits = bits
@@ -90,8 +90,10 @@ NARROW = Word(32)
 
 
 def _fits(op: Operation, bits: int) -> bool:
-    """Whether the loop's code for op keeps every value within `bits` (one bit
-    spare for a table index's |x| and offset, two for a rounding's dropped bits)."""
+    """Whether every value the loop's code for op assigns fits `bits` (numba
+    evaluates each expression in int64; the assignment truncates): operands,
+    result, a cast's re-scaled value, and a cast's shift small enough that its
+    dropped-bits mask and half are positive constants of the word."""
     formats = [fxp.format_of(x) for x in (*op.operands, op.results[0])]
     if any(f.width > bits for f in formats):
         return False
@@ -99,8 +101,8 @@ def _fits(op: Operation, bits: int) -> bool:
         src, dst = formats
         shift = fixed.cast_shift(src, dst)
         return fixed.rescaled_width(src, dst) <= bits and shift <= bits - 2
-    if isinstance(op, fxp.LutOp):
-        return formats[0].width <= bits - 2
+    if isinstance(op, fxp.LutOp):  # the index and the table's values fit
+        return True
     if isinstance(op, fxp.MulOp):
         return fixed.mul_format(*formats[:2]).width <= bits
     return fixed.add_format(*formats[:2]).width <= bits
@@ -555,7 +557,7 @@ def _source(
     ]
     body = [line for loop in loops for line in loop]
     counters = sorted(
-        {int(w[1:]) for line in body for w in _words(line) if _is_counter(w)}
+        {int(word[1:]) for line in body for word in _words(line) if _is_counter(word)}
     )
     row_lines = [
         *(line for lines in rows for line in lines),
