@@ -123,8 +123,9 @@ def _cast_code(
     k: int,
     w: Word = WIDE,
 ) -> list[str] | None:
-    """Lines setting v to cast(r) and adding its overflow to counter c{k}. The
-    roundings never add to r (no overflow at the word's top)."""
+    """Lines setting v to cast(r) and adding its overflow to counter c{k}. In
+    int32 the roundings never add to r (no overflow at the word's top; numba's
+    int64 sum would keep LLVM from narrowing the shift)."""
     shift = fixed.cast_shift(src, dst)
     if fixed.rescaled_width(src, dst) > MAX_WIDTH or dst.width > MAX_WIDTH:
         return None
@@ -135,6 +136,14 @@ def _cast_code(
         lines = [f"{q} = {w(f'{r} << {-shift}')}" if shift else f"{q} = {r}"]
     elif rounding == fixed.Rounding.FLOOR:
         lines = [f"{q} = {w(f'{r} >> {shift}')}"]
+    elif w.bits == 64:  # r + 2^(s-1) < 2^62 (MAX_WIDTH): the shorter forms
+        half = 1 << (shift - 1)
+        if rounding == fixed.Rounding.HALF_UP:  # floor(r / 2^s + 1/2)
+            lines = [f"{q} = ({r} + {half}) >> {shift}"]
+        elif rounding == fixed.Rounding.HALF_EVEN:  # at half, up if floor is odd
+            lines = [f"{q} = ({r} + {half - 1} + (({r} >> {shift}) & 1)) >> {shift}"]
+        else:
+            return None
     elif rounding == fixed.Rounding.HALF_UP:  # floor + the top dropped bit
         lines = [f"{q} = {w(f'({r} >> {shift}) + (({r} >> {shift - 1}) & 1)')}"]
     elif rounding == fixed.Rounding.HALF_EVEN:  # up above half, at half if odd
