@@ -256,8 +256,8 @@ class Run:
         )
         built = self._built(())
         (self.casts, self.inputs, self.outputs, self.tables) = built[:4]
-        self.source, self._dtypes = built[4:]
-        self._narrow = word_of(ops) is NARROW  # the loop's word (as _Generator's)
+        self.source, self._dtypes, word = built[4:]
+        self._narrow = word is NARROW  # the generated loop's word
         self.results = self.outputs  # the values it sets, as for an op
         self._kernels: dict[tuple, object] = {}  # per variant
         self._work: dict[tuple, int] = {}
@@ -269,7 +269,7 @@ class Run:
         self._pending: dict[int, list] = {}
 
     def _built(self, variant: tuple) -> tuple:
-        """(casts, inputs, outputs, tables, source, output dtypes) of a variant:
+        """(casts, inputs, outputs, tables, source, output dtypes, word) of a variant:
         per input, None or the digit counts (na, nb) of a deferred product."""
         key = (self._key, variant)
         built = _BUILT.pop(key, None)  # re-inserted: most recent last
@@ -422,7 +422,8 @@ class _Generator:
     def built(self) -> tuple:
         source = self._generate()
         dtypes = [kernels.representation(fxp.format_of(v).width) for v in self.outputs]
-        return (self.casts, self.inputs, self.outputs, self.tables, source, dtypes)
+        built = (self.casts, self.inputs, self.outputs, self.tables, source, dtypes)
+        return (*built, self.word)
 
     def _read(self, i: int) -> list[str]:
         """Lines setting a{i}, the raw value of input i at column j (the word's
