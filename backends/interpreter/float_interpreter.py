@@ -25,9 +25,11 @@ from xdsl.ir import Block, Operation, SSAValue
 
 from rnnc.backends.interpreter import batch_blocks, int_matmul, parallel
 from rnnc.backends.interpreter.fusion import (
+    STEP_LOOPS,
     FusedProducts,
     Kernel,
     defer_products,
+    fuse_blocks,
     fuse_chains,
     fuse_products,
     fuse_runs,
@@ -118,6 +120,7 @@ class Interpreter:
         self._plans: dict[Operation, tuple[list, list, list]] = {}
         self._kernels: dict[Operation, Kernel] = {}
         self._independent: dict[Operation, bool] = {}  # batch_blocks.rows_independent
+        self._step_loops: dict[Operation, object] = {}  # compiled time loops
 
     def run_function(
         self, fn: func.FuncOp, inputs: Sequence[np.ndarray]
@@ -156,14 +159,43 @@ class Interpreter:
         seqs, states = args[:n_seq], _batched_states(op, args[:n_seq], args[n_seq:])
         invariant, per_step, in_loop = self.plan(op)
         for fused in (*per_step, *in_loop):
-            if isinstance(fused, FusedProducts):
-                fused.reset()  # the matrices may differ from the last run
+            reset = getattr(fused, "reset", None)
+            if reset is not None:
+                reset()  # the matrices may differ from the last run
         self.run_ops(invariant, env)
+        compiled = self._step_loops.get(op)
+        if compiled is not None:
+            results = self._compiled_loop(op, compiled, seqs, states, env)
+            if results is not None:
+                return results
         spans = self._batch_spans(op, seqs, states)
         if self._threads_inside(in_loop, seqs, spans):
             return self._loop_blocks(op, seqs, states, env, spans, True)
         with parallel.threads(1):  # each kernel on one core
             return self._loop_blocks(op, seqs, states, env, spans, False)
+
+    def _compiled_loop(self, op, compiled, seqs, states, env) -> list | None:
+        """The time loop as one compiled function per chunk of steps (STEP_LOOPS),
+        or None when it does not take these arrays."""
+        steps = seqs[0].shape[0] if seqs and np.ndim(seqs[0]) else 0
+        _, per_step, in_loop = self.plan(op)
+        keep = tuple(bool(r.first_use) for r in op.step_outputs)
+        loop = compiled.start(seqs, states, env, keep, steps)
+        if loop is None:
+            return None
+        chunk = self._chunk_steps(per_step, steps)
+        block = op.body.block
+        chunks = self._hoist(per_step, block, seqs, env, chunk, op.is_reverse, False)
+        try:
+            for start, stop, arrays in chunks:
+                order = np.arange(start, stop, dtype=np.int64)
+                loop.steps(
+                    order[::-1].copy() if op.is_reverse else order, start, arrays
+                )
+        finally:
+            chunks.close()
+            _flush((*per_step, *in_loop))
+        return loop.results()
 
     def _loop_blocks(self, op, seqs, states, env, spans, inside: bool) -> list:
         """The time loop on each block of rows; with `inside` the kernels use the
@@ -211,9 +243,7 @@ class Interpreter:
         side; one span when the body mixes rows or an observer looks."""
         if self.observer is not None:
             return [slice(None)]
-        if op not in self._independent:
-            self._independent[op] = batch_blocks.rows_independent(op, TIME_BROADCASTING)
-        if not self._independent[op]:
+        if not self._rows_independent(op):
             return [slice(None)]
         if not seqs or any(np.ndim(s) < 2 for s in seqs):
             return [slice(None)]
@@ -223,6 +253,11 @@ class Interpreter:
         ):
             return [slice(None)]
         return batch_blocks.spans(rows, self.plan(op)[2])
+
+    def _rows_independent(self, op: rnn.RecurrenceOp) -> bool:
+        if op not in self._independent:
+            self._independent[op] = batch_blocks.rows_independent(op, TIME_BROADCASTING)
+        return self._independent[op]
 
     def _time_loop(self, op, seqs, states, env, pipeline: bool) -> list[np.ndarray]:
         steps = seqs[0].shape[0]
@@ -446,6 +481,16 @@ class Interpreter:
             per_step = fuse_products(per_step, kind)
             per_step = defer_products(fuse_chains(fuse_runs(per_step, self.run_ops)))
             in_loop = defer_products(fuse_chains(fuse_runs(in_loop, self.run_ops)))
+            per_step = fuse_blocks(per_step)
+            if self._rows_independent(op):
+                hoisted = _read_in_loop(per_step)
+                for recognise in STEP_LOOPS:
+                    compiled = recognise(op, hoisted, in_loop)
+                    if compiled is not None:
+                        self._step_loops[op] = compiled
+                        break
+            if op not in self._step_loops:
+                in_loop = fuse_blocks(in_loop)
         plan = (invariant, per_step, in_loop)
         self._plans[op] = plan
         return plan

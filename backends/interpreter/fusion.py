@@ -34,6 +34,7 @@ class FusedProducts:
 
     def __init__(self, ops: list[Operation], product: FusableProduct):
         self.ops = ops
+        self.product = product
         self.prepare = product.prepare
         self.threaded = product.threaded
         self.deferred = False
@@ -98,6 +99,24 @@ CHAINS: dict[tuple[type[Operation], ...], Callable[..., Kernel | None]] = {}
 # backend: (ops, fallback) -> ops with runs replaced by objects with `run(env)`;
 # `fallback(ops, env)` runs ops one by one (for operands a loop cannot take).
 RUNS: list[Callable[[list, Callable[[list, dict], None]], list]] = []
+
+
+# Compiled time loops, registered by a backend: (recurrence, the hoisted values
+# the loop reads, the loop's fused ops) -> an object whose `start(seqs, states,
+# env, keep, steps)` gives a loop over a run's arrays (or None: the
+# interpreter runs the steps itself), or None when the body does not fit.
+STEP_LOOPS: list[Callable] = []
+
+
+# Fusers of a product with the run that reads it into one compiled loop over
+# blocks of rows, registered by a backend: ops -> ops.
+BLOCKS: list[Callable[[list], list]] = []
+
+
+def fuse_blocks(ops: list) -> list:
+    for fuse in BLOCKS:
+        ops = fuse(ops)
+    return ops
 
 
 def fuse_runs(ops: list, fallback: Callable[[list, dict], None]) -> list:

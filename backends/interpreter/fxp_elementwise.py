@@ -259,7 +259,7 @@ class Run:
         self.source, self._dtypes, word = built[4:]
         self._narrow = word is NARROW  # the generated loop's word
         self.results = self.outputs  # the values it sets, as for an op
-        self._kernels: dict[tuple, object] = {}  # per variant
+        self._kernels: dict[tuple, object] = {}  # per (source, function)
         self._work: dict[tuple, int] = {}
         # per kind of inputs: how to call the loop, and the variant it needs
         self._calls: dict[tuple, object] = {}
@@ -270,7 +270,7 @@ class Run:
 
     def _built(self, variant: tuple) -> tuple:
         """(casts, inputs, outputs, tables, source, output dtypes, word) of a variant:
-        per input, None or the digit counts (na, nb) of a deferred product."""
+        per input, None or (na, nb, colterm) of a deferred product."""
         key = (self._key, variant)
         built = _BUILT.pop(key, None)  # re-inserted: most recent last
         if built is None:
@@ -282,23 +282,28 @@ class Run:
 
     def kernel(self, key: tuple, work: int, function: str = "run"):
         """The compiled loop (`run` or `run_parallel`), or None while compiling it
-        (a second or more per new source) would cost more than the op-by-op
-        kernels it replaces: until the loop has done COMPILE_WORK element-ops,
-        unless numba has it on disk."""
+        would cost more than the op-by-op kernels it replaces (`compiled`)."""
         variant = self._variants[key]
-        kernel = self._kernels.get((variant, function))
+        source = self._built(variant)[4] if variant else self.source
+        return self.compiled(source, function, work)
+
+    def compiled(self, source: str, function: str, work: int):
+        """The function of the source, or None while compiling it (a second or
+        more per new source) would cost more than the op-by-op kernels it
+        replaces: until it has done COMPILE_WORK element-ops, unless numba has
+        it on disk. `work`: the element-ops of this call."""
+        kernel = self._kernels.get((source, function))
         if kernel is None:
-            source = self._built(variant)[4] if variant else self.source
             name = _module_name(source)
-            if (variant, function) not in self._work:  # looked for once per run
+            if (source, function) not in self._work:  # looked for once per run
                 done = _cached(source, function)
-                self._work[variant, function] = COMPILE_WORK if done else 0
+                self._work[source, function] = COMPILE_WORK if done else 0
             # the work done op by op counts over every run of this loop
             _WORK[name, function] = _WORK.get((name, function), 0) + work
-            if max(self._work[variant, function], _WORK[name, function]) < COMPILE_WORK:
+            if max(self._work[source, function], _WORK[name, function]) < COMPILE_WORK:
                 return None
             module = _load(source)
-            kernel = self._kernels[variant, function] = getattr(module, function)
+            kernel = self._kernels[source, function] = getattr(module, function)
         return kernel
 
     def run(self, env: dict) -> None:
@@ -341,9 +346,7 @@ class Run:
         cols = shape[-1]
         rows = math.prod(shape) // cols
         flat = outs if len(shape) == 2 else [o.reshape(-1, cols) for o in outs]
-        pending = self._pending.get(threading.get_ident())
-        if pending is None:
-            pending = self._pending[threading.get_ident()] = [self._zero_counts(), 0]
+        pending = self.pending()
         if parts > 1:
             kernel(parts, rows, cols, *operands, *flat, *extra, *self.tables,
                    pending[0])  # fmt: skip
@@ -352,6 +355,14 @@ class Run:
         pending[1] += rows * cols
         for value, out in zip(self.outputs, outs, strict=True):
             env[value] = out
+
+    def pending(self) -> list:
+        """This thread's [values out of range per cast, values processed], not
+        yet reported (`flush`)."""
+        pending = self._pending.get(threading.get_ident())
+        if pending is None:
+            pending = self._pending[threading.get_ident()] = [self._zero_counts(), 0]
+        return pending
 
     def _zero_counts(self) -> np.ndarray:
         return np.zeros(max(len(self.casts), 1), np.int64)
@@ -381,7 +392,7 @@ class Run:
         ):
             return _FALL_BACK
         variant = tuple(
-            (x.layout.na, x.layout.nb) if d else None
+            (x.layout.na, x.layout.nb, x.layout.na > 1) if d else None
             for x, d in zip(values, deferred, strict=True)
         )
         self._variants[key] = variant if any(deferred) else ()
@@ -408,7 +419,8 @@ class _Generator:
     index is computed in its input's stage, gathered in a loop of its own, and its
     value read from the next stage on; values crossing stages go through row
     buffers. `products` maps an input's index to the digit counts (na, nb) of a
-    deferred product read in its place."""
+    deferred product read in its place, and whether its column term (C_a · colsum)
+    is added."""
 
     def __init__(self, ops: list[Operation], products: dict[int, tuple | None]):
         self.ops = ops
@@ -431,14 +443,14 @@ class _Generator:
         w = self.word
         if i not in self.products:
             return [f"a{i} = {w.dtype}(x{i}[j])"]
-        na, nb = self.products[i]
+        na, nb, colterm = self.products[i]
         terms = []
         for a in range(na):
             for b in range(nb):
                 term = f"{w.dtype}(x{i}d{a}b{b}[j])"
                 scale = 256 ** (a + b)
                 terms.append(term if scale == 1 else f"{w.const(scale)} * {term}")
-        if na > 1:  # C_a · colsum(b) (int_matmul)
+        if colterm:  # C_a · colsum(b) (int_matmul; zero for one signed digit)
             terms.append(f"ct{i}[j]")
         if nb > 1:  # C_b · rowsum(a) - K · C_a · C_b
             terms.append(f"e{i}")
@@ -448,7 +460,7 @@ class _Generator:
         """Lines run once per row for input i."""
         if i not in self.products:
             return [f"x{i} = x{i}_[i if x{i}_.shape[0] > 1 else 0]"]
-        na, nb = self.products[i]
+        na, nb, _ = self.products[i]
         lines = [  # digit block (a, b) of this op's columns in row i
             f"x{i}d{a}b{b} = x{i}_[{a} * r{i} + i, "
             f"{b} * n{i} + o{i} : {b} * n{i} + o{i} + cols]"

@@ -22,7 +22,13 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
-from rnnc.backends.interpreter import batch_blocks, fxp_elementwise, parallel
+from rnnc.backends.interpreter import (
+    batch_blocks,
+    block_run,
+    fxp_elementwise,
+    parallel,
+    step_loop,
+)
 from rnnc.backends.interpreter import fxp_kernels as kernels
 from rnnc.backends.interpreter.float_interpreter import (
     TIME_BROADCASTING,
@@ -31,7 +37,13 @@ from rnnc.backends.interpreter.float_interpreter import (
     impl,
     main_function,
 )
-from rnnc.backends.interpreter.fusion import CHAINS, PRODUCT_FUSION, RUNS
+from rnnc.backends.interpreter.fusion import (
+    BLOCKS,
+    CHAINS,
+    PRODUCT_FUSION,
+    RUNS,
+    STEP_LOOPS,
+)
 from rnnc.dialects import fixed, fxp, rnn
 from rnnc.dialects.arrays import array_of
 
@@ -235,6 +247,8 @@ CHAINS[(fxp.MulOp, fxp.CastOp)] = _mul_cast
 CHAINS[(fxp.AddOp, fxp.CastOp, fxp.LutOp)] = _add_cast_lut
 CHAINS[(fxp.SubOp, fxp.CastOp, fxp.LutOp)] = _add_cast_lut
 RUNS.append(lambda ops, fallback: fxp_elementwise.fuse_runs(ops, fallback, _count))
+STEP_LOOPS.append(step_loop.recognise)
+BLOCKS.append(block_run.fuse)
 
 
 FULL_TABLE_MAX_WIDTH = 20

@@ -1,0 +1,274 @@
+"""A recurrence's whole time loop as one compiled function (numba), on AVX-512 VNNI.
+
+A step of an LSTM, GRU or RNN in the interpreter is one product of the state with
+loop-invariant matrices (`FusedProducts`, left as int8 digit products) and one
+compiled elementwise run (`fxp_elementwise.Run`) that adds them up and updates
+the states. Run step by step from Python, each step pays Python calls, a
+`torch._int_mm` call that writes all rows' digit products to memory, and a second
+pass reading them back. Here the rows are split over the cores once per chunk of
+steps, and for each block of 8 rows and each step the compiled loop
+
+1. splits the state's rows into digits and computes the block's digit products
+   on VNNI register tiles into a buffer that stays in L1 (tile_product),
+2. calls the run's own generated loop on them (the same source as the step by
+   step path, reading the product with the tiles' digit layout), and
+3. keeps the new states for the next step and writes the step outputs.
+
+Same values and overflow counts, bit for bit: the run's code is the one of the
+step by step path, and the products are exact (tile_product).
+
+Applies when the body is exactly such a product (of a state, at most 16 bits on
+either side) and one run whose outputs are all the yielded values, every row
+depends on its own row alone (batch_blocks.rows_independent), and the CPU has
+AVX-512 VNNI; otherwise the interpreter runs the steps itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from xdsl.ir import SSAValue
+
+from rnnc.backends.interpreter import fxp_elementwise, parallel
+from rnnc.backends.interpreter import fxp_kernels as kernels
+from rnnc.backends.interpreter.tile_product import ROWS, TileProduct, fits
+from rnnc.dialects import rnn
+
+
+class StepLoop:
+    """The compiled time loop of one recurrence (see the module's docstring)."""
+
+    def __init__(self, product, run, kinds, lhs: int, yields, cols: int):
+        self.tiles = TileProduct(product)
+        self.run, self.kinds = run, kinds
+        self.lhs, self.yields, self.cols = lhs, yields, cols
+        self.state_of = [m for kind, m in yields if kind == "state"]
+        self.step_of = [m for kind, m in yields if kind == "step"]
+        variant = tuple(
+            self.tiles.variant if kind == "product" else None for kind, _ in kinds
+        )
+        built = run._built(variant)
+        self.casts, inputs, self.outputs, self.tables = built[:4]
+        self.source, self.dtypes, self.word = built[4:]
+        assert list(inputs) == list(run.inputs)
+        self._sources: dict[tuple, str] = {}
+
+    def source_for(self, keep: tuple[bool, ...]) -> str:
+        """The run's source and `steps`, writing the kept step outputs."""
+        if keep not in self._sources:
+            self._sources[keep] = self.source + "\n" + self._steps_source(keep)
+        return self._sources[keep]
+
+    def _steps_source(self, keep: tuple[bool, ...]) -> str:
+        tiles = self.tiles
+        args, params, extra, slices = [], [], [], []
+        for i, (kind, index) in enumerate(self.kinds):
+            if kind == "product":
+                args.append("p")
+                extra += tiles.run_extra(index, f"ct{i}")
+                params.append(f"ct{i}")
+            elif kind == "state":
+                args.append(f"s{index}")
+            elif kind == "hoisted":
+                args.append(f"x{i}[t - start, r0 : r0 + nv]")
+                params.append(f"x{i}")
+            elif kind == "seq":
+                args.append(f"x{i}[t, r0 : r0 + nv]")
+                params.append(f"x{i}")
+            else:  # outside the loop: all rows, or one broadcast
+                args.append(f"v{i}")
+                slices.append(
+                    f"v{i} = x{i}[r0 : r0 + nv] if x{i}.shape[0] > 1 else x{i}[0:1]"
+                )
+                params.append(f"x{i}")
+        outs = [f"y{m}" for m in range(len(self.outputs))]
+        tables = [f"t{k}" for k in range(len(self.tables))]
+        n_states = len(self.state_of)
+        states = [f"st{k}" for k in range(n_states)]
+        kept = [f"so{q}" for q, k in enumerate(keep) if k]
+        counters = max(len(self.casts), 1)
+        call = ", ".join(["nv", "cols", *args, *outs, *extra, *tables, "badp"])
+        step = [
+            *tiles.split_lines(lambda i: f"s{self.lhs}[{i}]"),
+            *tiles.tile_lines(),
+            f"run({call})",
+            *(f"s{k}[:nv] = y{m}[:nv]" for k, m in enumerate(self.state_of)),
+            *(
+                f"so{q}[t, r0 : r0 + nv] = y{m}[:nv]"
+                for q, m in enumerate(self.step_of)
+                if keep[q]
+            ),
+        ]
+        part = [
+            *tiles.buffers(),
+            *(
+                f"s{k} = np.empty(({ROWS}, st{k}.shape[1]), st{k}.dtype)"
+                for k in range(n_states)
+            ),
+            *(
+                f"y{m} = np.empty(({ROWS}, cols), np.{np.dtype(d).name})"
+                for m, d in enumerate(self.dtypes)
+            ),
+            f"badp = np.zeros({counters}, np.int64)",
+            "first = rows * part // parts",
+            "last = rows * (part + 1) // parts",
+            f"for r0 in range(first, last, {ROWS}):",
+            f"    nv = min({ROWS}, last - r0)",
+            *(f"    s{k}[:nv] = st{k}[r0 : r0 + nv]" for k in range(n_states)),
+            *(f"    {x}" for x in slices),
+            "    for t in ts:",
+            *(f"        {x}" for x in step),
+            *(f"    st{k}[r0 : r0 + nv] = s{k}[:nv]" for k in range(n_states)),
+            "counts[part] = badp",
+        ]
+        signature = ", ".join(
+            ["parts", "rows", "cols", "ts", "start", *params, *states, *kept, "wp"]
+            + [*tables, "bad"]
+        )
+        return "\n".join(
+            [
+                "from rnnc.backends.interpreter.vnni import tile",
+                "",
+                "",
+                "@njit(cache=True, nogil=True, parallel=True)",
+                f"def steps({signature}):",
+                f"    counts = np.zeros((parts, {counters}), np.int64)",
+                "    for part in prange(parts):",
+                *(f"        {x}" for x in part),
+                f"    for n in range({counters}):",
+                "        bad[n] += counts[:, n].sum()",
+                "",
+            ]
+        )
+
+    def start(self, seqs, states, env, keep, steps: int):
+        """A loop over these sequences and initial states, or None when the
+        arrays do not fit it or its function is not compiled yet (then the
+        interpreter runs the steps itself)."""
+        if not seqs or np.ndim(seqs[0]) != 3:
+            return None
+        rows, cols = seqs[0].shape[1], self.cols
+        if rows == 0 or steps == 0:
+            return None
+        state_arrays = []
+        for state, m in zip(states, self.state_of, strict=True):
+            state = np.asarray(state)
+            if state.ndim != 2 or state.shape[0] != rows:
+                return None
+            state_arrays.append(np.array(state, dtype=self.dtypes[m]))  # a copy
+        if state_arrays[self.lhs].shape[1] != self.tiles.terms:
+            return None
+        fixed_args: dict[int, np.ndarray] = {}
+        for i, (kind, index) in enumerate(self.kinds):
+            if kind == "seq":
+                x = seqs[index]
+                if x.shape[1:] != (rows, cols):
+                    return None
+                fixed_args[i] = np.ascontiguousarray(x)
+            elif kind == "outer":
+                x = kernels.rows_of(np.asarray(env[self.run.inputs[i]]), (rows, cols))
+                if x is None:
+                    return None
+                fixed_args[i] = x
+            elif kind == "state" and state_arrays[index].shape[1] != cols:
+                return None
+        work = rows * cols * len(self.run.ops) * steps
+        function = self.run.compiled(self.source_for(keep), "steps", work)
+        if function is None:
+            return None
+        return _Loop(self, function, rows, state_arrays, fixed_args, env, keep, steps)
+
+
+class _Loop:
+    """One run of a StepLoop: its state arrays, step outputs and arguments."""
+
+    def __init__(self, loop, function, rows, states, fixed_args, env, keep, steps):
+        self.loop, self.function, self.rows = loop, function, rows
+        self.states, self.fixed_args, self.count = states, fixed_args, steps
+        self.packed, self.colterms = loop.tiles.prepared(env, loop.word)
+        self.outputs = [
+            np.empty((steps, rows, loop.cols), loop.dtypes[m]) if k else None
+            for m, k in zip(loop.step_of, keep, strict=True)
+        ]
+        blocks = -(-rows // ROWS)
+        self.parts = min(parallel.parallel_loops(rows * loop.cols * 4), blocks)
+
+    def steps(self, order: np.ndarray, start: int, hoisted: list) -> None:
+        """Runs the steps `order` (indices into the sequences); `hoisted`: the
+        hoisted values of steps start.. ."""
+        loop = self.loop
+        args = []
+        for i, (kind, index) in enumerate(loop.kinds):
+            if kind == "product":
+                args.append(self.colterms[index])
+            elif kind == "hoisted":
+                x = hoisted[index]
+                want = (x.shape[0], self.rows, loop.cols)
+                if x.shape != want or not x.flags.c_contiguous:
+                    x = np.ascontiguousarray(np.broadcast_to(x, want))
+                args.append(x)
+            elif kind in ("seq", "outer"):
+                args.append(self.fixed_args[i])
+        outs = [o for o in self.outputs if o is not None]
+        pending = loop.run.pending()
+        self.function(
+            self.parts, self.rows, loop.cols, order, start, *args, *self.states,
+            *outs, self.packed, *loop.tables, pending[0],
+        )  # fmt: skip
+        pending[1] += self.rows * loop.cols * len(order)
+
+    def results(self) -> list[np.ndarray]:
+        """The final states, then the step outputs (an unused one as a stand-in
+        taking no memory, as the interpreter's own loop gives)."""
+        outputs = []
+        for out, m in zip(self.outputs, self.loop.step_of, strict=True):
+            if out is None:
+                shape = (self.count, self.rows, self.loop.cols)
+                out = np.broadcast_to(np.zeros((), self.loop.dtypes[m]), shape)
+            outputs.append(out)
+        return [*self.states, *outputs]
+
+
+def recognise(op: rnn.RecurrenceOp, hoisted: list[SSAValue], in_loop: list):
+    """The StepLoop of a recurrence whose loop ops are `in_loop`, or None."""
+    if len(in_loop) != 2:
+        return None
+    product, run = in_loop
+    if not isinstance(run, fxp_elementwise.Run) or not fits(product):
+        return None
+    block = op.body.block
+    n_seq = len(op.seqs)
+    args = list(block.args)
+    lhs = product.operands[0]
+    if lhs not in args[n_seq:] or len(rnn.shape_of(lhs)) != 2:
+        return None
+    shape = rnn.shape_of(run.outputs[0])
+    if len(shape) != 2 or shape[-1] < 1:
+        return None
+    cols = shape[-1]
+    if any(rnn.shape_of(r)[-1] != cols for r in product.results):
+        return None
+    if any(r not in run.inputs for r in product.results):
+        return None
+    kinds = []
+    for v in run.inputs:
+        if len(rnn.shape_of(v)) > 2:
+            return None
+        if v in product.results:
+            kinds.append(("product", product.results.index(v)))
+        elif v in args[:n_seq]:
+            kinds.append(("seq", args.index(v)))
+        elif v in args[n_seq:]:
+            kinds.append(("state", args.index(v) - n_seq))
+        elif v in hoisted:
+            kinds.append(("hoisted", hoisted.index(v)))
+        else:
+            kinds.append(("outer", None))
+    n_states = len(op.inits)
+    if any(len(rnn.shape_of(a)) != 2 for a in args[n_seq:]):
+        return None
+    yields = []
+    for k, v in enumerate(block.last_op.operands):
+        if v not in run.outputs:
+            return None
+        yields.append(("state" if k < n_states else "step", run.outputs.index(v)))
+    return StepLoop(product, run, kinds, args.index(lhs) - n_seq, yields, cols)

@@ -1,0 +1,131 @@
+"""The compiled time loop (step_loop) and the product-and-run loops over row blocks
+(block_run) on VNNI tiles: whole models against the interpreter with reference
+semantics alone (`fxp.reference`, op by op), values and overflow counts.
+
+Covered: one or two 8-bit digits on either side of the products (the int32 and
+the int64 word of the run), reverse and bidirectional loops, GRUs of both kinds
+(the reset gate before or after the product), saturation and wrap with values
+out of range, row counts that are not a multiple of the 8-row block, sizes that
+are not a multiple of the tiles' 4 terms and 32 columns, and the rows split over
+two threads.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from rnnc.backends.interpreter import (
+    block_run,
+    fxp_elementwise,
+    int_matmul,
+    parallel,
+    step_loop,
+    vnni,
+)
+from rnnc.frontend.onnx_loader import load_model
+from rnnc.pipeline import quantize_model
+from tests.test_fxp_elementwise import need_openmp
+from tests.test_fxp_kernels import _case, _config, _matches_the_reference
+from tests.torch_models import export_onnx
+
+pytestmark = pytest.mark.skipif(
+    not vnni.available(), reason="no AVX-512 VNNI here: the tiles are never used"
+)
+
+
+@pytest.fixture(autouse=True)
+def _always(monkeypatch):
+    """Compiled at once, products of any size on int8 digits."""
+    monkeypatch.setattr(fxp_elementwise, "COMPILE_WORK", 0)
+    monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
+    monkeypatch.setattr(int_matmul, "MIN_TERMS_4", 0)
+
+
+def _spy(monkeypatch) -> dict[str, int]:
+    """Counts of time loops and row-block loops that ran compiled."""
+    seen = {"steps": 0, "blocks": 0}
+    start, run = step_loop.StepLoop.start, block_run.BlockRun._run
+
+    def spy_start(self, *args):
+        loop = start(self, *args)
+        seen["steps"] += loop is not None
+        return loop
+
+    def spy_run(self, env):
+        done = run(self, env)
+        seen["blocks"] += done
+        return done
+
+    monkeypatch.setattr(step_loop.StepLoop, "start", spy_start)
+    monkeypatch.setattr(block_run.BlockRun, "_run", spy_run)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("case", "policy", "path"),
+    [
+        ("test_lstm_with_peepholes", "w8a16", "blocks"),  # selects in the loop
+        ("test_lstm_batchwise", "w8a16", "steps"),
+        ("test_lstm_bidirectional", "w12a12-half-up-pct", "steps"),
+        ("test_simple_rnn_reverse", "w4a8-floor-wrap", "steps"),
+        ("test_gru_seq_length", "w8a16", "blocks"),
+    ],
+)
+def test_onnx_cases_on_tiles(case, policy, path, monkeypatch):
+    module, feeds = _case(case, policy)
+    seen = _spy(monkeypatch)
+    _matches_the_reference(module, feeds, monkeypatch)
+    assert seen[path]
+
+
+class _Bidirectional(nn.Module):
+    """Two layers of odd sizes: a bidirectional LSTM into a GRU (reset gate
+    after the product, as torch exports it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(13, 37, batch_first=True, bidirectional=True)
+        self.gru = nn.GRU(74, 19, batch_first=True)
+
+    def forward(self, x):
+        y, _ = self.lstm(x)
+        return self.gru(y)[0]
+
+
+@pytest.mark.parametrize(
+    ("weight_bits", "act_bits", "overflow"),
+    [(8, 16, "saturate"), (16, 16, "saturate"), (6, 8, "wrap")],
+)
+def test_odd_sizes_on_two_threads(
+    weight_bits, act_bits, overflow, tmp_path, monkeypatch
+):
+    """21 rows on two threads (blocks of 8, 2 and 8, 3), 13 and 37 terms, 37 and
+    19 columns; at 8 bits the calibration on a tenth of the range makes values
+    go out of range."""
+    need_openmp()
+    torch.manual_seed(3)
+    model = _Bidirectional().eval()
+    x = torch.randn(21, 6, 13)
+    path = tmp_path / "m.onnx"
+    export_onnx(model, (x,), path, ["x"], ["y"], {"x": {0: "batch"}})
+    feeds = {"x": x.numpy()}
+    calibration = {"x": feeds["x"] / 10 if act_bits == 8 else feeds["x"]}
+    config = _config(
+        dict(weight_bits=weight_bits, act_bits=act_bits, overflow=overflow)
+    )
+    module, _ = quantize_model(load_model(path), calibration, config)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 0)
+    monkeypatch.setenv("RNNC_THREADS", "2")
+    seen = _spy(monkeypatch)
+    parts = []
+    loops = parallel.parallel_loops
+
+    def spy_loops(elements):
+        parts.append(loops(elements))
+        return parts[-1]
+
+    monkeypatch.setattr(parallel, "parallel_loops", spy_loops)
+    _matches_the_reference(module, feeds, monkeypatch)
+    assert seen["steps"] >= 3 and seen["blocks"] and max(parts) == 2
