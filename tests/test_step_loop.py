@@ -129,3 +129,48 @@ def test_odd_sizes_on_two_threads(
     monkeypatch.setattr(parallel, "parallel_loops", spy_loops)
     _matches_the_reference(module, feeds, monkeypatch)
     assert seen["steps"] >= 3 and seen["blocks"] and max(parts) == 2
+
+
+class _Embedded(nn.Module):
+    """Embedding → LSTM, the sequences and the final state out."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(20, 13)
+        self.lstm = nn.LSTM(13, 37, batch_first=True)
+
+    def forward(self, tokens):
+        y, (h, _) = self.lstm(self.emb(tokens))
+        return y, h
+
+
+@pytest.mark.parametrize("wide_row", [False, True])
+def test_input_projections_from_embedding_tables(wide_row, tmp_path, monkeypatch):
+    """With 126 tokens of a 20-word vocabulary, the input projections are
+    computed once per word and gathered (step_loop._tables), overflow counts
+    scaled to the tokens. A word no token uses, 50 times wider than the rest,
+    goes out of range in its table row only: then they are computed per step,
+    and only the tokens' values are counted."""
+    torch.manual_seed(5)
+    model = _Embedded().eval()
+    if wide_row:
+        with torch.no_grad():
+            model.emb.weight[19] *= 50
+    tokens = torch.randint(0, 19, (21, 6))
+    path = tmp_path / "m.onnx"
+    export_onnx(model, (tokens,), path, ["tokens"], ["y", "h"], {})
+    feeds = {"tokens": tokens.numpy()}
+    config = _config(dict(weight_bits=8, act_bits=16))
+    module, _ = quantize_model(load_model(path), feeds, config)
+    seen = _spy(monkeypatch)
+    tables = []
+    compute = step_loop.StepLoop._tables
+
+    def spy_tables(self, lookup, hoist_on):
+        tables.append(compute(self, lookup, hoist_on))
+        return tables[-1]
+
+    monkeypatch.setattr(step_loop.StepLoop, "_tables", spy_tables)
+    _matches_the_reference(module, feeds, monkeypatch)
+    assert seen["steps"] and tables
+    assert all((t is None) == wide_row for t in tables)

@@ -180,18 +180,37 @@ class Interpreter:
         steps = seqs[0].shape[0] if seqs and np.ndim(seqs[0]) else 0
         _, per_step, in_loop = self.plan(op)
         keep = tuple(bool(r.first_use) for r in op.step_outputs)
-        loop = compiled.start(seqs, states, env, keep, steps)
+        block = op.body.block
+        hoisted = _read_in_loop(per_step)
+
+        def hoist_on(arrays: list[np.ndarray]) -> list[np.ndarray]:
+            values = dict(env)
+            values.update(zip(block.args, arrays, strict=False))
+            self.run_ops(per_step, values)
+            _flush(per_step)
+            return [values[v] for v in hoisted]
+
+        loop = compiled.start(
+            seqs, states, env, keep, steps, hoist_on if per_step else None
+        )
         if loop is None:
             return None
+
+        def order(start: int, stop: int) -> np.ndarray:
+            ts = np.arange(start, stop, dtype=np.int64)
+            return ts[::-1].copy() if op.is_reverse else ts
+
+        if loop.gathered is not None:  # the hoisted values from tables
+            try:
+                loop.steps(order(0, steps), 0, None)
+            finally:
+                _flush(in_loop)
+            return loop.results()
         chunk = self._chunk_steps(per_step, steps)
-        block = op.body.block
         chunks = self._hoist(per_step, block, seqs, env, chunk, op.is_reverse, False)
         try:
             for start, stop, arrays in chunks:
-                order = np.arange(start, stop, dtype=np.int64)
-                loop.steps(
-                    order[::-1].copy() if op.is_reverse else order, start, arrays
-                )
+                loop.steps(order(start, stop), start, arrays)
         finally:
             chunks.close()
             _flush((*per_step, *in_loop))

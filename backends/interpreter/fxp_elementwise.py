@@ -57,6 +57,7 @@ _BUILT: dict[tuple, tuple] = {}
 # element-ops done op by op, per loop (source, function) not yet compiled
 _WORK: dict[tuple, int] = {}
 _FALL_BACK = object()  # a Run's call plan for inputs its loop cannot take
+GATHER = "gather"  # a variant's input read as rows of a table (step_loop)
 
 
 # ------------------------------------------------------------------ op -> code
@@ -270,7 +271,7 @@ class Run:
 
     def _built(self, variant: tuple) -> tuple:
         """(casts, inputs, outputs, tables, source, output dtypes, word) of a variant:
-        per input, None or (na, nb, colterm) of a deferred product."""
+        per input, None, (na, nb, colterm) of a deferred product or GATHER."""
         key = (self._key, variant)
         built = _BUILT.pop(key, None)  # re-inserted: most recent last
         if built is None:
@@ -420,12 +421,13 @@ class _Generator:
     value read from the next stage on; values crossing stages go through row
     buffers. `products` maps an input's index to the digit counts (na, nb) of a
     deferred product read in its place, and whether its column term (C_a · colsum)
-    is added."""
+    is added; or to GATHER: the input's row i is row rx[i] of a table."""
 
-    def __init__(self, ops: list[Operation], products: dict[int, tuple | None]):
+    def __init__(self, ops: list[Operation], products: dict[int, tuple | str | None]):
         self.ops = ops
         self.word = word_of(ops)
-        self.products = {i: d for i, d in products.items() if d is not None}
+        self.gathered = {i for i, d in products.items() if d == GATHER}
+        self.products = {i: d for i, d in products.items() if isinstance(d, tuple)}
         self.casts: list[Operation] = []
         self.inputs: list[SSAValue] = []
         self.outputs: list[SSAValue] = []
@@ -458,6 +460,8 @@ class _Generator:
 
     def _row(self, i: int) -> list[str]:
         """Lines run once per row for input i."""
+        if i in self.gathered:
+            return [f"x{i} = x{i}_[rx{i}[i]]"]
         if i not in self.products:
             return [f"x{i} = x{i}_[i if x{i}_.shape[0] > 1 else 0]"]
         na, nb, _ = self.products[i]
@@ -474,7 +478,9 @@ class _Generator:
     def _params(self, i: int) -> list[str]:
         """Parameters after the outputs' for input i (a deferred product's layout:
         first column, columns per digit block, column sums, rows per digit, row
-        sums)."""
+        sums; a gathered input's row indices)."""
+        if i in self.gathered:
+            return [f"rx{i}"]
         if i not in self.products:
             return []
         names = [f"o{i}", f"n{i}", f"ct{i}", f"r{i}"]

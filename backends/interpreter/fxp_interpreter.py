@@ -12,9 +12,10 @@ cast, a quantize or a PWL are counted per op and reported, never hidden.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -123,6 +124,23 @@ def _count(op: Operation, overflowed: int, total: int) -> None:
     counter = _COUNTER.get()
     if counter is not None:
         counter.add(op, overflowed, total)
+
+
+def count(op: Operation, overflowed: int, total: int) -> None:
+    """Adds events of op to the current run's counter."""
+    _count(op, overflowed, total)
+
+
+@contextlib.contextmanager
+def counted_apart() -> Iterator[OverflowCounter]:
+    """Events counted inside go to a counter of their own (yielded), not the
+    run's."""
+    counter = OverflowCounter()
+    token = _COUNTER.set(counter)
+    try:
+        yield counter
+    finally:
+        _COUNTER.reset(token)
 
 
 def _counter(op: Operation) -> kernels.Count:

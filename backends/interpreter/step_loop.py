@@ -31,34 +31,48 @@ from xdsl.ir import SSAValue
 from rnnc.backends.interpreter import fxp_elementwise, parallel
 from rnnc.backends.interpreter import fxp_kernels as kernels
 from rnnc.backends.interpreter.tile_product import ROWS, TileProduct, fits
-from rnnc.dialects import rnn
+from rnnc.dialects import fxp, rnn
 
 
 class StepLoop:
     """The compiled time loop of one recurrence (see the module's docstring)."""
 
-    def __init__(self, product, run, kinds, lhs: int, yields, cols: int):
+    def __init__(self, op, product, run, kinds, lhs: int, yields, cols: int):
+        self.op = op
         self.tiles = TileProduct(product)
         self.run, self.kinds = run, kinds
         self.lhs, self.yields, self.cols = lhs, yields, cols
         self.state_of = [m for kind, m in yields if kind == "state"]
         self.step_of = [m for kind, m in yields if kind == "step"]
-        variant = tuple(
-            self.tiles.variant if kind == "product" else None for kind, _ in kinds
-        )
-        built = run._built(variant)
+        built = self._built(False)
         self.casts, inputs, self.outputs, self.tables = built[:4]
-        self.source, self.dtypes, self.word = built[4:]
+        self.dtypes, self.word = built[5:]
         assert list(inputs) == list(run.inputs)
         self._sources: dict[tuple, str] = {}
 
-    def source_for(self, keep: tuple[bool, ...]) -> str:
-        """The run's source and `steps`, writing the kept step outputs."""
-        if keep not in self._sources:
-            self._sources[keep] = self.source + "\n" + self._steps_source(keep)
-        return self._sources[keep]
+    def _built(self, gathered: bool) -> tuple:
+        """The run's variant: products on tiles, hoisted values as rows of
+        tables when `gathered`."""
+        variant = []
+        for kind, _ in self.kinds:
+            if kind == "product":
+                variant.append(self.tiles.variant)
+            elif kind == "hoisted" and gathered:
+                variant.append(fxp_elementwise.GATHER)
+            else:
+                variant.append(None)
+        return self.run._built(tuple(variant))
 
-    def _steps_source(self, keep: tuple[bool, ...]) -> str:
+    def source_for(self, keep: tuple[bool, ...], gathered: bool = False) -> str:
+        """The run's source and `steps`, writing the kept step outputs."""
+        key = (keep, gathered)
+        if key not in self._sources:
+            source = self._built(gathered)[4]
+            steps = self._steps_source(keep, gathered)
+            self._sources[key] = source + "\n" + steps
+        return self._sources[key]
+
+    def _steps_source(self, keep: tuple[bool, ...], gathered: bool) -> str:
         tiles = self.tiles
         args, params, extra, slices = [], [], [], []
         for i, (kind, index) in enumerate(self.kinds):
@@ -68,6 +82,10 @@ class StepLoop:
                 params.append(f"ct{i}")
             elif kind == "state":
                 args.append(f"s{index}")
+            elif kind == "hoisted" and gathered:  # a table, rows gi
+                args.append(f"x{i}")
+                extra.append("gi")
+                params.append(f"x{i}")
             elif kind == "hoisted":
                 args.append(f"x{i}[t - start, r0 : r0 + nv]")
                 params.append(f"x{i}")
@@ -87,7 +105,9 @@ class StepLoop:
         kept = [f"so{q}" for q, k in enumerate(keep) if k]
         counters = max(len(self.casts), 1)
         call = ", ".join(["nv", "cols", *args, *outs, *extra, *tables, "badp"])
+        rows = ["for i in range(nv):", "    gi[i] = idx[t, r0 + i]"]
         step = [
+            *(rows if gathered else []),
             *tiles.split_lines(lambda i: f"s{self.lhs}[{i}]"),
             *tiles.tile_lines(),
             f"run({call})",
@@ -109,6 +129,7 @@ class StepLoop:
                 for m, d in enumerate(self.dtypes)
             ),
             f"badp = np.zeros({counters}, np.int64)",
+            f"gi = np.zeros({ROWS}, np.int64)",
             "first = rows * part // parts",
             "last = rows * (part + 1) // parts",
             f"for r0 in range(first, last, {ROWS}):",
@@ -121,8 +142,8 @@ class StepLoop:
             "counts[part] = badp",
         ]
         signature = ", ".join(
-            ["parts", "rows", "cols", "ts", "start", *params, *states, *kept, "wp"]
-            + [*tables, "bad"]
+            ["parts", "rows", "cols", "ts", "start", "idx", *params, *states, *kept]
+            + ["wp", *tables, "bad"]
         )
         return "\n".join(
             [
@@ -140,10 +161,11 @@ class StepLoop:
             ]
         )
 
-    def start(self, seqs, states, env, keep, steps: int):
+    def start(self, seqs, states, env, keep, steps: int, hoist_on=None):
         """A loop over these sequences and initial states, or None when the
         arrays do not fit it or its function is not compiled yet (then the
-        interpreter runs the steps itself)."""
+        interpreter runs the steps itself). `hoist_on(arrays)`: the hoisted
+        values computed on these arrays as the sequences (`_tables`)."""
         if not seqs or np.ndim(seqs[0]) != 3:
             return None
         rows, cols = seqs[0].shape[1], self.cols
@@ -172,17 +194,103 @@ class StepLoop:
             elif kind == "state" and state_arrays[index].shape[1] != cols:
                 return None
         work = rows * cols * len(self.run.ops) * steps
+        made = (rows, state_arrays, fixed_args, env, keep, steps)
+        lookup = self._lookup(env, steps, rows) if hoist_on is not None else None
+        if lookup is not None:
+            function = self.run.compiled(self.source_for(keep, True), "steps", work)
+            tables = None if function is None else self._tables(lookup, hoist_on)
+            if tables is not None:
+                return _Loop(self, function, *made, (tables, lookup[1]))
         function = self.run.compiled(self.source_for(keep), "steps", work)
         if function is None:
             return None
-        return _Loop(self, function, rows, state_arrays, fixed_args, env, keep, steps)
+        return _Loop(self, function, *made, None)
+
+    def _lookup(self, env, steps: int, rows: int):
+        """(table, indices (steps, rows)) when the one sequence is rows of a table
+        (an embedding lookup, maybe made time-major) with fewer rows than half
+        the sequences' (else the hoisted values are computed per step)."""
+        op = self.op
+        if len(op.seqs) != 1 or not any(k == "hoisted" for k, _ in self.kinds):
+            return None
+        value = op.seqs[0]
+        owner = value.owner
+        transposed = isinstance(owner, rnn.TransposeOp)
+        if transposed:
+            if list(owner.perm.get_values()) != [1, 0, 2]:
+                return None
+            value = owner.input
+            owner = value.owner
+        if not isinstance(owner, rnn.GatherOp):
+            return None
+        if owner.data not in env or owner.indices not in env:
+            return None
+        table, idx = np.asarray(env[owner.data]), np.asarray(env[owner.indices])
+        if table.ndim != 2 or idx.ndim != 2 or idx.dtype.kind not in "iu":
+            return None
+        if owner.axis.value.data % 2:
+            return None
+        idx = idx.T if transposed else idx
+        size = table.shape[0]
+        if idx.shape != (steps, rows) or 2 * size > steps * rows:
+            return None
+        if idx.min() < -size or idx.max() >= size:
+            return None  # the gather itself says so
+        idx = np.where(idx < 0, idx + size, idx).astype(np.int64)
+        return table, np.ascontiguousarray(idx)
+
+    def _tables(self, lookup, hoist_on) -> list[np.ndarray] | None:
+        """The hoisted values of every row of the table, or None when one of
+        them is out of range somewhere (the values per step then count it).
+
+        The hoisted ops are row-wise (rows_independent), so a step's values are
+        the table's rows picked by its indices, and an op processes as many
+        values per row: each counts sequences' rows · (its count per table
+        row), none out of range."""
+        from rnnc.backends.interpreter import fxp_interpreter
+
+        table, idx = lookup
+        size = table.shape[0]
+        with fxp_interpreter.counted_apart() as counter:
+            values = hoist_on([table[None]])
+        if counter.total_overflows:
+            return None
+        events = list(counter.events.items())
+        if any(total % size for _, (_, total) in events):
+            return None
+        shape = (1, size, self.cols)
+        if any(np.shape(v) != shape for v in values):
+            return None
+        for op, (_, total) in events:
+            fxp_interpreter.count(op, 0, total // size * idx.size)
+        # raw integers in the narrowest integer type of the format: half the
+        # cache of float32 for 16 bits (the run reads any type)
+        widths = {
+            index: fxp.format_of(self.run.inputs[j]).width
+            for j, (kind, index) in enumerate(self.kinds)
+            if kind == "hoisted"
+        }
+        tables = []
+        for i, v in enumerate(values):
+            width = widths.get(i, 64)
+            dtype = np.int16 if width <= 16 else np.int32 if width <= 32 else None
+            table = np.asarray(v).reshape(size, -1)
+            tables.append(np.ascontiguousarray(table, dtype=dtype))
+        return tables
+
+
+_NO_INDICES = np.zeros((1, 1), np.int64)
 
 
 class _Loop:
     """One run of a StepLoop: its state arrays, step outputs and arguments."""
 
-    def __init__(self, loop, function, rows, states, fixed_args, env, keep, steps):
+    def __init__(
+        self, loop, function, rows, states, fixed_args, env, keep, steps, gathered
+    ):
         self.loop, self.function, self.rows = loop, function, rows
+        # (the hoisted values' tables, the rows' indices) or None
+        self.gathered = gathered
         self.states, self.fixed_args, self.count = states, fixed_args, steps
         self.packed, self.colterms = loop.tiles.prepared(env, loop.word)
         self.outputs = [
@@ -192,14 +300,20 @@ class _Loop:
         blocks = -(-rows // ROWS)
         self.parts = min(parallel.parallel_loops(rows * loop.cols * 4), blocks)
 
-    def steps(self, order: np.ndarray, start: int, hoisted: list) -> None:
+    def steps(self, order: np.ndarray, start: int, hoisted: list | None) -> None:
         """Runs the steps `order` (indices into the sequences); `hoisted`: the
-        hoisted values of steps start.. ."""
+        hoisted values of steps start.., or None when gathered from tables."""
         loop = self.loop
         args = []
+        if self.gathered is not None:
+            hoisted, idx = self.gathered
+        else:
+            idx = _NO_INDICES
         for i, (kind, index) in enumerate(loop.kinds):
             if kind == "product":
                 args.append(self.colterms[index])
+            elif kind == "hoisted" and self.gathered is not None:
+                args.append(hoisted[index])
             elif kind == "hoisted":
                 x = hoisted[index]
                 want = (x.shape[0], self.rows, loop.cols)
@@ -211,7 +325,7 @@ class _Loop:
         outs = [o for o in self.outputs if o is not None]
         pending = loop.run.pending()
         self.function(
-            self.parts, self.rows, loop.cols, order, start, *args, *self.states,
+            self.parts, self.rows, loop.cols, order, start, idx, *args, *self.states,
             *outs, self.packed, *loop.tables, pending[0],
         )  # fmt: skip
         pending[1] += self.rows * loop.cols * len(order)
@@ -271,4 +385,4 @@ def recognise(op: rnn.RecurrenceOp, hoisted: list[SSAValue], in_loop: list):
         if v not in run.outputs:
             return None
         yields.append(("state" if k < n_states else "step", run.outputs.index(v)))
-    return StepLoop(product, run, kinds, args.index(lhs) - n_seq, yields, cols)
+    return StepLoop(op, product, run, kinds, args.index(lhs) - n_seq, yields, cols)
