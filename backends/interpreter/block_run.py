@@ -80,7 +80,7 @@ class BlockRun:
         )
         return "\n".join(
             [
-                "from rnnc.backends.interpreter.vnni import tile",
+                *tiles.imports(),
                 "",
                 "",
                 "@njit(cache=True, nogil=True, parallel=True)",

@@ -147,7 +147,7 @@ class StepLoop:
         )
         return "\n".join(
             [
-                "from rnnc.backends.interpreter.vnni import tile",
+                *tiles.imports(),
                 "",
                 "",
                 "@njit(cache=True, nogil=True, parallel=True)",

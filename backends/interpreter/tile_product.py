@@ -22,6 +22,9 @@ product's format, as in `int_matmul`.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 
 from rnnc.backends.interpreter import fxp_elementwise, int_matmul
@@ -29,6 +32,9 @@ from rnnc.backends.interpreter import fxp_kernels as kernels
 from rnnc.backends.interpreter.fusion import FusedProducts
 from rnnc.dialects import rnn
 
+_VNNI_SOURCE = hashlib.sha256(
+    (Path(__file__).parent / "vnni.py").read_bytes()
+).hexdigest()[:16]
 ROWS = 8  # rows of a block: one tile row per lhs digit
 MAX_DIGITS = 2  # per side: up to 16-bit lhs and rhs
 
@@ -74,6 +80,13 @@ class TileProduct:
         self.bases = np.cumsum([0, *self.widths[:-1]]).tolist()
         self.padded = -(-sum(self.widths) // 32) * 32  # columns per rhs digit
         self._weights: tuple = ((), None)  # (matrices, prepared)
+
+    @staticmethod
+    def imports() -> list[str]:
+        """The generated module's import of the tile, naming the version of
+        vnni.py: numba's cache of a compiled loop does not follow changes in
+        the functions it calls."""
+        return [f"from rnnc.backends.interpreter.vnni import tile  # {_VNNI_SOURCE}"]
 
     @property
     def variant(self) -> tuple[int, int, bool]:
