@@ -333,11 +333,19 @@ def _case(case: str, policy: str):
     return module, feeds
 
 
-@pytest.mark.parametrize("policy", POLICIES)
-@pytest.mark.parametrize(
-    "case",
-    ["test_lstm_with_peepholes", "test_gru_seq_length", "test_simple_rnn_batchwise"],
-)
+# every policy on the LSTM, three on the GRU and the RNN (a suite under ten
+# minutes: each case and policy compiles loops of its own)
+MODEL_CASES = [
+    *(("test_lstm_with_peepholes", p) for p in POLICIES),
+    *(
+        (case, p)
+        for case in ("test_gru_seq_length", "test_simple_rnn_batchwise")
+        for p in ("w8a16", "w4a8-floor-wrap", "w6a10-pwl")
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "policy"), MODEL_CASES)
 def test_models_match_the_rules(case, policy, monkeypatch):
     """Whole recurrences, with every optimisation forced on (int8 products of any
     size, one-step chunks computed ahead on a second thread), against the rules."""
@@ -348,8 +356,14 @@ def test_models_match_the_rules(case, policy, monkeypatch):
     _matches_the_reference(module, feeds, monkeypatch)
 
 
-@pytest.mark.parametrize("policy", ["w8a16", "w4a8-floor-wrap", "w12a12-half-up-pct"])
-@pytest.mark.parametrize("case", ["test_lstm_with_peepholes", "test_gru_seq_length"])
+@pytest.mark.parametrize(
+    ("case", "policy"),
+    [
+        ("test_lstm_with_peepholes", "w8a16"),
+        ("test_gru_seq_length", "w4a8-floor-wrap"),
+        ("test_lstm_with_peepholes", "w12a12-half-up-pct"),
+    ],
+)
 def test_threaded_steps_match_the_rules(case, policy, monkeypatch):
     """Steps with their products left as int8 digit products (one or two digits
     on either side), added up in the step's loop, the loop's rows on two threads
