@@ -101,7 +101,7 @@ class _TwoLayers(nn.Module):
 def test_odd_sizes_on_two_threads(
     weight_bits, act_bits, overflow, tmp_path, monkeypatch
 ):
-    """21 rows on two threads (blocks of 8, 2 and 8, 3), 13 and 37 terms, 37 and
+    """21 rows on two threads (10 and 11: blocks short of 16), 13 and 37 terms, 37 and
     19 columns, an 8-bit state by 16-bit weights; the calibration on a tenth of
     the range makes values go out of range (wrapped)."""
     need_openmp()

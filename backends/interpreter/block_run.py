@@ -1,5 +1,5 @@
 """A fused product and the compiled run that reads it, as one compiled loop over
-blocks of 8 rows (numba, AVX-512 VNNI).
+blocks of 16 rows (numba, AVX-512 VNNI).
 
 Run apart, the product (`torch._int_mm`) writes every row's int32 digit
 products to memory and the run reads them back: for the input projections of a

@@ -6,7 +6,7 @@ compiled elementwise run (`fxp_elementwise.Run`) that adds them up and updates
 the states. Run step by step from Python, each step pays Python calls, a
 `torch._int_mm` call that writes all rows' digit products to memory, and a second
 pass reading them back. Here the rows are split over the cores once per chunk of
-steps, and for each block of 8 rows and each step the compiled loop
+steps, and for each block of 16 rows and each step the compiled loop
 
 1. splits the state's rows into digits and computes the block's digit products
    on VNNI register tiles into a buffer that stays in L1 (tile_product),
