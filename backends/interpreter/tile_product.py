@@ -6,7 +6,7 @@ The generated code (lines of source, `split_lines`, `tile_lines`) splits the
 block's lhs rows into unsigned 8-bit digits, adds up their row sums when the rhs
 has two digits, and computes every digit product into `p`, an int32 buffer of
 (lhs digits · ROWS) rows and (rhs digits · padded columns) that stays in the
-caches (64 KB at 16 rows and 512 columns, two digits a side; 16 rows measured
+caches (128 KB for 2 x 16 rows and 2 x 512 columns of digits; 16 rows measured
 about 3 % faster than 8 in bench/interp.py: half the calls of the run). The
 run's loop reads it as a deferred product (`fxp_elementwise`, variant
 (na, nb, True)): element (r, j) of block g is
