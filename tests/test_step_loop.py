@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from rnnc.backends.interpreter import (
+    batch_blocks,
     block_run,
     fxp_elementwise,
     int_matmul,
@@ -144,13 +145,18 @@ class _Embedded(nn.Module):
         return y, h
 
 
-@pytest.mark.parametrize("wide_row", [False, True])
-def test_input_projections_from_embedding_tables(wide_row, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("wide_row", "blocks"), [(False, False), (True, False), (False, True)]
+)
+def test_input_projections_from_embedding_tables(
+    wide_row, blocks, tmp_path, monkeypatch
+):
     """With 126 tokens of a 20-word vocabulary, the input projections are
     computed once per word and gathered (step_loop._tables), overflow counts
-    scaled to the tokens. A word no token uses, 50 times wider than the rest,
-    goes out of range in its table row only: then they are computed per step,
-    and only the tokens' values are counted."""
+    scaled to the tokens; with the batch in blocks of 8 rows, once for the
+    three blocks. A word no token uses, 50 times wider than the rest, goes out
+    of range in its table row only: then they are computed per step, and only
+    the tokens' values are counted."""
     torch.manual_seed(5)
     model = _Embedded().eval()
     if wide_row:
@@ -162,15 +168,18 @@ def test_input_projections_from_embedding_tables(wide_row, tmp_path, monkeypatch
     feeds = {"tokens": tokens.numpy()}
     config = _config(dict(weight_bits=8, act_bits=16))
     module, _ = quantize_model(load_model(path), feeds, config)
+    if blocks:
+        monkeypatch.setattr(batch_blocks, "MIN_BLOCK_ROWS", 8)
+        monkeypatch.setattr(batch_blocks, "BLOCK_ELEMENTS", 1)
     seen = _spy(monkeypatch)
     tables = []
-    compute = step_loop.StepLoop._tables
+    compute = step_loop.StepLoop._all_rows
 
-    def spy_tables(self, lookup, hoist_on):
-        tables.append(compute(self, lookup, hoist_on))
+    def spy_tables(self, table, hoist_on):
+        tables.append(compute(self, table, hoist_on))
         return tables[-1]
 
-    monkeypatch.setattr(step_loop.StepLoop, "_tables", spy_tables)
+    monkeypatch.setattr(step_loop.StepLoop, "_all_rows", spy_tables)
     _matches_the_reference(module, feeds, monkeypatch)
-    assert seen["steps"] and tables
-    assert all((t is None) == wide_row for t in tables)
+    assert seen["steps"] == (3 if blocks else 1) and len(tables) == 1
+    assert (tables[0] is None) == wide_row

@@ -163,20 +163,44 @@ class Interpreter:
             if reset is not None:
                 reset()  # the matrices may differ from the last run
         self.run_ops(invariant, env)
+        spans = self._batch_spans(op, seqs, states)
         compiled = self._step_loops.get(op)
         if compiled is not None:
-            results = self._compiled_loop(op, compiled, seqs, states, env)
+            results = self._compiled_blocks(op, compiled, seqs, states, env, spans)
             if results is not None:
                 return results
-        spans = self._batch_spans(op, seqs, states)
         if self._threads_inside(in_loop, seqs, spans):
             return self._loop_blocks(op, seqs, states, env, spans, True)
         with parallel.threads(1):  # each kernel on one core
             return self._loop_blocks(op, seqs, states, env, spans, False)
 
-    def _compiled_loop(self, op, compiled, seqs, states, env) -> list | None:
+    def _compiled_blocks(self, op, compiled, seqs, states, env, spans) -> list | None:
+        """The compiled time loop on each block of rows, one after another (each
+        on the cores: a block's hoisted chunks stay in the caches); None when it
+        does not take the first block."""
+        shared: dict = {}  # what the blocks of this run share (StepLoop.start)
+        parts = []
+        for k, span in enumerate(spans):
+            if len(spans) > 1:
+                block_seqs = [s[:, span] for s in seqs]
+                block_states = [s[span] for s in states]
+            else:
+                block_seqs, block_states = seqs, states
+            part = self._compiled_loop(
+                op, compiled, block_seqs, block_states, env, span, shared
+            )
+            if part is None:
+                if not k:
+                    return None
+                part = self._time_loop(op, block_seqs, block_states, dict(env), False)
+            parts.append(part)
+        return parts[0] if len(parts) == 1 else batch_blocks.join(parts, len(states))
+
+    def _compiled_loop(
+        self, op, compiled, seqs, states, env, span=slice(None), shared=None
+    ) -> list | None:
         """The time loop as one compiled function per chunk of steps (STEP_LOOPS),
-        or None when it does not take these arrays."""
+        or None when it does not take these arrays (rows `span` of the run's)."""
         steps = seqs[0].shape[0] if seqs and np.ndim(seqs[0]) else 0
         _, per_step, in_loop = self.plan(op)
         keep = tuple(bool(r.first_use) for r in op.step_outputs)
@@ -191,8 +215,9 @@ class Interpreter:
             return [values[v] for v in hoisted]
 
         loop = compiled.start(
-            seqs, states, env, keep, steps, hoist_on if per_step else None
-        )
+            seqs, states, env, keep, steps, hoist_on if per_step else None, span,
+            {} if shared is None else shared,
+        )  # fmt: skip
         if loop is None:
             return None
 

@@ -161,11 +161,14 @@ class StepLoop:
             ]
         )
 
-    def start(self, seqs, states, env, keep, steps: int, hoist_on=None):
+    def start(
+        self, seqs, states, env, keep, steps: int, hoist_on=None, span=None, shared=None
+    ):
         """A loop over these sequences and initial states, or None when the
         arrays do not fit it or its function is not compiled yet (then the
         interpreter runs the steps itself). `hoist_on(arrays)`: the hoisted
-        values computed on these arrays as the sequences (`_tables`)."""
+        values computed on these arrays as the sequences (`_tables`); `span`:
+        these rows' place in the run's, whose blocks share `shared`."""
         if not seqs or np.ndim(seqs[0]) != 3:
             return None
         rows, cols = seqs[0].shape[1], self.cols
@@ -195,10 +198,16 @@ class StepLoop:
                 return None
         work = rows * cols * len(self.run.ops) * steps
         made = (rows, state_arrays, fixed_args, env, keep, steps)
-        lookup = self._lookup(env, steps, rows) if hoist_on is not None else None
+        lookup = None
+        if hoist_on is not None:
+            lookup = self._lookup(env, steps, rows, span or slice(None))
         if lookup is not None:
             function = self.run.compiled(self.source_for(keep, True), "steps", work)
-            tables = None if function is None else self._tables(lookup, hoist_on)
+            tables = None
+            if function is not None:
+                tables = self._tables(
+                    lookup, hoist_on, {} if shared is None else shared
+                )
             if tables is not None:
                 return _Loop(self, function, *made, (tables, lookup[1]))
         function = self.run.compiled(self.source_for(keep), "steps", work)
@@ -206,10 +215,10 @@ class StepLoop:
             return None
         return _Loop(self, function, *made, None)
 
-    def _lookup(self, env, steps: int, rows: int):
+    def _lookup(self, env, steps: int, rows: int, span: slice):
         """(table, indices (steps, rows)) when the one sequence is rows of a table
         (an embedding lookup, maybe made time-major) with fewer rows than half
-        the sequences' (else the hoisted values are computed per step)."""
+        the run's tokens (else the hoisted values are computed per step)."""
         op = self.op
         if len(op.seqs) != 1 or not any(k == "hoisted" for k, _ in self.kinds):
             return None
@@ -230,18 +239,21 @@ class StepLoop:
             return None
         if owner.axis.value.data % 2:
             return None
-        idx = idx.T if transposed else idx
         size = table.shape[0]
-        if idx.shape != (steps, rows) or 2 * size > steps * rows:
+        if 2 * size > idx.size:  # the run's tokens, all blocks of rows
+            return None
+        idx = (idx.T if transposed else idx)[:, span]
+        if idx.shape != (steps, rows):
             return None
         if idx.min() < -size or idx.max() >= size:
             return None  # the gather itself says so
         idx = np.where(idx < 0, idx + size, idx).astype(np.int64)
         return table, np.ascontiguousarray(idx)
 
-    def _tables(self, lookup, hoist_on) -> list[np.ndarray] | None:
+    def _tables(self, lookup, hoist_on, shared: dict) -> list[np.ndarray] | None:
         """The hoisted values of every row of the table, or None when one of
-        them is out of range somewhere (the values per step then count it).
+        them is out of range somewhere (the values per step then count it);
+        computed once for the blocks of rows of a run (`shared`).
 
         The hoisted ops are row-wise (rows_independent), so a step's values are
         the table's rows picked by its indices, and an op processes as many
@@ -249,7 +261,19 @@ class StepLoop:
         row), none out of range."""
         from rnnc.backends.interpreter import fxp_interpreter
 
-        table, idx = lookup
+        if "tables" not in shared:
+            shared["tables"] = self._all_rows(lookup[0], hoist_on)
+        if shared["tables"] is None:
+            return None
+        tables, per_row = shared["tables"]
+        for op, count in per_row:
+            fxp_interpreter.count(op, 0, count * lookup[1].size)
+        return tables
+
+    def _all_rows(self, table, hoist_on):
+        """(tables, each op's values counted per table row), or None."""
+        from rnnc.backends.interpreter import fxp_interpreter
+
         size = table.shape[0]
         with fxp_interpreter.counted_apart() as counter:
             values = hoist_on([table[None]])
@@ -261,8 +285,7 @@ class StepLoop:
         shape = (1, size, self.cols)
         if any(np.shape(v) != shape for v in values):
             return None
-        for op, (_, total) in events:
-            fxp_interpreter.count(op, 0, total // size * idx.size)
+        per_row = [(op, total // size) for op, (_, total) in events]
         # raw integers in the narrowest integer type of the format: half the
         # cache of float32 for 16 bits (the run reads any type)
         widths = {
@@ -276,7 +299,7 @@ class StepLoop:
             dtype = np.int16 if width <= 16 else np.int32 if width <= 32 else None
             table = np.asarray(v).reshape(size, -1)
             tables.append(np.ascontiguousarray(table, dtype=dtype))
-        return tables
+        return tables, per_row
 
 
 _NO_INDICES = np.zeros((1, 1), np.int64)
