@@ -19,7 +19,13 @@ import numpy as np
 from rnnc.backends.interpreter import fxp_elementwise, parallel
 from rnnc.backends.interpreter import fxp_kernels as kernels
 from rnnc.backends.interpreter.fusion import FusedProducts
-from rnnc.backends.interpreter.tile_product import ROWS, TileProduct, fits
+from rnnc.backends.interpreter.tile_product import (
+    ROWS,
+    TileProduct,
+    fits,
+    joined,
+    rows_input,
+)
 from rnnc.dialects import rnn
 
 
@@ -45,18 +51,14 @@ class BlockRun:
 
     def _rows_source(self) -> str:
         tiles = self.tiles
-        args, params, extra, slices = [], [], [], []
-        for i, v in enumerate(self.run_.inputs):
-            if v in self.blocks:
-                args.append("p")
-                extra += tiles.run_extra(self.blocks[v], f"ct{i}")
-                params.append(f"ct{i}")
-            else:
-                args.append(f"v{i}")
-                slices.append(
-                    f"v{i} = x{i}[r0 : r0 + nv] if x{i}.shape[0] > 1 else x{i}[0:1]"
-                )
-                params.append(f"x{i}")
+        args, params, extra, slices = joined(
+            [
+                tiles.product_input(i, self.blocks[v])
+                if v in self.blocks
+                else rows_input(i)
+                for i, v in enumerate(self.run_.inputs)
+            ]
+        )
         outs = [f"y{m}" for m in range(len(self.outputs))]
         tables = [f"t{k}" for k in range(len(self.tables))]
         counters = max(len(self.casts), 1)

@@ -30,7 +30,14 @@ from xdsl.ir import SSAValue
 
 from rnnc.backends.interpreter import fxp_elementwise, parallel
 from rnnc.backends.interpreter import fxp_kernels as kernels
-from rnnc.backends.interpreter.tile_product import ROWS, TileProduct, fits
+from rnnc.backends.interpreter.tile_product import (
+    ROWS,
+    Input,
+    TileProduct,
+    fits,
+    joined,
+    rows_input,
+)
 from rnnc.dialects import fxp, rnn
 
 
@@ -72,32 +79,28 @@ class StepLoop:
             self._sources[key] = source + "\n" + steps
         return self._sources[key]
 
+    def _input(self, i: int, kind: str, index, gathered: bool) -> Input:
+        """How `steps` passes run input i to the run."""
+        if kind == "product":
+            return self.tiles.product_input(i, index)
+        if kind == "state":
+            return Input(f"s{index}", [], [], [])
+        if kind == "hoisted" and gathered:  # a table, rows gi
+            return Input(f"x{i}", [f"x{i}"], ["gi"], [])
+        if kind == "hoisted":
+            return Input(f"x{i}[t - start, r0 : r0 + nv]", [f"x{i}"], [], [])
+        if kind == "seq":
+            return Input(f"x{i}[t, r0 : r0 + nv]", [f"x{i}"], [], [])
+        return rows_input(i)  # outside the loop: all rows, or one broadcast
+
     def _steps_source(self, keep: tuple[bool, ...], gathered: bool) -> str:
         tiles = self.tiles
-        args, params, extra, slices = [], [], [], []
-        for i, (kind, index) in enumerate(self.kinds):
-            if kind == "product":
-                args.append("p")
-                extra += tiles.run_extra(index, f"ct{i}")
-                params.append(f"ct{i}")
-            elif kind == "state":
-                args.append(f"s{index}")
-            elif kind == "hoisted" and gathered:  # a table, rows gi
-                args.append(f"x{i}")
-                extra.append("gi")
-                params.append(f"x{i}")
-            elif kind == "hoisted":
-                args.append(f"x{i}[t - start, r0 : r0 + nv]")
-                params.append(f"x{i}")
-            elif kind == "seq":
-                args.append(f"x{i}[t, r0 : r0 + nv]")
-                params.append(f"x{i}")
-            else:  # outside the loop: all rows, or one broadcast
-                args.append(f"v{i}")
-                slices.append(
-                    f"v{i} = x{i}[r0 : r0 + nv] if x{i}.shape[0] > 1 else x{i}[0:1]"
-                )
-                params.append(f"x{i}")
+        args, params, extra, slices = joined(
+            [
+                self._input(i, kind, index, gathered)
+                for i, (kind, index) in enumerate(self.kinds)
+            ]
+        )
         outs = [f"y{m}" for m in range(len(self.outputs))]
         tables = [f"t{k}" for k in range(len(self.tables))]
         n_states = len(self.state_of)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,6 +46,34 @@ MAX_DIGITS = 2  # per side: up to 16-bit lhs and rhs
 def _wrap64(value: int) -> int:
     value %= 1 << 64
     return value - (1 << 64) if value >= 1 << 63 else value
+
+
+class Input(NamedTuple):
+    """How a generated loop passes one input to the run: the argument, the
+    loop's parameters for it, the run's parameters after its outputs, and
+    lines run per block of rows before the call."""
+
+    arg: str | list[str]
+    params: list[str]
+    extra: list[str]
+    lines: list[str]
+
+
+def joined(inputs: list[Input]) -> Input:
+    """The inputs' arguments, parameters and lines, in order."""
+    return Input(
+        [x.arg for x in inputs],
+        [p for x in inputs for p in x.params],
+        [e for x in inputs for e in x.extra],
+        [line for x in inputs for line in x.lines],
+    )
+
+
+def rows_input(i: int) -> Input:
+    """Run input i from outside the loop (x{i}): the block's rows, or the one
+    row broadcast."""
+    line = f"v{i} = x{i}[r0 : r0 + nv] if x{i}.shape[0] > 1 else x{i}[0:1]"
+    return Input(f"v{i}", [f"x{i}"], [], [line])
 
 
 def fits(product) -> bool:
@@ -141,12 +170,13 @@ class TileProduct:
             f"        tile(a4, i, wp, n, {self.quads}, p)",
         ]
 
-    def run_extra(self, block: int, colterm: str) -> list[str]:
-        """The run's parameters after its outputs for the product's block."""
-        extra = [str(self.bases[block]), str(self.padded), colterm, str(ROWS)]
+    def product_input(self, i: int, block: int) -> Input:
+        """Run input i, the product's block `block`: read from p, with its
+        column term a parameter (ct{i}) and its layout after the outputs."""
+        extra = [str(self.bases[block]), str(self.padded), f"ct{i}", str(ROWS)]
         if self.nb > 1:
             extra += ["rt", str(self._const())]
-        return extra
+        return Input("p", [f"ct{i}"], extra, [])
 
     def _const(self) -> int:
         """-K · C_a · C_b modulo 2^64."""
