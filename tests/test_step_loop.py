@@ -12,10 +12,12 @@ two threads.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from rnnc import driver
 from rnnc.backends.interpreter import (
     batch_blocks,
     block_run,
@@ -28,7 +30,14 @@ from rnnc.backends.interpreter import (
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.pipeline import quantize_model
 from tests.test_fxp_elementwise import need_openmp
-from tests.test_fxp_kernels import _case, _config, _matches_the_reference
+from tests.test_fxp_kernels import (
+    _case,
+    _config,
+    _matches_the_reference,
+    _reference_impls,
+    _run,
+    same,
+)
 from tests.torch_models import export_onnx
 
 pytestmark = pytest.mark.skipif(
@@ -183,3 +192,38 @@ def test_input_projections_from_embedding_tables(
     _matches_the_reference(module, feeds, monkeypatch)
     assert seen["steps"] == (3 if blocks else 1) and len(tables) == 1
     assert (tables[0] is None) == wide_row
+
+
+def test_a_program_keeps_the_tables_of_constants(tmp_path, monkeypatch):
+    """A program computes the tables once when the embedding and the weights are
+    constants: later runs, on other tokens, equal the rules (values and overflow
+    counts) with the tables of the first."""
+    torch.manual_seed(6)
+    model = _Embedded().eval()
+    path = tmp_path / "m.onnx"
+    tokens = torch.randint(0, 20, (21, 6))
+    export_onnx(model, (tokens,), path, ["tokens"], ["y", "h"], {})
+    config = _config(dict(weight_bits=8, act_bits=16))
+    calibration = {"tokens": tokens.numpy()}
+    module, _ = quantize_model(load_model(path), calibration, config)
+    computed = []
+    compute = step_loop.StepLoop._all_rows
+
+    def spy_tables(self, table, hoist_on):
+        computed.append(compute(self, table, hoist_on))
+        return computed[-1]
+
+    monkeypatch.setattr(step_loop.StepLoop, "_all_rows", spy_tables)
+    program = driver.Program(module)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        feeds = {"tokens": rng.integers(0, 20, (21, 6))}
+        got, counter = program.run(feeds)
+        events = {op: tuple(v) for op, v in counter.events.items()}
+        with monkeypatch.context() as m:
+            _reference_impls(m)
+            want, want_events = _run(module, feeds)
+        for name in want:
+            same(got[name], want[name])
+        assert events == want_events
+    assert len(computed) == 1 and computed[0] is not None

@@ -26,7 +26,7 @@ AVX-512 VNNI; otherwise the interpreter runs the steps itself.
 from __future__ import annotations
 
 import numpy as np
-from xdsl.ir import SSAValue
+from xdsl.ir import Block, Operation, SSAValue
 
 from rnnc.backends.interpreter import fxp_elementwise, parallel
 from rnnc.backends.interpreter import fxp_kernels as kernels
@@ -56,6 +56,8 @@ class StepLoop:
         self.dtypes, self.word = built[5:]
         assert list(inputs) == list(run.inputs)
         self._sources: dict[tuple, str] = {}
+        self._constant: bool | None = None  # _constant_tables
+        self._kept = None  # the tables kept between runs when constant
 
     def _built(self, gathered: bool) -> tuple:
         """The run's variant: products on tiles, hoisted values as rows of
@@ -264,14 +266,40 @@ class StepLoop:
         row), none out of range."""
         from rnnc.backends.interpreter import fxp_interpreter
 
+        if self._kept is not None:  # from an earlier run of this program
+            shared["tables"] = self._kept
         if "tables" not in shared:
             shared["tables"] = self._all_rows(lookup[0], hoist_on)
+            if self._constant_tables():
+                self._kept = shared["tables"]
         if shared["tables"] is None:
             return None
         tables, per_row = shared["tables"]
         for op, count in per_row:
             fxp_interpreter.count(op, 0, count * lookup[1].size)
         return tables
+
+    def _constant_tables(self) -> bool:
+        """Whether the tables are the same in every run: the embedding table and
+        every value the body reads from outside are computed from constants
+        alone (no input of the function), like the prepacked weights of an
+        onnxruntime session."""
+        if self._constant is None:
+            body = self.op.body.block
+            gather = self.op.seqs[0].owner
+            if isinstance(gather, rnn.TransposeOp):
+                gather = gather.input.owner
+            outside = [gather.data.owner]  # (_lookup: a gather)
+            for inner in body.walk():
+                for x in inner.operands:
+                    owner = x.owner
+                    if isinstance(owner, Block):
+                        if owner is not body and not _inside(owner, body):
+                            outside.append(None)  # another block's argument
+                    elif not _inside(owner, body):
+                        outside.append(owner)
+            self._constant = all(_from_constants(o, {}) for o in outside)
+        return self._constant
 
     def _all_rows(self, table, hoist_on):
         """(tables, each op's values counted per table row), or None."""
@@ -366,6 +394,32 @@ class _Loop:
                 out = np.broadcast_to(np.zeros((), self.loop.dtypes[m]), shape)
             outputs.append(out)
         return [*self.states, *outputs]
+
+
+def _inside(op: Operation, block: Block) -> bool:
+    """Whether op is nested in block."""
+    parent = op.parent_block()
+    while parent is not None:
+        if parent is block:
+            return True
+        owner = parent.parent_op()
+        parent = owner.parent_block() if owner is not None else None
+    return False
+
+
+def _from_constants(op: Operation | None, seen: dict) -> bool:
+    """Whether op's results are computed from constants alone: ops without
+    regions whose operands are (recursively) such results; an op without
+    operands is a constant."""
+    if op is None or op.regions:
+        return False
+    if op not in seen:
+        seen[op] = False  # a cycle is not constant
+        seen[op] = all(
+            isinstance(x.owner, Operation) and _from_constants(x.owner, seen)
+            for x in op.operands
+        )
+    return seen[op]
 
 
 def recognise(op: rnn.RecurrenceOp, hoisted: list[SSAValue], in_loop: list):
