@@ -16,20 +16,26 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from xdsl.dialects import func
+from xdsl.ir import Block
 
 from rnnc import driver
 from rnnc.backends.interpreter import (
     batch_blocks,
     block_run,
+    float_interpreter,
+    fusion,
     fxp_elementwise,
     int_matmul,
     parallel,
     step_loop,
     vnni,
 )
+from rnnc.dialects import fxp
+from rnnc.dialects.fixed import Format
 from rnnc.frontend.onnx_loader import load_model
 from rnnc.pipeline import quantize_model
-from tests.test_fxp_elementwise import need_openmp
+from tests.test_fxp_elementwise import need_openmp, reference
 from tests.test_fxp_kernels import (
     _case,
     _config,
@@ -38,6 +44,7 @@ from tests.test_fxp_kernels import (
     _run,
     same,
 )
+from tests.test_fxp_semantics import raw, tensor
 from tests.torch_models import export_onnx
 
 pytestmark = pytest.mark.skipif(
@@ -77,7 +84,7 @@ def _spy(monkeypatch) -> dict[str, int]:
     ("case", "policy", "path"),
     [
         ("test_lstm_with_peepholes", "w8a16", "blocks"),  # selects in the loop
-        ("test_lstm_batchwise", "w8a16", "steps"),
+        ("test_simple_rnn_batchwise", "w8a16", "steps"),
         ("test_lstm_reverse", "w12a12-half-up-pct", "steps"),
         ("test_simple_rnn_reverse", "w4a8-floor-wrap", "steps"),
         ("test_gru_seq_length", "w8a16", "blocks"),
@@ -154,6 +161,22 @@ class _Embedded(nn.Module):
         return y, h
 
 
+def _embedded_module(tmp_path, wide_row: bool):
+    """(quantized _Embedded, its calibration tokens: 21 x 6 of words 0-18)."""
+    torch.manual_seed(5)
+    model = _Embedded().eval()
+    if wide_row:
+        with torch.no_grad():
+            model.emb.weight[19] *= 50
+    tokens = torch.randint(0, 19, (21, 6))
+    path = tmp_path / "m.onnx"
+    export_onnx(model, (tokens,), path, ["tokens"], ["y", "h"], {})
+    feeds = {"tokens": tokens.numpy()}
+    config = _config(dict(weight_bits=8, act_bits=16))
+    module, _ = quantize_model(load_model(path), feeds, config)
+    return module, feeds
+
+
 @pytest.mark.parametrize(
     ("wide_row", "blocks"), [(False, False), (True, False), (False, True)]
 )
@@ -166,17 +189,7 @@ def test_input_projections_from_embedding_tables(
     three blocks. A word no token uses, 50 times wider than the rest, goes out
     of range in its table row only: then they are computed per step, and only
     the tokens' values are counted."""
-    torch.manual_seed(5)
-    model = _Embedded().eval()
-    if wide_row:
-        with torch.no_grad():
-            model.emb.weight[19] *= 50
-    tokens = torch.randint(0, 19, (21, 6))
-    path = tmp_path / "m.onnx"
-    export_onnx(model, (tokens,), path, ["tokens"], ["y", "h"], {})
-    feeds = {"tokens": tokens.numpy()}
-    config = _config(dict(weight_bits=8, act_bits=16))
-    module, _ = quantize_model(load_model(path), feeds, config)
+    module, feeds = _embedded_module(tmp_path, wide_row)
     if blocks:
         monkeypatch.setattr(batch_blocks, "MIN_BLOCK_ROWS", 8)
         monkeypatch.setattr(batch_blocks, "BLOCK_ELEMENTS", 1)
@@ -198,14 +211,7 @@ def test_a_program_keeps_the_tables_of_constants(tmp_path, monkeypatch):
     """A program computes the tables once when the embedding and the weights are
     constants: later runs, on other tokens, equal the rules (values and overflow
     counts) with the tables of the first."""
-    torch.manual_seed(6)
-    model = _Embedded().eval()
-    path = tmp_path / "m.onnx"
-    tokens = torch.randint(0, 20, (21, 6))
-    export_onnx(model, (tokens,), path, ["tokens"], ["y", "h"], {})
-    config = _config(dict(weight_bits=8, act_bits=16))
-    calibration = {"tokens": tokens.numpy()}
-    module, _ = quantize_model(load_model(path), calibration, config)
+    module, _ = _embedded_module(tmp_path, False)
     computed = []
     compute = step_loop.StepLoop._all_rows
 
@@ -227,3 +233,54 @@ def test_a_program_keeps_the_tables_of_constants(tmp_path, monkeypatch):
             same(got[name], want[name])
         assert events == want_events
     assert len(computed) == 1 and computed[0] is not None
+
+
+@pytest.mark.parametrize(
+    ("lhs", "rhs", "cast"),
+    [(Format(16, 15), Format(16, 14), ("half-even", "saturate"))],
+)
+def test_a_product_on_tiles_at_the_extremes(lhs, rhs, cast, monkeypatch):
+    """A product and the casts after it as one row-block loop (block_run),
+    against the ops one by one: 37 rows on two threads (blocks of 16, 16, 5),
+    67 terms (not a multiple of the tiles' 4), 45 columns (not of 32), whole
+    rows and columns of the formats' extremes, casts that saturate or wrap."""
+    need_openmp()
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 0)
+    monkeypatch.setenv("RNNC_THREADS", "2")
+    rng = np.random.default_rng(lhs.width)
+    rows, terms, cols = 37, 67, 45
+    block = Block(arg_types=[tensor((rows, terms), lhs), tensor((terms, cols), rhs)])
+    a_arg, b_arg = block.args
+    product = fxp.MatMulOp(a_arg, b_arg)
+    narrow = Format(fxp.format_of(product.result).width - 9, lhs.frac + rhs.frac - 3)
+    first = fxp.CastOp(product.result, narrow, *cast)
+    second = fxp.CastOp(first.result, Format(8, 2), "floor", cast[1])
+    for op in (product, first, second):
+        block.add_op(op)
+    block.add_op(func.ReturnOp(first.result, second.result))
+    a, b = raw(rng, lhs, (rows, terms)), raw(rng, rhs, (terms, cols))
+    a[3], a[:, 5], b[7], b[:, 2] = lhs.min_raw, lhs.max_raw, rhs.min_raw, rhs.max_raw
+    a[4] = lhs.max_raw
+    b[:, 9] = rhs.min_raw
+    want, want_counts = reference(block, [a, b])
+
+    counts: dict = {}
+
+    def count(op, bad, total):
+        old = counts.get(op, (0, 0))
+        counts[op] = (old[0] + bad, old[1] + total)
+
+    interpreter = float_interpreter.Interpreter()
+    fused = fusion.fuse_products([product], {b_arg: "invariant"})
+    items = fxp_elementwise.fuse_runs([first, second], interpreter.run_ops, count)
+    items = block_run.fuse(fusion.defer_products([*fused, *items]))
+    assert [type(x) for x in items] == [block_run.BlockRun]
+    env = dict(zip(block.args, [a, b], strict=True))
+    seen = _spy(monkeypatch)
+    with parallel.threads():
+        items[0].run(env)
+    items[0].flush()
+    assert seen["blocks"] == 1
+    for value in (first.result, second.result):
+        same(env[value], want[value])
+    assert counts == want_counts and any(bad for bad, _ in counts.values())
