@@ -345,11 +345,21 @@ MODEL_CASES = [
 ]
 
 
+def _without_tiles(monkeypatch) -> None:
+    """The interpreter without the VNNI tiles (tests/test_step_loop.py), which
+    take over the products and time loops of the paths tested here."""
+    monkeypatch.setattr(float_interpreter, "STEP_LOOPS", [])
+    monkeypatch.setattr(fusion, "BLOCKS", [])
+
+
 @pytest.mark.parametrize(("case", "policy"), MODEL_CASES)
 def test_models_match_the_rules(case, policy, monkeypatch):
     """Whole recurrences, with every optimisation forced on (int8 products of any
-    size, one-step chunks computed ahead on a second thread), against the rules."""
+    size; the LSTM on VNNI tiles where the CPU has them; the others with one-step
+    chunks computed ahead on a second thread), against the rules."""
     module, feeds = _case(case, policy)
+    if case != "test_lstm_with_peepholes":
+        _without_tiles(monkeypatch)
     monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
     monkeypatch.setattr(float_interpreter, "CHUNK_ELEMENTS", 1)
     monkeypatch.setattr(float_interpreter, "PIPELINE_ELEMENTS", 0)
@@ -371,8 +381,7 @@ def test_threaded_steps_match_the_rules(case, policy, monkeypatch):
     tests/test_step_loop.py, which would take these products over)."""
     need_openmp()
     module, feeds = _case(case, policy)
-    monkeypatch.setattr(float_interpreter, "STEP_LOOPS", [])
-    monkeypatch.setattr(fusion, "BLOCKS", [])
+    _without_tiles(monkeypatch)
     monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
     monkeypatch.setattr(int_matmul, "MIN_TERMS_4", 0)
     monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 0)
@@ -398,9 +407,9 @@ def test_threaded_steps_match_the_rules(case, policy, monkeypatch):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_batch_blocks_match_the_rules(threads, monkeypatch):
-    """The bundled LSTM classifier run on blocks of one or two batch rows, one
-    after another or side by side on two threads (one overflow counter), against
-    the rules on the whole batch."""
+    """The bundled LSTM classifier run on blocks of one batch row, one after
+    another (on VNNI tiles where the CPU has them) or side by side on two threads
+    (one overflow counter), against the rules on the whole batch."""
     from pathlib import Path
 
     from rnnc.frontend.onnx_loader import load_model
@@ -412,6 +421,8 @@ def test_batch_blocks_match_the_rules(threads, monkeypatch):
     monkeypatch.setattr(batch_blocks, "MIN_BLOCK_ROWS", 1)
     monkeypatch.setattr(batch_blocks, "BLOCK_ELEMENTS", 1)
     monkeypatch.setenv("RNNC_THREADS", str(threads))
+    if threads > 1:
+        _without_tiles(monkeypatch)
     spans = batch_blocks.spans(feeds["tokens"].shape[0], [])
     assert len(spans) == feeds["tokens"].shape[0]
     (loop,) = [op for op in module.walk() if op.name == "rnn.recurrence"]
@@ -433,6 +444,7 @@ def test_bundled_example_matches_the_rules(hoisting, monkeypatch):
 
     config = _config(dict(weight_bits=8, act_bits=12))
     module, _ = quantize_model(load_model(root / "lstm_classifier.onnx"), feeds, config)
+    _without_tiles(monkeypatch)  # they compute no chunks ahead
     monkeypatch.setattr(int_matmul, "MIN_WORK", 0)
     monkeypatch.setattr(float_interpreter, "CHUNK_ELEMENTS", 1)
     monkeypatch.setattr(float_interpreter, "PIPELINE_ELEMENTS", 0)

@@ -174,22 +174,26 @@ def _lut_code(r: str, v: str, op: fxp.LutOp, w: Word = WIDE):
     table."""
     src, out = fxp.format_of(op.input), fxp.format_of(op.result)
     shift, symmetry = op.shift.value.data, op.symmetry.data
-    if src.width > MAX_WIDTH:
+    # a negative shift (table steps finer than the input's lsb) is a left shift,
+    # exact below MAX_WIDTH bits (numba computes the index in int64)
+    if src.width + max(-shift, 0) > MAX_WIDTH:
         return None
-    small = kernels._saturated_table(array_of(op.table), shift, symmetry, src, out)
+    table = array_of(op.table)
+    small = kernels._saturated_table(table, max(shift, 0), symmetry, src, out)
     if small is None:
         return None
     saturated, symmetric, offset = small
     # exact: at most 53 (64) bits, or the narrow word's output format
     table = saturated.astype(w.dtype.replace("np.", ""))
+    steps = f">> {shift}" if shift >= 0 else f"<< {-shift}"
     if symmetric:  # fixed.lut_index on |r|, the reflected half for r < 0
         n = table.size // 2
         sign = w.bits - 1
-        index = f"min((({r} ^ s_{v}) - s_{v}) >> {shift}, {n - 1}) + ({n} & s_{v})"
+        index = f"min((({r} ^ s_{v}) - s_{v}) {steps}, {n - 1}) + ({n} & s_{v})"
         lines = [f"s_{v} = {w(f'{r} >> {sign}')}", f"{v} = {w(index)}"]
     else:
         n = table.size
-        lines = [f"{v} = {w(f'min(max(({r} >> {shift}) + {offset}, 0), {n - 1})')}"]
+        lines = [f"{v} = {w(f'min(max(({r} {steps}) + {offset}, 0), {n - 1})')}"]
     return lines, table
 
 
