@@ -311,9 +311,10 @@ def _run(module, feeds):
     return outputs, events
 
 
-def _matches_the_reference(module, feeds, monkeypatch) -> None:
-    """The interpreter as configured equals it with reference semantics alone."""
-    got, got_events = _run(module, feeds)
+def _matches_the_reference(module, feeds, monkeypatch, run=None) -> None:
+    """The interpreter as configured (or `run(feeds)`, giving outputs and
+    events) equals it with reference semantics alone."""
+    got, got_events = run(feeds) if run else _run(module, feeds)
     with monkeypatch.context() as m:
         _reference_impls(m)
         want, want_events = _run(module, feeds)

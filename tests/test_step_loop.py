@@ -40,8 +40,6 @@ from tests.test_fxp_kernels import (
     _case,
     _config,
     _matches_the_reference,
-    _reference_impls,
-    _run,
     same,
 )
 from tests.test_fxp_semantics import raw, tensor
@@ -161,6 +159,19 @@ class _Embedded(nn.Module):
         return y, h
 
 
+def _spy_tables(monkeypatch) -> list:
+    """What each computation of embedding tables gave (StepLoop._all_rows)."""
+    computed = []
+    compute = step_loop.StepLoop._all_rows
+
+    def spy(self, table, hoist_on):
+        computed.append(compute(self, table, hoist_on))
+        return computed[-1]
+
+    monkeypatch.setattr(step_loop.StepLoop, "_all_rows", spy)
+    return computed
+
+
 def _embedded_module(tmp_path, wide_row: bool):
     """(quantized _Embedded, its calibration tokens: 21 x 6 of words 0-18)."""
     torch.manual_seed(5)
@@ -194,14 +205,7 @@ def test_input_projections_from_embedding_tables(
         monkeypatch.setattr(batch_blocks, "MIN_BLOCK_ROWS", 8)
         monkeypatch.setattr(batch_blocks, "BLOCK_ELEMENTS", 1)
     seen = _spy(monkeypatch)
-    tables = []
-    compute = step_loop.StepLoop._all_rows
-
-    def spy_tables(self, table, hoist_on):
-        tables.append(compute(self, table, hoist_on))
-        return tables[-1]
-
-    monkeypatch.setattr(step_loop.StepLoop, "_all_rows", spy_tables)
+    tables = _spy_tables(monkeypatch)
     _matches_the_reference(module, feeds, monkeypatch)
     assert seen["steps"] == (3 if blocks else 1) and len(tables) == 1
     assert (tables[0] is None) == wide_row
@@ -212,26 +216,17 @@ def test_a_program_keeps_the_tables_of_constants(tmp_path, monkeypatch):
     constants: later runs, on other tokens, equal the rules (values and overflow
     counts) with the tables of the first."""
     module, _ = _embedded_module(tmp_path, False)
-    computed = []
-    compute = step_loop.StepLoop._all_rows
-
-    def spy_tables(self, table, hoist_on):
-        computed.append(compute(self, table, hoist_on))
-        return computed[-1]
-
-    monkeypatch.setattr(step_loop.StepLoop, "_all_rows", spy_tables)
+    computed = _spy_tables(monkeypatch)
     program = driver.Program(module)
+
+    def run(feeds):
+        outputs, counter = program.run(feeds)
+        return outputs, {op: tuple(v) for op, v in counter.events.items()}
+
     rng = np.random.default_rng(0)
     for _ in range(3):
         feeds = {"tokens": rng.integers(0, 20, (21, 6))}
-        got, counter = program.run(feeds)
-        events = {op: tuple(v) for op, v in counter.events.items()}
-        with monkeypatch.context() as m:
-            _reference_impls(m)
-            want, want_events = _run(module, feeds)
-        for name in want:
-            same(got[name], want[name])
-        assert events == want_events
+        _matches_the_reference(module, feeds, monkeypatch, run)
     assert len(computed) == 1 and computed[0] is not None
 
 
