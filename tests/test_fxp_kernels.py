@@ -242,7 +242,7 @@ def _reference_impls(monkeypatch):
     """The interpreter with every fxp op run by its reference semantics
     (`fxp.reference`, the rules of `fixed`) alone: no compiled kernels, no fused
     products or chains."""
-    count = fxp_interpreter._count
+    count = fxp_interpreter.count
     monkeypatch.setattr(
         float_interpreter,
         "COMPILERS",

@@ -197,7 +197,7 @@ class Interpreter:
         return parts[0] if len(parts) == 1 else batch_blocks.join(parts, len(states))
 
     def _compiled_loop(
-        self, op, compiled, seqs, states, env, span=slice(None), shared=None
+        self, op, compiled, seqs, states, env, span, shared
     ) -> list | None:
         """The time loop as one compiled function per chunk of steps (STEP_LOOPS),
         or None when it does not take these arrays (rows `span` of the run's)."""
@@ -216,7 +216,7 @@ class Interpreter:
 
         loop = compiled.start(
             seqs, states, env, keep, steps, hoist_on if per_step else None, span,
-            {} if shared is None else shared,
+            shared,
         )  # fmt: skip
         if loop is None:
             return None

@@ -103,8 +103,9 @@ RUNS: list[Callable[[list, Callable[[list, dict], None]], list]] = []
 
 # Compiled time loops, registered by a backend: (recurrence, the hoisted values
 # the loop reads, the loop's fused ops) -> an object whose `start(seqs, states,
-# env, keep, steps)` gives a loop over a run's arrays (or None: the
-# interpreter runs the steps itself), or None when the body does not fit.
+# env, keep, steps, hoist_on, span, shared)` gives a loop over a block of a run's
+# rows (or None: the interpreter runs the steps itself), or None when the body
+# does not fit.
 STEP_LOOPS: list[Callable] = []
 
 

@@ -120,15 +120,11 @@ def _position(op: Operation) -> list[int]:
 _COUNTER: ContextVar[OverflowCounter | None] = ContextVar("overflow", default=None)
 
 
-def _count(op: Operation, overflowed: int, total: int) -> None:
+def count(op: Operation, overflowed: int, total: int) -> None:
+    """Adds events of op to the current run's counter."""
     counter = _COUNTER.get()
     if counter is not None:
         counter.add(op, overflowed, total)
-
-
-def count(op: Operation, overflowed: int, total: int) -> None:
-    """Adds events of op to the current run's counter."""
-    _count(op, overflowed, total)
 
 
 @contextlib.contextmanager
@@ -144,7 +140,7 @@ def counted_apart() -> Iterator[OverflowCounter]:
 
 
 def _counter(op: Operation) -> kernels.Count:
-    return functools.partial(_count, op)
+    return functools.partial(count, op)
 
 
 @compiler(fxp.ConstantOp)
@@ -167,7 +163,7 @@ def _reference(op, args):
     """The op's reference semantics, with its overflow events counted."""
     results, bad = fxp.reference(op, args)
     if isinstance(op, fxp.PwlOp):
-        _count(op, bad, results[0].size)
+        count(op, bad, results[0].size)
     return results
 
 
@@ -264,7 +260,7 @@ CHAINS[(fxp.SubOp, fxp.CastOp)] = _add_cast
 CHAINS[(fxp.MulOp, fxp.CastOp)] = _mul_cast
 CHAINS[(fxp.AddOp, fxp.CastOp, fxp.LutOp)] = _add_cast_lut
 CHAINS[(fxp.SubOp, fxp.CastOp, fxp.LutOp)] = _add_cast_lut
-RUNS.append(lambda ops, fallback: fxp_elementwise.fuse_runs(ops, fallback, _count))
+RUNS.append(lambda ops, fallback: fxp_elementwise.fuse_runs(ops, fallback, count))
 STEP_LOOPS.append(step_loop.recognise)
 BLOCKS.append(block_run.fuse)
 

@@ -26,7 +26,7 @@ AVX-512 VNNI; otherwise the interpreter runs the steps itself.
 from __future__ import annotations
 
 import numpy as np
-from xdsl.ir import Block, Operation, SSAValue
+from xdsl.ir import Operation, SSAValue
 
 from rnnc.backends.interpreter import fxp_elementwise, parallel
 from rnnc.backends.interpreter import fxp_kernels as kernels
@@ -166,13 +166,12 @@ class StepLoop:
             ]
         )
 
-    def start(
-        self, seqs, states, env, keep, steps: int, hoist_on=None, span=None, shared=None
-    ):
+    def start(self, seqs, states, env, keep, steps: int, hoist_on, span, shared):
         """A loop over these sequences and initial states, or None when the
         arrays do not fit it or its function is not compiled yet (then the
         interpreter runs the steps itself). `hoist_on(arrays)`: the hoisted
-        values computed on these arrays as the sequences (`_tables`); `span`:
+        values computed on these arrays as the sequences (`_tables`; None: no
+        hoisted values); `span`:
         these rows' place in the run's, whose blocks share `shared`."""
         if not seqs or np.ndim(seqs[0]) != 3:
             return None
@@ -205,14 +204,12 @@ class StepLoop:
         made = (rows, state_arrays, fixed_args, env, keep, steps)
         lookup = None
         if hoist_on is not None:
-            lookup = self._lookup(env, steps, rows, span or slice(None))
+            lookup = self._lookup(env, steps, rows, span)
         if lookup is not None:
             function = self.run.compiled(self.source_for(keep, True), "steps", work)
             tables = None
             if function is not None:
-                tables = self._tables(
-                    lookup, hoist_on, {} if shared is None else shared
-                )
+                tables = self._tables(lookup, hoist_on, shared)
             if tables is not None:
                 return _Loop(self, function, *made, (tables, lookup[1]))
         function = self.run.compiled(self.source_for(keep), "steps", work)
@@ -292,12 +289,9 @@ class StepLoop:
             outside = [gather.data.owner]  # (_lookup: a gather)
             for inner in body.walk():
                 for x in inner.operands:
-                    owner = x.owner
-                    if isinstance(owner, Block):
-                        if owner is not body and not _inside(owner, body):
-                            outside.append(None)  # another block's argument
-                    elif not _inside(owner, body):
-                        outside.append(owner)
+                    if not body.is_ancestor(x.owner):  # a function argument: None
+                        owner = x.owner
+                        outside.append(owner if isinstance(owner, Operation) else None)
             self._constant = all(_from_constants(o, {}) for o in outside)
         return self._constant
 
@@ -394,17 +388,6 @@ class _Loop:
                 out = np.broadcast_to(np.zeros((), self.loop.dtypes[m]), shape)
             outputs.append(out)
         return [*self.states, *outputs]
-
-
-def _inside(op: Operation, block: Block) -> bool:
-    """Whether op is nested in block."""
-    parent = op.parent_block()
-    while parent is not None:
-        if parent is block:
-            return True
-        owner = parent.parent_op()
-        parent = owner.parent_block() if owner is not None else None
-    return False
 
 
 def _from_constants(op: Operation | None, seen: dict) -> bool:

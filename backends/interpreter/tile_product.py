@@ -43,11 +43,6 @@ ROWS = 16  # rows of a block: tiles of vnni.ROWS rows per lhs digit
 MAX_DIGITS = 2  # per side: up to 16-bit lhs and rhs
 
 
-def _wrap64(value: int) -> int:
-    value %= 1 << 64
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
 class Input(NamedTuple):
     """How a generated loop passes one input to the run: the argument, the
     loop's parameters for it, the run's parameters after its outputs, and
@@ -110,7 +105,13 @@ class TileProduct:
         self.rhs_width = matmul.rhs_width
         self.widths = [rnn.shape_of(r)[-1] for r in product.results]
         self.bases = np.cumsum([0, *self.widths[:-1]]).tolist()
-        self.padded = -(-sum(self.widths) // 32) * 32  # columns per rhs digit
+        from rnnc.backends.interpreter import vnni  # (fits: it is available)
+
+        self.tile_cols = vnni.TILE_COLS
+        cols = sum(self.widths)  # per rhs digit, padded to whole tiles:
+        self.padded = -(-cols // self.tile_cols) * self.tile_cols
+        # C_a of the unsigned lhs digits
+        self.offset = -128 * 256 ** (self.na - 1)
         self._weights: tuple = ((), None)  # (matrices, prepared)
 
     @staticmethod
@@ -166,7 +167,7 @@ class TileProduct:
 
         return [
             f"for i in range(0, {self.na * ROWS}, {vnni.ROWS}):",
-            f"    for n in range(0, {self.nb * self.padded}, 32):",
+            f"    for n in range(0, {self.nb * self.padded}, {self.tile_cols}):",
             f"        tile(a4, i, wp, n, {self.quads}, p)",
         ]
 
@@ -180,8 +181,8 @@ class TileProduct:
 
     def _const(self) -> int:
         """-K · C_a · C_b modulo 2^64."""
-        ca = -128 * 256 ** (self.na - 1)
-        return _wrap64(-self.terms * ca * int_matmul.offset(self.nb))
+        const = -self.terms * self.offset * int_matmul.offset(self.nb)
+        return int_matmul._wrap(const, np.int64)
 
     # ------------------------------------------------------------- weights
 
@@ -204,9 +205,8 @@ class TileProduct:
             start = b * self.padded
             full[:, start : start + n] = digits[:, b * n : (b + 1) * n]
         packed = vnni.pack(full, self.nb * self.padded)
-        ca = _wrap64(-128 * 256 ** (self.na - 1))
-        colsum = np.sum(matrix.astype(np.int64), axis=0)
-        colterm = np.multiply(colsum, ca, dtype=np.int64)  # modulo 2^64
+        colsum = int_matmul._exact_sum(matrix, axis=0)
+        colterm = np.multiply(colsum, self.offset, dtype=np.int64)  # modulo 2^64
         narrow = word is fxp_elementwise.NARROW
         blocks = []
         for base, width in zip(self.bases, self.widths, strict=True):
